@@ -1,0 +1,49 @@
+"""fnpgrade: grade facial nerve paralysis from face videos (PHCNN-LSTM, Liu et al.).
+
+Every step is a scikit-learn estimator; :func:`make_phcnn_pipeline` chains
+``FaceDetector -> LandmarkROICropper -> SequenceWindower -> PHCNNClassifier``.
+
+Names are imported lazily, so ``import fnpgrade`` stays fast and does not load
+torch until a network is needed.
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    "FaceDetector": "fnpgrade.preprocessing.detect",
+    "FaceTrack": "fnpgrade.preprocessing.detect",
+    "LandmarkROICropper": "fnpgrade.preprocessing.roi",
+    "SequenceWindower": "fnpgrade.preprocessing.windows",
+    "RegionClip": "fnpgrade.clips",
+    "WindowedClip": "fnpgrade.clips",
+    "PHCNNClassifier": "fnpgrade.classifier",
+    "JitterOverSampler": "fnpgrade.augment",
+    "make_phcnn_pipeline": "fnpgrade.pipeline",
+    "make_palsy_clips": "fnpgrade.datasets",
+    "load_clip_folder": "fnpgrade.datasets",
+    "load_ckplus": "fnpgrade.datasets",
+    "split_into_clips": "fnpgrade.datasets",
+    "concat_datasets": "fnpgrade.datasets",
+    "read_clip": "fnpgrade.io",
+    "hb_to_level": "fnpgrade.grading",
+    "LEVELS": "fnpgrade.grading",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name):
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'fnpgrade' has no attribute {name!r}") from None
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

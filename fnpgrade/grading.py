@@ -1,0 +1,124 @@
+"""House-Brackmann grades and the paper's three severity levels.
+
+Liu et al. (Table I) group the six House-Brackmann (HB) grades into three levels:
+HB 1 -> level "I" (normal), HB 2-4 -> level "II" (mild to moderate dysfunction),
+HB 5-6 -> level "III" (severe paralysis).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = ["LEVELS", "HB_GRADES", "hb_to_level", "check_hb_grades", "check_levels"]
+
+#: The paper's severity levels, in ordinal order.
+LEVELS = ("I", "II", "III")
+
+#: Valid House-Brackmann grades.
+HB_GRADES = (1, 2, 3, 4, 5, 6)
+
+_HB_TO_LEVEL = {1: "I", 2: "II", 3: "II", 4: "II", 5: "III", 6: "III"}
+
+
+def check_hb_grades(grades, *, name="grades"):
+    """Validate House-Brackmann grades and return them as an int array.
+
+    Parameters
+    ----------
+    grades : int or array-like of int
+        Grades in 1..6. Integral floats (``2.0``) and numeric strings (``"2"``)
+        are accepted; anything else raises.
+    name : str, default="grades"
+        What to call the input in error messages.
+
+    Returns
+    -------
+    grades : ndarray of int, shape (n,)
+
+    Raises
+    ------
+    ValueError
+        Naming the first offending position and value.
+    """
+    values = np.atleast_1d(np.asarray(grades, dtype=object))
+    if values.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional; got shape {values.shape}.")
+    out = np.empty(len(values), dtype=int)
+    for i, value in enumerate(values):
+        grade = _parse_grade(value)
+        if grade is None:
+            raise ValueError(
+                f"{name}[{i}] = {value!r} is not a House-Brackmann grade. "
+                "Grades must be integers from 1 (normal) to 6 (total paralysis); "
+                "fix the label or drop that clip."
+            )
+        out[i] = grade
+    return out
+
+
+def _parse_grade(value):
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        if not value.lstrip("+-").isdigit():
+            return None
+        value = int(value)
+    if isinstance(value, numbers.Real):
+        if not np.isfinite(value) or int(value) != value:
+            return None
+        value = int(value)
+        return value if 1 <= value <= 6 else None
+    return None
+
+
+def hb_to_level(grades):
+    """Map House-Brackmann grades to the paper's levels.
+
+    Parameters
+    ----------
+    grades : int or array-like of int
+        House-Brackmann grades in 1..6.
+
+    Returns
+    -------
+    levels : str or ndarray of str
+        ``"I"`` for HB 1, ``"II"`` for HB 2-4, ``"III"`` for HB 5-6. A scalar
+        input gives a scalar string.
+
+    Examples
+    --------
+    >>> from fnpgrade.grading import hb_to_level
+    >>> hb_to_level([1, 2, 4, 5, 6]).tolist()
+    ['I', 'II', 'II', 'III', 'III']
+    >>> hb_to_level(3)
+    'II'
+    """
+    scalar = np.ndim(grades) == 0
+    checked = check_hb_grades(grades)
+    levels = np.array([_HB_TO_LEVEL[g] for g in checked], dtype=object)
+    return levels[0] if scalar else levels
+
+
+def check_levels(levels, *, name="y"):
+    """Validate level labels (``"I"``, ``"II"``, ``"III"``) and return them.
+
+    Parameters
+    ----------
+    levels : array-like of str
+    name : str, default="y"
+
+    Returns
+    -------
+    levels : ndarray of object
+    """
+    values = np.atleast_1d(np.asarray(levels, dtype=object))
+    for i, value in enumerate(values):
+        if value not in LEVELS:
+            raise ValueError(
+                f"{name}[{i}] = {value!r} is not a severity level. Levels are "
+                f"{LEVELS}; convert House-Brackmann grades with fnpgrade.grading.hb_to_level."
+            )
+    return values

@@ -1,0 +1,1 @@
+"""Preprocessing estimators: face detection, landmarks and ROI crops, windows."""
