@@ -7,6 +7,7 @@ HB 5-6 -> level "III" (severe paralysis).
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -66,8 +67,10 @@ def _parse_grade(value):
         if not value.lstrip("+-").isdigit():
             return None
         value = int(value)
+    if isinstance(value, numbers.Integral):
+        return int(value) if 1 <= value <= 6 else None
     if isinstance(value, numbers.Real):
-        if not np.isfinite(value) or int(value) != value:
+        if not math.isfinite(value) or int(value) != value:
             return None
         value = int(value)
         return value if 1 <= value <= 6 else None

@@ -1,0 +1,130 @@
+"""Scores for severity grading, as scikit-learn scorers.
+
+Severity levels are ordinal, so besides the paper's accuracy and weighted
+precision / recall / F1 we report quadratic weighted kappa (disagreeing by two
+levels costs four times as much as by one), per-level sensitivity and
+specificity, and the geometric mean of sensitivities (imbalanced-learn), which
+collapses when any level is never recognised.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from imblearn.metrics import geometric_mean_score, sensitivity_specificity_support
+from sklearn.metrics import (accuracy_score, cohen_kappa_score, f1_score, make_scorer, precision_score,
+                             recall_score)
+
+from .grading import HB_GRADES, LEVELS
+
+__all__ = [
+    "ordinal_labels", "quadratic_weighted_kappa", "quadratic_kappa_scorer", "geometric_mean_scorer",
+    "per_level_sensitivity_specificity", "grading_report", "SCORING",
+]
+
+
+def ordinal_labels(*label_arrays):
+    """The ordinal order of the labels: all three levels, all six HB grades, else the sorted values present."""
+    present = set()
+    for labels in label_arrays:
+        present.update(np.asarray(labels, dtype=object).tolist())
+    if present <= set(LEVELS):
+        return list(LEVELS)
+    if present <= set(HB_GRADES):
+        return list(HB_GRADES)
+    return sorted(present)
+
+
+def quadratic_weighted_kappa(y_true, y_pred, labels=None):
+    """Cohen's kappa with quadratic weights, on ordinal labels.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like
+        Levels ("I" < "II" < "III") or House-Brackmann grades (1 < ... < 6).
+    labels : list, optional
+        Ordinal order; inferred with :func:`ordinal_labels` when omitted.
+
+    Returns
+    -------
+    kappa : float
+        1 for perfect agreement, 0 for chance. When both raters use a single
+        identical label (kappa undefined) returns 1.0 if they agree everywhere.
+
+    Examples
+    --------
+    >>> round(quadratic_weighted_kappa(["I", "II", "III"], ["I", "III", "III"]), 3)
+    0.667
+    """
+    labels = ordinal_labels(y_true, y_pred) if labels is None else list(labels)
+    # Kappa weights follow the position in `labels`, so score ordinal ranks, not the raw labels.
+    rank = {label: i for i, label in enumerate(labels)}
+    true_rank = np.array([rank[v] for v in np.asarray(y_true, dtype=object).tolist()])
+    pred_rank = np.array([rank[v] for v in np.asarray(y_pred, dtype=object).tolist()])
+    if len(set(true_rank.tolist()) | set(pred_rank.tolist())) == 1:
+        return 1.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        kappa = cohen_kappa_score(true_rank, pred_rank, labels=list(range(len(labels))), weights="quadratic")
+    return float(0.0 if np.isnan(kappa) else kappa)
+
+
+def per_level_sensitivity_specificity(y_true, y_pred, labels=None):
+    """Sensitivity (recall) and specificity of every level, with its support.
+
+    Returns
+    -------
+    table : dict
+        ``{level: {"sensitivity": float, "specificity": float, "support": int}}``.
+    """
+    labels = ordinal_labels(y_true, y_pred) if labels is None else list(labels)
+    # A level absent from both y_true and y_pred has undefined sensitivity; imblearn warns and gives 0.
+    sens, spec, support = sensitivity_specificity_support(
+        _as_labels(y_true), _as_labels(y_pred), labels=labels, average=None,
+    )
+    return {lab: {"sensitivity": float(se), "specificity": float(sp), "support": int(n)}
+            for lab, se, sp, n in zip(labels, sens, spec, support)}
+
+
+def _as_labels(y):
+    # sklearn treats object arrays of numbers as an "unknown" target type; keep numbers numeric.
+    y = np.asarray(y)
+    return y.astype(object) if y.dtype.kind in "OUS" else y
+
+
+def _gmean(y_true, y_pred):
+    return geometric_mean_score(_as_labels(y_true), _as_labels(y_pred), average="multiclass")
+
+
+#: Scorer for quadratic weighted kappa (greater is better).
+quadratic_kappa_scorer = make_scorer(quadratic_weighted_kappa)
+#: Scorer for the geometric mean of per-level sensitivities.
+geometric_mean_scorer = make_scorer(_gmean)
+
+#: Ready-made scoring for ``cross_validate`` / ``GridSearchCV``: the paper's four plus kappa and G-mean.
+SCORING = {
+    "accuracy": "accuracy",
+    "precision": make_scorer(precision_score, average="weighted", zero_division=0),
+    "recall": make_scorer(recall_score, average="weighted", zero_division=0),
+    "f1": make_scorer(f1_score, average="weighted", zero_division=0),
+    "qwk": quadratic_kappa_scorer,
+    "gmean": geometric_mean_scorer,
+}
+
+
+def grading_report(y_true, y_pred, labels=None):
+    """All the scores of one evaluation as a plain dict (JSON-serialisable).
+
+    Keys: ``accuracy``, ``precision``, ``recall``, ``f1`` (weighted, as in the
+    paper), ``qwk``, ``gmean`` and ``per_level`` (see
+    :func:`per_level_sensitivity_specificity`).
+    """
+    y_true, y_pred = _as_labels(y_true), _as_labels(y_pred)
+    labels = ordinal_labels(y_true, y_pred) if labels is None else list(labels)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "precision": float(precision_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
+        "recall": float(recall_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
+        "f1": float(f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
+        "qwk": quadratic_weighted_kappa(y_true, y_pred, labels=labels),
+        "gmean": float(_gmean(y_true, y_pred)),
+        "per_level": per_level_sensitivity_specificity(y_true, y_pred, labels=labels),
+    }
