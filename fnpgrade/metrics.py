@@ -9,8 +9,11 @@ collapses when any level is never recognised.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from imblearn.metrics import geometric_mean_score, sensitivity_specificity_support
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import (accuracy_score, cohen_kappa_score, f1_score, make_scorer, precision_score,
                              recall_score)
 
@@ -76,10 +79,13 @@ def per_level_sensitivity_specificity(y_true, y_pred, labels=None):
         ``{level: {"sensitivity": float, "specificity": float, "support": int}}``.
     """
     labels = ordinal_labels(y_true, y_pred) if labels is None else list(labels)
-    # A level absent from both y_true and y_pred has undefined sensitivity; imblearn warns and gives 0.
-    sens, spec, support = sensitivity_specificity_support(
-        _as_labels(y_true), _as_labels(y_pred), labels=labels, average=None,
-    )
+    # A level absent from y_true has undefined sensitivity: reported as 0 with support 0, which the
+    # support column makes plain, so the warning adds nothing.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        sens, spec, support = sensitivity_specificity_support(
+            _as_labels(y_true), _as_labels(y_pred), labels=labels, average=None,
+        )
     return {lab: {"sensitivity": float(se), "specificity": float(sp), "support": int(n)}
             for lab, se, sp, n in zip(labels, sens, spec, support)}
 
