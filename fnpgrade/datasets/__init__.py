@@ -1,0 +1,34 @@
+"""Datasets: the synthetic palsy generator and loaders for real data.
+
+- :func:`make_palsy_clips`: synthetic clips warped from real face photos.
+- :func:`load_clip_folder`: a folder of videos / frame folders with a labels CSV (YFP-style).
+- :func:`load_ckplus`: the CK+ layout, every sequence a normal face (HB1).
+- :func:`split_into_clips`: cut long videos into consecutive fixed-length clips.
+- :func:`concat_datasets`: join several ``(X, y, groups)`` datasets.
+"""
+
+from importlib import import_module
+
+__all__ = ["make_palsy_clips", "load_clip_folder", "load_ckplus", "split_into_clips", "concat_datasets"]
+
+_EXPORTS = {
+    "make_palsy_clips": "fnpgrade.datasets.synthetic",
+    "load_clip_folder": "fnpgrade.datasets.folders",
+    "load_ckplus": "fnpgrade.datasets.ckplus",
+    "split_into_clips": "fnpgrade.datasets.splitting",
+    "concat_datasets": "fnpgrade.datasets.splitting",
+}
+
+
+def __getattr__(name):
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'fnpgrade.datasets' has no attribute {name!r}") from None
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

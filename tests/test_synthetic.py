@@ -1,0 +1,114 @@
+"""Tests of the synthetic palsy generator (fnpgrade.datasets.make_palsy_clips)."""
+
+import numpy as np
+import pytest
+
+from fnpgrade.datasets import make_palsy_clips
+from fnpgrade.datasets.expressions import HB_WEAKNESS
+from fnpgrade.grading import LEVELS
+
+
+@pytest.fixture(scope="module")
+def small():
+    return make_palsy_clips(n_subjects=6, clips_per_subject=3, faces="package", random_state=0, return_info=True)
+
+
+def test_shapes_types_and_labels(small):
+    X, y, groups, info = small
+    assert len(X) == len(y) == len(groups) == 18
+    for clip in X:
+        assert clip.dtype == np.uint8 and clip.shape == (4, 256, 256, 3)
+    assert set(y) == set(LEVELS)
+    assert set(info["level"]) == set(y)
+    np.testing.assert_array_equal(info["level"], y)
+    assert set(info["identity"]) <= {"astronaut", "grace_hopper"}
+
+
+def test_default_return_is_three_tuple():
+    out = make_palsy_clips(n_subjects=3, clips_per_subject=1, faces="package", random_state=1)
+    assert len(out) == 3
+
+
+def test_deterministic_under_random_state():
+    a = make_palsy_clips(n_subjects=3, clips_per_subject=2, faces="package", random_state=7)
+    b = make_palsy_clips(n_subjects=3, clips_per_subject=2, faces="package", random_state=7)
+    c = make_palsy_clips(n_subjects=3, clips_per_subject=2, faces="package", random_state=8)
+    for xa, xb in zip(a[0], b[0]):
+        np.testing.assert_array_equal(xa, xb)
+    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_array_equal(a[2], b[2])
+    assert any(not np.array_equal(xa, xc) for xa, xc in zip(a[0], c[0]))
+
+
+def test_groups_follow_shared_photos(small):
+    _, _, groups, info = small
+    # two photos and six subjects: subjects sharing a photo must share a group
+    for fam in set(info["family"]):
+        assert len(set(groups[info["family"] == fam])) == 1
+    assert len(set(groups)) == 2
+    # and a group never mixes people
+    for g in set(groups):
+        assert len(set(info["family"][groups == g])) == 1
+
+
+def test_hb_target_and_grade_sequence():
+    X, y, groups = make_palsy_clips(n_subjects=6, clips_per_subject=1, faces="package", target="hb",
+                                    grades=[1, 2, 3, 4, 5, 6], random_state=0)
+    assert sorted(y.tolist()) == [1, 2, 3, 4, 5, 6]
+
+
+def test_frames_per_clip_range():
+    X, _, _ = make_palsy_clips(n_subjects=2, clips_per_subject=6, frames_per_clip=(3, 6), faces="package",
+                               random_state=3)
+    lengths = {len(c) for c in X}
+    assert lengths <= {3, 4, 5, 6} and len(lengths) > 1
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n_subjects=0), "n_subjects"),
+    (dict(target="grade"), "target"),
+    (dict(grades=[1, 7]), "grade"),
+    (dict(grades=[1, 2], n_subjects=3), "one HB grade per"),
+    (dict(expressions=["yawn"]), "expressions"),
+    (dict(frames_per_clip=0), "frames_per_clip"),
+    (dict(faces="everyone"), "faces"),
+])
+def test_bad_arguments(kwargs, match):
+    kwargs = {"faces": "package", **kwargs}
+    with pytest.raises(ValueError, match=match):
+        make_palsy_clips(**kwargs)
+
+
+def _asymmetry(landmarks68):
+    """Largest left/right difference in movement (IOD units) relative to the clip's least-moved frame."""
+    pts = np.asarray(landmarks68)
+    iod = np.linalg.norm(pts[:, 42:48].mean(1) - pts[:, 36:42].mean(1), axis=1).mean()
+    mid = (pts[:, 36:42].mean(1) + pts[:, 42:48].mean(1)) / 2
+    rel = (pts - mid[:, None]) / iod
+    # mirror the right side onto the left: iBUG symmetric pairs
+    pairs = [(17, 26), (18, 25), (19, 24), (20, 23), (21, 22), (37, 44), (38, 43), (41, 46), (40, 47),
+             (48, 54), (49, 53), (59, 55), (31, 35)]
+    left = rel[:, [a for a, _ in pairs]]
+    right = rel[:, [b for _, b in pairs]] * np.array([-1, 1])
+    return float(np.abs(left - right).mean())
+
+
+def test_measured_asymmetry_rises_with_grade():
+    X, y, groups, info = make_palsy_clips(n_subjects=12, clips_per_subject=7, faces="package", target="hb",
+                                          grades=[1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6], random_state=0,
+                                          return_info=True, capture_variation=0.0)
+    moving = info["expression"] != "rest"
+    asym = {g: np.mean([_asymmetry(info["landmarks"][i]) for i in np.flatnonzero(moving & (y == g))])
+            for g in range(1, 7)}
+    values = [asym[g] for g in range(1, 7)]
+    # asymmetry grows with the grade (the photos' own asymmetry is a constant offset)
+    assert values[0] < values[2] < values[4]
+    assert values[1] < values[3] < values[5]
+
+
+def test_weakness_table_is_monotone():
+    for key in ("forehead", "eye", "mouth"):
+        col = [HB_WEAKNESS[g][key] for g in range(1, 7)]
+        assert all(a >= b for a, b in zip(col, col[1:]))
+    droop = [HB_WEAKNESS[g]["droop"] for g in range(1, 7)]
+    assert all(a <= b for a, b in zip(droop, droop[1:]))
