@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_confusion_matrix"]
+__all__ = ["plot_confusion_matrix", "plot_fold_scores", "plot_learning_curves"]
 
 
 def _figure(figsize):
@@ -59,5 +59,175 @@ def plot_confusion_matrix(y_true, y_pred, labels=None, path=None, title="Confusi
     ax = fig.add_subplot()
     ConfusionMatrixDisplay(matrix, display_labels=labels).plot(ax=ax, colorbar=False,
                                                                values_format=".2f" if normalize else "d")
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def _fold_table(scores, metrics=None):
+    """Per-fold scores as ``{name: 1-D array}`` from the shapes users have at hand.
+
+    Accepts the dict ``cross_validate`` returns (``test_<metric>`` keys; other
+    keys such as ``fit_time`` are ignored), a list of per-fold dicts such as
+    :func:`fnpgrade.metrics.grading_report` outputs, or a plain
+    ``{name: sequence}`` mapping (e.g. fold accuracies per architecture).
+    """
+    if isinstance(scores, dict):
+        tests = {k[len("test_"):]: v for k, v in scores.items() if k.startswith("test_")}
+        table = tests or dict(scores)
+    else:
+        rows = list(scores)
+        if not rows or not all(isinstance(r, dict) for r in rows):
+            raise ValueError("scores must be a cross_validate dict, a list of per-fold dicts or a "
+                             f"{{name: fold values}} dict; got {type(scores).__name__}.")
+        table = {k: [r[k] for r in rows] for k in rows[0]}
+    # Only scalar-per-fold entries can be drawn (grading_report also has a nested 'per_level').
+    table = {k: np.asarray(v, dtype=float) for k, v in table.items()
+             if np.ndim(v) == 1 and np.asarray(v).dtype.kind in "fiub"}
+    if metrics is not None:
+        missing = [m for m in metrics if m not in table]
+        if missing:
+            raise ValueError(f"metrics {missing} not in scores; available: {sorted(table)}.")
+        table = {m: table[m] for m in metrics}
+    if not table:
+        raise ValueError("scores holds no per-fold numbers to plot.")
+    return table
+
+
+def plot_fold_scores(scores, metrics=None, path=None, title="Scores per fold", reference=None):
+    """Bar chart of scores per cross-validation fold, with each score's mean.
+
+    The spread across folds matters as much as the mean when folds are split
+    by subject: with few subjects, one fold can hold most of a level.
+
+    Parameters
+    ----------
+    scores : dict or list of dict
+        The output of :func:`sklearn.model_selection.cross_validate` (its
+        ``test_*`` entries are drawn), a list with one score dict per fold
+        (e.g. :func:`fnpgrade.metrics.grading_report`), or ``{name: fold values}``
+        (e.g. fold accuracies per architecture).
+    metrics : sequence of str, optional
+        Which scores to draw (default: all per-fold numbers found).
+    path : str or path-like, optional
+        Write a PNG there.
+    title : str
+    reference : dict, optional
+        ``{name: value}`` drawn as dotted lines, e.g. the paper's Table IV means.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from fnpgrade.plots import plot_fold_scores
+    >>> fig = plot_fold_scores({"test_accuracy": [0.8, 0.9, 0.7], "test_qwk": [0.6, 0.8, 0.5]})
+    >>> fig.axes[0].get_ylabel()
+    'score'
+    """
+    table = _fold_table(scores, metrics)
+    names = list(table)
+    n_folds = max(len(v) for v in table.values())
+    fig = _figure((max(4.5, 1.1 * n_folds + 2.5), 3.6))
+    ax = fig.add_subplot()
+    width = 0.8 / len(names)
+    colors = [f"C{i % 10}" for i in range(len(names))]
+    for i, name in enumerate(names):
+        values = table[name]
+        x = np.arange(len(values)) + (i - (len(names) - 1) / 2) * width
+        ax.bar(x, values, width=width, color=colors[i],
+               label=f"{name} ({np.mean(values):.3f} +- {np.std(values):.3f})")
+        ax.axhline(np.mean(values), color=colors[i], linestyle="--", linewidth=1)
+        if reference and name in reference:
+            ax.axhline(reference[name], color=colors[i], linestyle=":", linewidth=1.5)
+    ax.set_xticks(np.arange(n_folds), [f"fold {i + 1}" for i in range(n_folds)])
+    lows = [min(0.0, float(np.min(v))) for v in table.values()]  # kappa can be negative
+    ax.set_ylim(min(lows), 1.05 if max(float(np.max(v)) for v in table.values()) <= 1 else None)
+    ax.set_ylabel("score")
+    ax.set_title(title)
+    note = "dashed: mean" + (", dotted: reference" if reference else "")
+    ax.legend(fontsize=7, loc="lower right", title=note, title_fontsize=7)
+    return _save(fig, path)
+
+
+def _history_of(history):
+    # Accept the history itself, a fitted PHCNNClassifier, or a fitted pipeline ending in one.
+    if hasattr(history, "steps"):
+        history = history.steps[-1][1]
+    if hasattr(history, "history") and not isinstance(history, list):
+        history = history.history
+    rows = list(history)
+    if not rows or not isinstance(rows[0], dict):
+        raise ValueError("history must be a skorch History (a list of per-epoch dicts), a fitted "
+                         "PHCNNClassifier or a pipeline ending in one; got "
+                         f"{type(history).__name__} with {len(rows)} epochs.")
+    return rows
+
+
+def plot_learning_curves(history, path=None, keys=None, title="Learning curves"):
+    """Losses and validation scores per epoch, from a skorch history.
+
+    Parameters
+    ----------
+    history : skorch.history.History, PHCNNClassifier or Pipeline
+        ``clf.history`` after fitting, or the fitted classifier / pipeline.
+    path : str or path-like, optional
+        Write a PNG there.
+    keys : sequence of str, optional
+        Per-epoch numbers to draw. Default: every number skorch recorded except
+        bookkeeping (``epoch``, ``dur``, ``*_best``, learning rate). Keys ending
+        in ``loss`` go on the left axis, scores on the right one.
+    title : str
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+
+    Notes
+    -----
+    The epoch kept as the final model (skorch's ``valid_loss_best`` or
+    ``valid_acc_best``, as the checkpoint uses) is marked with a vertical line.
+
+    Examples
+    --------
+    >>> from fnpgrade.plots import plot_learning_curves
+    >>> history = [{"epoch": 1, "train_loss": 1.1, "valid_loss": 1.0, "valid_acc": 0.5},
+    ...            {"epoch": 2, "train_loss": 0.9, "valid_loss": 0.95, "valid_acc": 0.6}]
+    >>> fig = plot_learning_curves(history)
+    >>> len(fig.axes)
+    2
+    """
+    rows = _history_of(history)
+    epochs = np.array([row.get("epoch", i + 1) for i, row in enumerate(rows)])
+    if keys is None:
+        skip = {"epoch", "dur", "batches", "lr", "event_lr"}
+        keys = [k for k in rows[-1] if k not in skip and not k.endswith("_best")
+                and isinstance(rows[-1][k], (int, float, np.number)) and not isinstance(rows[-1][k], bool)]
+    keys = list(keys)
+    if not keys:
+        raise ValueError(f"no per-epoch numbers to plot; the history has keys {sorted(rows[-1])}.")
+
+    def series(key):
+        return np.array([row.get(key, np.nan) for row in rows], dtype=float)
+
+    fig = _figure((5.2, 3.6))
+    ax = fig.add_subplot()
+    right = ax.twinx()
+    for i, key in enumerate(keys):
+        target = ax if key.endswith("loss") else right
+        target.plot(epochs, series(key), marker="o", markersize=3, color=f"C{i % 10}", label=key,
+                    linestyle="-" if target is ax else "--")
+    for flag in ("valid_loss_best", "valid_acc_best"):
+        best = [row.get("epoch", i + 1) for i, row in enumerate(rows) if row.get(flag)]
+        if best:
+            ax.axvline(best[-1], color="grey", linestyle=":", linewidth=1)
+            ax.text(best[-1], ax.get_ylim()[1], f" best ({flag})", fontsize=7, va="top", color="grey")
+            break
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    right.set_ylabel("score")
+    handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    labels = ax.get_legend_handles_labels()[1] + right.get_legend_handles_labels()[1]
+    ax.legend(handles, labels, fontsize=7, loc="center right")
     ax.set_title(title)
     return _save(fig, path)
