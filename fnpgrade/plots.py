@@ -231,3 +231,85 @@ def plot_learning_curves(history, path=None, keys=None, title="Learning curves")
     ax.legend(handles, labels, fontsize=7, loc="center right")
     ax.set_title(title)
     return _save(fig, path)
+
+
+def clip_strip(X, labels=None, n_per_label=None, captions=None, max_frames=4, path=None,
+               title="Example clips", random_state=None):
+    """Draw clips as rows of frames, e.g. a few synthetic clips per grade.
+
+    Parameters
+    ----------
+    X : list of ndarray (T, H, W, 3) or of RegionClip
+        Clips (RegionClips show their face crops).
+    labels : array-like, optional
+        A label per clip (grade or level); shown at the start of each row.
+    n_per_label : int, optional
+        Show this many clips per label (drawn with ``random_state``, labels
+        in sorted order) instead of all clips.
+    captions : list of str, optional
+        Extra text per clip (e.g. the expression), shown after the label.
+    max_frames : int, default=4
+        Frames shown per clip (evenly spaced when the clip is longer).
+    path : str or path-like, optional
+        Write a PNG here.
+    title : str
+    random_state : int, RandomState instance or None
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fnpgrade.plots import clip_strip
+    >>> X = [np.zeros((4, 32, 32, 3), np.uint8) + v for v in (0, 100, 200)]
+    >>> fig = clip_strip(X, labels=["I", "II", "III"])
+    >>> len(fig.axes)
+    12
+    """
+    from sklearn.utils import check_random_state
+
+    frames = [np.asarray(getattr(clip, "face", clip)) for clip in X]
+    if not frames:
+        raise ValueError("clip_strip needs at least one clip.")
+    for i, f in enumerate(frames):
+        if f.ndim != 4 or f.shape[-1] != 3:
+            raise ValueError(f"X[{i}] must be a (T, H, W, 3) clip or a RegionClip; got shape {f.shape}.")
+    labels = None if labels is None else list(labels)
+    if labels is not None and len(labels) != len(frames):
+        raise ValueError(f"labels has {len(labels)} entries for {len(frames)} clips.")
+    index = list(range(len(frames)))
+    if n_per_label is not None:
+        if labels is None:
+            raise ValueError("n_per_label needs labels.")
+        rng = check_random_state(random_state)
+        index = []
+        for label in sorted(set(labels), key=str):
+            members = [i for i, v in enumerate(labels) if v == label]
+            index.extend(sorted(rng.choice(members, size=min(n_per_label, len(members)), replace=False).tolist()))
+    n_cols = min(max_frames, max(len(frames[i]) for i in index))
+    fig = _figure((1.6 * n_cols + 0.4, 1.6 * len(index) + 0.4))
+    for r, i in enumerate(index):
+        clip = frames[i]
+        picks = np.unique(np.linspace(0, len(clip) - 1, min(n_cols, len(clip))).round().astype(int))
+        for c in range(n_cols):
+            ax = fig.add_subplot(len(index), n_cols, r * n_cols + c + 1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(picks):
+                ax.imshow(clip[picks[c]])
+            else:
+                ax.axis("off")
+            if c == 0:
+                text = "" if labels is None else str(labels[i])
+                if captions is not None:
+                    text = f"{text}\n{captions[i]}" if text else str(captions[i])
+                ax.set_ylabel(text, fontsize=8)
+            if r == 0 and c < len(picks):
+                ax.set_title(f"frame {picks[c]}", fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+__all__.append("clip_strip")
