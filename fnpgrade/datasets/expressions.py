@@ -26,10 +26,10 @@ EXPRESSIONS = ("rest", "raise_brows", "close_eyes_lightly", "close_eyes_tightly"
 HB_WEAKNESS = {
     1: dict(forehead=1.00, eye=1.00, mouth=1.00, droop=0.000),
     2: dict(forehead=0.75, eye=0.95, mouth=0.75, droop=0.000),
-    3: dict(forehead=0.45, eye=0.85, mouth=0.50, droop=0.025),
-    4: dict(forehead=0.10, eye=0.55, mouth=0.35, droop=0.045),
-    5: dict(forehead=0.00, eye=0.25, mouth=0.12, droop=0.065),
-    6: dict(forehead=0.00, eye=0.00, mouth=0.00, droop=0.085),
+    3: dict(forehead=0.45, eye=0.85, mouth=0.50, droop=0.030),
+    4: dict(forehead=0.10, eye=0.55, mouth=0.35, droop=0.050),
+    5: dict(forehead=0.00, eye=0.25, mouth=0.12, droop=0.075),
+    6: dict(forehead=0.00, eye=0.00, mouth=0.00, droop=0.100),
 }
 
 #: Effort multipliers: squeezing the eyes shut recruits more of a weak orbicularis oculi
@@ -95,10 +95,10 @@ def expression_displacement(name, points):
         move(_CHEEK_L + _CHEEK_R, 0.06 * up)
         move(_MOUTH_CORNER_L + _MOUTH_CORNER_R, 0.03 * up)
     elif name == "smile":
-        move(_MOUTH_CORNER_L, [-0.13, -0.10])
-        move(_MOUTH_CORNER_R, [0.13, -0.10])
-        move([49, 59, 61, 67], [-0.06, -0.05])
-        move([53, 55, 63, 65], [0.06, -0.05])
+        move(_MOUTH_CORNER_L, [-0.17, -0.14])
+        move(_MOUTH_CORNER_R, [0.17, -0.14])
+        move([49, 59, 61, 67], [-0.08, -0.07])
+        move([53, 55, 63, 65], [0.08, -0.07])
         move([50, 51, 52], 0.03 * up)
         move([56, 57, 58], 0.01 * up)
         move(_CHEEK_L, [-0.03, -0.07])

@@ -67,13 +67,32 @@ def _models():
     return _DETECTOR, _PREDICTOR
 
 
+def _disk_cache(key):
+    from ..config import get_data_home
+
+    try:
+        folder = get_data_home() / "cache" / "landmarks68"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{key}.npy"
+    except OSError:  # a read-only home: work without the disk cache
+        return None
+
+
 def detect_faces68(image):
     """All frontal faces in an RGB uint8 image as a list of ``(68, 2)`` landmark arrays, largest first.
 
-    Results are cached in memory by image content, so each photo is analysed once.
+    Results are cached by image content, in memory and in the data home
+    (``<data home>/cache/landmarks68``), so each photo is analysed once.
     """
     image = np.ascontiguousarray(image)
-    key = hashlib.sha1(image.tobytes()).hexdigest() + str(image.shape)
+    key = hashlib.sha1(image.tobytes() + str(image.shape).encode()).hexdigest()
+    if key not in _LANDMARK_CACHE:
+        path = _disk_cache(key)
+        if path is not None and path.exists():
+            try:
+                _LANDMARK_CACHE[key] = list(np.load(path))
+            except (OSError, ValueError):
+                pass
     if key in _LANDMARK_CACHE:
         return [p.copy() for p in _LANDMARK_CACHE[key]]
     detector, predictor = _models()
@@ -83,6 +102,14 @@ def detect_faces68(image):
     rects = sorted(rects, key=lambda r: -r.width() * r.height())
     out = [predictor.predict(image, (r.left(), r.top(), r.right(), r.bottom())) for r in rects]
     _LANDMARK_CACHE[key] = [p.copy() for p in out]
+    path = _disk_cache(key)
+    if path is not None:
+        try:
+            tmp = path.with_suffix(".tmp.npy")
+            np.save(tmp, np.asarray(out, float).reshape(len(out), 68, 2))
+            tmp.replace(path)
+        except OSError:
+            pass
     return out
 
 

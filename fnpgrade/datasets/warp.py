@@ -34,6 +34,11 @@ def _tps_kernel(r2):
     return k
 
 
+def _sq_dist(a, b):
+    out = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
+    return np.maximum(out, 0.0, out=out)
+
+
 def tps_displacement(nodes, values, query, smoothing=1e-3):
     """Thin-plate-spline interpolation of ``values`` given at ``nodes``, evaluated at ``query``.
 
@@ -55,7 +60,7 @@ def tps_displacement(nodes, values, query, smoothing=1e-3):
     p = nodes / scale
     q = np.asarray(query, float) / scale
     n = len(p)
-    d2 = ((p[:, None, :] - p[None, :, :]) ** 2).sum(-1)
+    d2 = _sq_dist(p, p)
     k = _tps_kernel(d2) + smoothing * np.eye(n)
     ones = np.c_[np.ones(n), p]
     a = np.zeros((n + 3, n + 3))
@@ -65,7 +70,7 @@ def tps_displacement(nodes, values, query, smoothing=1e-3):
     rhs = np.zeros((n + 3, values.shape[1]))
     rhs[:n] = values
     coef = np.linalg.solve(a, rhs)
-    dq = ((q[:, None, :] - p[None, :, :]) ** 2).sum(-1)
+    dq = _sq_dist(q, p)
     return _tps_kernel(dq) @ coef[:n] + np.c_[np.ones(len(q)), q] @ coef[n:]
 
 
