@@ -87,5 +87,7 @@ def test_roi_montage_png(tmp_path):
 def test_clip_strip_png(tmp_path):
     rng = np.random.default_rng(0)
     path = tmp_path / "strip.png"
-    plots.clip_strip(rng.integers(0, 255, (4, 64, 64, 3), dtype=np.uint8), path=path)
+    clips = [rng.integers(0, 255, (4, 64, 64, 3), dtype=np.uint8) for _ in range(3)]
+    fig = plots.clip_strip(clips, labels=["I", "II", "III"], path=path)
     _assert_png(path)
+    assert len(fig.axes) == 3 * 4  # a row of 4 frames per clip
