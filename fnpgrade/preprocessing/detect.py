@@ -1,0 +1,771 @@
+"""FaceDetector: find and follow one face per clip, keep face-centred crops.
+
+The detector streams each clip frame by frame (``fnpgrade.io.iter_frames``), so a
+long high-resolution video never sits in memory whole: per frame it keeps only a
+fixed-size square crop around the face (with a wide margin) and the face box in
+source coordinates. The result per clip is a :class:`FaceTrack`, which the
+:class:`~fnpgrade.preprocessing.roi.LandmarkROICropper` turns into the paper's
+face / brow / mouth crops.
+
+Detection backends live in an explicit registry of small classes sharing one
+base (``DETECTOR_BACKENDS``); each loads its model lazily, never at import or
+construction.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from numbers import Integral, Real
+
+import cv2
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ..io import ClipRef, _array_to_clip, describe_source, iter_frames
+
+__all__ = ["FaceTrack", "FaceDetector", "DetectorBackend", "HaarDetector", "DlibHOGDetector", "SFDDetector",
+           "DETECTOR_BACKENDS", "get_detector_backend", "crop_square"]
+
+
+# --------------------------------------------------------------------------------------------
+# FaceTrack
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class FaceTrack:
+    """One clip's face, frame by frame: face-centred crops plus their geometry.
+
+    The output of :class:`FaceDetector` (one per clip) and the input of
+    :class:`~fnpgrade.LandmarkROICropper`.
+
+    Parameters
+    ----------
+    crops : ndarray of uint8, shape (T, S, S, 3)
+        Square RGB crops centred on the face with a margin (``S`` is the
+        detector's ``crop_size``). Parts of a crop outside the source frame are
+        black (padded, never shifted).
+    boxes : ndarray of float, shape (T, 4)
+        Face box ``(x0, y0, x1, y1)`` per frame in source-frame pixels: detected
+        where ``found`` is True, interpolated from neighbouring frames where it
+        is False, NaN for the frames of a blank clip.
+    crop_boxes : ndarray of float, shape (T, 4)
+        The square of the source frame each crop shows, ``(x0, y0, x1, y1)``.
+        Crop pixel ``(u, v)`` shows source point
+        ``x = x0 + (u + 0.5) * (x1 - x0) / S - 0.5`` (same for ``y``); see
+        :meth:`to_source` and :meth:`to_crop`.
+    found : ndarray of bool, shape (T,)
+        True where the detector found the face in that frame.
+    frame_index : ndarray of int, shape (T,)
+        Index of each kept frame among the frames read (after ``fps``
+        resampling); gaps are frames dropped by ``missing="drop"``.
+    n_frames_read : int
+        Frames read from the source (after resampling).
+    frame_size : tuple of int
+        Source frame ``(height, width)``.
+    source : str, default=""
+        Where the clip came from (a path or ``"X[i]"``).
+    backend : str, default="haar"
+        Detector backend that produced the boxes (box conventions differ).
+    blank : bool, default=False
+        True for a clip with no face at all that was kept as blank frames
+        (``FaceDetector(no_face="blank")``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fnpgrade import FaceTrack
+    >>> track = FaceTrack(crops=np.zeros((2, 256, 256, 3), np.uint8), boxes=np.array([[10, 10, 110, 110.]] * 2),
+    ...                   crop_boxes=np.array([[-40, -40, 160, 160.]] * 2), found=np.ones(2, bool),
+    ...                   frame_index=np.arange(2), n_frames_read=2, frame_size=(240, 320))
+    >>> track.to_source(np.array([[127.5, 127.5]]), 0).round(1).tolist()
+    [[60.0, 60.0]]
+    """
+
+    crops: np.ndarray
+    boxes: np.ndarray
+    crop_boxes: np.ndarray
+    found: np.ndarray
+    frame_index: np.ndarray
+    n_frames_read: int
+    frame_size: tuple
+    source: str = ""
+    backend: str = "haar"
+    blank: bool = False
+
+    def __post_init__(self):
+        where = self.source or "FaceTrack"
+        crops = np.asarray(self.crops)
+        if crops.ndim != 4 or crops.shape[-1] != 3 or crops.shape[1] != crops.shape[2] or crops.dtype != np.uint8:
+            raise ValueError(f"{where}: 'crops' must be uint8 of shape (T, S, S, 3); got {crops.dtype} {crops.shape}.")
+        n = len(crops)
+        for name in ("boxes", "crop_boxes"):
+            value = np.asarray(getattr(self, name), dtype=float)
+            if value.shape != (n, 4):
+                raise ValueError(f"{where}: '{name}' must have shape ({n}, 4); got {value.shape}.")
+            object.__setattr__(self, name, value)
+        found = np.asarray(self.found, dtype=bool)
+        frame_index = np.asarray(self.frame_index, dtype=int)
+        if found.shape != (n,) or frame_index.shape != (n,):
+            raise ValueError(f"{where}: 'found' and 'frame_index' must have shape ({n},); "
+                             f"got {found.shape} and {frame_index.shape}.")
+        object.__setattr__(self, "crops", crops)
+        object.__setattr__(self, "found", found)
+        object.__setattr__(self, "frame_index", frame_index)
+        object.__setattr__(self, "frame_size", tuple(int(v) for v in self.frame_size))
+
+    @property
+    def n_frames(self):
+        """Number of frames ``T`` kept."""
+        return len(self.crops)
+
+    @property
+    def crop_size(self):
+        """Side ``S`` of the crops, in pixels."""
+        return self.crops.shape[1]
+
+    def _scale(self, frames):
+        cb = self.crop_boxes[frames]
+        return cb[..., :2], (cb[..., 2] - cb[..., 0]) / self.crop_size
+
+    def to_source(self, points, frames=None):
+        """Map crop pixel coordinates ``(..., 2)`` to source-frame coordinates.
+
+        ``frames`` selects the frame(s) whose crop the points belong to: an int
+        for points ``(N, 2)``, or ``None`` (all frames) for points ``(T, N, 2)``.
+        """
+        frames = slice(None) if frames is None else frames
+        origin, scale = self._scale(frames)
+        points = np.asarray(points, dtype=float)
+        origin = np.asarray(origin)[..., None, :]
+        scale = np.asarray(scale)[..., None, None]
+        return origin + (points + 0.5) * scale - 0.5
+
+    def to_crop(self, points, frames=None):
+        """Map source-frame coordinates ``(..., 2)`` to crop pixel coordinates (inverse of :meth:`to_source`)."""
+        frames = slice(None) if frames is None else frames
+        origin, scale = self._scale(frames)
+        points = np.asarray(points, dtype=float)
+        origin = np.asarray(origin)[..., None, :]
+        scale = np.asarray(scale)[..., None, None]
+        return (points + 0.5 - origin) / scale - 0.5
+
+    def select(self, frames):
+        """A new track with only the given frame indices (or boolean mask)."""
+        return FaceTrack(crops=self.crops[frames], boxes=self.boxes[frames], crop_boxes=self.crop_boxes[frames],
+                         found=self.found[frames], frame_index=self.frame_index[frames],
+                         n_frames_read=self.n_frames_read, frame_size=self.frame_size, source=self.source,
+                         backend=self.backend, blank=self.blank)
+
+
+def crop_square(frame, cx, cy, side, out_size):
+    """Cut a ``side`` x ``side`` square centred on ``(cx, cy)`` and resize it to ``out_size``.
+
+    Parts outside the frame are black (the square is never shifted to fit).
+    Large reductions use area averaging (no aliasing). Returns the crop and the
+    square actually used, ``(x0, y0, x1, y1)``, with the pixel-centre mapping
+    ``x = x0 + (u + 0.5) * (x1 - x0) / out_size - 0.5``.
+    """
+    height, width = frame.shape[:2]
+    scale = side / out_size
+    if scale > 1.5:
+        side_i = max(1, int(round(side)))
+        x0, y0 = int(round(cx - side_i / 2)), int(round(cy - side_i / 2))
+        x1, y1 = x0 + side_i, y0 + side_i
+        sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+        if sx0 >= sx1 or sy0 >= sy1:
+            return np.zeros((out_size, out_size, 3), np.uint8), np.array([x0, y0, x1, y1], float)
+        region = frame[sy0:sy1, sx0:sx1]
+        if (sx0, sy0, sx1, sy1) != (x0, y0, x1, y1):
+            region = cv2.copyMakeBorder(region, sy0 - y0, y1 - sy1, sx0 - x0, x1 - sx1, cv2.BORDER_CONSTANT,
+                                        value=(0, 0, 0))
+        crop = cv2.resize(region, (out_size, out_size), interpolation=cv2.INTER_AREA)
+        return crop, np.array([x0, y0, x1, y1], float)
+    x0, y0 = cx - side / 2, cy - side / 2
+    # u = (x + 0.5 - x0) / scale - 0.5
+    matrix = np.array([[1 / scale, 0, (0.5 - x0) / scale - 0.5], [0, 1 / scale, (0.5 - y0) / scale - 0.5]])
+    crop = cv2.warpAffine(frame, matrix, (out_size, out_size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    return crop, np.array([x0, y0, x0 + side, y0 + side], float)
+
+
+# --------------------------------------------------------------------------------------------
+# Backends
+# --------------------------------------------------------------------------------------------
+
+class DetectorBackend:
+    """Base class: finds faces in one RGB uint8 image.
+
+    Subclasses implement ``_load()`` (build the model, called once, lazily) and
+    ``_detect(image, min_size, max_size)`` returning an ``(N, 4)`` float array of
+    boxes ``(x0, y0, x1, y1)`` in image pixels.
+    """
+
+    name = "base"
+    #: Smallest face (pixels) the backend finds in the image it is given.
+    native_min_size = 24
+
+    def __init__(self, **options):
+        self.options = options
+        self._model = None
+
+    def load(self):
+        if self._model is None:
+            self._model = self._load()
+        return self
+
+    def detect(self, image, min_size=0, max_size=None):
+        """Face boxes ``(N, 4)`` = (x0, y0, x1, y1) in ``image`` with side in [min_size, max_size]."""
+        self.load()
+        boxes = np.asarray(self._detect(image, min_size, max_size), dtype=float).reshape(-1, 4)
+        if len(boxes):
+            side = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+            keep = side >= min_size
+            if max_size is not None:
+                keep &= side <= max_size
+            boxes = boxes[keep]
+        return boxes
+
+    def __getstate__(self):
+        # Loaded models are large and some (OpenCV, dlib) do not pickle: drop them, reload lazily.
+        state = self.__dict__.copy()
+        state["_model"] = None
+        return state
+
+    def _load(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _detect(self, image, min_size, max_size):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class HaarDetector(DetectorBackend):
+    """OpenCV's bundled Viola-Jones cascade (the paper's AdaBoost detector).
+
+    Options: ``model_path`` (a cascade XML; default OpenCV's
+    ``haarcascade_frontalface_default.xml``), ``scale_factor`` (1.1),
+    ``min_neighbors`` (5).
+    """
+
+    name = "haar"
+
+    def _load(self):
+        path = self.options.get("model_path")
+        if path is None:
+            data = getattr(cv2, "data", None)
+            if data is None:
+                raise ImportError("This OpenCV build does not ship the Haar cascades (OpenCV 5 dropped them); "
+                                  "install opencv-python-headless>=4.10,<5 or pass model_path=<cascade.xml>.")
+            path = os.path.join(data.haarcascades, "haarcascade_frontalface_default.xml")
+        cascade = cv2.CascadeClassifier(str(path))
+        if cascade.empty():
+            raise FileNotFoundError(f"{path}: not a readable OpenCV cascade; pass model_path=<cascade.xml>.")
+        return cascade
+
+    def _detect(self, image, min_size, max_size):
+        gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        lo = int(max(min_size, 1))
+        hi = (0, 0) if max_size is None else (int(np.ceil(max_size)),) * 2
+        found = self._model.detectMultiScale(gray, scaleFactor=self.options.get("scale_factor", 1.1),
+                                             minNeighbors=self.options.get("min_neighbors", 5),
+                                             minSize=(lo, lo), maxSize=hi)
+        found = np.asarray(found, dtype=float).reshape(-1, 4)
+        found[:, 2:] += found[:, :2]
+        return found
+
+
+class DlibHOGDetector(DetectorBackend):
+    """dlib's HOG + linear SVM frontal face detector (finds faces of about 80 px and up).
+
+    Options: ``upsample`` (dlib's own pyramid upsampling count, default 0).
+    """
+
+    name = "dlib"
+    native_min_size = 80
+
+    def _load(self):
+        import dlib
+
+        return dlib.get_frontal_face_detector()
+
+    def _detect(self, image, min_size, max_size):
+        image = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+        rects = self._model(np.ascontiguousarray(image), int(self.options.get("upsample", 0)))
+        return np.array([(r.left(), r.top(), r.right() + 1, r.bottom() + 1) for r in rects], dtype=float)
+
+
+def _torch_hub_checkpoints():
+    home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache")), "torch")
+    return os.path.join(home, "hub", "checkpoints")
+
+
+class SFDDetector(DetectorBackend):
+    """face-alignment's S3FD detector, from local weights only (never downloaded).
+
+    Options: ``model_path`` (the ``s3fd-*.pth`` file; default: looked up in
+    torch's hub cache, where face-alignment keeps it), ``device`` ("cpu"),
+    ``threshold`` (0.5).
+    """
+
+    name = "sfd"
+    native_min_size = 16
+
+    def weights_path(self):
+        path = self.options.get("model_path")
+        if path is not None:
+            if not os.path.exists(path):
+                raise FileNotFoundError(f"{path}: S3FD weights not found; check model_path.")
+            return str(path)
+        cached = sorted(glob.glob(os.path.join(_torch_hub_checkpoints(), "s3fd*.pth")))
+        if not cached:
+            raise FileNotFoundError(
+                "FaceDetector(backend='sfd') needs face-alignment's S3FD weights, which fnpgrade never downloads. "
+                f"None found in {_torch_hub_checkpoints()}. Either copy 's3fd-619a316812.pth' there "
+                "(face-alignment caches it there on a machine with network access) or pass "
+                "FaceDetector(backend='sfd', model_path='/path/to/s3fd.pth'). Or use backend='haar' or 'dlib', "
+                "which ship offline."
+            )
+        return cached[-1]
+
+    def _load(self):
+        path = self.weights_path()
+        try:
+            import torch
+            from face_alignment.detection.sfd.net_s3fd import s3fd
+        except ImportError as exc:
+            raise ImportError("FaceDetector(backend='sfd') needs torch and face-alignment: "
+                              "pip install --no-deps face-alignment") from exc
+        net = s3fd()
+        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        return net.to(self.options.get("device", "cpu")).eval()
+
+    def _detect(self, image, min_size, max_size):
+        import torch
+        from face_alignment.detection.sfd.detect import batch_detect
+        from face_alignment.detection.sfd.sfd_detector import SFDDetector as _FA
+
+        image = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+        bgr = np.ascontiguousarray(image[..., ::-1])
+        with torch.no_grad():
+            raw = batch_detect(self._model, bgr[None], device=self.options.get("device", "cpu"))[0]
+        keep = _FA._filter_bboxes(self, raw) if hasattr(_FA, "_filter_bboxes") else raw
+        keep = np.asarray(keep, dtype=float).reshape(-1, 5)
+        keep = keep[keep[:, 4] > self.options.get("threshold", 0.5)]
+        return keep[:, :4]
+
+    # face-alignment's _filter_bboxes reads this attribute
+    @property
+    def fiter_threshold(self):  # pragma: no cover - name used by face-alignment
+        return self.options.get("threshold", 0.5)
+
+
+DETECTOR_BACKENDS = {"haar": HaarDetector, "dlib": DlibHOGDetector, "sfd": SFDDetector}
+
+_MODEL_CACHE = {}
+
+
+def get_detector_backend(name, **options):
+    """Instantiate a detector backend by name (see ``DETECTOR_BACKENDS``)."""
+    try:
+        cls = DETECTOR_BACKENDS[name]
+    except KeyError:
+        raise ValueError(f"Unknown detector backend {name!r}; choose one of {sorted(DETECTOR_BACKENDS)}.") from None
+    return cls(**options)
+
+
+def _loaded_backend(name, options):
+    # One loaded model per process and configuration: joblib workers reuse it across clips.
+    key = (name, tuple(sorted((k, str(v)) for k, v in options.items())))
+    backend = _MODEL_CACHE.get(key)
+    if backend is None:
+        backend = get_detector_backend(name, **options).load()
+        _MODEL_CACHE[key] = backend
+    return backend
+
+
+# --------------------------------------------------------------------------------------------
+# The estimator
+# --------------------------------------------------------------------------------------------
+
+def _iou(box, boxes):
+    x0 = np.maximum(box[0], boxes[:, 0])
+    y0 = np.maximum(box[1], boxes[:, 1])
+    x1 = np.minimum(box[2], boxes[:, 2])
+    y1 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
+    return inter / (area(box) + area(boxes) - inter)
+
+
+def interpolate_boxes(boxes, found):
+    """Fill the rows of ``boxes`` (T, 4) where ``found`` is False linearly from the found ones.
+
+    Frames before the first / after the last found frame take that frame's box.
+    """
+    boxes = np.array(boxes, dtype=float)
+    idx = np.flatnonzero(found)
+    if len(idx) == 0 or len(idx) == len(found):
+        return boxes
+    t = np.arange(len(found))
+    for k in range(boxes.shape[1]):
+        boxes[:, k] = np.interp(t, idx, boxes[idx, k])
+    return boxes
+
+
+class FaceDetector(TransformerMixin, BaseEstimator):
+    """Find one face per frame in each clip and keep face-centred crops.
+
+    Each clip is streamed frame by frame; per frame only a ``crop_size`` square
+    crop around the face (``crop_margin`` times the face box) and the face box
+    are kept, so long high-resolution videos never sit in memory whole.
+    Detection runs on a copy of the frame reduced to ``detect_width`` pixels
+    wide (the main cost of Viola-Jones grows with the number of pixels).
+
+    With ``detect_every=k > 1`` the whole frame is searched every ``k`` frames;
+    in between the face is followed by searching only a window around its last
+    box at nearby scales (the same detector, so boxes stay those of per-frame
+    detection within a few pixels), and the whole frame is searched again as
+    soon as the face is lost there.
+
+    Parameters
+    ----------
+    backend : {"haar", "dlib", "sfd"}, default="haar"
+        ``"haar"``: OpenCV's bundled Viola-Jones cascade, as in the paper.
+        ``"dlib"``: dlib's HOG detector (slower; finds faces of about 80 px and
+        up in the detection image, so lower ``detect_width`` less for it).
+        ``"sfd"``: face-alignment's S3FD, only from local weights (``model_path``
+        or torch's hub cache); otherwise an error says how to provide them.
+    min_face_size : int, default=40
+        Smallest face side to accept, in source pixels.
+    select : {"largest", "central"}, default="largest"
+        Which face to keep when a frame holds several: the largest, or the one
+        nearest the frame centre.
+    upscale : float, default=1.0
+        Extra factor applied to the detection image (>1 finds faces smaller
+        than the backend's minimum, about 24 px for Haar, at a cost in speed).
+    detect_width : int or None, default=320
+        Width the frame is reduced to for detection (frames narrower are not
+        enlarged); ``None`` detects at full resolution.
+    detect_every : int, default=1
+        Search the whole frame every ``detect_every`` frames and follow the face
+        in between (see above). ``1`` is per-frame detection.
+    crop_size : int, default=256
+        Side of the kept square crops, in pixels.
+    crop_margin : float, default=2.0
+        Side of the cropped square relative to the face box's side.
+    fps : float or None, default=None
+        Resample videos to this frame rate while reading (the paper's data is
+        6 FPS). Ignored for arrays and frame folders.
+    missing : {"interpolate", "drop", "raise"}, default="interpolate"
+        Frames where no face is found: interpolate the box from neighbouring
+        frames (flagged ``found=False``), drop the frames, or raise naming the
+        clip and frame.
+    no_face : {"raise", "blank"}, default="raise"
+        A clip with no face in any frame: raise naming the clip, or keep it as
+        black frames with ``blank=True`` and ``found`` all False (counted in
+        ``report_``). The number of clips never changes.
+    model_path : str or None, default=None
+        Model file for the backend (a cascade XML for ``"haar"``, the S3FD
+        weights for ``"sfd"``); ``None`` uses the bundled / cached one.
+    n_jobs : int or None, default=None
+        Clips processed in parallel (joblib; ``None`` means 1, ``-1`` all cores).
+    verbose : bool, default=False
+        Show a progress bar over clips (tqdm).
+
+    Attributes
+    ----------
+    backend_ : DetectorBackend
+        The loaded detection backend (its model is dropped when pickling and
+        reloaded lazily).
+    report_ : list of dict
+        After ``transform``, per clip: ``source``, ``n_frames_read``,
+        ``n_found``, ``n_interpolated``, ``n_dropped``, ``n_frames`` (kept),
+        ``n_full_detections``, ``blank``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fnpgrade import FaceDetector
+    >>> from fnpgrade.datasets.media import package_faces
+    >>> face = package_faces()["astronaut"]
+    >>> tracks = FaceDetector().fit_transform([np.stack([face] * 3)])
+    >>> tracks[0].crops.shape, tracks[0].found.tolist()
+    ((3, 256, 256, 3), [True, True, True])
+    """
+
+    _parameter_constraints = {
+        "backend": [StrOptions(set(DETECTOR_BACKENDS))],
+        "min_face_size": [Interval(Real, 1, None, closed="left")],
+        "select": [StrOptions({"largest", "central"})],
+        "upscale": [Interval(Real, 0, None, closed="neither")],
+        "detect_width": [Interval(Integral, 32, None, closed="left"), None],
+        "detect_every": [Interval(Integral, 1, None, closed="left")],
+        "crop_size": [Interval(Integral, 32, None, closed="left")],
+        "crop_margin": [Interval(Real, 1, None, closed="left")],
+        "fps": [Interval(Real, 0, None, closed="neither"), None],
+        "missing": [StrOptions({"interpolate", "drop", "raise"})],
+        "no_face": [StrOptions({"raise", "blank"})],
+        "model_path": [str, os.PathLike, None],
+        "n_jobs": [Integral, None],
+        "verbose": ["boolean", Integral],
+    }
+
+    def __init__(self, backend="haar", min_face_size=40, select="largest", upscale=1.0, detect_width=320,
+                 detect_every=1, crop_size=256, crop_margin=2.0, fps=None, missing="interpolate",
+                 no_face="raise", model_path=None, n_jobs=None, verbose=False):
+        self.backend = backend
+        self.min_face_size = min_face_size
+        self.select = select
+        self.upscale = upscale
+        self.detect_width = detect_width
+        self.detect_every = detect_every
+        self.crop_size = crop_size
+        self.crop_margin = crop_margin
+        self.fps = fps
+        self.missing = missing
+        self.no_face = no_face
+        self.model_path = model_path
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    # -- scikit-learn API -----------------------------------------------------------------
+
+    def fit(self, X=None, y=None):
+        """Validate the parameters and load the detection model. Nothing is learned.
+
+        Parameters
+        ----------
+        X : list of clips, optional
+            Ignored (preprocessing is fitted on nothing, so ``Pipeline(memory=...)``
+            can cache it).
+        y : ignored
+
+        Returns
+        -------
+        self : FaceDetector
+        """
+        self._validate_params()
+        self.backend_ = _loaded_backend(self.backend, self._backend_options())
+        return self
+
+    def transform(self, X):
+        """Detect and crop the face in every clip.
+
+        Parameters
+        ----------
+        X : list
+            One entry per clip: a ``(T, H, W, 3)`` / ``(T, H, W)`` array, a path
+            to a video file or a folder of frames, or a :class:`~fnpgrade.io.ClipRef`.
+
+        Returns
+        -------
+        tracks : list of FaceTrack
+            Exactly one per input clip, in order.
+        """
+        check_is_fitted(self)
+        clips = self._check_clips(X)
+        if self.n_jobs in (None, 1) or len(clips) == 1:
+            results = (self._track_clip(source, index) for index, source in enumerate(clips))
+            results = list(self._progress(results, len(clips)))
+        else:
+            from joblib import Parallel, delayed
+
+            parallel = Parallel(n_jobs=self.n_jobs, return_as="generator")
+            results = list(self._progress(parallel(delayed(_track_clip_worker)(self, source, index)
+                                                   for index, source in enumerate(clips)), len(clips)))
+        self.report_ = [report for _, report in results]
+        return [track for track, _ in results]
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        if "backend_" in state:
+            backend = get_detector_backend(self.backend, **self._backend_options())
+            state["backend_"] = backend  # unloaded copy: models do not pickle
+        return state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.requires_fit = True
+        return tags
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _backend_options(self):
+        return {} if self.model_path is None else {"model_path": str(self.model_path)}
+
+    def _progress(self, iterable, total):
+        if not self.verbose:
+            return iterable
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, total=total, desc="FaceDetector", unit="clip")
+
+    @staticmethod
+    def _check_clips(X):
+        if isinstance(X, np.ndarray) and X.dtype != object and X.ndim in (4, 5):
+            if X.ndim == 4:
+                raise TypeError(
+                    f"FaceDetector.transform: expected a list of clips; got one array of shape {X.shape}. "
+                    "Wrap a single clip in a list: [clip]."
+                )
+            return list(X)
+        if isinstance(X, (str, os.PathLike, ClipRef)):
+            raise TypeError(f"FaceDetector.transform: expected a list of clips; got a single {type(X).__name__} "
+                            f"{X!s}. Wrap it in a list: [{X!r}].")
+        try:
+            clips = list(X)
+        except TypeError:
+            raise TypeError(f"FaceDetector.transform: expected a list of clips; got {type(X).__name__}.") from None
+        if not clips:
+            raise ValueError("FaceDetector.transform: X is empty; at least one clip is needed.")
+        for index, clip in enumerate(clips):
+            if not isinstance(clip, (str, os.PathLike, ClipRef, np.ndarray, list, tuple)):
+                raise TypeError(
+                    f"FaceDetector.transform: X[{index}] is a {type(clip).__name__}; each clip must be an array "
+                    "(T, H, W, 3), a path to a video or frame folder, or a ClipRef."
+                )
+        return clips
+
+    def _frames(self, source, name):
+        if isinstance(source, (str, os.PathLike, ClipRef)):
+            return iter_frames(source, fps=self.fps)
+        return iter(_array_to_clip(source, name))
+
+    def _detection_scale(self, width):
+        scale = 1.0 if self.detect_width is None else min(1.0, self.detect_width / float(width))
+        return scale * float(self.upscale)
+
+    def _pick(self, boxes, shape):
+        if len(boxes) == 1:
+            return boxes[0]
+        if self.select == "largest":
+            return boxes[np.argmax((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))]
+        centre = np.array([shape[1] / 2.0, shape[0] / 2.0])
+        mid = (boxes[:, :2] + boxes[:, 2:]) / 2
+        return boxes[np.argmin(np.sum((mid - centre) ** 2, axis=1))]
+
+    def _track_clip(self, source, index, backend=None):
+        backend = backend or self.backend_
+        name = describe_source(source, index)
+        crops, boxes, crop_boxes, found = [], [], [], []
+        shape = None
+        prev = None          # last box, detection-image coordinates
+        since_full = 0
+        n_full = 0
+        n_read = 0
+        for t, frame in enumerate(self._frames(source, name)):
+            n_read += 1
+            if shape is None:
+                shape = frame.shape[:2]
+                scale = self._detection_scale(shape[1])
+                min_side = max(self.min_face_size * scale, 1.0)
+            elif frame.shape[:2] != shape:
+                raise ValueError(f"{name}: frame {t} has size {frame.shape[:2]}, earlier frames {shape}; "
+                                 "all frames of a clip must have one size.")
+            small = frame if scale == 1.0 else cv2.resize(
+                frame, (max(1, int(round(shape[1] * scale))), max(1, int(round(shape[0] * scale)))),
+                interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+            gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY) if self.backend == "haar" else small
+            box = None
+            if prev is not None and since_full < self.detect_every:
+                box = self._follow(backend, gray, prev, min_side)
+            if box is None:
+                candidates = backend.detect(gray, min_size=min_side)
+                n_full += 1
+                since_full = 0
+                box = self._pick(candidates, gray.shape) if len(candidates) else None
+            since_full += 1
+            prev = box
+            if box is None:
+                if self.missing == "raise":
+                    raise ValueError(
+                        f"{name}: no face found in frame {t} (after resampling to fps={self.fps}). "
+                        "Use FaceDetector(missing='interpolate') or missing='drop', a smaller min_face_size, "
+                        "a larger detect_width / upscale, or remove the frame."
+                    )
+                found.append(False)
+                boxes.append(np.full(4, np.nan))
+                crops.append(None)
+                crop_boxes.append(np.full(4, np.nan))
+                continue
+            src_box = box / scale
+            found.append(True)
+            boxes.append(src_box)
+            crop, cbox = self._crop(frame, src_box)
+            crops.append(crop)
+            crop_boxes.append(cbox)
+        if n_read == 0:
+            raise ValueError(f"{name}: the clip has no frames; remove it or supply frames.")
+        return self._finish(source, name, crops, boxes, crop_boxes, np.array(found), shape, n_read, n_full)
+
+    def _follow(self, backend, gray, prev, min_side):
+        side = prev[2] - prev[0]
+        height, width = gray.shape[:2]
+        x0 = int(max(0, np.floor(prev[0] - 0.5 * side)))
+        y0 = int(max(0, np.floor(prev[1] - 0.5 * side)))
+        x1 = int(min(width, np.ceil(prev[2] + 0.5 * side)))
+        y1 = int(min(height, np.ceil(prev[3] + 0.5 * side)))
+        if x1 - x0 < side or y1 - y0 < side:
+            return None
+        lo = max(min_side, 0.75 * side)
+        candidates = backend.detect(gray[y0:y1, x0:x1], min_size=lo, max_size=1.33 * side)
+        if not len(candidates):
+            return None
+        candidates = candidates + np.array([x0, y0, x0, y0], float)
+        overlap = _iou(prev, candidates)
+        best = int(np.argmax(overlap))
+        return candidates[best] if overlap[best] > 0.3 else None
+
+    def _crop(self, frame, box):
+        side = self.crop_margin * max(box[2] - box[0], box[3] - box[1])
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        return crop_square(frame, cx, cy, side, self.crop_size)
+
+    def _finish(self, source, name, crops, boxes, crop_boxes, found, shape, n_read, n_full):
+        boxes = np.array(boxes, dtype=float)
+        crop_boxes = np.array(crop_boxes, dtype=float)
+        frame_index = np.arange(n_read)
+        n_found = int(found.sum())
+        report = {"source": name, "n_frames_read": n_read, "n_found": n_found, "n_interpolated": 0,
+                  "n_dropped": 0, "n_frames": n_read, "n_full_detections": n_full, "blank": False}
+        size = self.crop_size
+        if n_found == 0:
+            if self.no_face == "raise":
+                raise ValueError(
+                    f"{name}: no face found in any of its {n_read} frames. Check the clip; or use "
+                    "FaceDetector(no_face='blank') to keep it as blank frames (flagged in report_), a smaller "
+                    "min_face_size, a larger detect_width / upscale, or another backend."
+                )
+            report["blank"] = True
+            track = FaceTrack(crops=np.zeros((n_read, size, size, 3), np.uint8), boxes=boxes,
+                              crop_boxes=np.full((n_read, 4), np.nan), found=found, frame_index=frame_index,
+                              n_frames_read=n_read, frame_size=shape, source=name, backend=self.backend,
+                              blank=True)
+            return track, report
+        if self.missing == "drop" and n_found < n_read:
+            keep = np.flatnonzero(found)
+            crops = [crops[i] for i in keep]
+            boxes, crop_boxes, found, frame_index = boxes[keep], crop_boxes[keep], found[keep], keep
+            report["n_dropped"] = n_read - n_found
+            report["n_frames"] = n_found
+        elif n_found < n_read:  # interpolate: boxes from neighbours, crops from a second read
+            boxes = interpolate_boxes(boxes, found)
+            todo = {int(i) for i in np.flatnonzero(~found)}
+            for t, frame in enumerate(self._frames(source, name)):
+                if t in todo:
+                    crops[t], crop_boxes[t] = self._crop(frame, boxes[t])
+            report["n_interpolated"] = len(todo)
+        track = FaceTrack(crops=np.stack(crops), boxes=boxes, crop_boxes=crop_boxes, found=found,
+                          frame_index=frame_index, n_frames_read=n_read, frame_size=shape, source=name,
+                          backend=self.backend)
+        return track, report
+
+
+def _track_clip_worker(detector, source, index):
+    backend = _loaded_backend(detector.backend, detector._backend_options())
+    return detector._track_clip(source, index, backend=backend)
