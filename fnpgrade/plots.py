@@ -313,3 +313,77 @@ def clip_strip(X, labels=None, n_per_label=None, captions=None, max_frames=4, pa
 
 
 __all__.append("clip_strip")
+
+
+def roi_montage(region_clip, path=None, max_frames=8, landmarks=True, title=None):
+    """Per frame: the face crop with its 49 landmarks, the brow ROI and the mouth ROI.
+
+    One row per frame (at most ``max_frames``, evenly spaced): the face crop
+    (landmarks drawn, coloured by component: brows, nose, eyes, mouth), then the
+    eye-brow and mouth crops. Frames where the detector did not find the face
+    (``found`` False: interpolated or blank) are marked in their row's title.
+
+    Parameters
+    ----------
+    region_clip : RegionClip
+        One clip from :class:`~fnpgrade.LandmarkROICropper`.
+    path : str or path-like, optional
+        Write a PNG there.
+    max_frames : int, default=8
+        Rows drawn at most.
+    landmarks : bool, default=True
+        Draw the 49 landmarks on the face crop (needs ``face_landmarks``).
+    title : str, optional
+        Figure title; defaults to the clip's source.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fnpgrade import RegionClip
+    >>> from fnpgrade.plots import roi_montage
+    >>> clip = RegionClip(np.zeros((2, 128, 128, 3), np.uint8), np.zeros((2, 40, 120, 3), np.uint8),
+    ...                   np.zeros((2, 40, 120, 3), np.uint8), np.zeros((2, 49, 2)),
+    ...                   face_landmarks=np.full((2, 49, 2), 64.0))
+    >>> len(roi_montage(clip).axes)
+    6
+    """
+    from .clips import RegionClip
+
+    if not isinstance(region_clip, RegionClip):
+        raise TypeError(f"roi_montage expects one RegionClip (an element of LandmarkROICropper's output); "
+                        f"got {type(region_clip).__name__}. For a list, pass clips[i].")
+    n = region_clip.n_frames
+    frames = np.unique(np.linspace(0, n - 1, min(n, max(1, int(max_frames)))).round().astype(int))
+    groups = {"brows": (0, 10, "tab:orange"), "nose": (10, 19, "tab:green"), "eyes": (19, 31, "tab:cyan"),
+              "mouth": (31, 49, "tab:red")}
+    fig = _figure((6.4, 1.75 * len(frames) + 0.4))
+    grid = fig.add_gridspec(len(frames), 2, width_ratios=[1, 1.1])
+    for row, t in enumerate(frames):
+        ax = fig.add_subplot(grid[row, 0])
+        ax.imshow(region_clip.face[t])
+        if landmarks and region_clip.face_landmarks is not None and np.all(np.isfinite(region_clip.face_landmarks[t])):
+            for name, (lo, hi, color) in groups.items():
+                pts = region_clip.face_landmarks[t, lo:hi]
+                ax.scatter(pts[:, 0], pts[:, 1], s=4, c=color, label=name if row == 0 else None)
+        status = "" if region_clip.found[t] else " (not detected)"
+        ax.set_title(f"frame {t}{status}", fontsize=7)
+        ax.axis("off")
+        inner = grid[row, 1].subgridspec(2, 1, hspace=0.15)
+        for k, (key, label) in enumerate((("brow", "eye-brow ROI"), ("mouth", "mouth ROI"))):
+            sub = fig.add_subplot(inner[k])
+            sub.imshow(getattr(region_clip, key)[t])
+            sub.set_title(label, fontsize=6, pad=2)
+            sub.axis("off")
+    if landmarks and region_clip.face_landmarks is not None:
+        handles, labels = fig.axes[0].get_legend_handles_labels()
+        if handles:
+            fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=6, frameon=False)
+    fig.suptitle(title if title is not None else (region_clip.source or "RegionClip"), fontsize=8)
+    return _save(fig, path)
+
+
+__all__.append("roi_montage")

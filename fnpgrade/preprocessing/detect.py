@@ -297,70 +297,74 @@ class DlibHOGDetector(DetectorBackend):
         return np.array([(r.left(), r.top(), r.right() + 1, r.bottom() + 1) for r in rects], dtype=float)
 
 
-def _torch_hub_checkpoints():
-    home = os.environ.get("TORCH_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache")), "torch")
-    return os.path.join(home, "hub", "checkpoints")
-
-
 class SFDDetector(DetectorBackend):
     """face-alignment's S3FD detector, from local weights only (never downloaded).
 
-    Options: ``model_path`` (the ``s3fd-*.pth`` file; default: looked up in
-    torch's hub cache, where face-alignment keeps it), ``device`` ("cpu"),
-    ``threshold`` (0.5).
+    Options: ``model_path`` (the ``s3fd-*.pth`` state dict; default: looked up
+    in torch's hub cache, where face-alignment keeps it), ``device`` ("cpu"),
+    ``threshold`` (0.5). Needs torch and the ``face-alignment`` package (for the
+    network definition only).
     """
 
     name = "sfd"
     native_min_size = 16
 
     def weights_path(self):
+        from .landmarks import torch_hub_checkpoints
+
         path = self.options.get("model_path")
         if path is not None:
             if not os.path.exists(path):
                 raise FileNotFoundError(f"{path}: S3FD weights not found; check model_path.")
             return str(path)
-        cached = sorted(glob.glob(os.path.join(_torch_hub_checkpoints(), "s3fd*.pth")))
+        cached = sorted(glob.glob(os.path.join(torch_hub_checkpoints(), "s3fd*.pth")))
         if not cached:
             raise FileNotFoundError(
                 "FaceDetector(backend='sfd') needs face-alignment's S3FD weights, which fnpgrade never downloads. "
-                f"None found in {_torch_hub_checkpoints()}. Either copy 's3fd-619a316812.pth' there "
-                "(face-alignment caches it there on a machine with network access) or pass "
-                "FaceDetector(backend='sfd', model_path='/path/to/s3fd.pth'). Or use backend='haar' or 'dlib', "
-                "which ship offline."
+                f"None found in {torch_hub_checkpoints()}. Copy 's3fd-619a316812.pth' there (face-alignment "
+                "caches it there on a machine with network access) or pass "
+                "FaceDetector(backend='sfd', model_path='/path/to/s3fd.pth'). backend='haar' and 'dlib' ship "
+                "offline."
             )
         return cached[-1]
 
     def _load(self):
+        import torch
+
+        from .landmarks import face_alignment_module
+
         path = self.weights_path()
-        try:
-            import torch
-            from face_alignment.detection.sfd.net_s3fd import s3fd
-        except ImportError as exc:
-            raise ImportError("FaceDetector(backend='sfd') needs torch and face-alignment: "
-                              "pip install --no-deps face-alignment") from exc
-        net = s3fd()
+        net = face_alignment_module("detection/sfd/net_s3fd.py").s3fd()
         net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         return net.to(self.options.get("device", "cpu")).eval()
 
     def _detect(self, image, min_size, max_size):
         import torch
-        from face_alignment.detection.sfd.detect import batch_detect
-        from face_alignment.detection.sfd.sfd_detector import SFDDetector as _FA
+        import torch.nn.functional as F
 
+        from .landmarks import face_alignment_module
+
+        bbox = face_alignment_module("detection/sfd/bbox.py")
         image = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-        bgr = np.ascontiguousarray(image[..., ::-1])
+        device = self.options.get("device", "cpu")
+        bgr = image[..., ::-1].astype(np.float32) - np.array([104.0, 117.0, 123.0], np.float32)
         with torch.no_grad():
-            raw = batch_detect(self._model, bgr[None], device=self.options.get("device", "cpu"))[0]
-        keep = _FA._filter_bboxes(self, raw) if hasattr(_FA, "_filter_bboxes") else raw
-        keep = np.asarray(keep, dtype=float).reshape(-1, 5)
-        keep = keep[keep[:, 4] > self.options.get("threshold", 0.5)]
-        return keep[:, :4]
-
-    # face-alignment's _filter_bboxes reads this attribute
-    @property
-    def fiter_threshold(self):  # pragma: no cover - name used by face-alignment
-        return self.options.get("threshold", 0.5)
+            outputs = self._model(torch.from_numpy(bgr.transpose(2, 0, 1).copy())[None].to(device))
+        found = []
+        for i in range(len(outputs) // 2):
+            cls = F.softmax(outputs[2 * i], dim=1)[0, 1].cpu().numpy()
+            reg = outputs[2 * i + 1][0].cpu().numpy()
+            stride = 2 ** (i + 2)
+            for hi, wi in zip(*np.where(cls > 0.05)):
+                centre = np.array([[stride / 2 + wi * stride, stride / 2 + hi * stride, stride * 4, stride * 4]],
+                                  dtype=float)
+                box = bbox.decode(reg[:, hi, wi][None].astype(float), centre, [0.1, 0.2])
+                found.append(np.append(box[0], cls[hi, wi]))
+        if not found:
+            return np.zeros((0, 4))
+        found = np.array(found)
+        found = found[bbox.nms(found, 0.3)]
+        return found[found[:, 4] > self.options.get("threshold", 0.5), :4]
 
 
 DETECTOR_BACKENDS = {"haar": HaarDetector, "dlib": DlibHOGDetector, "sfd": SFDDetector}
@@ -759,7 +763,12 @@ class FaceDetector(TransformerMixin, BaseEstimator):
             for t, frame in enumerate(self._frames(source, name)):
                 if t in todo:
                     crops[t], crop_boxes[t] = self._crop(frame, boxes[t])
-            report["n_interpolated"] = len(todo)
+                    todo.discard(t)
+            if todo:
+                raise ValueError(f"{name}: frames {sorted(todo)[:5]} could not be read again to crop them at "
+                                 "interpolated boxes (the video decodes differently on a second read). Use "
+                                 "FaceDetector(missing='drop'), or extract the frames to a folder.")
+            report["n_interpolated"] = int(n_read - n_found)
         track = FaceTrack(crops=np.stack(crops), boxes=boxes, crop_boxes=crop_boxes, found=found,
                           frame_index=frame_index, n_frames_read=n_read, frame_size=shape, source=name,
                           backend=self.backend)

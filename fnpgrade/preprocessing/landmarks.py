@@ -28,8 +28,8 @@ import numpy as np
 
 __all__ = [
     "IBUG68_TO_49", "BROW_49", "EYE_49", "NOSE_49", "MOUTH_49", "LEFT_EYE_49", "RIGHT_EYE_49",
-    "to_49", "dlib_model_path", "LandmarkBackend", "DlibLandmarks", "LANDMARK_BACKENDS",
-    "get_landmark_backend",
+    "to_49", "dlib_model_path", "LandmarkBackend", "DlibLandmarks", "FanLandmarks", "LANDMARK_BACKENDS",
+    "get_landmark_backend", "face_alignment_module", "torch_hub_checkpoints",
 ]
 
 IBUG68_TO_49 = np.array(
@@ -123,7 +123,139 @@ class DlibLandmarks(LandmarkBackend):
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=float)
 
 
-LANDMARK_BACKENDS = {"dlib": DlibLandmarks}
+def torch_hub_checkpoints():
+    """Folder where torch (and so face-alignment) caches downloaded weights."""
+    home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"), ".cache")), "torch")
+    return os.path.join(home, "hub", "checkpoints")
+
+
+def face_alignment_module(relpath):
+    """Load one module file of the installed ``face-alignment`` package (e.g. ``"models/fan.py"``).
+
+    The package's ``__init__`` imports its whole API, which needs numba and
+    scikit-image's io; the network definitions need only torch, so they are
+    loaded straight from their files.
+    """
+    import importlib.util as util
+    import sys
+
+    spec = util.find_spec("face_alignment")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("This backend needs the 'face-alignment' package for its network definition: "
+                          "pip install --no-deps face-alignment (torch must be installed).")
+    path = os.path.join(list(spec.submodule_search_locations)[0], *relpath.split("/"))
+    name = "_fnpgrade_face_alignment_" + relpath.replace("/", "_").removesuffix(".py")
+    if name in sys.modules:
+        return sys.modules[name]
+    module_spec = util.spec_from_file_location(name, path)
+    module = util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    sys.modules[name] = module
+    return module
+
+
+class FanLandmarks(LandmarkBackend):
+    """face-alignment's 2D-FAN (68 iBUG points), from local weights only.
+
+    fnpgrade never downloads weights. ``model_path`` may be face-alignment's
+    state dict (``2DFAN4-*.pth.tar``, loaded into its ``FAN(4)`` network; needs
+    the ``face-alignment`` package) or a TorchScript file (``.zip`` / ``.pt``,
+    e.g. older face-alignment releases' ``2DFAN4-cd938726ad.zip``) mapping a
+    ``(1, 3, 256, 256)`` float image in 0..1 to ``(1, 68, 64, 64)`` heatmaps.
+    Without ``model_path`` the file is looked up in torch's hub cache
+    (:func:`torch_hub_checkpoints`), where face-alignment stores it.
+
+    Options: ``model_path``, ``device`` ("cpu").
+    """
+
+    name = "fan"
+    #: face-alignment's crop conventions (its REFERENCE_SCALE and CENTER_Y_OFFSET).
+    reference_scale = 195.0
+    center_y_offset = 0.12
+    resolution = 256
+
+    def weights_path(self):
+        path = self.options.get("model_path")
+        if path is not None:
+            if not os.path.exists(path):
+                raise FileNotFoundError(f"{path}: FAN weights not found; check model_path.")
+            return str(path)
+        import glob
+
+        cached = sorted(glob.glob(os.path.join(torch_hub_checkpoints(), "2DFAN4*")))
+        if not cached:
+            raise FileNotFoundError(
+                "LandmarkROICropper(landmarks='fan') needs face-alignment's 2D-FAN weights, which fnpgrade never "
+                f"downloads. None found in {torch_hub_checkpoints()}. Copy '2DFAN4-11f355bf06.pth.tar' (or a "
+                "TorchScript '2DFAN4-*.zip') there -- face-alignment caches it there on a machine with network "
+                "access -- or pass LandmarkROICropper(landmarks='fan', model_path='/path/to/2DFAN4.pth.tar'). "
+                "landmarks='dlib' ships offline."
+            )
+        return cached[-1]
+
+    def _load(self):
+        import zipfile
+
+        import torch
+
+        path = self.weights_path()
+        device = self.options.get("device", "cpu")
+        if zipfile.is_zipfile(path) and not path.endswith(".tar"):
+            try:
+                return torch.jit.load(path, map_location=device).eval()
+            except RuntimeError:
+                pass  # a zip-format state dict (torch.save): fall through
+        state = torch.load(path, map_location=device, weights_only=True)
+        if isinstance(state, dict) and "state_dict" in state:
+            state = state["state_dict"]
+        net = face_alignment_module("models/fan.py").FAN(4)
+        net.load_state_dict(state)
+        return net.to(device).eval()
+
+    def _box_from_dlib(self, box):
+        # FAN was trained on S3FD boxes, which are taller than dlib's and reach the forehead.
+        side = box[2] - box[0]
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2 - 0.08 * side
+        half = 1.1 * side / 2
+        return np.array([cx - half, cy - half, cx + half, cy + half])
+
+    def _predict(self, image, box):
+        import cv2
+        import torch
+
+        d = self._box_from_dlib(box)
+        cx = (d[0] + d[2]) / 2
+        cy = (d[1] + d[3]) / 2 - (d[3] - d[1]) * self.center_y_offset
+        side = 200.0 * (d[2] - d[0] + d[3] - d[1]) / self.reference_scale
+        res = self.resolution
+        s = side / res
+        x0, y0 = cx - side / 2, cy - side / 2
+        matrix = np.array([[1 / s, 0, (0.5 - x0) / s - 0.5], [0, 1 / s, (0.5 - y0) / s - 0.5]])
+        crop = cv2.warpAffine(np.ascontiguousarray(image), matrix, (res, res), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT)
+        tensor = torch.from_numpy(crop.transpose(2, 0, 1).astype(np.float32) / 255.0)[None]
+        with torch.no_grad():
+            out = self._model(tensor.to(self.options.get("device", "cpu")))
+        if isinstance(out, (list, tuple)):
+            out = out[-1]
+        heat = out[0].float().cpu().numpy()
+        n, hh, ww = heat.shape
+        flat = heat.reshape(n, -1).argmax(axis=1)
+        py, px = np.divmod(flat, ww)
+        px, py = px.astype(float), py.astype(float)
+        # quarter-pixel refinement towards the larger neighbour, as face-alignment does
+        for i in range(n):
+            xi, yi = int(px[i]), int(py[i])
+            if 0 < xi < ww - 1:
+                px[i] += 0.25 * np.sign(heat[i, yi, xi + 1] - heat[i, yi, xi - 1])
+            if 0 < yi < hh - 1:
+                py[i] += 0.25 * np.sign(heat[i, yi + 1, xi] - heat[i, yi - 1, xi])
+        scale = side / ww
+        return np.stack([x0 + (px + 0.5) * scale - 0.5, y0 + (py + 0.5) * scale - 0.5], axis=1)
+
+
+LANDMARK_BACKENDS = {"dlib": DlibLandmarks, "fan": FanLandmarks}
 
 
 def get_landmark_backend(name, **options):
