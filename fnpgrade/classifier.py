@@ -1,0 +1,530 @@
+"""PHCNNClassifier: the paper's networks trained and applied as a skorch classifier.
+
+One sample is one clip (a :class:`~fnpgrade.WindowedClip`). Training flattens
+the clips into windows, each inheriting its clip's label and subject; the
+internal validation split keeps clips, and subjects when ``groups`` are given,
+whole. Prediction folds window probabilities back into one row per clip.
+"""
+
+from __future__ import annotations
+
+import inspect
+from contextlib import contextmanager, nullcontext
+from numbers import Integral, Real
+from pathlib import Path
+
+import numpy as np
+import torch
+from skorch import NeuralNetClassifier
+from skorch.callbacks import EarlyStopping, EpochTimer, PassthroughScoring, PrintLog
+from skorch.history import History
+from skorch.utils import is_dataset
+from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.validation import check_is_fitted
+
+from .nn.callbacks import (EpochCheckpoint, KeepBest, PolynomialDecay, RunLRScheduler, WindowAccuracy,
+                           read_checkpoint)
+from .nn.data import WindowDataset, WindowLoader
+from .nn.registry import ARCHITECTURES, build_network
+from .nn.split import ClipValidSplit
+
+__all__ = ["PHCNNClassifier", "resolve_device"]
+
+_PRECISIONS = ("fp32", "bf16")
+
+
+def resolve_device(device):
+    """``"auto"`` -> ``"cuda"`` when a GPU is available, else ``"cpu"``; anything else unchanged."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+class PHCNNClassifier(NeuralNetClassifier):
+    """Grade windowed clips with PHCNN-LSTM or one of the paper's baselines (a skorch classifier).
+
+    ``X`` is a list of :class:`~fnpgrade.WindowedClip` (the output of
+    :class:`~fnpgrade.SequenceWindower`), one per clip; ``y`` holds one label
+    per clip (any labels, typically ``"I"``/``"II"``/``"III"``). Training uses
+    every window with its clip's label; ``predict_proba`` averages the window
+    probabilities of each clip. Defaults are the paper's: SGD, lr 1e-4,
+    momentum 0.9, weight decay 2e-5, polynomial decay, batch 64, 50 epochs,
+    weighted cross entropy, and the epoch with the lowest validation loss is
+    restored at the end.
+
+    Parameters
+    ----------
+    arch : str, default="phcnn-lstm"
+        ``"phcnn-lstm"`` (paper), ``"phcnn"`` (no LSTM), ``"face-n1-lstm"``,
+        ``"vgg16-lstm"``, ``"senet"`` or ``"lstm"`` (see ``docs/architectures.md``).
+    width : float, default=1.0
+        Scales every channel count and FC size (1.0 = paper); small values make
+        quick runs.
+    fusion : {"sum", "concat"}, default="sum"
+        How the face, brow and mouth features are fused per frame (PHCNN archs).
+    fc_features : int or None, default=None
+        Branch feature size; ``None`` = ``1024 * width`` (the paper's 1024).
+    lstm_hidden : int or None, default=None
+        LSTM state size (not given in the paper); ``None`` = ``512 * width``.
+    class_weight : None, "balanced" or dict, default="balanced"
+        Weights of the cross entropy. ``"balanced"`` is inversely proportional
+        to the class counts of the training clips (the paper's K_i, eq. 4); a
+        dict maps labels to weights (missing labels get 1).
+    max_epochs : int, default=50
+    batch_size : int, default=64
+        Windows per batch.
+    lr : float, default=1e-4
+        Base learning rate.
+    momentum : float, default=0.9
+        SGD momentum (passed to any optimizer that takes it).
+    weight_decay : float, default=2e-5
+    lr_power : float, default=1.0
+        Power of the polynomial decay ``lr * (1 - epoch / max_epochs) ** lr_power``.
+    early_stopping : int or None, default=None
+        Patience in epochs on the validation loss; ``None`` trains all epochs.
+    train_split : callable or None, default=ClipValidSplit(0.2)
+        Internal validation split. The default holds out about 20% of the
+        subjects (when ``groups`` are passed to ``fit``) or clips, never
+        splitting one; ``None`` trains on everything and picks the best epoch
+        by training loss.
+    precision : {"fp32", "bf16"}, default="fp32"
+        ``"bf16"`` runs the forward pass under bfloat16 autocast (CPU or GPU).
+    channels_last : bool, default=False
+        NHWC memory order for the convolutions (often faster with bf16 / on GPU).
+    device : str, default="auto"
+        ``"auto"`` picks CUDA when available, else CPU; or any torch device.
+    random_state : int, RandomState or None, default=None
+        Seeds the weights, dropout, shuffling and the validation split; with an
+        int, CPU runs are reproducible. (GPU kernels may still be nondeterministic.)
+    checkpoint_dir : str, path-like or None, default=None
+        Save a checkpoint after every epoch there; a ``fit`` that was killed
+        and is started again with the same directory (and data) continues from
+        the last saved epoch.
+    classes : list or None, default=None
+        The labels in output order; ``None`` = sorted labels of ``y``. Give it
+        to build a net for ``load_params`` without fitting.
+    callbacks : list or None, default=None
+        More skorch callbacks, run after the built-in ones.
+    warm_start : bool, default=False
+        ``fit`` continues from the current weights instead of re-initialising.
+    verbose : int, default=1
+        1 prints skorch's epoch table.
+    **kwargs
+        Other skorch parameters (``module``, ``criterion``, ``optimizer``,
+        ``iterator_train__*``, ``optimizer__*``, ``compile``...). ``module=None``
+        (default) builds the network from ``arch``.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The labels, in the column order of ``predict_proba``.
+    class_weight_ : ndarray or None
+        Loss weight per class used in the last ``fit``.
+    module_ : torch.nn.Module
+    history_ : skorch.History
+        Per epoch: ``train_loss``, ``valid_loss``, ``valid_acc`` (windows),
+        ``event_lr``, ``best_epoch``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fnpgrade import PHCNNClassifier, WindowedClip
+    >>> rng = np.random.default_rng(0)
+    >>> def clip(level):
+    ...     face = rng.integers(0, 60, (1, 4, 128, 128, 3), dtype=np.uint8) + np.uint8(90 * level)
+    ...     roi = rng.integers(0, 255, (1, 4, 40, 120, 3), dtype=np.uint8)
+    ...     return WindowedClip(face, roi, roi.copy())
+    >>> X = [clip(i % 2) for i in range(16)]
+    >>> y = ["I" if i % 2 == 0 else "II" for i in range(16)]
+    >>> clf = PHCNNClassifier(width=0.125, max_epochs=3, batch_size=8, lr=0.05, random_state=0, verbose=0)
+    >>> clf.fit(X, y).predict(X[:2]).tolist()
+    ['I', 'II']
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 2)
+    """
+
+    def __init__(self, arch="phcnn-lstm", width=1.0, fusion="sum", fc_features=None, lstm_hidden=None,
+                 class_weight="balanced", max_epochs=50, batch_size=64, lr=1e-4, momentum=0.9,
+                 weight_decay=2e-5, lr_power=1.0, early_stopping=None, train_split=ClipValidSplit(0.2),
+                 precision="fp32", channels_last=False, device="auto", random_state=None, checkpoint_dir=None,
+                 classes=None, callbacks=None, warm_start=False, verbose=1, **kwargs):
+        kwargs.setdefault("module", None)
+        kwargs.setdefault("criterion", torch.nn.CrossEntropyLoss)
+        kwargs.setdefault("optimizer", torch.optim.SGD)
+        kwargs.setdefault("iterator_train", WindowLoader)
+        kwargs.setdefault("iterator_valid", WindowLoader)
+        kwargs.setdefault("dataset", WindowDataset)
+        super().__init__(train_split=train_split, classes=classes, max_epochs=max_epochs, batch_size=batch_size,
+                         lr=lr, callbacks=callbacks, warm_start=warm_start, verbose=verbose, device=device,
+                         **kwargs)
+        self.arch = arch
+        self.width = width
+        self.fusion = fusion
+        self.fc_features = fc_features
+        self.lstm_hidden = lstm_hidden
+        self.class_weight = class_weight
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.lr_power = lr_power
+        self.early_stopping = early_stopping
+        self.precision = precision
+        self.channels_last = channels_last
+        self.random_state = random_state
+        self.checkpoint_dir = checkpoint_dir
+
+    # ------------------------------------------------------------------ callbacks
+    @property
+    def _default_callbacks(self):
+        # order matters: scores, then the best-epoch keeper, then the checkpoint
+        # (which saves both), then the LR step, early stopping and the log
+        callbacks = [
+            ("epoch_timer", EpochTimer()),
+            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+            ("valid_loss", PassthroughScoring(name="valid_loss")),
+            ("valid_acc", WindowAccuracy()),
+            ("keep_best", KeepBest()),
+        ]
+        if self.checkpoint_dir is not None:
+            callbacks.append(("checkpoint", EpochCheckpoint(self.checkpoint_dir)))
+        callbacks.append(("lr_scheduler", RunLRScheduler(
+            policy=torch.optim.lr_scheduler.LambdaLR,
+            lr_lambda=PolynomialDecay(max(1, self.max_epochs), self.lr_power))))
+        if self.early_stopping is not None:
+            callbacks.append(("early_stopping", EarlyStopping(monitor="valid_loss", patience=self.early_stopping)))
+        callbacks.append(("print_log", PrintLog()))
+        return callbacks
+
+    # ------------------------------------------------------------------ device
+    @contextmanager
+    def _device_resolved(self):
+        """Let skorch see a real device while ``device="auto"`` stays the parameter's value."""
+        requested = self.device
+        if requested != "auto":
+            yield
+            return
+        self.device = resolve_device(requested)
+        try:
+            yield
+        finally:
+            self.device = requested
+
+    def _autocast(self):
+        if self.precision == "fp32":
+            return nullcontext()
+        device_type = torch.device(resolve_device(self.device)).type
+        return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
+
+    # ------------------------------------------------------------------ initialisation
+    def _check_params(self):
+        if self.arch not in ARCHITECTURES and self.module is None:
+            raise ValueError(f"The 'arch' parameter of PHCNNClassifier must be one of {sorted(ARCHITECTURES)}. "
+                             f"Got {self.arch!r} instead.")
+        if not (isinstance(self.width, Real) and self.width > 0):
+            raise ValueError(f"The 'width' parameter of PHCNNClassifier must be a positive number. "
+                             f"Got {self.width!r} instead.")
+        if self.fusion not in ("sum", "concat"):
+            raise ValueError(f"The 'fusion' parameter of PHCNNClassifier must be 'sum' or 'concat'. "
+                             f"Got {self.fusion!r} instead.")
+        if self.precision not in _PRECISIONS:
+            raise ValueError(f"The 'precision' parameter of PHCNNClassifier must be one of {_PRECISIONS}. "
+                             f"Got {self.precision!r} instead.")
+        if not (isinstance(self.max_epochs, Integral) and self.max_epochs >= 0):
+            raise ValueError(f"The 'max_epochs' parameter of PHCNNClassifier must be an int >= 0. "
+                             f"Got {self.max_epochs!r} instead.")
+        if not (self.class_weight is None or self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
+            raise ValueError(f"The 'class_weight' parameter of PHCNNClassifier must be None, 'balanced' or a dict. "
+                             f"Got {self.class_weight!r} instead.")
+
+    def initialize(self):
+        """Build the network, loss, optimizer and callbacks (seeded by ``random_state``)."""
+        self._check_params()
+        self.seed_ = int(check_random_state(self.random_state).randint(2 ** 31 - 1))
+        if self.random_state is not None:
+            torch.manual_seed(self.seed_)
+        with self._device_resolved():
+            return super().initialize()
+
+    def _n_classes(self):
+        if self.classes is not None:
+            return len(self.classes)
+        inferred = getattr(self, "classes_inferred_", None)
+        return 3 if inferred is None else len(inferred)  # 3 = the paper's levels I / II / III
+
+    def initialize_module(self):
+        """Build the network for ``arch`` (or ``module`` when one is given)."""
+        if self.module is not None:
+            return super().initialize_module()
+        shapes = getattr(self, "input_shapes_", {})
+        network = build_network(self.arch, n_classes=self._n_classes(), width=self.width, fusion=self.fusion,
+                                fc_features=self.fc_features, lstm_hidden=self.lstm_hidden,
+                                face_size=shapes.get("face"), roi_size=shapes.get("brow"),
+                                **self.get_params_for("module"))
+        if self.channels_last:
+            network.set_channels_last(True)
+        self.module_ = network
+        return self
+
+    def initialize_criterion(self):
+        """Cross entropy weighted by ``class_weight_`` (the paper's weighted cross entropy)."""
+        kwargs = self.get_params_for("criterion")
+        weight = getattr(self, "class_weight_", None)
+        if weight is not None and "weight" not in kwargs:
+            kwargs["weight"] = torch.as_tensor(weight, dtype=torch.float32)
+        self.criterion_ = self.criterion(**kwargs)
+        return self
+
+    def initialize_optimizer(self, triggered_directly=None):
+        """The optimizer with ``lr``, and ``momentum`` / ``weight_decay`` where it takes them."""
+        args, kwargs = self.get_params_for_optimizer("optimizer", self.get_all_learnable_params())
+        accepted = inspect.signature(self.optimizer).parameters
+        for name in ("momentum", "weight_decay"):
+            if name in accepted:
+                kwargs.setdefault(name, getattr(self, name))
+        self.optimizer_ = self.optimizer(*args, **kwargs)
+        return self
+
+    # ------------------------------------------------------------------ data
+    def _encode(self, y, n_clips):
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != n_clips:
+            raise ValueError(f"y must hold one label per clip: X has {n_clips} clips, y has shape {y.shape}.")
+        if y.dtype.kind == "f" and np.isnan(y).any():
+            raise ValueError(f"y holds NaN at clip(s) {np.flatnonzero(np.isnan(y))[:10].tolist()}; every clip needs "
+                             "a label.")
+        if self.classes is not None:
+            classes = np.asarray(self.classes)
+        else:
+            classes = np.unique(y)
+        lookup = {label: i for i, label in enumerate(classes.tolist())}
+        unknown = [label for label in np.unique(y).tolist() if label not in lookup]
+        if unknown:
+            raise ValueError(f"y holds labels {unknown} that are not in classes={classes.tolist()}.")
+        if len(np.unique(y)) < 2:
+            raise ValueError(f"y holds a single class ({y[0]!r}); a classifier needs at least two.")
+        return classes, np.array([lookup[label] for label in y.tolist()], dtype=np.int64)
+
+    def _class_weights(self, classes, y_encoded):
+        if self.class_weight is None:
+            return None
+        if self.class_weight == "balanced":
+            present = np.unique(y_encoded)
+            weights = np.ones(len(classes))
+            weights[present] = compute_class_weight("balanced", classes=present, y=y_encoded)
+            return weights
+        return np.array([float(self.class_weight.get(label, 1.0)) for label in classes.tolist()])
+
+    def _prepare_fit(self, X, y, groups):
+        """Validate, encode labels, weigh classes; return the training dataset."""
+        self._check_params()
+        dataset = WindowDataset(X)
+        classes, y_encoded = self._encode(y, len(dataset.clips))
+        if groups is not None:
+            groups = np.asarray(groups)
+            if len(groups) != len(dataset.clips):
+                raise ValueError(f"groups must hold one subject per clip: X has {len(dataset.clips)} clips, groups "
+                                 f"has {len(groups)} entries.")
+        self.classes_inferred_ = classes
+        self.class_weight_ = self._class_weights(classes, y_encoded)
+        self.input_shapes_ = dataset.frame_shapes()
+        return WindowDataset(dataset.clips, y_encoded, groups)
+
+    def check_data(self, X, y=None):
+        """Checks happen in ``fit`` (labels are encoded there); skorch's class inference is not used."""
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        """Split by clip / subject with :class:`~fnpgrade.nn.split.ClipValidSplit` (or the given ``train_split``)."""
+        dataset = self.get_dataset(X, y)
+        if not self.train_split:
+            return dataset, None
+        if isinstance(self.train_split, ClipValidSplit):
+            return self.train_split(dataset, random_state=self.seed_)
+        return self.train_split(dataset, y, **fit_params)
+
+    def get_iterator(self, dataset, training=False):
+        """A :class:`~fnpgrade.nn.data.WindowLoader` gathering whole batches of the inputs the network reads."""
+        prefix = "iterator_train" if training else "iterator_valid"
+        iterator = getattr(self, prefix)
+        kwargs = self.get_params_for(prefix)
+        kwargs.setdefault("batch_size", self.batch_size)
+        if kwargs["batch_size"] == -1:
+            kwargs["batch_size"] = len(dataset)
+        if isinstance(iterator, type) and issubclass(iterator, WindowLoader):
+            kwargs.setdefault("shuffle", training)
+            kwargs.setdefault("inputs", getattr(self.module_, "inputs", ("face", "brow", "mouth")))
+            # a new, reproducible order for every run and resumed run
+            kwargs.setdefault("seed", (self.seed_ + len(self.history)) % 2 ** 32)
+            kwargs.setdefault("pin_memory", torch.device(resolve_device(self.device)).type == "cuda")
+        return iterator(dataset, **kwargs)
+
+    def infer(self, x, **fit_params):
+        """Move the uint8 batch to the device and run the network (under autocast with ``precision="bf16"``)."""
+        device = resolve_device(self.device)
+        x = {k: v.to(device, non_blocking=True) for k, v in x.items()}
+        with self._autocast():
+            out = self.module_(**x, **fit_params)
+        return out.float()
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """Weighted cross entropy of the window logits."""
+        y_true = y_true.to(y_pred.device)
+        return self.criterion_(y_pred, y_true)
+
+    # ------------------------------------------------------------------ training
+    def fit(self, X, y, groups=None, **fit_params):
+        """Train on windowed clips.
+
+        Parameters
+        ----------
+        X : list of WindowedClip
+            One per clip (the output of :class:`~fnpgrade.SequenceWindower`).
+        y : array-like, shape (n_clips,)
+            One label per clip.
+        groups : array-like, shape (n_clips,), optional
+            Subject of each clip: the validation split then never splits a
+            subject. In a pipeline pass ``classifier__groups=groups``.
+        **fit_params
+            Passed to the network's forward (skorch convention).
+
+        Returns
+        -------
+        self : PHCNNClassifier
+        """
+        dataset = self._prepare_fit(X, y, groups)
+        with self._device_resolved():
+            if not self.warm_start or not getattr(self, "initialized_", False):
+                self.initialize()
+            else:
+                self.initialize_criterion()  # new data, new class weights
+                self.criterion_ = self.criterion_.to(self.device)
+            self.run_start_epoch_ = len(self.history)
+            self._resume_epochs_ = self._resume_from_checkpoint(len(dataset.clips))
+            self.partial_fit(dataset, None, _routing_method="fit", **fit_params)
+        return self
+
+    def partial_fit(self, X, y=None, classes=None, groups=None, **fit_params):
+        """Train ``max_epochs`` more epochs on the current weights (see :meth:`fit` for the arguments)."""
+        if not isinstance(X, WindowDataset):
+            X = self._prepare_fit(X, y, groups)
+            self.run_start_epoch_ = len(self.history) if getattr(self, "history_", None) is not None else 0
+        with self._device_resolved():
+            return super().partial_fit(X, None, classes, **fit_params)
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        resume = getattr(self, "_resume_epochs_", None)
+        if epochs is None and resume is not None:
+            epochs, self._resume_epochs_ = resume, None
+        return super().fit_loop(X, y, epochs=epochs, **fit_params)
+
+    def _checkpoint_metadata(self, n_clips):
+        return {"arch": str(self.arch), "width": float(self.width), "classes": [str(c) for c in self.classes_],
+                "n_clips": int(n_clips), "max_epochs": int(self.max_epochs), "seed": int(self.seed_)}
+
+    def _resume_from_checkpoint(self, n_clips):
+        """Load ``checkpoint_dir``'s last epoch if there is one; return the epochs left to run (or None)."""
+        if self.checkpoint_dir is None:
+            return None
+        state = read_checkpoint(self.checkpoint_dir)
+        if state is None:
+            self.checkpoint_metadata_ = self._checkpoint_metadata(n_clips)
+            return None
+        saved = state["metadata"]
+        self.seed_ = saved.get("seed", self.seed_)  # same validation split as the interrupted run
+        current = self._checkpoint_metadata(n_clips)
+        differs = {k: (saved.get(k), v) for k, v in current.items() if saved.get(k) != v}
+        if differs:
+            raise ValueError(
+                f"{self.checkpoint_dir}: the checkpoint there was written by another run ("
+                + ", ".join(f"{k}: saved {a!r}, now {b!r}" for k, (a, b) in differs.items())
+                + "). Use an empty checkpoint_dir for a new run, or the same data and parameters to resume."
+            )
+        self.checkpoint_metadata_ = current
+        self.module_.load_state_dict(state["module"])
+        self.optimizer_.load_state_dict(state["optimizer"])
+        self.history_ = History(state["history"])
+        best = read_checkpoint(self.checkpoint_dir, "best.pt")
+        callbacks = dict(self.callbacks_)
+        if best is not None and "keep_best" in callbacks:
+            callbacks["keep_best"].restore(best)
+            if "checkpoint" in callbacks:
+                callbacks["checkpoint"].saved_best_epoch_ = best["best_epoch"]
+        self.run_start_epoch_ = 0
+        if self.verbose:
+            print(f"Resuming from {Path(self.checkpoint_dir)} after epoch {len(self.history)} of {self.max_epochs}.")
+        return max(0, self.max_epochs - len(self.history))
+
+    # ------------------------------------------------------------------ prediction
+    def _window_proba(self, X):
+        check_is_fitted(self)
+        dataset = X if is_dataset(X) else WindowDataset(X)
+        with self._device_resolved():
+            proba = super().predict_proba(dataset)
+        return dataset, proba
+
+    def predict_windows(self, X):
+        """Class probabilities of every window, per clip.
+
+        Parameters
+        ----------
+        X : list of WindowedClip
+
+        Returns
+        -------
+        probabilities : list of ndarray, shape (n_windows_i, n_classes)
+            One array per clip, rows in window order.
+        """
+        dataset, proba = self._window_proba(X)
+        counts = np.bincount(dataset.clip_of_window, minlength=len(dataset.clips))
+        return np.split(proba, np.cumsum(counts)[:-1])
+
+    def predict_proba(self, X):
+        """Class probabilities per clip: the mean of its windows' probabilities.
+
+        Parameters
+        ----------
+        X : list of WindowedClip
+
+        Returns
+        -------
+        probabilities : ndarray, shape (n_clips, n_classes)
+            Columns in the order of ``classes_``.
+        """
+        return np.stack([p.mean(axis=0) for p in self.predict_windows(X)])
+
+    def predict(self, X):
+        """The label of each clip (the class with the highest mean window probability).
+
+        Parameters
+        ----------
+        X : list of WindowedClip
+
+        Returns
+        -------
+        labels : ndarray, shape (n_clips,)
+        """
+        proba = self.predict_proba(X)  # first: it raises NotFittedError before classes_ is looked up
+        return self.classes_[proba.argmax(axis=1)]
+
+    # ------------------------------------------------------------------ persistence
+    def save_params(self, *args, **kwargs):
+        with self._device_resolved():
+            return super().save_params(*args, **kwargs)
+
+    def load_params(self, *args, **kwargs):
+        with self._device_resolved():
+            return super().load_params(*args, **kwargs)
+
+    def __setstate__(self, state):
+        # skorch maps the saved tensors to state["device"]; "auto" is resolved here
+        requested = state.get("device")
+        if requested == "auto":
+            state["device"] = resolve_device(requested)
+        super().__setstate__(state)
+        if requested == "auto":
+            self.device = requested
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.non_deterministic = self.random_state is None
+        return tags

@@ -1,0 +1,192 @@
+"""skorch callbacks of the classifier: window accuracy, best-epoch restore, resumable checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback, LRScheduler
+
+__all__ = ["WindowAccuracy", "KeepBest", "EpochCheckpoint", "read_checkpoint", "PolynomialDecay",
+           "RunLRScheduler"]
+
+
+class PolynomialDecay:
+    """The paper's polynomial learning-rate policy as a factor: ``(1 - epoch / total) ** power``.
+
+    Used with ``torch.optim.lr_scheduler.LambdaLR``, which computes the rate in
+    closed form from the base rate. (``PolynomialLR`` is chainable: it scales
+    the current rate, so a resumed or warm-started run would decay twice.)
+
+    Parameters
+    ----------
+    total : int
+        Epochs of the run (``max_epochs``).
+    power : float, default=1.0
+    """
+
+    def __init__(self, total, power=1.0):
+        self.total = int(total)
+        self.power = float(power)
+
+    def __call__(self, epoch):
+        return max(0.0, 1.0 - min(epoch, self.total) / self.total) ** self.power
+
+    def __repr__(self):
+        return f"PolynomialDecay(total={self.total}, power={self.power})"
+
+
+class RunLRScheduler(LRScheduler):
+    """skorch's ``LRScheduler``, counting epochs from the start of the current run.
+
+    skorch positions the schedule at ``len(history)``; a warm-started ``fit``
+    is a new run of ``max_epochs`` and starts the schedule again, while a run
+    resumed from a checkpoint continues it. The net's ``run_start_epoch_``
+    (history length when the run began) tells them apart.
+    """
+
+    def _get_scheduler(self, net, policy, **scheduler_kwargs):
+        if "last_epoch" not in scheduler_kwargs:
+            scheduler_kwargs["last_epoch"] = len(net.history) - getattr(net, "run_start_epoch_", 0) - 1
+        return policy(net.optimizer_, **scheduler_kwargs)
+
+
+class WindowAccuracy(Callback):
+    """Record the validation accuracy over windows (``valid_acc``) from the batches already computed.
+
+    skorch's ``EpochScoring`` would call ``predict`` again on the validation
+    set; the validation losses' forward passes already hold every prediction.
+    """
+
+    def __init__(self, name="valid_acc"):
+        self.name = name
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.correct_, self.total_ = 0, 0
+
+    def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
+        if training or y_pred is None or batch[1] is None:
+            return
+        y_true = batch[1].to(y_pred.device)
+        self.correct_ += int((y_pred.argmax(dim=1) == y_true).sum())
+        self.total_ += len(y_true)
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.total_:
+            net.history.record(self.name, self.correct_ / self.total_)
+
+
+class KeepBest(Callback):
+    """Keep the weights of the best epoch in memory and restore them when training ends.
+
+    The score is ``monitor`` (validation loss by default; training loss when
+    there is no validation set). Records ``best_epoch`` in the history.
+
+    Parameters
+    ----------
+    monitor : str, default="valid_loss"
+    fallback : str, default="train_loss"
+        Used when ``monitor`` is not in the history (no validation split).
+    """
+
+    def __init__(self, monitor="valid_loss", fallback="train_loss"):
+        self.monitor = monitor
+        self.fallback = fallback
+
+    def initialize(self):
+        self.best_score_, self.best_epoch_, self.best_state_ = np.inf, None, None
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        row = net.history[-1]
+        key = self.monitor if self.monitor in row else self.fallback
+        score = row.get(key)
+        if score is not None and score < self.best_score_:
+            self.best_score_, self.best_epoch_ = float(score), int(row["epoch"])
+            self.best_state_ = {k: v.detach().to("cpu", copy=True) for k, v in net.module_.state_dict().items()}
+            net.history.record("event_best", True)
+        net.history.record("best_epoch", self.best_epoch_)
+
+    def on_train_end(self, net, **kwargs):
+        if self.best_state_ is not None:
+            net.module_.load_state_dict(self.best_state_)
+
+    def state(self):
+        """What a checkpoint must hold to continue choosing the best epoch."""
+        return {"best_score": self.best_score_, "best_epoch": self.best_epoch_, "best_state": self.best_state_}
+
+    def restore(self, state):
+        self.best_score_, self.best_epoch_ = state["best_score"], state["best_epoch"]
+        self.best_state_ = state["best_state"]
+
+
+def _atomic_save(obj, path):
+    # write then rename: a run killed while saving leaves the previous file intact
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class EpochCheckpoint(Callback):
+    """Save everything needed to resume training at the end of every epoch.
+
+    Writes ``dirname/last.pt`` (weights, optimizer, history, run metadata) and,
+    when the best epoch changed, ``dirname/best.pt``. Files are replaced
+    atomically. It must run after the scoring callbacks and :class:`KeepBest`
+    and before the LR scheduler steps, so the saved optimizer holds the
+    learning rate of the epoch just finished (the scheduler rebuilt on resume
+    steps it once).
+
+    The net's ``checkpoint_metadata_`` (facts checked on resume: classes,
+    data size, arch...) and its ``keep_best`` callback are saved with it.
+
+    Parameters
+    ----------
+    dirname : str or path-like
+    """
+
+    def __init__(self, dirname):
+        self.dirname = dirname
+
+    def initialize(self):
+        self.saved_best_epoch_ = None
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        path = Path(self.dirname)
+        path.mkdir(parents=True, exist_ok=True)
+        best = dict(net.callbacks_).get("keep_best")
+        if best is not None and best.best_state_ is not None and best.best_epoch_ != self.saved_best_epoch_:
+            # best first: killed in between, the resumed run's best is at worst one epoch newer
+            _atomic_save(best.state(), path / "best.pt")
+            self.saved_best_epoch_ = best.best_epoch_
+        _atomic_save({
+            "module": net.module_.state_dict(),
+            "optimizer": net.optimizer_.state_dict(),
+            "history": json.dumps(list(net.history), default=_json_default),
+            "metadata": json.dumps(getattr(net, "checkpoint_metadata_", {})),
+        }, path / "last.pt")
+
+
+def _json_default(value):
+    if isinstance(value, (np.generic,)):
+        return value.item()
+    if isinstance(value, torch.Tensor):
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} in the checkpoint history")
+
+
+def read_checkpoint(dirname, name="last.pt"):
+    """Load ``dirname/name`` with ``weights_only=True``; None if there is none."""
+    path = Path(dirname) / name
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("history", "metadata"):
+        if key in state:
+            state[key] = json.loads(state[key])
+    return state
+

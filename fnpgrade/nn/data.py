@@ -1,0 +1,159 @@
+"""The classifier's data path: windows of many clips, gathered a batch at a time.
+
+skorch reads a list X as several inputs, so the classifier hands it a
+:class:`WindowDataset` instead. The dataset keeps the clips' own ``uint8``
+arrays (no copy of the data set is made) and an index of ``(clip, window)``
+pairs; :class:`WindowLoader` gathers a whole batch with one ``np.stack`` per
+input instead of per-item ``__getitem__`` plus default collate. Pixels stay
+``uint8`` until the network converts them on its device.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..clips import WindowedClip
+from ..utils import check_clip_list
+
+__all__ = ["WindowDataset", "WindowLoader", "INPUTS"]
+
+#: The arrays of a :class:`~fnpgrade.WindowedClip` a network can read.
+INPUTS = ("face", "brow", "mouth")
+
+
+class WindowDataset(Dataset):
+    """All windows of a list of clips, each with its clip's label and group.
+
+    Parameters
+    ----------
+    clips : list of WindowedClip
+    y : array-like of int, shape (n_clips,), optional
+        Encoded label per clip; every window inherits it.
+    groups : array-like, shape (n_clips,), optional
+        Subject per clip (used by the validation split).
+    index : ndarray of int, shape (n_windows, 2), optional
+        ``(clip, window)`` pairs this dataset covers; default all windows in order.
+
+    Notes
+    -----
+    ``dataset[i]`` accepts an int, a slice or an array of positions and returns
+    ``(X, y)`` with ``X`` a dict of ``uint8`` tensors ``(n, L, H, W, 3)`` and
+    ``y`` an int64 tensor (or None without labels).
+    """
+
+    def __init__(self, clips, y=None, groups=None, index=None):
+        self.clips = check_clip_list(clips, WindowedClip, "PHCNNClassifier")
+        lengths = {c.length for c in self.clips}
+        if len(lengths) != 1:
+            bad = next(i for i, c in enumerate(self.clips) if c.length != self.clips[0].length)
+            raise ValueError(
+                f"X[{bad}] ({self.clips[bad].source or 'no source'}): windows of {self.clips[bad].length} frames, "
+                f"but X[0] has {self.clips[0].length}. All clips must be windowed with the same length "
+                "(one SequenceWindower)."
+            )
+        for name in INPUTS:
+            shapes = {getattr(c, name).shape[2:] for c in self.clips}
+            if len(shapes) != 1:
+                raise ValueError(f"'{name}' images differ in size between clips: {sorted(shapes)}; crop all clips "
+                                 "with the same LandmarkROICropper.")
+        n = len(self.clips)
+        self.y = None if y is None else np.asarray(y, dtype=np.int64)
+        self.groups = None if groups is None else np.asarray(groups)
+        for name, value in (("y", self.y), ("groups", self.groups)):
+            if value is not None and len(value) != n:
+                raise ValueError(f"{name} has {len(value)} entries but X has {n} clips; give one per clip.")
+        if index is None:
+            counts = [c.n_windows for c in self.clips]
+            index = np.column_stack([np.repeat(np.arange(n), counts), np.concatenate([np.arange(k) for k in counts])])
+        self.index = np.asarray(index, dtype=np.int64).reshape(-1, 2)
+
+    def __len__(self):
+        return len(self.index)
+
+    @property
+    def clip_of_window(self):
+        """Clip number of every window, shape ``(n_windows,)``."""
+        return self.index[:, 0]
+
+    @property
+    def window_y(self):
+        """Label of every window (its clip's), or None."""
+        return None if self.y is None else self.y[self.index[:, 0]]
+
+    def subset(self, positions):
+        """A dataset over some of these windows, sharing the pixel arrays (no copy)."""
+        return WindowDataset(self.clips, self.y, self.groups, self.index[np.asarray(positions, dtype=np.int64)])
+
+    def frame_shapes(self):
+        """``{input: (H, W)}`` image size of each input."""
+        return {name: tuple(getattr(self.clips[0], name).shape[2:4]) for name in INPUTS}
+
+    def gather(self, positions, inputs=INPUTS):
+        """The batch at ``positions``: ``(dict of uint8 tensors, int64 labels or None)``."""
+        pairs = self.index[positions]
+        X = {}
+        for name in inputs:
+            arrays = [getattr(self.clips[c], name)[w] for c, w in pairs]
+            X[name] = torch.from_numpy(np.stack(arrays))
+        y = None if self.y is None else torch.from_numpy(self.y[pairs[:, 0]])
+        return X, y
+
+    def __getitem__(self, item):
+        if isinstance(item, (int, np.integer)):
+            X, y = self.gather(np.array([item]))
+            return {k: v[0] for k, v in X.items()}, (None if y is None else y[0])
+        positions = np.arange(len(self))[item] if isinstance(item, slice) else np.asarray(item)
+        return self.gather(positions)
+
+
+class WindowLoader:
+    """Iterate over a :class:`WindowDataset` in batches, gathering each batch at once.
+
+    A drop-in for ``torch.utils.data.DataLoader`` as skorch's
+    ``iterator_train`` / ``iterator_valid``.
+
+    Parameters
+    ----------
+    dataset : WindowDataset
+    batch_size : int, default=64
+    shuffle : bool, default=False
+        New order every pass (training).
+    drop_last : bool, default=False
+        Drop the last incomplete batch. When shuffling, a last batch of a
+        single window is always dropped (batch norm cannot train on one
+        sample; the order changes every pass, so no window is always left out).
+    inputs : tuple of str, default=("face", "brow", "mouth")
+        Which arrays to gather (networks that read only the face skip the ROIs).
+    seed : int or None, default=None
+        Seed of the shuffling order.
+    pin_memory : bool, default=False
+        Pin batches (faster, non-blocking copies to a GPU).
+    """
+
+    def __init__(self, dataset, batch_size=64, shuffle=False, drop_last=False, inputs=INPUTS, seed=None,
+                 pin_memory=False):
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.inputs = tuple(inputs)
+        self.pin_memory = pin_memory
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self):
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self):
+        n = len(self.dataset)
+        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        stop = n - n % self.batch_size if self.drop_last else n
+        if self.shuffle and stop > 1 and stop % self.batch_size == 1:
+            stop -= 1
+        for start in range(0, stop, self.batch_size):
+            X, y = self.dataset.gather(order[start:start + self.batch_size], self.inputs)
+            if self.pin_memory:
+                X = {k: v.pin_memory() for k, v in X.items()}
+            yield X, y

@@ -1,0 +1,283 @@
+"""The six networks of the paper's Table IV, as torch modules over windows of frames.
+
+Every network takes the ``uint8`` windows ``face (B, L, 128, 128, 3)``,
+``brow`` and ``mouth (B, L, 40, 120, 3)`` as keyword arguments and returns class
+logits ``(B, n_classes)``. ``inputs`` names the arrays a network reads, so the
+data path gathers only those. Networks without an LSTM classify each frame and
+return ``log(mean_frames softmax)``: its softmax is the mean of the frame
+probabilities, and cross entropy on it is the loss of that mean.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .branches import FaceBranch, RegionBranch, SEResNetBranch, VGG16Branch
+from .layers import frames_to_images, scaled
+
+__all__ = ["WindowNetwork", "PHCNNLSTM", "PHCNN", "FaceN1LSTM", "VGG16LSTM", "SENet", "PixelLSTM",
+           "PHCNNFeatures"]
+
+FACE_SIZE = (128, 128)
+ROI_SIZE = (40, 120)
+
+
+class WindowNetwork(nn.Module):
+    """Base class: uint8 windows in, logits out.
+
+    Subclasses set ``inputs`` and implement ``_forward`` on float images.
+    ``channels_last`` keeps the images in NHWC memory order (see
+    :func:`~fnpgrade.nn.layers.frames_to_images`); set it with
+    :meth:`set_channels_last`, which also converts the weights.
+    """
+
+    inputs = ("face", "brow", "mouth")
+
+    def __init__(self):
+        super().__init__()
+        self.channels_last = False
+
+    def set_channels_last(self, enabled=True):
+        """Use NHWC memory order for weights and activations (faster convolutions on CPU and GPU)."""
+        self.channels_last = bool(enabled)
+        self.to(memory_format=torch.channels_last if enabled else torch.contiguous_format)
+        return self
+
+    def images(self, frames):
+        """``uint8 (B, L, H, W, 3)`` -> normalised float ``(B*L, 3, H, W)`` on this module's device."""
+        return frames_to_images(frames, channels_last=self.channels_last)
+
+    def forward(self, face=None, brow=None, mouth=None, **kwargs):
+        arrays = {"face": face, "brow": brow, "mouth": mouth}
+        missing = [name for name in self.inputs if arrays[name] is None]
+        if missing:
+            raise ValueError(f"{type(self).__name__} needs the input(s) {missing}.")
+        return self._forward(**{name: arrays[name] for name in self.inputs})
+
+    def _forward(self, **frames):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class SequenceHead(nn.Module):
+    """LSTM over the frames' features, last step -> dropout -> linear logits."""
+
+    def __init__(self, in_features, hidden_size, n_classes, dropout=0.5):
+        super().__init__()
+        self.lstm = nn.LSTM(in_features, hidden_size, batch_first=True)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(hidden_size, n_classes)
+
+    def forward(self, features):
+        # features: (B, L, F); the last output has seen the whole window
+        out, _ = self.lstm(features)
+        return self.fc(self.dropout(out[:, -1]))
+
+
+def mean_frame_logits(frame_logits):
+    """``(B, L, C)`` frame logits -> ``log`` of the mean frame probabilities, ``(B, C)``."""
+    n_frames = frame_logits.shape[1]
+    return torch.logsumexp(F.log_softmax(frame_logits.float(), dim=-1), dim=1) - math.log(n_frames)
+
+
+class PHCNNFeatures(nn.Module):
+    """The three parallel branches and their fusion, per frame.
+
+    Parameters
+    ----------
+    width : float
+        Channel multiplier for all branches.
+    fc_features : int
+        Feature size of every branch (the paper's 1024 at width 1).
+    fusion : {"sum", "concat"}
+        ``f = f_face + f_brow + f_mouth`` (paper, eq. 1) or their concatenation.
+    face_size, roi_size : (int, int)
+    dropout : float
+    """
+
+    def __init__(self, width, fc_features, fusion="sum", face_size=FACE_SIZE, roi_size=ROI_SIZE, dropout=0.5):
+        super().__init__()
+        if fusion not in ("sum", "concat"):
+            raise ValueError(f"fusion must be 'sum' or 'concat'; got {fusion!r}.")
+        self.fusion = fusion
+        self.face = FaceBranch(width, fc_features, face_size, dropout)
+        self.brow = RegionBranch(width, fc_features, roi_size, dropout)
+        self.mouth = RegionBranch(width, fc_features, roi_size, dropout)
+        self.out_features = fc_features * (3 if fusion == "concat" else 1)
+
+    def forward(self, face, brow, mouth):
+        parts = (self.face(face), self.brow(brow), self.mouth(mouth))
+        return parts[0] + parts[1] + parts[2] if self.fusion == "sum" else torch.cat(parts, dim=1)
+
+
+def _defaults(width, fc_features, lstm_hidden):
+    fc = scaled(1024, width) if fc_features is None else int(fc_features)
+    hidden = scaled(512, width) if lstm_hidden is None else int(lstm_hidden)
+    return fc, hidden
+
+
+class PHCNNLSTM(WindowNetwork):
+    """PHCNN-LSTM (the paper's model): N1 face + N2 brow + N3 mouth, fused per frame, LSTM, FC.
+
+    Parameters
+    ----------
+    n_classes : int
+    width : float, default=1.0
+        Scales every channel count and FC size (1.0 = paper).
+    fusion : {"sum", "concat"}, default="sum"
+    fc_features : int or None, default=None
+        Branch feature size; ``None`` = ``1024 * width``.
+    lstm_hidden : int or None, default=None
+        LSTM state size (not given in the paper); ``None`` = ``512 * width``.
+    face_size, roi_size : (int, int), default=(128, 128), (40, 120)
+    dropout : float, default=0.5
+    """
+
+    inputs = ("face", "brow", "mouth")
+
+    def __init__(self, n_classes, width=1.0, fusion="sum", fc_features=None, lstm_hidden=None,
+                 face_size=FACE_SIZE, roi_size=ROI_SIZE, dropout=0.5):
+        super().__init__()
+        fc, hidden = _defaults(width, fc_features, lstm_hidden)
+        self.features = PHCNNFeatures(width, fc, fusion, face_size, roi_size, dropout)
+        self.head = SequenceHead(self.features.out_features, hidden, n_classes, dropout)
+
+    def _forward(self, face, brow, mouth):
+        b, l = face.shape[:2]
+        f = self.features(self.images(face), self.images(brow), self.images(mouth))
+        return self.head(f.reshape(b, l, -1))
+
+
+class PHCNN(WindowNetwork):
+    """PHCNN without the LSTM: the fused frame features classified frame by frame, window = mean.
+
+    Parameters are those of :class:`PHCNNLSTM` without ``lstm_hidden``.
+    """
+
+    inputs = ("face", "brow", "mouth")
+
+    def __init__(self, n_classes, width=1.0, fusion="sum", fc_features=None, face_size=FACE_SIZE,
+                 roi_size=ROI_SIZE, dropout=0.5):
+        super().__init__()
+        fc, _ = _defaults(width, fc_features, None)
+        self.features = PHCNNFeatures(width, fc, fusion, face_size, roi_size, dropout)
+        self.fc = nn.Linear(self.features.out_features, n_classes)
+
+    def _forward(self, face, brow, mouth):
+        b, l = face.shape[:2]
+        f = self.features(self.images(face), self.images(brow), self.images(mouth))
+        return mean_frame_logits(self.fc(f).reshape(b, l, -1))
+
+
+class FaceN1LSTM(WindowNetwork):
+    """FACE-N1-LSTM: branch N1 on the whole face, LSTM, FC (no region branches).
+
+    Parameters
+    ----------
+    n_classes : int
+    width : float, default=1.0
+    fc_features : int or None, default=None
+    lstm_hidden : int or None, default=None
+    face_size : (int, int), default=(128, 128)
+    dropout : float, default=0.5
+    """
+
+    inputs = ("face",)
+
+    def __init__(self, n_classes, width=1.0, fc_features=None, lstm_hidden=None, face_size=FACE_SIZE,
+                 dropout=0.5):
+        super().__init__()
+        fc, hidden = _defaults(width, fc_features, lstm_hidden)
+        self.branch = FaceBranch(width, fc, face_size, dropout)
+        self.head = SequenceHead(fc, hidden, n_classes, dropout)
+
+    def _forward(self, face):
+        b, l = face.shape[:2]
+        return self.head(self.branch(self.images(face)).reshape(b, l, -1))
+
+
+class VGG16LSTM(WindowNetwork):
+    """LSTM-VGG16: VGG16 (configuration D, with batch norm) on each face frame, LSTM, FC.
+
+    Parameters
+    ----------
+    n_classes : int
+    width : float, default=1.0
+        Scales the conv channels and the 4096-unit FC layers.
+    fc_features : int or None, default=None
+        VGG FC size; ``None`` = ``4096 * width``.
+    lstm_hidden : int or None, default=None
+    face_size : (int, int), default=(128, 128)
+    dropout : float, default=0.5
+    """
+
+    inputs = ("face",)
+
+    def __init__(self, n_classes, width=1.0, fc_features=None, lstm_hidden=None, face_size=FACE_SIZE,
+                 dropout=0.5):
+        super().__init__()
+        _, hidden = _defaults(width, None, lstm_hidden)
+        self.branch = VGG16Branch(width, fc_features, face_size, dropout)
+        self.head = SequenceHead(self.branch.out_features, hidden, n_classes, dropout)
+
+    def _forward(self, face):
+        b, l = face.shape[:2]
+        return self.head(self.branch(self.images(face)).reshape(b, l, -1))
+
+
+class SENet(WindowNetwork):
+    """SENet baseline: an SE-ResNet classifies single face frames; window = mean of frame probabilities.
+
+    Parameters
+    ----------
+    n_classes : int
+    width : float, default=1.0
+    dropout : float, default=0.5
+        Dropout before the final FC.
+    """
+
+    inputs = ("face",)
+
+    def __init__(self, n_classes, width=1.0, dropout=0.5):
+        super().__init__()
+        self.branch = SEResNetBranch(width)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(self.branch.out_features, n_classes)
+
+    def _forward(self, face):
+        b, l = face.shape[:2]
+        return mean_frame_logits(self.fc(self.dropout(self.branch(self.images(face)))).reshape(b, l, -1))
+
+
+class PixelLSTM(WindowNetwork):
+    """LSTM baseline: an LSTM directly on the pixel vectors of downscaled face frames.
+
+    The face is average-pooled to ``pixels x pixels`` (RGB) and flattened; no
+    convolution learns appearance features, which is what this baseline tests.
+
+    Parameters
+    ----------
+    n_classes : int
+    width : float, default=1.0
+        Scales the LSTM state (``512 * width``).
+    pixels : int, default=32
+        Side of the downscaled face.
+    lstm_hidden : int or None, default=None
+    dropout : float, default=0.5
+    """
+
+    inputs = ("face",)
+
+    def __init__(self, n_classes, width=1.0, pixels=32, lstm_hidden=None, dropout=0.5):
+        super().__init__()
+        _, hidden = _defaults(width, None, lstm_hidden)
+        self.pixels = int(pixels)
+        self.head = SequenceHead(3 * self.pixels ** 2, hidden, n_classes, dropout)
+
+    def _forward(self, face):
+        b, l = face.shape[:2]
+        small = F.adaptive_avg_pool2d(self.images(face), self.pixels)
+        return self.head(small.reshape(b, l, -1))
