@@ -383,12 +383,12 @@ def get_detector_backend(name, **options):
 
 def _loaded_backend(name, options):
     # One loaded model per process and configuration: joblib workers reuse it across clips.
-    key = (name, tuple(sorted((k, str(v)) for k, v in options.items())))
-    backend = _MODEL_CACHE.get(key)
-    if backend is None:
-        backend = get_detector_backend(name, **options).load()
-        _MODEL_CACHE[key] = backend
-    return backend
+    backend = get_detector_backend(name, **options)
+    weights = backend.weights_path() if hasattr(backend, "weights_path") else None  # cached files may change
+    key = (name, weights, tuple(sorted((k, str(v)) for k, v in options.items())))
+    if key not in _MODEL_CACHE:
+        _MODEL_CACHE[key] = backend.load()
+    return _MODEL_CACHE[key]
 
 
 # --------------------------------------------------------------------------------------------

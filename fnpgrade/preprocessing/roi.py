@@ -137,12 +137,12 @@ _LANDMARK_CACHE = {}
 
 
 def _loaded_landmarks(name, options):
-    key = (name, tuple(sorted((k, str(v)) for k, v in options.items())))
-    backend = _LANDMARK_CACHE.get(key)
-    if backend is None:
-        backend = get_landmark_backend(name, **options).load()
-        _LANDMARK_CACHE[key] = backend
-    return backend
+    backend = get_landmark_backend(name, **options)
+    weights = backend.weights_path() if hasattr(backend, "weights_path") else None  # cached files may change
+    key = (name, weights, tuple(sorted((k, str(v)) for k, v in options.items())))
+    if key not in _LANDMARK_CACHE:
+        _LANDMARK_CACHE[key] = backend.load()
+    return _LANDMARK_CACHE[key]
 
 
 def _interpolate_points(points, known):
