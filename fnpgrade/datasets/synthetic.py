@@ -88,15 +88,21 @@ def _clusters(families, morph, rng):
 
 
 def _photometric(frame, p, rng, frame_jitter):
-    out = frame.astype(np.float32)
-    out = (out - 128.0) * p["contrast"] + 128.0 + p["brightness"] + frame_jitter * rng.normal(0, 1.5)
-    out = out * p["gains"]
-    out = 255.0 * (np.clip(out, 0, 255) / 255.0) ** p["gamma"]
+    """Contrast, brightness, colour gains and gamma (one lookup table per channel), then blur and noise."""
+    levels = np.arange(256, dtype=np.float32)
+    shift = p["brightness"] + frame_jitter * rng.normal(0, 1.5)
+    lut = ((levels - 128.0) * p["contrast"] + 128.0 + shift)[:, None] * p["gains"][None, :]
+    lut = 255.0 * (np.clip(lut, 0, 255) / 255.0) ** p["gamma"]
+    lut = np.clip(lut + 0.5, 0, 255).astype(np.uint8)
+    out = np.empty_like(frame)
+    for c in range(3):
+        out[..., c] = cv2.LUT(np.ascontiguousarray(frame[..., c]), lut[:, c])
     if p["blur"] > 0.3:
         out = cv2.GaussianBlur(out, (0, 0), p["blur"])
     if p["noise"] > 0:
-        out = out + rng.normal(0, p["noise"], out.shape).astype(np.float32)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        noise = rng.standard_normal(out.shape, dtype=np.float32) * np.float32(p["noise"])
+        out = np.clip(out.astype(np.float32) + noise + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def make_palsy_clips(n_subjects=12, clips_per_subject=8, frames_per_clip=4, faces=None, target="level",
