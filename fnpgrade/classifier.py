@@ -176,20 +176,20 @@ class PHCNNClassifier(NeuralNetClassifier):
     # ------------------------------------------------------------------ callbacks
     @property
     def _default_callbacks(self):
-        # order matters: scores, then the best-epoch keeper, then the checkpoint
-        # (which saves both), then the LR step, early stopping and the log
+        # order matters: scores, the best-epoch keeper and the LR step (which
+        # records event_lr) first, so the checkpoint saves complete epochs; then
+        # early stopping and the log
         callbacks = [
             ("epoch_timer", EpochTimer()),
             ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
             ("valid_loss", PassthroughScoring(name="valid_loss")),
             ("valid_acc", WindowAccuracy()),
             ("keep_best", KeepBest()),
+            ("lr_scheduler", RunLRScheduler(policy=torch.optim.lr_scheduler.LambdaLR,
+                                            lr_lambda=PolynomialDecay(max(1, self.max_epochs), self.lr_power))),
         ]
         if self.checkpoint_dir is not None:
             callbacks.append(("checkpoint", EpochCheckpoint(self.checkpoint_dir)))
-        callbacks.append(("lr_scheduler", RunLRScheduler(
-            policy=torch.optim.lr_scheduler.LambdaLR,
-            lr_lambda=PolynomialDecay(max(1, self.max_epochs), self.lr_power))))
         if self.early_stopping is not None:
             callbacks.append(("early_stopping", EarlyStopping(monitor="valid_loss", patience=self.early_stopping)))
         callbacks.append(("print_log", PrintLog()))
@@ -352,8 +352,9 @@ class PHCNNClassifier(NeuralNetClassifier):
         if isinstance(iterator, type) and issubclass(iterator, WindowLoader):
             kwargs.setdefault("shuffle", training)
             kwargs.setdefault("inputs", getattr(self.module_, "inputs", ("face", "brow", "mouth")))
-            # a new, reproducible order for every run and resumed run
-            kwargs.setdefault("seed", (self.seed_ + len(self.history)) % 2 ** 32)
+            # the shuffling order depends on (seed, epoch) only: resumed runs repeat it
+            kwargs.setdefault("seed", self.seed_)
+            kwargs.setdefault("start_epoch", len(self.history))
             kwargs.setdefault("pin_memory", torch.device(resolve_device(self.device)).type == "cuda")
         return iterator(dataset, **kwargs)
 
@@ -397,6 +398,9 @@ class PHCNNClassifier(NeuralNetClassifier):
             else:
                 self.initialize_criterion()  # new data, new class weights
                 self.criterion_ = self.criterion_.to(self.device)
+                keep_best = dict(self.callbacks_).get("keep_best")
+                if keep_best is not None:
+                    keep_best.initialize()  # a new run picks its own best epoch
             self.run_start_epoch_ = len(self.history)
             self._resume_epochs_ = self._resume_from_checkpoint(len(dataset.clips))
             self.partial_fit(dataset, None, _routing_method="fit", **fit_params)
@@ -442,6 +446,8 @@ class PHCNNClassifier(NeuralNetClassifier):
         self.module_.load_state_dict(state["module"])
         self.optimizer_.load_state_dict(state["optimizer"])
         self.history_ = History(state["history"])
+        if "torch_rng" in state:  # dropout continues as if never interrupted
+            torch.set_rng_state(state["torch_rng"])
         best = read_checkpoint(self.checkpoint_dir, "best.pt")
         callbacks = dict(self.callbacks_)
         if best is not None and "keep_best" in callbacks:

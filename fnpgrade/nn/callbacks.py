@@ -135,10 +135,10 @@ class EpochCheckpoint(Callback):
 
     Writes ``dirname/last.pt`` (weights, optimizer, history, run metadata) and,
     when the best epoch changed, ``dirname/best.pt``. Files are replaced
-    atomically. It must run after the scoring callbacks and :class:`KeepBest`
-    and before the LR scheduler steps, so the saved optimizer holds the
-    learning rate of the epoch just finished (the scheduler rebuilt on resume
-    steps it once).
+    atomically. It runs after the scoring callbacks, :class:`KeepBest` and the
+    LR scheduler, so a saved epoch is complete; the learning rate on resume
+    comes from the closed-form schedule (:class:`PolynomialDecay`), not from
+    the saved optimizer's current rate.
 
     The net's ``checkpoint_metadata_`` (facts checked on resume: classes,
     data size, arch...) and its ``keep_best`` callback are saved with it.
@@ -168,6 +168,7 @@ class EpochCheckpoint(Callback):
             "optimizer": net.optimizer_.state_dict(),
             "history": json.dumps(list(net.history), default=_json_default),
             "metadata": json.dumps(getattr(net, "checkpoint_metadata_", {})),
+            "torch_rng": torch.get_rng_state(),
         }, path / "last.pt")
 
 

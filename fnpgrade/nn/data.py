@@ -83,8 +83,11 @@ class WindowDataset(Dataset):
         return None if self.y is None else self.y[self.index[:, 0]]
 
     def subset(self, positions):
-        """A dataset over some of these windows, sharing the pixel arrays (no copy)."""
-        return WindowDataset(self.clips, self.y, self.groups, self.index[np.asarray(positions, dtype=np.int64)])
+        """A dataset over some of these windows, sharing the pixel arrays (no copy, no re-validation)."""
+        new = object.__new__(type(self))
+        new.clips, new.y, new.groups = self.clips, self.y, self.groups
+        new.index = self.index[np.asarray(positions, dtype=np.int64)]
+        return new
 
     def frame_shapes(self):
         """``{input: (H, W)}`` image size of each input."""
@@ -128,19 +131,24 @@ class WindowLoader:
         Which arrays to gather (networks that read only the face skip the ROIs).
     seed : int or None, default=None
         Seed of the shuffling order.
+    start_epoch : int, default=0
+        Number of passes already made: the order of pass ``e`` depends only on
+        ``(seed, e)``, so a run resumed from a checkpoint sees the same orders
+        as an uninterrupted one.
     pin_memory : bool, default=False
         Pin batches (faster, non-blocking copies to a GPU).
     """
 
     def __init__(self, dataset, batch_size=64, shuffle=False, drop_last=False, inputs=INPUTS, seed=None,
-                 pin_memory=False):
+                 start_epoch=0, pin_memory=False):
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.inputs = tuple(inputs)
         self.pin_memory = pin_memory
-        self.rng = np.random.default_rng(seed)
+        self.seed = np.random.SeedSequence().entropy if seed is None else seed
+        self.epoch = start_epoch
 
     def __len__(self):
         n = len(self.dataset)
@@ -148,7 +156,8 @@ class WindowLoader:
 
     def __iter__(self):
         n = len(self.dataset)
-        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(n) if self.shuffle else np.arange(n)
+        self.epoch += 1
         stop = n - n % self.batch_size if self.drop_last else n
         if self.shuffle and stop > 1 and stop % self.batch_size == 1:
             stop -= 1

@@ -63,10 +63,13 @@ class ClipValidSplit:
         with warnings.catch_warnings():
             # few members per class is expected on small data; the split still keeps units whole
             warnings.simplefilter("ignore", UserWarning)
-            if self.stratified:
+            try:
+                if not self.stratified:
+                    raise ValueError("not stratified")
                 splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
                 train, valid = next(splitter.split(np.zeros(n), y, units))
-            else:
+            except ValueError:
+                # every class smaller than the number of folds: stratification is impossible
                 splitter = GroupShuffleSplit(n_splits=1, test_size=self.valid_size, random_state=seed)
                 train, valid = next(splitter.split(np.zeros(n), y, units))
         return np.sort(train), np.sort(valid)

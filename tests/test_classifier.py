@@ -1,0 +1,312 @@
+"""PHCNNClassifier: learning, labels, class weights, clip-wise validation, best epoch, persistence, resume."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from skorch.callbacks import Callback
+
+from fnpgrade.classifier import PHCNNClassifier
+from fnpgrade.clips import WindowedClip
+from fnpgrade.nn import ARCHITECTURES
+from fnpgrade.nn.callbacks import read_checkpoint
+
+LEVELS = np.array(["I", "II", "III"])
+# small, fast settings that still learn the synthetic task
+FAST = dict(width=0.125, batch_size=8, lr=0.05, verbose=0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    # test machines share their cores with other jobs: two OpenMP threads
+    # spinning on a busy 2-core machine run these tiny models ~10x slower than one
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def make_clips(n_per_class=8, seed=0, max_windows=2, length=4):
+    """Clips whose level sets the brightness of the face's upper half and of both regions, under noise."""
+    rng = np.random.default_rng(seed)
+    X, y = [], []
+    for i in range(n_per_class * len(LEVELS)):
+        level = i % len(LEVELS)
+        w = 1 + i % max_windows
+        base = 50 + 70 * level
+        face = rng.integers(0, 50, (w, length, 128, 128, 3), dtype=np.uint8)
+        face[:, :, :64] += np.uint8(base)
+        brow = (rng.integers(0, 50, (w, length, 40, 120, 3)) + base).astype(np.uint8)
+        mouth = (rng.integers(0, 50, (w, length, 40, 120, 3)) + base).astype(np.uint8)
+        X.append(WindowedClip(face, brow, mouth, source=f"clip{i}"))
+        y.append(LEVELS[level])
+    return X, np.array(y, dtype=object)
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_clips(n_per_class=8, seed=0)
+    X_test, y_test = make_clips(n_per_class=4, seed=1)
+    groups = np.arange(len(X)) // 2  # subjects of two clips
+    return X, y, groups, X_test, y_test
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, y, groups, _, _ = data
+    return PHCNNClassifier(max_epochs=8, random_state=0, **FAST).fit(X, y, groups=groups)
+
+
+def test_reduced_phcnn_lstm_learns_the_task_far_above_chance(fitted, data):
+    *_, X_test, y_test = data
+    accuracy = np.mean(fitted.predict(X_test) == y_test)
+    assert accuracy >= 0.8, accuracy  # chance is 1/3
+
+
+def test_predictions_are_original_labels_and_probabilities_average_windows(fitted, data):
+    *_, X_test, _ = data
+    assert fitted.classes_.tolist() == ["I", "II", "III"]
+    proba = fitted.predict_proba(X_test)
+    windows = fitted.predict_windows(X_test)
+    assert proba.shape == (len(X_test), 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-5)
+    assert [w.shape for w in windows] == [(clip.n_windows, 3) for clip in X_test]
+    np.testing.assert_allclose(proba, np.stack([w.mean(axis=0) for w in windows]), rtol=1e-6)
+    assert fitted.predict(X_test).tolist() == fitted.classes_[proba.argmax(axis=1)].tolist()
+    assert 0 <= fitted.score(X_test, data[4]) <= 1
+
+
+def test_integer_labels_and_explicit_classes_order():
+    X, y = make_clips(n_per_class=3)
+    y_int = np.array([{"I": 1, "II": 3, "III": 5}[v] for v in y])
+    clf = PHCNNClassifier(max_epochs=1, **FAST).fit(X, y_int)
+    assert clf.classes_.tolist() == [1, 3, 5] and set(clf.predict(X[:3])) <= {1, 3, 5}
+    ordered = PHCNNClassifier(max_epochs=1, classes=["III", "II", "I"], **FAST).fit(X, y)
+    assert ordered.classes_.tolist() == ["III", "II", "I"]
+
+
+def test_balanced_class_weights_are_inverse_class_frequencies_of_clips():
+    X, y = make_clips(n_per_class=4)
+    keep = [i for i, label in enumerate(y) if label != "III" or i < 6]  # III: 2 clips; I, II: 4 each
+    X, y = [X[i] for i in keep], y[keep]
+    clf = PHCNNClassifier(max_epochs=1, **FAST).fit(X, y)
+    counts = np.array([np.sum(y == c) for c in clf.classes_])
+    expected = len(y) / (len(counts) * counts)  # paper eq. 4: K_i proportional to 1 / n_i
+    np.testing.assert_allclose(clf.class_weight_, expected)
+    np.testing.assert_allclose(clf.criterion_.weight.numpy(), expected)
+    assert clf.class_weight_[2] == pytest.approx(2 * clf.class_weight_[0])
+
+    custom = PHCNNClassifier(max_epochs=1, class_weight={"III": 5.0}, **FAST).fit(X, y)
+    np.testing.assert_allclose(custom.class_weight_, [1, 1, 5])
+    plain = PHCNNClassifier(max_epochs=1, class_weight=None, **FAST).fit(X, y)
+    assert plain.class_weight_ is None and plain.criterion_.weight is None
+
+
+def test_validation_split_keeps_clips_and_subjects_whole(data):
+    X, y, groups, _, _ = data
+    clf = PHCNNClassifier(max_epochs=1, random_state=3, **FAST)
+    dataset = clf._prepare_fit(X, y, groups)
+    clf.initialize()
+    train, valid = clf.get_split_datasets(dataset)
+    train_clips, valid_clips = set(train.clip_of_window), set(valid.clip_of_window)
+    assert train_clips and valid_clips and not train_clips & valid_clips
+    assert train_clips | valid_clips == set(range(len(X)))  # every window of a clip on one side
+    assert len(train) + len(valid) == len(dataset)
+    assert not set(groups[list(train_clips)]) & set(groups[list(valid_clips)])
+
+
+def test_best_epoch_by_validation_loss_is_restored(fitted):
+    history = fitted.history
+    valid_loss = np.array(history[:, "valid_loss"])
+    best = int(np.argmin(valid_loss)) + 1
+    assert history[-1, "best_epoch"] == best
+    keep_best = dict(fitted.callbacks_)["keep_best"]
+    for name, value in fitted.module_.state_dict().items():
+        torch.testing.assert_close(value, keep_best.best_state_[name])
+    # the restored weights reproduce the best epoch's validation loss
+    assert keep_best.best_score_ == pytest.approx(valid_loss.min())
+
+
+def test_paper_training_defaults():
+    clf = PHCNNClassifier()
+    assert (clf.arch, clf.width, clf.fusion, clf.max_epochs, clf.batch_size, clf.lr) == \
+        ("phcnn-lstm", 1.0, "sum", 50, 64, 1e-4)
+    assert (clf.momentum, clf.weight_decay, clf.class_weight, clf.early_stopping) == (0.9, 2e-5, "balanced", None)
+    X, y = make_clips(n_per_class=2)
+    clf = PHCNNClassifier(max_epochs=4, **{**FAST, "lr": 0.1}).fit(X, y)
+    assert isinstance(clf.optimizer_, torch.optim.SGD)
+    group = clf.optimizer_.param_groups[0]
+    assert group["momentum"] == 0.9 and group["weight_decay"] == 2e-5
+    # polynomial decay (power 1): lr * (1 - epoch / max_epochs)
+    np.testing.assert_allclose(clf.history[:, "event_lr"], [0.1, 0.075, 0.05, 0.025])
+    assert isinstance(clf.criterion_, torch.nn.CrossEntropyLoss)
+
+
+def test_device_auto_stays_a_parameter_and_resolves_to_the_available_device(fitted):
+    assert fitted.device == "auto" and fitted.get_params()["device"] == "auto"
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert next(fitted.module_.parameters()).device.type == expected
+
+
+def test_same_random_state_gives_identical_predictions():
+    X, y = make_clips(n_per_class=3)
+    a = PHCNNClassifier(max_epochs=2, random_state=7, **FAST).fit(X, y)
+    b = PHCNNClassifier(max_epochs=2, random_state=7, **FAST).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert a.history[:, "train_loss"] == b.history[:, "train_loss"]
+
+
+def test_pickle_and_joblib_round_trip_predict_identically(fitted, data, tmp_path):
+    *_, X_test, _ = data
+    expected = fitted.predict_proba(X_test)
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.predict_proba(X_test), expected)
+    assert restored.device == "auto"
+    joblib.dump(fitted, tmp_path / "clf.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "clf.joblib").predict_proba(X_test), expected)
+
+
+def test_save_params_load_params_with_weights_only(fitted, data, tmp_path):
+    *_, X_test, _ = data
+    fitted.save_params(f_params=tmp_path / "weights.pt")
+    # the file holds plain tensors: loadable with weights_only=True
+    state = torch.load(tmp_path / "weights.pt", weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+    fresh = PHCNNClassifier(classes=["I", "II", "III"], **FAST)
+    fresh.initialize()
+    fresh.load_params(f_params=tmp_path / "weights.pt")
+    np.testing.assert_allclose(fresh.predict_proba(X_test), fitted.predict_proba(X_test), rtol=1e-6)
+
+
+def test_clone_gives_an_unfitted_copy_with_the_same_params(fitted):
+    copy = clone(fitted)
+    assert copy.get_params()["max_epochs"] == 8 and copy.get_params()["width"] == 0.125
+    with pytest.raises(NotFittedError):
+        copy.predict([])
+    copy.set_params(arch="phcnn", fusion="concat")
+    assert copy.get_params()["arch"] == "phcnn"
+
+
+class InterruptAfter(Callback):
+    """Stop training as Ctrl-C would, after a given number of epochs."""
+
+    def __init__(self, epochs):
+        self.epochs = epochs
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epochs:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_fit_resumes_from_checkpoint_and_matches_an_uninterrupted_run(tmp_path):
+    X, y = make_clips(n_per_class=3)
+    params = dict(max_epochs=4, random_state=0, **FAST)
+    reference = PHCNNClassifier(**params).fit(X, y)
+
+    interrupted = PHCNNClassifier(checkpoint_dir=tmp_path, callbacks=[("stop", InterruptAfter(2))], **params)
+    interrupted.fit(X, y)
+    assert len(interrupted.history) == 2
+    assert len(read_checkpoint(tmp_path)["history"]) == 2
+
+    resumed = PHCNNClassifier(checkpoint_dir=tmp_path, **params).fit(X, y)
+    assert resumed.history[:, "epoch"] == [1, 2, 3, 4]
+    np.testing.assert_allclose(resumed.history[:, "event_lr"], reference.history[:, "event_lr"])
+    np.testing.assert_allclose(resumed.history[:, "train_loss"], reference.history[:, "train_loss"], rtol=1e-5)
+    np.testing.assert_allclose(resumed.predict_proba(X), reference.predict_proba(X), rtol=1e-4, atol=1e-6)
+    assert len(read_checkpoint(tmp_path)["history"]) == 4
+
+
+def test_checkpoint_of_another_run_is_refused(tmp_path):
+    X, y = make_clips(n_per_class=2)
+    PHCNNClassifier(max_epochs=1, checkpoint_dir=tmp_path, random_state=0, **FAST).fit(X, y)
+    with pytest.raises(ValueError, match="written by another run"):
+        PHCNNClassifier(max_epochs=1, checkpoint_dir=tmp_path, arch="phcnn", random_state=0, **FAST).fit(X, y)
+
+
+def test_warm_start_continues_training():
+    X, y = make_clips(n_per_class=2)
+    clf = PHCNNClassifier(max_epochs=2, warm_start=True, **FAST).fit(X, y)
+    weights = {k: v.clone() for k, v in clf.module_.state_dict().items()}
+    clf.fit(X, y)
+    assert len(clf.history) == 4
+    assert clf.history[:, "event_lr"][2] == clf.history[:, "event_lr"][0]  # a new run restarts the schedule
+    assert any(not torch.equal(v, clf.module_.state_dict()[k]) for k, v in weights.items())
+
+
+def test_early_stopping_and_no_validation_split():
+    X, y = make_clips(n_per_class=2)
+    clf = PHCNNClassifier(max_epochs=30, early_stopping=1, lr=0.0, **{k: v for k, v in FAST.items() if k != "lr"})
+    clf.fit(X, y)
+    assert len(clf.history) < 30
+    no_valid = PHCNNClassifier(max_epochs=2, train_split=None, **FAST).fit(X, y)
+    assert "valid_loss" not in no_valid.history[-1] and no_valid.history[-1, "best_epoch"] is not None
+
+
+def test_bf16_and_channels_last_train_and_predict():
+    X, y = make_clips(n_per_class=2)
+    clf = PHCNNClassifier(max_epochs=1, precision="bf16", channels_last=True, **FAST).fit(X, y)
+    proba = clf.predict_proba(X)
+    assert proba.dtype == np.float32 and np.allclose(proba.sum(axis=1), 1, atol=1e-3)
+
+
+@pytest.mark.parametrize("arch", sorted(set(ARCHITECTURES) - {"phcnn-lstm"}))
+def test_every_arch_trains_through_the_classifier(arch):
+    X, y = make_clips(n_per_class=2, max_windows=1)
+    clf = PHCNNClassifier(arch=arch, max_epochs=1, **FAST).fit(X, y)
+    assert clf.predict_proba(X).shape == (len(X), 3)
+
+
+def test_errors_before_fit_and_on_bad_input():
+    X, y = make_clips(n_per_class=2)
+    clf = PHCNNClassifier(max_epochs=1, **FAST)
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+    with pytest.raises(ValueError, match="one label per clip"):
+        clf.fit(X, y[:-1])
+    with pytest.raises(ValueError, match="single class"):
+        clf.fit(X, np.full(len(X), "I"))
+    with pytest.raises(ValueError, match="one subject per clip"):
+        clf.fit(X, y, groups=[0, 1])
+    with pytest.raises(ValueError, match="'arch' parameter"):
+        PHCNNClassifier(arch="resnet").fit(X, y)
+    with pytest.raises(TypeError, match=r"X\[0\]"):
+        clf.fit([np.zeros((4, 128, 128, 3), np.uint8)] * len(y), y)
+    with pytest.raises(ValueError, match="not in classes"):
+        PHCNNClassifier(classes=["I", "II"], max_epochs=1, **FAST).fit(X, y)
+
+
+@pytest.mark.slow
+def test_fit_in_a_killed_process_resumes(tmp_path):
+    """A real kill (SIGKILL mid-training) loses at most the epoch in progress."""
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parent)!r})
+        from test_classifier import make_clips, FAST
+        from fnpgrade.classifier import PHCNNClassifier
+        X, y = make_clips(n_per_class=3)
+        PHCNNClassifier(max_epochs=40, checkpoint_dir={str(tmp_path / 'ckpt')!r}, random_state=0, **FAST).fit(X, y)
+    """))
+    proc = subprocess.Popen([sys.executable, str(script)])
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        state = (tmp_path / "ckpt" / "last.pt").exists() and read_checkpoint(tmp_path / "ckpt")
+        if state and len(state["history"]) >= 2:
+            break
+        time.sleep(0.5)
+    proc.kill()
+    proc.wait()
+    done = len(read_checkpoint(tmp_path / "ckpt")["history"])
+    assert 2 <= done < 40
+    X, y = make_clips(n_per_class=3)
+    resumed = PHCNNClassifier(max_epochs=40, checkpoint_dir=tmp_path / "ckpt", random_state=0, **FAST).fit(X, y)
+    assert resumed.history[:, "epoch"] == list(range(1, 41))

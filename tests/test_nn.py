@@ -1,0 +1,235 @@
+"""The networks: every arch builds at full and reduced width, the paper's layer layout, the data path."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from fnpgrade.clips import WindowedClip
+from fnpgrade.nn import ARCHITECTURES, FaceBranch, RegionBranch, build_network
+from fnpgrade.nn.data import WindowDataset, WindowLoader
+from fnpgrade.nn.layers import frames_to_images
+from fnpgrade.nn.networks import mean_frame_logits
+from fnpgrade.nn.split import ClipValidSplit
+
+PAPER_INPUTS = {"face": (128, 128), "brow": (40, 120), "mouth": (40, 120)}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    # test machines share their cores with other jobs: two OpenMP threads
+    # spinning on a busy 2-core machine run these tiny models ~10x slower than one
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _batch(b=2, length=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return {name: torch.randint(0, 256, (b, length, h, w, 3), dtype=torch.uint8, generator=g)
+            for name, (h, w) in PAPER_INPUTS.items()}
+
+
+def _conv_channels(module):
+    return [m.out_channels for m in module.modules() if isinstance(m, nn.Conv2d)]
+
+
+def _linear_sizes(module):
+    return [(m.in_features, m.out_features) for m in module.modules() if isinstance(m, nn.Linear)]
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_every_arch_at_reduced_width_gives_logits_per_window(arch):
+    net = build_network(arch, n_classes=3, width=0.125).eval()
+    with torch.no_grad():
+        out = net(**_batch(b=3, length=4))
+    assert out.shape == (3, 3) and out.dtype == torch.float32
+    assert torch.isfinite(out).all()
+    assert set(net.inputs) <= set(PAPER_INPUTS)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_every_arch_at_paper_width_builds_and_runs(arch):
+    net = build_network(arch, n_classes=3, width=1.0).eval()
+    with torch.no_grad():
+        out = net(**_batch(b=1, length=2))
+    assert out.shape == (1, 3)
+    assert sum(p.numel() for p in net.parameters()) > 1_000_000
+
+
+def test_face_branch_is_the_papers_n1():
+    branch = FaceBranch()
+    assert _conv_channels(branch) == [16, 16, 32, 32, 64, 64]
+    assert sum(isinstance(m, nn.MaxPool2d) for m in branch.modules()) == 3
+    # one FC: 64 channels x 16 x 16 after three 2x2 pools of 128x128 -> 1024 features
+    assert _linear_sizes(branch) == [(64 * 16 * 16, 1024)]
+    assert all(m.p == 0.5 for m in branch.modules() if isinstance(m, nn.Dropout))
+
+
+def test_region_branch_is_the_papers_n2_n3():
+    branch = RegionBranch()
+    assert _conv_channels(branch) == [8, 8, 32, 32, 128, 128]
+    # three FC, 1024 features; 40x120 -> 5x15 after three pools
+    assert _linear_sizes(branch) == [(128 * 5 * 15, 1024), (1024, 1024), (1024, 1024)]
+    # batch norm before every hidden layer's activation: one per conv and per FC
+    n_bn = sum(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) for m in branch.modules())
+    assert n_bn == 6 + 3
+
+
+def test_width_scales_channels_and_fc_sizes():
+    branch = RegionBranch(width=0.25, out_features=256)
+    assert _conv_channels(branch) == [2, 2, 8, 8, 32, 32]
+    assert _linear_sizes(branch)[-1] == (256, 256)
+    small, full = build_network("phcnn-lstm", width=0.25), build_network("phcnn-lstm", width=1.0)
+    assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in full.parameters()) / 8
+
+
+def test_sum_fusion_adds_branch_features_concat_stacks_them():
+    total = build_network("phcnn-lstm", width=0.125, fusion="sum")
+    stacked = build_network("phcnn-lstm", width=0.125, fusion="concat")
+    assert total.features.out_features == 128 and stacked.features.out_features == 3 * 128
+    assert total.head.lstm.input_size == 128 and stacked.head.lstm.input_size == 384
+    features = total.features.eval()
+    x = {k: frames_to_images(v) for k, v in _batch(b=1, length=2).items()}
+    with torch.no_grad():
+        fused = features(**x)
+        parts = features.face(x["face"]) + features.brow(x["brow"]) + features.mouth(x["mouth"])
+    torch.testing.assert_close(fused, parts)
+
+
+def test_face_only_networks_read_only_the_face():
+    for arch in ("face-n1-lstm", "vgg16-lstm", "senet", "lstm"):
+        net = build_network(arch, width=0.125).eval()
+        assert net.inputs == ("face",)
+        with torch.no_grad():
+            net(face=_batch(b=1)["face"])  # no ROIs needed
+
+
+def test_lstm_networks_depend_on_frame_order_frame_mean_networks_do_not():
+    batch = _batch(b=2, length=4)
+    reversed_batch = {k: v.flip(1) for k, v in batch.items()}
+    with torch.no_grad():
+        lstm = build_network("phcnn-lstm", width=0.125).eval()
+        assert not torch.allclose(lstm(**batch), lstm(**reversed_batch))
+        per_frame = build_network("phcnn", width=0.125).eval()
+        torch.testing.assert_close(per_frame(**batch), per_frame(**reversed_batch), rtol=1e-4, atol=1e-5)
+
+
+def test_frames_to_images_normalises_uint8_on_the_device():
+    frames = torch.tensor([0, 255], dtype=torch.uint8).repeat_interleave(6).reshape(1, 2, 1, 2, 3)
+    images = frames_to_images(frames)
+    assert images.shape == (2, 3, 1, 2) and images.dtype == torch.float32
+    assert images.min() == -1 and images.max() == 1
+    nhwc = frames_to_images(_batch(b=1)["face"], channels_last=True)
+    assert nhwc.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_channels_last_and_bf16_give_the_same_predictions():
+    net = build_network("phcnn-lstm", width=0.125).eval()
+    batch = _batch(b=2)
+    with torch.no_grad():
+        reference = torch.softmax(net(**batch), dim=1)
+        net.set_channels_last(True)
+        torch.testing.assert_close(torch.softmax(net(**batch), dim=1), reference, rtol=1e-4, atol=1e-5)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = torch.softmax(net(**batch).float(), dim=1)
+    assert torch.allclose(low, reference, atol=0.05)
+
+
+def test_mean_frame_logits_softmax_is_the_mean_of_frame_probabilities():
+    frame_logits = torch.randn(3, 4, 5)
+    window = mean_frame_logits(frame_logits)
+    torch.testing.assert_close(torch.softmax(window, dim=1), torch.softmax(frame_logits, dim=2).mean(dim=1))
+
+
+def test_build_network_rejects_unknown_arch_and_options():
+    with pytest.raises(ValueError, match="Unknown arch 'resnet'"):
+        build_network("resnet")
+    with pytest.raises(ValueError, match="does not take the option fusion='concat'"):
+        build_network("senet", fusion="concat")
+    with pytest.raises(ValueError, match="width"):
+        build_network("phcnn", width=0)
+    build_network("senet", fusion="sum", fc_features=None)  # neutral values are fine for every arch
+
+
+def _clips(n_windows=(1, 3, 2), length=4):
+    out = []
+    for i, w in enumerate(n_windows):
+        face = np.full((w, length, 128, 128, 3), i, np.uint8)
+        face[:, :, 0, 0, 0] = np.arange(w)[:, None]  # window number, to check the gather
+        roi = np.full((w, length, 40, 120, 3), 10 + i, np.uint8)
+        out.append(WindowedClip(face, roi, roi.copy(), source=f"clip{i}"))
+    return out
+
+
+def test_window_dataset_flattens_clips_and_gathers_batches_without_copying_the_data():
+    clips = _clips()
+    dataset = WindowDataset(clips, y=[0, 1, 2], groups=["a", "a", "b"])
+    assert len(dataset) == 6
+    assert dataset.clip_of_window.tolist() == [0, 1, 1, 1, 2, 2]
+    assert dataset.window_y.tolist() == [0, 1, 1, 1, 2, 2]
+    X, y = dataset.gather(np.array([3, 0, 5]))
+    assert X["face"].dtype == torch.uint8 and X["face"].shape == (3, 4, 128, 128, 3)
+    assert X["face"][:, 0, 1, 1, 0].tolist() == [1, 0, 2]  # clip number
+    assert X["face"][:, 0, 0, 0, 0].tolist() == [2, 0, 1]  # window number within the clip
+    assert y.tolist() == [1, 0, 2]
+    assert dataset.subset([1, 2]).clips is dataset.clips
+
+
+def test_window_loader_covers_every_window_once_per_pass():
+    dataset = WindowDataset(_clips(), y=[0, 1, 2])
+    loader = WindowLoader(dataset, batch_size=4, shuffle=True, inputs=("face",), seed=0)
+    batches = list(loader)
+    assert len(batches) == len(loader) == 2
+    assert set(batches[0][0]) == {"face"}
+    seen = torch.cat([b[1] for b in batches])
+    assert sorted(seen.tolist()) == [0, 1, 1, 1, 2, 2]
+    # a last batch of a single window is dropped when shuffling (batch norm cannot train on one)
+    assert sum(len(b[1]) for b in WindowLoader(dataset, batch_size=5, shuffle=True)) == 5
+    assert sum(len(b[1]) for b in WindowLoader(dataset, batch_size=5, shuffle=False)) == 6
+
+
+def test_window_dataset_errors_name_the_clip():
+    clips = _clips()
+    with pytest.raises(TypeError, match=r"X\[1\]"):
+        WindowDataset([clips[0], "not a clip"])
+    short = WindowedClip(np.zeros((1, 2, 128, 128, 3), np.uint8), np.zeros((1, 2, 40, 120, 3), np.uint8),
+                         np.zeros((1, 2, 40, 120, 3), np.uint8), source="short.mp4")
+    with pytest.raises(ValueError, match=r"X\[1\] \(short.mp4\)"):
+        WindowDataset([clips[0], short])
+    with pytest.raises(ValueError, match="y has 2 entries but X has 3 clips"):
+        WindowDataset(clips, y=[0, 1])
+
+
+def test_clip_valid_split_keeps_clips_and_subjects_whole():
+    n = 40
+    y = np.arange(n) % 3
+    groups = np.arange(n) // 4  # 10 subjects of 4 clips
+    split = ClipValidSplit(0.2, random_state=0)
+    train, valid = split.split_clips(y, groups)
+    assert len(valid) and len(train) and not set(train) & set(valid)
+    assert not set(groups[train]) & set(groups[valid])
+    assert 2 <= len(set(groups[valid])) <= 3
+
+    clips = [WindowedClip(np.zeros((1 + i % 3, 4, 128, 128, 3), np.uint8), np.zeros((1 + i % 3, 4, 40, 120, 3),
+             np.uint8), np.zeros((1 + i % 3, 4, 40, 120, 3), np.uint8)) for i in range(n)]
+    dataset = WindowDataset(clips, y=y, groups=groups)
+    train_ds, valid_ds = split(dataset)
+    assert len(train_ds) + len(valid_ds) == len(dataset)
+    assert not set(train_ds.clip_of_window) & set(valid_ds.clip_of_window)
+    assert not set(groups[train_ds.clip_of_window]) & set(groups[valid_ds.clip_of_window])
+    # without groups the unit is the clip
+    train_ds, valid_ds = split(WindowDataset(clips, y=y))
+    assert not set(train_ds.clip_of_window) & set(valid_ds.clip_of_window)
+
+
+def test_clip_valid_split_with_one_subject_trains_without_validation():
+    clips = _clips()
+    dataset = WindowDataset(clips, y=[0, 1, 0], groups=["s", "s", "s"])
+    with pytest.warns(UserWarning, match="without a validation set"):
+        train, valid = ClipValidSplit()(dataset)
+    assert train is dataset and valid is None
+    assert repr(ClipValidSplit(0.25)) == "ClipValidSplit(valid_size=0.25, stratified=True, random_state=None)"
+    with pytest.raises(ValueError, match="valid_size"):
+        ClipValidSplit(1.5)
