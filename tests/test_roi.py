@@ -1,0 +1,238 @@
+"""LandmarkROICropper on real photos and a real video: the paper's face / brow / mouth crops."""
+
+import pickle
+
+import cv2
+import numpy as np
+import pytest
+from sklearn.pipeline import Pipeline
+
+from fnpgrade import FaceDetector, FaceTrack, LandmarkROICropper, RegionClip, SequenceWindower
+from fnpgrade.preprocessing.landmarks import BROW_49, EYE_49, LEFT_EYE_49, MOUTH_49, NOSE_49, RIGHT_EYE_49
+from fnpgrade.preprocessing.roi import apply_affine, region_transforms
+
+
+def _frame(face, matrix=None, flip=False, size=(480, 640)):
+    """The photo centred on a grey 640x480 frame, then moved by a 2x3 affine ``matrix`` and/or mirrored."""
+    frame = np.full(size + (3,), 90, np.uint8)
+    h, w = face.shape[:2]
+    y0, x0 = (size[0] - h) // 2, (size[1] - w) // 2
+    frame[y0:y0 + h, x0:x0 + w] = face
+    if matrix is not None:
+        frame = cv2.warpAffine(frame, matrix, (size[1], size[0]), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=(90, 90, 90))
+    return np.ascontiguousarray(frame[:, ::-1]) if flip else frame
+
+
+@pytest.fixture(scope="module")
+def face(package_face_images):
+    return cv2.resize(package_face_images["astronaut"], (384, 384), interpolation=cv2.INTER_AREA)
+
+
+@pytest.fixture(scope="module")
+def steps():
+    return FaceDetector().fit(), LandmarkROICropper().fit()
+
+
+def _run(steps, frames, **params):
+    detector, cropper = steps
+    if params:
+        cropper = LandmarkROICropper(**params).fit()
+    return cropper.transform(detector.transform([np.stack(frames)]))[0]
+
+
+def _inside(points, height, width):
+    return np.all((points[..., 0] >= 0) & (points[..., 0] <= width - 1)
+                  & (points[..., 1] >= 0) & (points[..., 1] <= height - 1))
+
+
+def _iod(points):
+    return np.linalg.norm(points[LEFT_EYE_49].mean(0) - points[RIGHT_EYE_49].mean(0))
+
+
+def _corr(a, b):
+    a = a.astype(float).ravel() - a.mean()
+    b = b.astype(float).ravel() - b.mean()
+    return float(a @ b / np.sqrt((a @ a) * (b @ b)))
+
+
+def test_region_clip_shapes_and_coordinates(steps, face):
+    region = _run(steps, [_frame(face)] * 2)
+    assert isinstance(region, RegionClip) and region.source == "X[0]"
+    assert region.face.shape == (2, 128, 128, 3) and region.face.dtype == np.uint8
+    assert region.brow.shape == region.mouth.shape == (2, 40, 120, 3)
+    assert region.landmarks.shape == region.face_landmarks.shape == (2, 49, 2) and region.found.all()
+    # source coordinates: the astronaut's eyes sit where the photo was pasted (photo x 128..512, y 48..432)
+    eyes = region.landmarks[0, EYE_49]
+    assert np.all((eyes[:, 0] > 128 + 100) & (eyes[:, 0] < 128 + 260) & (eyes[:, 1] > 48 + 60) & (eyes[:, 1] < 48 + 160))
+    # face-crop coordinates: the same points through the face crop's affine map, inside the crop
+    geometry = region_transforms(region.landmarks)
+    np.testing.assert_allclose(region.face_landmarks, apply_affine(geometry["face"], region.landmarks))
+    assert _inside(region.face_landmarks, 128, 128)
+
+
+def _similarity(angle=0.0, scale=1.0, shift=(0.0, 0.0), centre=(320.0, 240.0)):
+    matrix = cv2.getRotationMatrix2D(centre, angle, scale)
+    matrix[:, 2] += shift
+    return matrix
+
+
+MOVES = {
+    "shift_left_down": dict(shift=(-70, 40)),
+    "shift_right_up": dict(shift=(60, -45)),
+    "rotate_+15": dict(angle=15),
+    "rotate_-15": dict(angle=-15),
+    "scale_0.7": dict(scale=0.7),
+    "scale_1.3": dict(scale=1.3),
+}
+
+
+@pytest.fixture(scope="module")
+def reference(steps, face):
+    return _run(steps, [_frame(face)])
+
+
+@pytest.mark.parametrize("move", sorted(MOVES))
+def test_rois_follow_shifts_rotations_and_scaling(steps, face, reference, move):
+    matrix = _similarity(**MOVES[move])
+    region = _run(steps, [_frame(face, matrix)])
+    assert region.found.all()
+    # landmarks move with the face (normalised mean error, as for landmark benchmarks)
+    expected = apply_affine(matrix, reference.landmarks[0])
+    assert np.linalg.norm(region.landmarks[0] - expected, axis=1).mean() / _iod(expected) < 0.08
+    # eye (and brow) landmarks fall inside the brow ROI, mouth landmarks inside the mouth ROI
+    geometry = region_transforms(region.landmarks[0])
+    assert _inside(apply_affine(geometry["brow"], region.landmarks[0][np.r_[BROW_49, EYE_49]]), 40, 120)
+    assert _inside(apply_affine(geometry["mouth"], region.landmarks[0][MOUTH_49]), 40, 120)
+    assert not _inside(apply_affine(geometry["mouth"], region.landmarks[0][EYE_49]), 40, 120)
+    # and the crops show the same face parts (after rotation: with the roll removed)
+    if "rotate" in move:
+        region = _run(steps, [_frame(face, matrix)], align=True)
+    for key in ("brow", "mouth", "face"):
+        assert _corr(getattr(region, key)[0], getattr(reference, key)[0]) > 0.8, key
+
+
+def test_rois_follow_mirroring(steps, face, reference):
+    region = _run(steps, [_frame(face, flip=True)])
+    mirrored = reference.landmarks[0].copy()
+    mirrored[:, 0] = 639 - mirrored[:, 0]
+    for part in (BROW_49, EYE_49, NOSE_49, MOUTH_49):  # point order swaps sides; compare each part's centre
+        assert np.linalg.norm(region.landmarks[0, part].mean(0) - mirrored[part].mean(0)) < 0.05 * _iod(mirrored)
+    geometry = region_transforms(region.landmarks[0])
+    assert _inside(apply_affine(geometry["brow"], region.landmarks[0][EYE_49]), 40, 120)
+    assert _inside(apply_affine(geometry["mouth"], region.landmarks[0][MOUTH_49]), 40, 120)
+    for key in ("brow", "mouth"):
+        assert _corr(getattr(region, key)[0][:, ::-1], getattr(reference, key)[0]) > 0.8, key
+
+
+def test_align_removes_the_roll(steps, face):
+    region = _run(steps, [_frame(face, _similarity(angle=12))], align=True)
+    points = region.face_landmarks[0]
+    dx, dy = points[RIGHT_EYE_49].mean(0) - points[LEFT_EYE_49].mean(0)
+    assert abs(np.degrees(np.arctan2(dy, dx))) < 2.0
+    unaligned = _run(steps, [_frame(face, _similarity(angle=12))])
+    dx, dy = unaligned.face_landmarks[0, RIGHT_EYE_49].mean(0) - unaligned.face_landmarks[0, LEFT_EYE_49].mean(0)
+    assert abs(np.degrees(np.arctan2(dy, dx))) > 8.0
+
+
+def test_face_at_the_border_is_padded_not_shifted(steps, face, reference):
+    region = _run(steps, [_frame(face, _similarity(shift=(-260, 0)))])  # brows 7 px from the left edge
+    assert region.found.all()
+    # the face keeps its place in the crop (as in a centred photo) ...
+    np.testing.assert_allclose(region.face_landmarks[0].mean(0), reference.face_landmarks[0].mean(0), atol=4)
+    # ... and the crop columns beyond the frame's left edge are black padding
+    inverse = cv2.invertAffineTransform(region_transforms(region.landmarks[0])["face"])
+    source_x = inverse[0, 0] * np.arange(128) + inverse[0, 2]
+    outside = source_x < -1
+    assert outside.sum() >= 3 and region.face[0][:, outside].max() == 0
+    assert _corr(region.mouth[0], reference.mouth[0]) > 0.8
+
+
+def test_frames_without_face_get_interpolated_landmarks(steps, face):
+    a, b = _frame(face, _similarity(shift=(-20, 0))), _frame(face, _similarity(shift=(20, 0)))
+    cropper = LandmarkROICropper().fit()
+    tracks = FaceDetector(missing="interpolate").fit_transform([np.stack([a, np.zeros_like(a), b])])
+    region = cropper.transform(tracks)[0]
+    assert region.found.tolist() == [True, False, True]
+    np.testing.assert_allclose(region.landmarks[1], region.landmarks[[0, 2]].mean(0))
+    assert cropper.report_ == [{"source": "X[0]", "n_frames": 3, "n_landmarked": 2, "n_interpolated": 1,
+                                "blank": False}]
+    assert region.face[1].max() == 0  # the blank frame stays blank: nothing is invented
+
+
+def test_blank_track_gives_black_crops_and_nan_landmarks():
+    track = FaceTrack(crops=np.zeros((3, 64, 64, 3), np.uint8), boxes=np.full((3, 4), np.nan),
+                      crop_boxes=np.full((3, 4), np.nan), found=np.zeros(3, bool), frame_index=np.arange(3),
+                      n_frames_read=3, frame_size=(100, 100), source="empty.mp4", blank=True)
+    cropper = LandmarkROICropper().fit()
+    region = cropper.transform([track])[0]
+    assert region.n_frames == 3 and region.face.max() == 0 and np.isnan(region.landmarks).all()
+    assert not region.found.any() and cropper.report_[0]["blank"]
+
+
+def test_real_video_end_to_end(pyfeat_path):
+    path = pyfeat_path("single_face.mp4")
+    tracks = FaceDetector(fps=6, detect_every=3).fit_transform([path])
+    region = LandmarkROICropper().fit_transform(tracks)[0]
+    assert region.n_frames == 15 and region.found.all() and region.source == path
+    geometry = region_transforms(region.landmarks)
+    assert _inside(apply_affine(geometry["brow"], region.landmarks[:, EYE_49]), 40, 120)
+    assert _inside(apply_affine(geometry["mouth"], region.landmarks[:, MOUTH_49]), 40, 120)
+    assert _inside(region.landmarks, 360, 640)
+
+
+def test_roi_montage_writes_a_png(tmp_path, steps, face):
+    from fnpgrade.plots import roi_montage
+
+    region = _run(steps, [_frame(face), _frame(face, _similarity(angle=10))])
+    fig = roi_montage(region, path=tmp_path / "montage.png")
+    image = cv2.imread(str(tmp_path / "montage.png"))
+    assert image is not None and image.shape[0] > 200 and len(fig.axes) == 6
+    with pytest.raises(TypeError, match="expects one RegionClip"):
+        roi_montage([region])
+
+
+def test_n_jobs_and_pickling_keep_results(steps, face):
+    frames = [np.stack([_frame(face)]), np.stack([_frame(face, _similarity(shift=(30, 10)))] * 2)]
+    tracks = steps[0].transform(frames)
+    serial = steps[1].transform(tracks)
+    parallel = LandmarkROICropper(n_jobs=2).fit().transform(tracks)
+    restored = pickle.loads(pickle.dumps(steps[1]))
+    assert restored.landmarks_._model is None  # the 100 MB predictor is not pickled
+    again = restored.transform(tracks)
+    assert [c.n_frames for c in parallel] == [1, 2]
+    for a, b, c in zip(serial, parallel, again):
+        np.testing.assert_array_equal(a.face, b.face)
+        np.testing.assert_array_equal(a.landmarks, c.landmarks)
+
+
+def test_pipeline_memory_caches_preprocessing(tmp_path, face, monkeypatch):
+    calls = []
+    original = FaceDetector._track_clip
+
+    def counting(self, source, index, backend=None):
+        calls.append(index)
+        return original(self, source, index, backend)
+
+    monkeypatch.setattr(FaceDetector, "_track_clip", counting)
+    X = [np.stack([_frame(face)] * 4), np.stack([_frame(face, _similarity(shift=(20, 0)))] * 4)]
+    pipe = Pipeline([("detector", FaceDetector()), ("cropper", LandmarkROICropper()),
+                     ("windower", SequenceWindower())], memory=str(tmp_path / "cache"))
+    first = pipe.fit(X).transform(X)
+    assert len(calls) == 4  # fit_transform on 2 clips, then transform on 2 clips
+    pipe2 = Pipeline([("detector", FaceDetector()), ("cropper", LandmarkROICropper()),
+                      ("windower", SequenceWindower())], memory=str(tmp_path / "cache"))
+    pipe2.fit(X)
+    assert len(calls) == 4  # the second fit reused the cached detector and cropper outputs
+    np.testing.assert_array_equal(pipe2.transform(X)[1].brow, first[1].brow)
+
+
+def test_parameters_and_inputs_are_checked():
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="'landmarks' parameter of LandmarkROICropper"):
+        LandmarkROICropper(landmarks="intraface").fit()
+    with pytest.raises(ValueError, match="'roi_size' parameter of LandmarkROICropper"):
+        LandmarkROICropper(roi_size=(40,)).fit()
+    with pytest.raises(TypeError, match=r"X\[0\] is a ndarray, not a FaceTrack"):
+        LandmarkROICropper().fit().transform([np.zeros((2, 8, 8, 3), np.uint8)])
