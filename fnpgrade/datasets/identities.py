@@ -273,11 +273,11 @@ def extra_points(points68):
     return np.vstack([forehead, cheeks, temples])
 
 
-def face_mask(points68, shape, grow=0.0, feather=0.08):
-    """A soft mask (float32 in 0..1) over the face: jaw line, cheeks and forehead."""
+def face_mask(points68, shape, grow=0.0, feather=0.08, forehead=True):
+    """A soft mask (float32 in 0..1) over the face: jaw line, cheeks and (optionally) forehead."""
     left, right = _eye_centres(points68)
     iod = np.linalg.norm(right - left)
-    hull_pts = np.vstack([points68[:27], extra_points(points68)[:5]])
+    hull_pts = np.vstack([points68[:27], extra_points(points68)[:5]]) if forehead else points68[:27]
     centre = hull_pts.mean(0)
     hull_pts = centre + (hull_pts - centre) * (1 + grow)
     mask = np.zeros(shape[:2], np.float32)
@@ -339,6 +339,34 @@ def _skin_tone(image, mask, rng, strength):
     return cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
 
 
+def _recolour_surroundings(image, mask, rng):
+    """Shift hue, saturation and value of what is not skin (hair, clothes, backdrop)."""
+    hsv = cv2.cvtColor(image, cv2.COLOR_RGB2HSV).astype(np.float32)
+    hsv[..., 0] = (hsv[..., 0] + rng.uniform(-30, 30)) % 180
+    hsv[..., 1] = np.clip(hsv[..., 1] * rng.uniform(0.6, 1.3), 0, 255)
+    hsv[..., 2] = np.clip(hsv[..., 2] * rng.uniform(0.75, 1.2), 0, 255)
+    other = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB).astype(np.float32)
+    keep = mask[..., None]
+    # blend in RGB: blending hue across the mask edge would paint rainbows
+    return np.clip(image * keep + other * (1 - keep) + 0.5, 0, 255).astype(np.uint8)
+
+
+def _skin_texture(image, mask, points68, rng):
+    """Age-like texture in the face: fine horizontal creases and soft blotches."""
+    h, w = image.shape[:2]
+    left, right = _eye_centres(points68)
+    iod = np.linalg.norm(right - left)
+    noise = rng.standard_normal((h, w)).astype(np.float32)
+    creases = cv2.GaussianBlur(noise, (0, 0), sigmaX=0.12 * iod, sigmaY=0.012 * iod + 0.5)
+    creases -= cv2.GaussianBlur(creases, (0, 0), 0.06 * iod)
+    creases /= creases.std() + 1e-6
+    blotches = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), 0.08 * iod)
+    blotches /= blotches.std() + 1e-6
+    texture = rng.uniform(0, 2.5) * creases + rng.uniform(0, 5) * blotches
+    out = image.astype(np.float32) + (mask * texture)[..., None]
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
 def _background(image, points68, rng):
     """Replace what lies outside a head-shaped ellipse with a smooth random backdrop."""
     h, w = image.shape[:2]
@@ -385,7 +413,7 @@ def synthesize_identity(base, rng, partner=None, morph_weight=0.0, strength=1.0,
         a = _warp_face(image, points, target).astype(np.float32)
         b = _warp_face(partner.image, partner.landmarks, target).astype(np.float32)
         # match the partner's mean colour in the face to the base's, so the seam is soft
-        m = face_mask(target, image.shape, grow=-0.05)
+        m = face_mask(target, image.shape, grow=-0.05, forehead=False)
         blend = m[..., None] * morph_weight
         image = np.clip(a * (1 - blend) + b * blend, 0, 255).astype(np.uint8)
         points = target
@@ -394,7 +422,12 @@ def synthesize_identity(base, rng, partner=None, morph_weight=0.0, strength=1.0,
         image = _warp_face(image, points, new_points)
         points = new_points
         if recolour:
-            image = _skin_tone(image, face_mask(points, image.shape, grow=0.15, feather=0.3), rng, strength)
+            skin = face_mask(points, image.shape, grow=0.15, feather=0.3)
+            image = _skin_tone(image, skin, rng, strength)
+            if rng.random() < 0.5:
+                image = _recolour_surroundings(image, skin, rng)
+            if rng.random() < 0.5:
+                image = _skin_texture(image, face_mask(points, image.shape, grow=0.0, feather=0.2), points, rng)
     if new_background:
         image = _background(image, points, rng)
     return image, points

@@ -66,6 +66,21 @@ def _allocate_grades(n_subjects, grades, rng):
     return out
 
 
+def _deal_grades(hb, n_clusters, rng):
+    """Spread grades over people: sort them, then deal each run of ``n_clusters`` grades across clusters.
+
+    Subject ``i`` belongs to cluster ``i % n_clusters``, so every person gets a
+    spread of levels rather than, by chance, only one: a face then says
+    nothing about the grade, and a network cannot grade by recognising people.
+    """
+    ordered = np.sort(hb, kind="stable")
+    out = np.empty_like(ordered)
+    for start in range(0, len(ordered), n_clusters):
+        block = ordered[start:start + n_clusters]
+        out[start:start + len(block)] = block[rng.permutation(len(block))]
+    return out
+
+
 def _frames_range(frames_per_clip):
     if isinstance(frames_per_clip, numbers.Integral):
         lo = hi = int(frames_per_clip)
@@ -215,6 +230,8 @@ def make_palsy_clips(n_subjects=12, clips_per_subject=8, frames_per_clip=4, face
 
     # Subjects go round-robin over clusters, so people are spread as evenly as possible.
     subject_cluster = [i % len(clusters) for i in range(n_subjects)]
+    if grades is None or isinstance(grades, dict):
+        hb = _deal_grades(hb, len(clusters), rng)
     cluster_first = {}
     for s, c in enumerate(subject_cluster):
         cluster_first.setdefault(c, s)
