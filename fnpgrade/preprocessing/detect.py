@@ -710,12 +710,17 @@ class FaceDetector(TransformerMixin, BaseEstimator):
                 interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
             gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY) if self.backend == "haar" else small
             box = None
-            if prev is not None and since_full < self.detect_every:
+            followed = prev is not None and since_full < self.detect_every
+            if followed:
                 box = self._follow(backend, gray, prev, min_side, angle)
             if box is None:
                 n_full += 1
                 since_full = 0
+                last_angle = angle
                 box, angle = self._detect_full(backend, gray, min_side)
+                if box is None and prev is not None and not followed and self.detect_every > 1:
+                    # a scheduled whole-frame search missed a face the track still holds: keep following
+                    box, angle = self._follow(backend, gray, prev, min_side, last_angle), last_angle
             since_full += 1
             prev = box
             if box is None:
@@ -817,5 +822,7 @@ class FaceDetector(TransformerMixin, BaseEstimator):
 
 
 def _track_clip_worker(detector, source, index):
+    # joblib runs clips in parallel processes: one OpenCV thread each avoids oversubscribing the cores
+    cv2.setNumThreads(1)
     backend = _loaded_backend(detector.backend, detector._backend_options())
     return detector._track_clip(source, index, backend=backend)
