@@ -131,15 +131,15 @@ class PHCNNClassifier(NeuralNetClassifier):
     >>> import numpy as np
     >>> from fnpgrade import PHCNNClassifier, WindowedClip
     >>> rng = np.random.default_rng(0)
-    >>> def clip(level):
-    ...     face = rng.integers(0, 60, (1, 4, 128, 128, 3), dtype=np.uint8) + np.uint8(90 * level)
-    ...     roi = rng.integers(0, 255, (1, 4, 40, 120, 3), dtype=np.uint8)
+    >>> def clip(level):  # toy data: the level sets the brightness of the face and both regions
+    ...     face = rng.integers(0, 60, (1, 4, 128, 128, 3), dtype=np.uint8) + np.uint8(120 * level)
+    ...     roi = rng.integers(0, 60, (1, 4, 40, 120, 3), dtype=np.uint8) + np.uint8(120 * level)
     ...     return WindowedClip(face, roi, roi.copy())
-    >>> X = [clip(i % 2) for i in range(16)]
-    >>> y = ["I" if i % 2 == 0 else "II" for i in range(16)]
-    >>> clf = PHCNNClassifier(width=0.125, max_epochs=3, batch_size=8, lr=0.05, random_state=0, verbose=0)
-    >>> clf.fit(X, y).predict(X[:2]).tolist()
-    ['I', 'II']
+    >>> X = [clip(i % 2) for i in range(24)]
+    >>> y = ["I" if i % 2 == 0 else "II" for i in range(24)]
+    >>> clf = PHCNNClassifier(width=0.125, max_epochs=5, batch_size=8, lr=0.05, random_state=0, verbose=0)
+    >>> clf.fit(X, y).predict(X[:4]).tolist()
+    ['I', 'II', 'I', 'II']
     >>> clf.predict_proba(X[:2]).shape
     (2, 2)
     """

@@ -113,6 +113,8 @@ class KeepBest(Callback):
     def on_train_end(self, net, **kwargs):
         if self.best_state_ is not None:
             net.module_.load_state_dict(self.best_state_)
+        # the copy is now the module itself: drop it so a pickled net is not twice its size
+        self.best_state_ = None
 
     def state(self):
         """What a checkpoint must hold to continue choosing the best epoch."""
