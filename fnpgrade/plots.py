@@ -185,8 +185,9 @@ def plot_learning_curves(history, path=None, keys=None, title="Learning curves")
 
     Notes
     -----
-    The epoch kept as the final model (skorch's ``valid_loss_best`` or
-    ``valid_acc_best``, as the checkpoint uses) is marked with a vertical line.
+    The epoch kept as the final model (``best_epoch`` as recorded by
+    :class:`~fnpgrade.PHCNNClassifier`, else skorch's ``valid_loss_best`` /
+    ``valid_acc_best`` flags) is marked with a vertical line.
 
     Examples
     --------
@@ -200,8 +201,8 @@ def plot_learning_curves(history, path=None, keys=None, title="Learning curves")
     rows = _history_of(history)
     epochs = np.array([row.get("epoch", i + 1) for i, row in enumerate(rows)])
     if keys is None:
-        skip = {"epoch", "dur", "batches", "lr", "event_lr"}
-        keys = [k for k in rows[-1] if k not in skip and not k.endswith("_best")
+        skip = {"epoch", "dur", "batches", "lr", "event_lr", "best_epoch"}
+        keys = [k for k in rows[-1] if k not in skip and not k.endswith("_best") and not k.endswith("_lr")
                 and isinstance(rows[-1][k], (int, float, np.number)) and not isinstance(rows[-1][k], bool)]
     keys = list(keys)
     if not keys:
@@ -217,12 +218,15 @@ def plot_learning_curves(history, path=None, keys=None, title="Learning curves")
         target = ax if key.endswith("loss") else right
         target.plot(epochs, series(key), marker="o", markersize=3, color=f"C{i % 10}", label=key,
                     linestyle="-" if target is ax else "--")
+    # The kept epoch: fnpgrade's classifier records it as "best_epoch"; plain skorch flags it.
+    best, why = rows[-1].get("best_epoch"), "kept"
     for flag in ("valid_loss_best", "valid_acc_best"):
-        best = [row.get("epoch", i + 1) for i, row in enumerate(rows) if row.get(flag)]
-        if best:
-            ax.axvline(best[-1], color="grey", linestyle=":", linewidth=1)
-            ax.text(best[-1], ax.get_ylim()[1], f" best ({flag})", fontsize=7, va="top", color="grey")
-            break
+        flagged = [row.get("epoch", i + 1) for i, row in enumerate(rows) if row.get(flag)]
+        if best is None and flagged:
+            best, why = flagged[-1], flag
+    if best is not None:
+        ax.axvline(best, color="grey", linestyle=":", linewidth=1)
+        ax.text(best, ax.get_ylim()[1], f" best epoch ({why})", fontsize=7, va="top", color="grey")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     right.set_ylabel("score")
@@ -360,8 +364,8 @@ def roi_montage(region_clip, path=None, max_frames=8, landmarks=True, title=None
     frames = np.unique(np.linspace(0, n - 1, min(n, max(1, int(max_frames)))).round().astype(int))
     groups = {"brows": (0, 10, "tab:orange"), "nose": (10, 19, "tab:green"), "eyes": (19, 31, "tab:cyan"),
               "mouth": (31, 49, "tab:red")}
-    fig = _figure((6.4, 1.75 * len(frames) + 0.4))
-    grid = fig.add_gridspec(len(frames), 2, width_ratios=[1, 1.1])
+    fig = _figure((4.6, 1.75 * len(frames) + 0.5))
+    grid = fig.add_gridspec(len(frames), 2, width_ratios=[1, 1.55], wspace=0.05)
     for row, t in enumerate(frames):
         ax = fig.add_subplot(grid[row, 0])
         ax.imshow(region_clip.face[t])

@@ -82,7 +82,7 @@ class FaceTrack:
     ...                   crop_boxes=np.array([[-40, -40, 160, 160.]] * 2), found=np.ones(2, bool),
     ...                   frame_index=np.arange(2), n_frames_read=2, frame_size=(240, 320))
     >>> track.to_source(np.array([[127.5, 127.5]]), 0).round(1).tolist()
-    [[60.0, 60.0]]
+    [[59.5, 59.5]]
     """
 
     crops: np.ndarray
