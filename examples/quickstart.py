@@ -36,25 +36,28 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from sklearn.model_selection import GroupShuffleSplit
+    from sklearn.model_selection import StratifiedGroupKFold
 
     from fnpgrade import make_palsy_clips, make_phcnn_pipeline
     from fnpgrade.metrics import grading_report
     from fnpgrade.plots import plot_confusion_matrix
 
     if args.quick:
-        n_subjects, clips, width, epochs = 6, 3, 0.125, 2
+        n_subjects, clips, width, epochs, folds = 6, 3, 0.125, 2, 2
     else:
-        n_subjects, clips, width, epochs = 12, 8, 0.25, 30
+        n_subjects, clips, width, epochs, folds = 12, 8, 0.25, 30, 3
     print(f"SYNTHETIC data: {n_subjects} subjects x {clips} clips; PHCNN-LSTM at width {width} "
           f"(the paper's network is width 1.0), {epochs} epochs.")
 
     # X: list of (T, H, W, 3) uint8 RGB clips; y: levels "I"/"II"/"III"; groups: subject ids.
-    X, y, groups = make_palsy_clips(n_subjects=n_subjects, clips_per_subject=clips, random_state=args.seed)
+    # HB 1 / 3 / 5 in equal shares: every level has subjects on both sides of the split below.
+    X, y, groups = make_palsy_clips(n_subjects=n_subjects, clips_per_subject=clips, grades={1: 1, 3: 1, 5: 1},
+                                    random_state=args.seed)
 
-    # Hold out whole subjects: clips of one person are nearly alike, so a clip-wise
-    # split would test on people the model has already seen.
-    train, test = next(GroupShuffleSplit(n_splits=1, test_size=0.34, random_state=args.seed)
+    # Hold out whole subjects (a half or a third of them, every level represented):
+    # clips of one person are nearly alike, so a clip-wise split would test on people
+    # the model has already seen.
+    train, test = next(StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=args.seed)
                        .split(X, y, groups))
     X_train, X_test = [X[i] for i in train], [X[i] for i in test]
 

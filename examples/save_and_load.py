@@ -42,7 +42,8 @@ def main(argv=None):
     from fnpgrade.persistence import load_model, save_model
 
     n_subjects, clips, width, epochs = (6, 3, 0.125, 2) if args.quick else (8, 6, 0.25, 20)
-    X, y, groups = make_palsy_clips(n_subjects=n_subjects, clips_per_subject=clips, random_state=args.seed)
+    X, y, groups = make_palsy_clips(n_subjects=n_subjects, clips_per_subject=clips, grades={1: 1, 3: 1, 5: 1},
+                                    random_state=args.seed)
     pipe = make_phcnn_pipeline(width=width, max_epochs=epochs, random_state=args.seed)
     pipe.fit(X, y, classifier__groups=groups)
     print(f"Trained PHCNN-LSTM (width {width}, {epochs} epochs) on {len(X)} SYNTHETIC clips.")
@@ -63,12 +64,16 @@ def main(argv=None):
         print(f"Graded from the video file: level {loaded.classes_[int(np.argmax(after))]} "
               f"(probabilities {np.round(after, 3)}; video compression changes pixels slightly)")
 
-        # Weights only: rebuild the same pipeline from code, fit its preprocessing
-        # (which learns nothing) and load the network's parameters into its classifier.
+        # Weights only: rebuild the same pipeline from code (same arch and width; `classes`
+        # fixes the output order without fitting), fit its preprocessing, which learns
+        # nothing, and load the network's parameters (torch.load with weights_only=True).
         params_path = folder / "weights.pt"
         pipe.named_steps["classifier"].save_params(f_params=params_path)
-        rebuilt = make_phcnn_pipeline(width=width, max_epochs=epochs, random_state=args.seed)
-        rebuilt.named_steps["classifier"].initialize_from(pipe.named_steps["classifier"], params_path)
+        rebuilt = make_phcnn_pipeline(width=width, max_epochs=epochs, random_state=args.seed,
+                                      classes=list(pipe.classes_))
+        rebuilt[:-1].fit(X[:1])
+        rebuilt.named_steps["classifier"].initialize()
+        rebuilt.named_steps["classifier"].load_params(f_params=params_path)
         from_weights = rebuilt.predict_proba([X[0]])[0]
         print(f"Probabilities from the weights file in a rebuilt pipeline: {np.round(from_weights, 4)}")
     finally:
