@@ -290,23 +290,29 @@ def test_fit_in_a_killed_process_resumes(tmp_path):
     import sys
     import textwrap
     import time
+    from pathlib import Path
 
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent(f"""
         import sys
-        sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parent)!r})
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_classifier import make_clips, FAST
         from fnpgrade.classifier import PHCNNClassifier
         X, y = make_clips(n_per_class=3)
         PHCNNClassifier(max_epochs=40, checkpoint_dir={str(tmp_path / 'ckpt')!r}, random_state=0, **FAST).fit(X, y)
     """))
-    proc = subprocess.Popen([sys.executable, str(script)])
+    import os
+
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.Popen([sys.executable, str(script)], env=env)
     deadline = time.time() + 300
-    while time.time() < deadline:
+    while time.time() < deadline and proc.poll() is None:
         state = (tmp_path / "ckpt" / "last.pt").exists() and read_checkpoint(tmp_path / "ckpt")
         if state and len(state["history"]) >= 2:
             break
         time.sleep(0.5)
+    assert proc.poll() is None, "the training process ended before it could be killed"
     proc.kill()
     proc.wait()
     done = len(read_checkpoint(tmp_path / "ckpt")["history"])
