@@ -82,7 +82,8 @@ class PHCNNClassifier(NeuralNetClassifier):
     lr_power : float, default=1.0
         Power of the polynomial decay ``lr * (1 - epoch / max_epochs) ** lr_power``.
     early_stopping : int or None, default=None
-        Patience in epochs on the validation loss; ``None`` trains all epochs.
+        Patience in epochs on the validation loss (training loss without a
+        validation split); ``None`` trains all epochs.
     train_split : callable or None, default=ClipValidSplit(0.2)
         Internal validation split. The default holds out about 20% of the
         subjects (when ``groups`` are passed to ``fit``) or clips, never
@@ -191,7 +192,8 @@ class PHCNNClassifier(NeuralNetClassifier):
         if self.checkpoint_dir is not None:
             callbacks.append(("checkpoint", EpochCheckpoint(self.checkpoint_dir)))
         if self.early_stopping is not None:
-            callbacks.append(("early_stopping", EarlyStopping(monitor="valid_loss", patience=self.early_stopping)))
+            monitor = "valid_loss" if self.train_split else "train_loss"
+            callbacks.append(("early_stopping", EarlyStopping(monitor=monitor, patience=self.early_stopping)))
         callbacks.append(("print_log", PrintLog()))
         return callbacks
 

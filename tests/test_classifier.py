@@ -246,7 +246,7 @@ def test_early_stopping_and_no_validation_split():
     clf = PHCNNClassifier(max_epochs=30, early_stopping=1, lr=0.0, **{k: v for k, v in FAST.items() if k != "lr"})
     clf.fit(X, y)
     assert len(clf.history) < 30
-    no_valid = PHCNNClassifier(max_epochs=2, train_split=None, **FAST).fit(X, y)
+    no_valid = PHCNNClassifier(max_epochs=2, train_split=None, early_stopping=5, **FAST).fit(X, y)
     assert "valid_loss" not in no_valid.history[-1] and no_valid.history[-1, "best_epoch"] is not None
 
 
