@@ -150,17 +150,20 @@ class WindowLoader:
         self.seed = np.random.SeedSequence().entropy if seed is None else seed
         self.epoch = start_epoch
 
+    def _n_used(self, n):
+        stop = n - n % self.batch_size if self.drop_last else n
+        if self.shuffle and stop > 1 and stop % self.batch_size == 1:
+            stop -= 1
+        return stop
+
     def __len__(self):
-        n = len(self.dataset)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        return -(-self._n_used(len(self.dataset)) // self.batch_size)
 
     def __iter__(self):
         n = len(self.dataset)
         order = np.random.default_rng([self.seed, self.epoch]).permutation(n) if self.shuffle else np.arange(n)
         self.epoch += 1
-        stop = n - n % self.batch_size if self.drop_last else n
-        if self.shuffle and stop > 1 and stop % self.batch_size == 1:
-            stop -= 1
+        stop = self._n_used(n)
         for start in range(0, stop, self.batch_size):
             X, y = self.dataset.gather(order[start:start + self.batch_size], self.inputs)
             if self.pin_memory:
