@@ -68,6 +68,21 @@ def _allocate_grades(n_subjects, grades, rng):
     return out
 
 
+def _mirror_permutation():
+    """iBUG-68 index of each point's mirror partner (a left-right flip swaps the sides' indices)."""
+    perm = np.arange(68)
+    pairs = [(i, 16 - i) for i in range(8)] + [(17, 26), (18, 25), (19, 24), (20, 23), (21, 22), (31, 35),
+                                               (32, 34), (36, 45), (37, 44), (38, 43), (39, 42), (40, 47),
+                                               (41, 46), (48, 54), (49, 53), (50, 52), (55, 59), (56, 58),
+                                               (60, 64), (61, 63), (65, 67)]
+    for a, b in pairs:
+        perm[a], perm[b] = b, a
+    return perm
+
+
+MIRROR_68 = _mirror_permutation()
+
+
 def _deal_grades(hb, n_clusters, rng):
     """Spread grades over people: sort them, then deal each run of ``n_clusters`` grades across clusters.
 
@@ -323,7 +338,7 @@ def _make(n_subjects, clips_per_subject, lo, hi, faces, target, grades, random_s
                 pts = apply_affine(matrix, target_pts[:68])
                 if mirrored:
                     frame = frame[:, ::-1]
-                    pts = pts.copy()
+                    pts = pts[MIRROR_68].copy()  # keep iBUG numbering: 36-41 is the image-left eye
                     pts[:, 0] = S - 1 - pts[:, 0]
                 frames.append(_photometric(frame, photo, rng, cv_))
                 marks.append(pts)
