@@ -10,7 +10,7 @@ cropper ran once per fold (plus once for the final refit), however large the
 grid.
 
     python examples/grid_search.py            # 12 subjects x 8 clips, 3 folds, width 0.25, 20 epochs
-    python examples/grid_search.py --quick    # 6 subjects x 3 clips, one hold-out split, width 0.125, 2 epochs (CI)
+    python examples/grid_search.py --quick    # 6 subjects x 3 clips, one hold-out split, width 0.125, 1 epoch (CI)
 
 The data are SYNTHETIC; the chosen parameters say nothing about real patients.
 """
@@ -65,7 +65,7 @@ def main(argv=None):
     from fnpgrade.metrics import SCORING
 
     if args.quick:
-        n_subjects, clips, folds, width, epochs = 6, 3, 1, 0.125, 2
+        n_subjects, clips, folds, width, epochs = 6, 3, 1, 0.125, 1
     else:
         n_subjects, clips, folds, width, epochs = 12, 8, 3, 0.25, 20
     # Levels in equal shares in the tiny quick run (so every fold trains on all three);
@@ -115,10 +115,14 @@ def main(argv=None):
 
     fits = n_candidates * folds + 1  # every grid point on every fold, plus the refit on all data
     print(f"\nPipeline fits: {fits}. Preprocessing steps actually computed (cache entries):")
-    for name in ("FaceDetector", "LandmarkROICropper", "SequenceWindower"):
-        print(f"  {name:<20} {counts.get(name, 0):>3} times ({seconds.get(name, 0.0):.1f} s)"
-              + ("   <- once per fold + refit" if name != "SequenceWindower" else
-                 "   <- once per fold + refit per window length"))
+    notes = {"FaceDetector": "once per split + the refit, for all grid points",
+             "LandmarkROICropper": "once per split + the refit, for all grid points",
+             "SequenceWindower": "its length is searched: once per length and split + the refit"}
+    for name, note in notes.items():
+        print(f"  {name:<20} {counts.get(name, 0):>3} times ({seconds.get(name, 0.0):.1f} s)   <- {note}")
+    print("(Scoring a held-out split still runs detection on its clips for each grid point: prediction is "
+          "not cached. For large grids, compute the crops once with pipe[:2].fit_transform(X) and search "
+          "over the remaining steps.)")
     return {"search": search, "cached_fits": dict(counts), "n_pipeline_fits": fits, "n_folds": folds}
 
 

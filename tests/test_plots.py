@@ -76,14 +76,12 @@ def test_learning_curves_rejects_empty():
         plots.plot_learning_curves([])
 
 
-@pytest.mark.skipif(not hasattr(plots, "roi_montage"), reason="roi_montage not in fnpgrade.plots yet")
 def test_roi_montage_png(tmp_path):
     path = tmp_path / "montage.png"
     plots.roi_montage(_region_clip(), path=path)
     _assert_png(path)
 
 
-@pytest.mark.skipif(not hasattr(plots, "clip_strip"), reason="clip_strip not in fnpgrade.plots yet")
 def test_clip_strip_png(tmp_path):
     rng = np.random.default_rng(0)
     path = tmp_path / "strip.png"
