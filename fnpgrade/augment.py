@@ -166,21 +166,21 @@ class JitterOverSampler(BaseSampler):
             raise ValueError(f"X has {len(X)} clips but y has {len(y)} labels; give one label per clip.")
         return X, y, binarize_y
 
-    def fit(self, X, y, groups=None):
+    def fit(self, X, y, **params):
         """Check inputs and compute ``sampling_strategy_``; use :meth:`fit_resample` to get clips.
 
         Parameters
         ----------
         X : list of RegionClip
         y : array-like of shape (n_clips,)
-        groups : array-like of shape (n_clips,), optional
-            Subject of each clip.
+        **params : dict
+            ``groups`` (subject of each clip), as in :meth:`fit_resample`.
 
         Returns
         -------
         self : JitterOverSampler
         """
-        self.fit_resample(X, y, groups=groups)
+        self.fit_resample(X, y, **params)
         return self
 
     def fit_resample(self, X, y, groups=None):

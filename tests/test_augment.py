@@ -139,3 +139,16 @@ def test_errors_on_bad_lengths_and_params(data):
         JitterOverSampler().fit_resample(X, y[:9])
     with pytest.raises(ValueError, match="max_rotation"):
         JitterOverSampler(max_rotation=-1).fit_resample(X, y)
+
+
+def test_groups_through_metadata_routing(data):
+    import sklearn
+
+    X, y, groups = data
+    with sklearn.config_context(enable_metadata_routing=True):
+        sampler = JitterOverSampler(min_sequences=4, random_state=0).set_fit_resample_request(groups=True)
+        clf = _CountingClassifier()
+        pipe = Pipeline([("sampler", sampler), ("clf", clf)])
+        pipe.fit(X, y, groups=groups)
+        assert pipe.named_steps["clf"].n_fit_ == 15
+        assert pipe.named_steps["sampler"].n_subject_copies_ == 3
