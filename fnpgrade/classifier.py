@@ -28,6 +28,7 @@ from .nn.callbacks import (EpochCheckpoint, KeepBest, PolynomialDecay, RunLRSche
 from .nn.data import WindowDataset, WindowLoader
 from .nn.registry import ARCHITECTURES, build_network
 from .nn.split import ClipValidSplit
+from .utils import check_labels
 
 __all__ = ["PHCNNClassifier", "resolve_device"]
 
@@ -288,12 +289,7 @@ class PHCNNClassifier(NeuralNetClassifier):
 
     # ------------------------------------------------------------------ data
     def _encode(self, y, n_clips):
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != n_clips:
-            raise ValueError(f"y must hold one label per clip: X has {n_clips} clips, y has shape {y.shape}.")
-        if y.dtype.kind == "f" and np.isnan(y).any():
-            raise ValueError(f"y holds NaN at clip(s) {np.flatnonzero(np.isnan(y))[:10].tolist()}; every clip needs "
-                             "a label.")
+        y, _ = check_labels(y, n_clips, where=type(self).__name__)
         if self.classes is not None:
             classes = np.asarray(self.classes)
         else:
@@ -320,12 +316,8 @@ class PHCNNClassifier(NeuralNetClassifier):
         """Validate, encode labels, weigh classes; return the training dataset."""
         self._check_params()
         dataset = WindowDataset(X)
+        _, groups = check_labels(y, len(dataset.clips), groups, where=type(self).__name__)
         classes, y_encoded = self._encode(y, len(dataset.clips))
-        if groups is not None:
-            groups = np.asarray(groups)
-            if len(groups) != len(dataset.clips):
-                raise ValueError(f"groups must hold one subject per clip: X has {len(dataset.clips)} clips, groups "
-                                 f"has {len(groups)} entries.")
         self.classes_inferred_ = classes
         self.class_weight_ = self._class_weights(classes, y_encoded)
         self.input_shapes_ = dataset.frame_shapes()
