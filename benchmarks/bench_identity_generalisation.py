@@ -173,6 +173,9 @@ def run(args):
                                                    if r["fold"] == fold + 1 and r["model"] == model)
                   + f" (fit {t_fit:.0f} s)")
         folds.append(fold_info)
+        # partial results after every fold, so a long run that is stopped still leaves numbers
+        write_json(args.out, {"synthetic": True, "partial": True, "args": vars(args), "rows": rows, "folds": folds,
+                              "seconds": time.perf_counter() - start})
     summary = []
     for model in models:
         for split in ("train", "seen people", "unseen people", "unseen real"):
