@@ -96,7 +96,20 @@ def _to_uint8(array, *, where):
 
 
 def _array_to_clip(array, where):
+    if isinstance(array, (list, tuple)):
+        # a list of frames: check sizes here, where the message can name the frame
+        if not array:
+            raise ValueError(f"{where}: the clip has 0 frames; remove it or supply frames.")
+        frames = [to_rgb_uint8(frame, where=f"{where} frame {i}") for i, frame in enumerate(array)]
+        for i, frame in enumerate(frames):
+            if frame.shape != frames[0].shape:
+                raise ValueError(f"{where}: frame {i} has size {frame.shape[:2]} but frame 0 has "
+                                 f"{frames[0].shape[:2]}; all frames of a clip must have one size (resize them).")
+        return np.stack(frames)
     array = np.asarray(array)
+    if array.dtype == object:
+        raise ValueError(f"{where}: the clip is not a numeric array (dtype object); pass a (T, H, W, 3) array, "
+                         "a list of equally sized frames, or a path.")
     if array.ndim == 3 and array.shape[-1] not in (1, 3, 4):
         array = array[..., None]  # (T, H, W) grayscale
     if array.ndim != 4 or array.shape[-1] not in (1, 3, 4):

@@ -82,7 +82,7 @@ def load_model(path, allow_version_mismatch=False):
         raise FileNotFoundError(f"{path}: no such model file.")
     try:
         payload = joblib.load(path)
-    except (AttributeError, ModuleNotFoundError, ImportError, TypeError, EOFError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - unpickling fails in many ways; each means the same to the user
         raise ModelVersionError(
             f"{path}: could not be loaded with the installed fnpgrade/torch/scikit-learn ({exc!r}). The file is "
             "corrupt or was written by incompatible versions; retrain the model with this installation."

@@ -76,13 +76,16 @@ def check_labels(y, n_clips, groups=None, where="fit"):
         When a subject appears with two different labels: in the paper's
         protocol a subject has one House-Brackmann grade.
     """
-    y = np.asarray(y)
-    if y.ndim != 1 or len(y) != n_clips:
-        raise ValueError(f"{where}: y must hold one label per clip: X has {n_clips} clips, y has shape {y.shape}.")
-    missing = [i for i, v in enumerate(y.tolist()) if _is_missing(v)]
+    # Look at the values as given: np.asarray(["I", nan]) would turn the NaN into the string "nan".
+    values = y if isinstance(y, np.ndarray) else np.asarray(y, dtype=object)
+    if values.ndim != 1 or len(values) != n_clips:
+        raise ValueError(f"{where}: y must hold one label per clip: X has {n_clips} clips, y has shape "
+                         f"{values.shape}.")
+    missing = [i for i, v in enumerate(values.tolist()) if _is_missing(v)]
     if missing:
         raise ValueError(f"{where}: y has no label (None or NaN) for clip(s) {missing[:10]}; label every clip or "
                          "drop the unlabelled ones.")
+    y = np.asarray(y)
     if groups is None:
         return y, None
     groups = np.asarray(groups)
