@@ -468,7 +468,8 @@ class FaceDetector(TransformerMixin, BaseEstimator):
         Smallest face side to accept, in source pixels.
     select : {"largest", "central"}, default="largest"
         Which face to keep when a frame holds several: the largest, or the one
-        nearest the frame centre.
+        nearest the frame centre. After the first frame, a face overlapping the
+        previous frame's box is kept first (one subject per clip).
     upscale : float, default=1.0
         Extra factor applied to the detection image (>1 finds faces smaller
         than the backend's minimum, about 24 px for Haar, at a cost in speed).
@@ -717,7 +718,7 @@ class FaceDetector(TransformerMixin, BaseEstimator):
                 n_full += 1
                 since_full = 0
                 last_angle = angle
-                box, angle = self._detect_full(backend, gray, min_side)
+                box, angle = self._detect_full(backend, gray, min_side, prev)
                 if box is None and prev is not None and not followed and self.detect_every > 1:
                     # a scheduled whole-frame search missed a face the track still holds: keep following
                     box, angle = self._follow(backend, gray, prev, min_side, last_angle), last_angle
@@ -745,11 +746,20 @@ class FaceDetector(TransformerMixin, BaseEstimator):
             raise ValueError(f"{name}: the clip has no frames; remove it or supply frames.")
         return self._finish(source, name, crops, boxes, crop_boxes, np.array(found), shape, n_read, n_full)
 
-    def _detect_full(self, backend, gray, min_side):
-        """Search the whole detection image, upright first, then at the ``rotations`` angles."""
+    def _detect_full(self, backend, gray, min_side, prev=None):
+        """Search the whole detection image, upright first, then at the ``rotations`` angles.
+
+        With several faces, the one overlapping the previous frame's box wins
+        (one subject per clip: a false positive elsewhere does not take over
+        the track); otherwise ``select`` decides.
+        """
         for angle in (0.0,) + tuple(float(a) for a in self.rotations):
             boxes = _detect_rotated(backend, gray, angle, min_size=min_side)
             if len(boxes):
+                if prev is not None and len(boxes) > 1:
+                    overlap = _iou(prev, boxes)
+                    if overlap.max() > 0.3:
+                        return boxes[int(np.argmax(overlap))], angle
                 return self._pick(boxes, gray.shape), angle
         return None, 0.0
 
