@@ -340,3 +340,24 @@ def test_fitted_detector_pickles_and_still_works(astronaut):
     assert restored.backend_._model is None  # the cascade is dropped, reloaded lazily
     np.testing.assert_array_equal(restored.transform([astronaut[None]])[0].boxes,
                                   detector.transform([astronaut[None]])[0].boxes)
+
+
+@pytest.mark.slow
+def test_sfd_loads_local_weights_and_runs(tmp_path, astronaut):
+    """Plumbing only: S3FD with small random weights (no real weights exist offline) loads and returns boxes."""
+    torch = pytest.importorskip("torch")
+    from fnpgrade.preprocessing.landmarks import face_alignment_module
+
+    try:
+        net = face_alignment_module("detection/sfd/net_s3fd.py").s3fd()
+    except ImportError:
+        pytest.skip("face-alignment is not installed (pip install --no-deps face-alignment)")
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.mul_(0.01)
+    path = tmp_path / "s3fd-random.pth"
+    torch.save(net.state_dict(), path)
+    detector = FaceDetector(backend="sfd", model_path=str(path), detect_width=160, no_face="blank")
+    track = detector.fit_transform([astronaut[None]])[0]
+    assert track.n_frames == 1 and track.boxes.shape == (1, 4)
