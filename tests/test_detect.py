@@ -361,3 +361,18 @@ def test_sfd_loads_local_weights_and_runs(tmp_path, astronaut):
     detector = FaceDetector(backend="sfd", model_path=str(path), detect_width=160, no_face="blank")
     track = detector.fit_transform([astronaut[None]])[0]
     assert track.n_frames == 1 and track.boxes.shape == (1, 4)
+
+
+@pytest.mark.slow
+def test_policies_agree_at_the_native_frame_rate(pyfeat_path):
+    """All 169 frames of face_noface.mov: interpolate and drop see the same faces; the face comes first."""
+    path = pyfeat_path("face_noface.mov")
+    interpolate = FaceDetector(missing="interpolate", min_face_size=80, detect_every=5)
+    drop = FaceDetector(missing="drop", min_face_size=80, detect_every=5)
+    a, b = interpolate.fit_transform([path])[0], drop.fit_transform([path])[0]
+    assert a.n_frames == a.n_frames_read == b.n_frames_read == 169
+    assert np.array_equal(np.flatnonzero(a.found), b.frame_index)
+    n_face = int(a.found.sum())
+    assert np.array_equal(b.frame_index, np.arange(n_face))  # one stretch from the first frame, then none
+    assert 60 < n_face < 90  # the face is on screen for about the first half (17 of 39 frames at 6 fps)
+    assert interpolate.report_[0]["n_interpolated"] == drop.report_[0]["n_dropped"] == 169 - n_face

@@ -236,3 +236,9 @@ def test_parameters_and_inputs_are_checked():
         LandmarkROICropper(roi_size=(40,)).fit()
     with pytest.raises(TypeError, match=r"X\[0\] is a ndarray, not a FaceTrack"):
         LandmarkROICropper().fit().transform([np.zeros((2, 8, 8, 3), np.uint8)])
+
+
+def test_cropper_progress_bar(capsys, steps, face):
+    tracks = steps[0].transform([np.stack([_frame(face)])])
+    LandmarkROICropper(verbose=True).fit_transform(tracks)
+    assert "LandmarkROICropper" in capsys.readouterr().err
