@@ -718,16 +718,19 @@ class FaceDetector(TransformerMixin, BaseEstimator):
                 n_full += 1
                 since_full = 0
                 last_angle = angle
-                box, angle = self._detect_full(backend, gray, min_side, prev)
+                box, angle = self._detect_full(backend, gray, min_side, prev, (0.0,))
                 if box is None and prev is not None and not followed and self.detect_every > 1:
                     # a scheduled whole-frame search missed a face the track still holds: keep following
                     box, angle = self._follow(backend, gray, prev, min_side, last_angle), last_angle
+                if box is None and self.rotations:
+                    box, angle = self._detect_full(backend, gray, min_side, prev, self.rotations)
             since_full += 1
             prev = box
             if box is None:
                 if self.missing == "raise":
                     raise ValueError(
-                        f"{name}: no face found in frame {t} (after resampling to fps={self.fps}). "
+                        f"{name}: no face found in frame {t}"
+                        f"{'' if self.fps is None else f' (of the frames resampled to {self.fps} fps)'}. "
                         "Use FaceDetector(missing='interpolate') or missing='drop', a smaller min_face_size, "
                         "a larger detect_width / upscale, or remove the frame."
                     )
@@ -746,14 +749,14 @@ class FaceDetector(TransformerMixin, BaseEstimator):
             raise ValueError(f"{name}: the clip has no frames; remove it or supply frames.")
         return self._finish(source, name, crops, boxes, crop_boxes, np.array(found), shape, n_read, n_full)
 
-    def _detect_full(self, backend, gray, min_side, prev=None):
-        """Search the whole detection image, upright first, then at the ``rotations`` angles.
+    def _detect_full(self, backend, gray, min_side, prev=None, angles=(0.0,)):
+        """Search the whole detection image at each of ``angles`` (degrees) in turn.
 
         With several faces, the one overlapping the previous frame's box wins
         (one subject per clip: a false positive elsewhere does not take over
         the track); otherwise ``select`` decides.
         """
-        for angle in (0.0,) + tuple(float(a) for a in self.rotations):
+        for angle in (float(a) for a in angles):
             boxes = _detect_rotated(backend, gray, angle, min_size=min_side)
             if len(boxes):
                 if prev is not None and len(boxes) > 1:
