@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -98,8 +99,10 @@ def _crops(pipe, X):
 
 
 def run(args):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import KFold
+    # LogisticRegressionCV announces default changes of scikit-learn 1.10/1.11 on every fit
+    warnings.filterwarnings("ignore", category=FutureWarning, module="sklearn")
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.model_selection import GroupKFold, KFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -159,8 +162,11 @@ def run(args):
                 predict = lambda k: clf.predict(windows[k])  # noqa: E731
             else:
                 feats = {k: np.array([asymmetry_features(c.landmarks) for c in crops[k]]) for k in data}
-                clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0,
-                                                                         class_weight="balanced"))
+                # regularisation chosen by grouped CV inside the training people only
+                inner = list(GroupKFold(3).split(feats["train"], y_train, groups_train))
+                clf = make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0],
+                                                                           cv=inner, max_iter=3000,
+                                                                           class_weight="balanced"))
                 clf.fit(feats["train"], y_train)
                 predict = lambda k: clf.predict(feats[k])  # noqa: E731
             t_fit = time.perf_counter() - t0
