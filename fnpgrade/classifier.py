@@ -8,7 +8,9 @@ whole. Prediction folds window probabilities back into one row per clip.
 
 from __future__ import annotations
 
+import copy
 import inspect
+import os
 from contextlib import contextmanager, nullcontext
 from numbers import Integral, Real
 from pathlib import Path
@@ -18,6 +20,7 @@ import torch
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EarlyStopping, EpochTimer, PassthroughScoring, PrintLog
 from skorch.history import History
+from skorch.dataset import unpack_data
 from skorch.utils import is_dataset
 from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_class_weight
@@ -26,13 +29,14 @@ from sklearn.utils.validation import check_is_fitted
 from .nn.callbacks import (EpochCheckpoint, KeepBest, PolynomialDecay, RunLRScheduler, WindowAccuracy,
                            read_checkpoint)
 from .nn.data import WindowDataset, WindowLoader
+from .nn.layers import fuse_batchnorm
 from .nn.registry import ARCHITECTURES, build_network
 from .nn.split import ClipValidSplit
 from .utils import check_labels
 
-__all__ = ["PHCNNClassifier", "resolve_device"]
+__all__ = ["PHCNNClassifier", "resolve_device", "resolve_precision", "resolve_channels_last", "resolve_n_threads"]
 
-_PRECISIONS = ("fp32", "bf16")
+_PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def resolve_device(device):
@@ -40,6 +44,80 @@ def resolve_device(device):
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
+
+
+def _cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def resolve_precision(precision, device):
+    """``"auto"`` -> ``"bf16"`` where the hardware computes bfloat16 natively, else ``"fp32"``.
+
+    Native means a CUDA GPU that supports bf16, or a CPU with AMX-BF16 tiles
+    (``amx_bf16`` in ``/proc/cpuinfo``). Elsewhere bf16 is emulated and slower:
+    on an AVX2-only CPU bf16 autocast measured about 6x slower than fp32
+    (``docs/performance.md``).
+    """
+    if precision != "auto":
+        return precision
+    device = torch.device(resolve_device(device))
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu" and "amx_bf16" in _cpu_flags():
+        return "bf16"
+    return "fp32"
+
+
+def resolve_channels_last(channels_last, device):
+    """``"auto"`` -> True on CPU and CUDA (NHWC convolutions measured faster on CPU), else False."""
+    if channels_last != "auto":
+        return bool(channels_last)
+    return torch.device(resolve_device(device)).type in ("cpu", "cuda")
+
+
+def resolve_n_threads(n_threads):
+    """``"auto"`` -> torch's thread count, less the cores other processes keep busy (at least 1).
+
+    The busy cores are read from the 1-minute load average. OpenMP threads
+    that wait for each other on cores other processes also want stall at
+    every barrier: on a 2-core machine at load ~7, one thread trained
+    PHCNN-LSTM 2.5x faster than two (``docs/performance.md``). ``None`` ->
+    torch's current setting; an int is used as is.
+    """
+    if n_threads is None:
+        return torch.get_num_threads()
+    if n_threads != "auto":
+        return int(n_threads)
+    threads = torch.get_num_threads()
+    try:
+        cores = len(os.sched_getaffinity(0))
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return threads
+    free = int(cores - load + 0.5)
+    return max(1, min(threads, free))
+
+
+@contextmanager
+def _torch_threads(n_threads):
+    """Run with ``resolve_n_threads(n_threads)`` intra-op threads, restoring torch's setting afterwards."""
+    previous = torch.get_num_threads()
+    wanted = resolve_n_threads(n_threads)
+    if wanted == previous:
+        yield
+        return
+    torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 class PHCNNClassifier(NeuralNetClassifier):
@@ -90,10 +168,26 @@ class PHCNNClassifier(NeuralNetClassifier):
         subjects (when ``groups`` are passed to ``fit``) or clips, never
         splitting one; ``None`` trains on everything and picks the best epoch
         by training loss.
-    precision : {"fp32", "bf16"}, default="fp32"
+    precision : {"auto", "fp32", "bf16"}, default="auto"
         ``"bf16"`` runs the forward pass under bfloat16 autocast (CPU or GPU).
-    channels_last : bool, default=False
-        NHWC memory order for the convolutions (often faster with bf16 / on GPU).
+        ``"auto"`` picks bf16 where the hardware computes it natively (a CUDA
+        GPU with bf16, a CPU with AMX-BF16) and fp32 elsewhere; on CPUs
+        without native bf16 it is emulated and several times slower. See
+        ``docs/performance.md``.
+    channels_last : {"auto", True, False}, default="auto"
+        NHWC memory order for the convolutions' weights and activations.
+        ``"auto"`` = True on CPU and CUDA (measured 1.3x faster on CPU in
+        fp32); the outputs are the same up to float rounding.
+    fuse_batchnorm : bool, default=True
+        Predict with a copy of the network whose batch norms are folded into
+        the preceding convolution / linear layer (same outputs up to float
+        rounding, less work per window). Training is unaffected.
+    n_threads : "auto", int or None, default="auto"
+        Torch intra-op threads while fitting and predicting (torch's setting
+        is restored afterwards). ``None`` leaves torch's setting (one per
+        core); ``"auto"`` uses torch's count less the cores other processes
+        keep busy (1-minute load average), at least 1: on a shared machine
+        fewer threads that are not preempted beat more that are.
     device : str, default="auto"
         ``"auto"`` picks CUDA when available, else CPU; or any torch device.
     random_state : int, RandomState or None, default=None
@@ -149,7 +243,7 @@ class PHCNNClassifier(NeuralNetClassifier):
     def __init__(self, arch="phcnn-lstm", width=1.0, fusion="sum", fc_features=None, lstm_hidden=None,
                  class_weight="balanced", max_epochs=50, batch_size=64, lr=1e-4, momentum=0.9,
                  weight_decay=2e-5, lr_power=1.0, early_stopping=None, train_split=ClipValidSplit(0.2),
-                 precision="fp32", channels_last=False, device="auto", random_state=None, checkpoint_dir=None,
+                 precision="auto", channels_last="auto", fuse_batchnorm=True, n_threads="auto", device="auto", random_state=None, checkpoint_dir=None,
                  classes=None, callbacks=None, warm_start=False, verbose=1, **kwargs):
         kwargs.setdefault("module", None)
         kwargs.setdefault("criterion", torch.nn.CrossEntropyLoss)
@@ -172,6 +266,8 @@ class PHCNNClassifier(NeuralNetClassifier):
         self.early_stopping = early_stopping
         self.precision = precision
         self.channels_last = channels_last
+        self.fuse_batchnorm = fuse_batchnorm
+        self.n_threads = n_threads
         self.random_state = random_state
         self.checkpoint_dir = checkpoint_dir
 
@@ -213,7 +309,7 @@ class PHCNNClassifier(NeuralNetClassifier):
             self.device = requested
 
     def _autocast(self):
-        if self.precision == "fp32":
+        if resolve_precision(self.precision, self.device) == "fp32":
             return nullcontext()
         device_type = torch.device(resolve_device(self.device)).type
         return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
@@ -232,6 +328,13 @@ class PHCNNClassifier(NeuralNetClassifier):
         if self.precision not in _PRECISIONS:
             raise ValueError(f"The 'precision' parameter of PHCNNClassifier must be one of {_PRECISIONS}. "
                              f"Got {self.precision!r} instead.")
+        if not (isinstance(self.channels_last, bool) or self.channels_last == "auto"):
+            raise ValueError(f"The 'channels_last' parameter of PHCNNClassifier must be 'auto', True or False. "
+                             f"Got {self.channels_last!r} instead.")
+        if not (self.n_threads is None or self.n_threads == "auto"
+                or (isinstance(self.n_threads, Integral) and self.n_threads >= 1)):
+            raise ValueError(f"The 'n_threads' parameter of PHCNNClassifier must be 'auto', None or an int >= 1. "
+                             f"Got {self.n_threads!r} instead.")
         if not (isinstance(self.max_epochs, Integral) and self.max_epochs >= 0):
             raise ValueError(f"The 'max_epochs' parameter of PHCNNClassifier must be an int >= 0. "
                              f"Got {self.max_epochs!r} instead.")
@@ -263,7 +366,7 @@ class PHCNNClassifier(NeuralNetClassifier):
                                 fc_features=self.fc_features, lstm_hidden=self.lstm_hidden,
                                 face_size=shapes.get("face"), roi_size=shapes.get("brow"),
                                 **self.get_params_for("module"))
-        if self.channels_last:
+        if resolve_channels_last(self.channels_last, self.device):
             network.set_channels_last(True)
         self.module_ = network
         return self
@@ -356,9 +459,21 @@ class PHCNNClassifier(NeuralNetClassifier):
         """Move the uint8 batch to the device and run the network (under autocast with ``precision="bf16"``)."""
         device = resolve_device(self.device)
         x = {k: v.to(device, non_blocking=True) for k, v in x.items()}
+        module = self._inference_module if self._inference_module is not None else self.module_
         with self._autocast():
-            out = self.module_(**x, **fit_params)
+            out = module(**x, **fit_params)
         return out.float()
+
+    # set only while predict_proba runs: the batch-norm-folded copy of module_
+    _inference_module = None
+
+    def evaluation_step(self, batch, training=False):
+        """Forward pass for prediction and validation, under ``torch.inference_mode`` (no autograd bookkeeping)."""
+        self.check_is_fitted()
+        Xi, _ = unpack_data(batch)
+        with torch.inference_mode(not training), torch.set_grad_enabled(training):
+            self._set_training(training)
+            return self.infer(Xi)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Weighted cross entropy of the window logits."""
@@ -405,7 +520,7 @@ class PHCNNClassifier(NeuralNetClassifier):
         if not isinstance(X, WindowDataset):
             X = self._prepare_fit(X, y, groups)
             self.run_start_epoch_ = len(self.history) if getattr(self, "history_", None) is not None else 0
-        with self._device_resolved():
+        with self._device_resolved(), _torch_threads(self.n_threads):
             return super().partial_fit(X, None, classes, **fit_params)
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
@@ -457,9 +572,22 @@ class PHCNNClassifier(NeuralNetClassifier):
     def _window_proba(self, X):
         check_is_fitted(self)
         dataset = X if is_dataset(X) else WindowDataset(X)
-        with self._device_resolved():
-            proba = super().predict_proba(dataset)
+        with self._device_resolved(), _torch_threads(self.n_threads):
+            # skorch only lets initialize_* set torch modules; this copy lives for one call
+            if self.fuse_batchnorm:
+                self.__dict__["_inference_module"] = self._fused_module()
+            try:
+                proba = super().predict_proba(dataset)
+            finally:
+                self.__dict__.pop("_inference_module", None)
         return dataset, proba
+
+    def _fused_module(self):
+        """A copy of ``module_`` in eval mode with its batch norms folded into the layers before them."""
+        fused = copy.deepcopy(self.module_).eval()
+        for p in fused.parameters():
+            p.requires_grad_(False)
+        return fuse_batchnorm(fused)
 
     def predict_windows(self, X):
         """Class probabilities of every window, per clip.

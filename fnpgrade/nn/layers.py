@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
-__all__ = ["scaled", "frames_to_images", "ConvBlock", "FCBlock", "conv_stack"]
+__all__ = ["scaled", "frames_to_images", "ConvBlock", "FCBlock", "conv_stack", "fuse_batchnorm"]
 
 
 def scaled(n, width):
@@ -75,3 +76,45 @@ def conv_stack(in_channels, config):
             layers.append(ConvBlock(channels, item))
             channels = item
     return nn.Sequential(*layers), channels, pools
+
+
+def fuse_batchnorm(module):
+    """Fold every batch norm that follows a conv / linear layer into it, in place (inference only).
+
+    In eval mode batch norm is an affine map with fixed statistics, so
+    ``BN(conv(x)) == conv'(x)`` with rescaled weights and a bias: one pass over
+    the activations less per layer, same outputs up to float rounding. Pairs
+    are looked for inside every ``nn.Sequential`` (the conv / FC blocks, the
+    SE-ResNet stem, bodies and shortcuts); the batch norm is replaced by
+    ``nn.Identity``. The module must be in eval mode; train it no more
+    afterwards (fuse a copy).
+
+    Parameters
+    ----------
+    module : nn.Module
+
+    Returns
+    -------
+    module : nn.Module
+        The same module, fused.
+    """
+    if module.training:
+        raise ValueError("fuse_batchnorm needs a module in eval mode (batch norm uses running statistics).")
+    for sequential in [m for m in module.modules() if isinstance(m, nn.Sequential)]:
+        names = list(sequential._modules)
+        for first, second in zip(names, names[1:]):
+            layer, norm = sequential._modules[first], sequential._modules[second]
+            if isinstance(layer, nn.Conv2d) and type(norm) is nn.BatchNorm2d and norm.track_running_stats:
+                channels_last = layer.weight.is_contiguous(memory_format=torch.channels_last) and layer.weight.dim() == 4 \
+                    and not layer.weight.is_contiguous()
+                fused = fuse_conv_bn_eval(layer, norm)
+                if channels_last:
+                    fused = fused.to(memory_format=torch.channels_last)
+            elif isinstance(layer, nn.Linear) and type(norm) is nn.BatchNorm1d and norm.track_running_stats \
+                    and layer.out_features == norm.num_features:
+                fused = fuse_linear_bn_eval(layer, norm)
+            else:
+                continue
+            sequential._modules[first] = fused
+            sequential._modules[second] = nn.Identity()
+    return module

@@ -1,0 +1,301 @@
+"""Training and inference speed of PHCNNClassifier against a plain eager float32 PyTorch loop; peak memory.
+
+The baseline is what a straightforward PyTorch script does with the same
+network (paper-size PHCNN-LSTM by default): a ``torch.utils.data.DataLoader``
+with default collate over per-window ``__getitem__``, the ``uint8`` batch
+converted to float32 on the host, default torch settings (NCHW, fp32, one
+thread per core), SGD with the paper's settings, ``torch.no_grad`` for
+inference. The candidate is ``PHCNNClassifier`` with its defaults:
+``fit`` (one epoch, data loading, initialisation and the end-of-epoch
+bookkeeping included) and ``predict_proba``. Both run on the same synthetic
+windows in the same process, repetitions interleaved (baseline, candidate,
+baseline, ...), so machine load hits both alike; the speed-ups are the medians
+of the per-repetition ratios.
+
+    python benchmarks/bench_training.py                     # speed, paper-size network, batch 64
+    python benchmarks/bench_training.py --batches 1 --repeats 1 --width 0.25   # a quick look
+    python benchmarks/bench_training.py --scale paper       # + peak RSS of a fit on 5420 windows
+    python benchmarks/bench_training.py --device cuda       # on a GPU
+    python benchmarks/bench_training.py --accuracy          # fp32 baseline settings vs defaults, small task
+
+Writes ``benchmarks/results/bench_training.json`` (``--scale paper``:
+``bench_training_paper.json``) with ``device, train_windows_per_s,
+train_speedup_vs_eager_fp32, infer_windows_per_s, infer_speedup_vs_eager_fp32,
+peak_rss_gb``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import machine, markdown_table, peak_rss_gb, write_json  # noqa: E402
+
+from fnpgrade.classifier import PHCNNClassifier, resolve_channels_last, resolve_n_threads, resolve_precision  # noqa: E402
+from fnpgrade.clips import WindowedClip  # noqa: E402
+from fnpgrade.nn import build_network  # noqa: E402
+from fnpgrade.nn.data import WindowLoader  # noqa: E402
+
+LEVELS = np.array(["I", "II", "III"])
+PAPER_WINDOWS = 5420
+
+
+def make_clips(n_windows, windows_per_clip=4, length=4, seed=0):
+    """Synthetic windowed clips (uint8), the level sets the brightness; ``n_windows`` windows in all."""
+    rng = np.random.default_rng(seed)
+    X, y = [], []
+    i = 0
+    while sum(c.n_windows for c in X) < n_windows:
+        w = min(windows_per_clip, n_windows - sum(c.n_windows for c in X))
+        level = i % 3
+        base = np.uint8(50 + 70 * level)
+        face = rng.integers(0, 50, (w, length, 128, 128, 3), dtype=np.uint8)
+        face[:, :, :64] += base
+        brow = rng.integers(0, 50, (w, length, 40, 120, 3), dtype=np.uint8) + base
+        mouth = rng.integers(0, 50, (w, length, 40, 120, 3), dtype=np.uint8) + base
+        X.append(WindowedClip(face, brow, mouth, source=f"clip{i}"))
+        y.append(LEVELS[level])
+        i += 1
+    return X, np.array(y, dtype=object)
+
+
+class PlainWindows(torch.utils.data.Dataset):
+    """What a plain script writes: one window per ``__getitem__``, default collate stacks them."""
+
+    def __init__(self, clips, y):
+        self.items = [(c, w, label) for c, label in zip(clips, y) for w in range(c.n_windows)]
+        self.codes = {label: i for i, label in enumerate(LEVELS)}
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        clip, w, label = self.items[i]
+        x = {name: torch.from_numpy(np.ascontiguousarray(getattr(clip, name)[w])) for name in ("face", "brow", "mouth")}
+        return x, self.codes[label]
+
+
+def baseline_train(X, y, width, batch_size, device, seed=0):
+    torch.manual_seed(seed)
+    net = build_network("phcnn-lstm", n_classes=3, width=width).to(device)
+    opt = torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.9, weight_decay=2e-5)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    loader = torch.utils.data.DataLoader(PlainWindows(X, y), batch_size=batch_size, shuffle=True)
+    start = time.perf_counter()
+    net.train()
+    n = 0
+    for xb, yb in loader:
+        xb = {k: v.float().to(device) for k, v in xb.items()}  # float conversion on the host
+        loss = loss_fn(net(**xb), yb.to(device))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        n += len(yb)
+    _sync(device)
+    return n / (time.perf_counter() - start), net
+
+
+def baseline_infer(net, X, y, batch_size, device):
+    loader = torch.utils.data.DataLoader(PlainWindows(X, y), batch_size=batch_size)
+    net.eval()
+    start = time.perf_counter()
+    n = 0
+    with torch.no_grad():
+        for xb, _ in loader:
+            xb = {k: v.float().to(device) for k, v in xb.items()}
+            torch.softmax(net(**xb), dim=1).cpu()
+            n += len(xb["face"])
+    _sync(device)
+    return n / (time.perf_counter() - start)
+
+
+def candidate(width, batch_size, device, max_epochs=1, **options):
+    return PHCNNClassifier(width=width, batch_size=batch_size, max_epochs=max_epochs, train_split=None, verbose=0,
+                           random_state=0, device=device, **options)
+
+
+def candidate_train(X, y, width, batch_size, device, **options):
+    clf = candidate(width, batch_size, device, **options)
+    n = sum(c.n_windows for c in X)
+    start = time.perf_counter()
+    clf.fit(X, y)
+    _sync(device)
+    return n / (time.perf_counter() - start), clf
+
+
+def candidate_infer(clf, X):
+    n = sum(c.n_windows for c in X)
+    start = time.perf_counter()
+    clf.predict_proba(X)
+    _sync(clf.device)
+    return n / (time.perf_counter() - start)
+
+
+def _sync(device):
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def speed(args):
+    X, y = make_clips(args.batch_size * args.batches)
+    options = _options(args.options)
+    rows, ratios = [], {"train": [], "infer": []}
+    # warm-up: first calls allocate and pick kernels (both paths share them)
+    tiny = X[:max(1, 8 // 4)]
+    baseline_train(tiny, y[:len(tiny)], args.width, 8, args.device)
+    candidate_train(tiny, y[:len(tiny)], args.width, 8, args.device, **options)
+    for rep in range(args.repeats):
+        b_train, net = baseline_train(X, y, args.width, args.batch_size, args.device, seed=rep)
+        c_train, clf = candidate_train(X, y, args.width, args.batch_size, args.device, **options)
+        b_infer = baseline_infer(net, X, y, args.batch_size, args.device)
+        c_infer = candidate_infer(clf, X)
+        ratios["train"].append(c_train / b_train)
+        ratios["infer"].append(c_infer / b_infer)
+        rows.append({"repeat": rep, "eager_fp32_train": b_train, "fnpgrade_train": c_train,
+                     "eager_fp32_infer": b_infer, "fnpgrade_infer": c_infer,
+                     "train_ratio": ratios["train"][-1], "infer_ratio": ratios["infer"][-1]})
+        print(markdown_table(rows[-1:], list(rows[-1])), flush=True)
+    resolved = {"precision": resolve_precision(clf.precision, args.device),
+                "channels_last": resolve_channels_last(clf.channels_last, args.device),
+                "fuse_batchnorm": clf.fuse_batchnorm, "n_threads": resolve_n_threads(clf.n_threads)}
+    return {
+        "device": args.device,
+        "width": args.width, "batch_size": args.batch_size, "n_windows": len(PlainWindows(X, y)),
+        "repeats": args.repeats, "candidate_options": options, "candidate_resolved": resolved,
+        "train_windows_per_s": float(np.median([r["fnpgrade_train"] for r in rows])),
+        "eager_fp32_train_windows_per_s": float(np.median([r["eager_fp32_train"] for r in rows])),
+        "train_speedup_vs_eager_fp32": float(np.median(ratios["train"])),
+        "infer_windows_per_s": float(np.median([r["fnpgrade_infer"] for r in rows])),
+        "eager_fp32_infer_windows_per_s": float(np.median([r["eager_fp32_infer"] for r in rows])),
+        "infer_speedup_vs_eager_fp32": float(np.median(ratios["infer"])),
+        "repetitions": rows,
+    }
+
+
+class FirstBatches(WindowLoader):
+    """A WindowLoader that stops after ``max_batches`` batches (``--max-batches``: a truncated epoch)."""
+
+    def __init__(self, dataset, max_batches=None, **kwargs):
+        super().__init__(dataset, **kwargs)
+        self.max_batches = max_batches
+
+    def __iter__(self):
+        for i, batch in enumerate(super().__iter__()):
+            if self.max_batches is not None and i >= self.max_batches:
+                return
+            yield batch
+
+
+def memory_child(args):
+    """Run in a subprocess: hold the paper-scale data, fit one epoch, print the peak RSS as JSON."""
+    X, y = make_clips(PAPER_WINDOWS)
+    data_gb = sum(c.face.nbytes + c.brow.nbytes + c.mouth.nbytes for c in X) / 1024 ** 3
+    options = _options(args.options)
+    if args.max_batches is not None:
+        options["iterator_train"] = FirstBatches
+        options["iterator_train__max_batches"] = args.max_batches
+    clf = candidate(args.width, args.batch_size, args.device, **options)
+    start = time.perf_counter()
+    clf.fit(X, y)
+    print(json.dumps({"data_gb": data_gb, "peak_rss_gb": peak_rss_gb(), "fit_s": time.perf_counter() - start,
+                      "n_windows": PAPER_WINDOWS, "max_batches": args.max_batches}))
+
+
+def memory(args):
+    cmd = [sys.executable, __file__, "--memory-child", "--width", str(args.width), "--batch-size",
+           str(args.batch_size), "--device", args.device, "--options", args.options]
+    if args.max_batches is not None:
+        cmd += ["--max-batches", str(args.max_batches)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def accuracy(args):
+    """fp32 / NCHW / unfused (the baseline's settings) vs the defaults: test accuracy on a small learnable task."""
+    rows = []
+    for seed in range(args.seeds):
+        X, y = make_clips(96, windows_per_clip=2, seed=seed)
+        X_test, y_test = make_clips(48, windows_per_clip=2, seed=100 + seed)
+        for name, options in (("fp32 NCHW unfused", dict(precision="fp32", channels_last=False,
+                                                          fuse_batchnorm=False)),
+                              ("defaults", {})):
+            clf = PHCNNClassifier(width=0.125, batch_size=8, lr=0.05, max_epochs=args.epochs, verbose=0,
+                                  random_state=seed, device=args.device, **options).fit(X, y)
+            rows.append({"seed": seed, "settings": name,
+                         "test_accuracy": float(np.mean(clf.predict(X_test) == y_test)),
+                         "final_train_loss": float(clf.history[-1, "train_loss"])})
+            print(markdown_table(rows[-1:], list(rows[-1])), flush=True)
+    return rows
+
+
+def _options(text):
+    """``"channels_last=False,precision=fp32"`` -> dict (ints, floats, True/False/None understood)."""
+    options = {}
+    for item in filter(None, (text or "").split(",")):
+        key, value = item.split("=", 1)
+        for convert in (int, float):
+            try:
+                value = convert(value)
+                break
+            except ValueError:
+                pass
+        options[key] = {"True": True, "False": False, "None": None}.get(value, value) if isinstance(value, str) \
+            else value
+    return options
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--width", type=float, default=1.0, help="network width (1.0 = paper size)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batches", type=int, default=2, help="training batches (= windows / batch size) per run")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved baseline / candidate repetitions")
+    parser.add_argument("--options", default="", help="PHCNNClassifier options, e.g. channels_last=False")
+    parser.add_argument("--scale", choices=("speed", "paper"), default="speed",
+                        help="paper: also the peak RSS of a fit on 5420 paper-size windows (subprocess)")
+    parser.add_argument("--max-batches", type=int, default=None,
+                        help="with --scale paper: stop the epoch after this many batches")
+    parser.add_argument("--skip-speed", action="store_true", help="with --scale paper: memory only")
+    parser.add_argument("--accuracy", action="store_true", help="fp32 settings vs defaults on a small task")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        return memory_child(args)
+    print(f"machine: {machine()}; load average {os.getloadavg()}", flush=True)
+    if args.accuracy:
+        rows = accuracy(args)
+        print(markdown_table(rows, list(rows[0])))
+        print("wrote", write_json("bench_training_accuracy", {"device": args.device, "rows": rows}))
+        return
+    result = {"device": args.device, "load_average_start": os.getloadavg()}
+    if not args.skip_speed:
+        result.update(speed(args))
+    result["peak_rss_gb"] = peak_rss_gb()
+    if args.scale == "paper":
+        mem = memory(args)
+        result["peak_rss_gb"] = mem["peak_rss_gb"]
+        result["paper_scale_fit"] = mem
+    result["load_average_end"] = os.getloadavg()
+    summary = {k: result.get(k) for k in ("device", "train_windows_per_s", "train_speedup_vs_eager_fp32",
+                                          "infer_windows_per_s", "infer_speedup_vs_eager_fp32", "peak_rss_gb")}
+    print(markdown_table([summary], list(summary)))
+    name = "bench_training_paper" if args.scale == "paper" else "bench_training"
+    print("wrote", write_json(name, result))
+
+
+if __name__ == "__main__":
+    main()
