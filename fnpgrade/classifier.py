@@ -85,7 +85,8 @@ def resolve_channels_last(channels_last, device):
 def resolve_n_threads(n_threads):
     """``"auto"`` -> torch's thread count, less the cores other processes keep busy (at least 1).
 
-    The busy cores are read from the 1-minute load average. OpenMP threads
+    The busy cores are the 1-minute load average less this process's own
+    average use (Linux; elsewhere torch's count is kept). OpenMP threads
     that wait for each other on cores other processes also want stall at
     every barrier: on a 2-core machine at load ~7, one thread trained
     PHCNN-LSTM 2.5x faster than two (``docs/performance.md``). ``None`` ->
@@ -101,8 +102,22 @@ def resolve_n_threads(n_threads):
         load = os.getloadavg()[0]
     except (AttributeError, OSError):
         return threads
-    free = int(cores - load + 0.5)
+    others = load - min(load, _own_cores_used())  # the load average counts this process too
+    free = int(cores - others + 0.5)
     return max(1, min(threads, free))
+
+
+def _own_cores_used():
+    """Cores this process kept busy on average since it started (0 where /proc is missing)."""
+    try:
+        with open("/proc/self/stat") as handle:
+            start_ticks = int(handle.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as handle:
+            age = float(handle.read().split()[0]) - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    times = os.times()
+    return (times.user + times.system) / age if age > 1 else 0.0
 
 
 @contextmanager

@@ -339,3 +339,78 @@ def test_same_random_state_gives_identical_predictions_across_processes():
     outputs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
                for _ in range(2)]
     assert outputs[0] == outputs[1] and len(outputs[0]) > 0
+
+
+def test_speed_options_resolve_per_device_and_stay_parameters():
+    from fnpgrade.classifier import resolve_channels_last, resolve_n_threads, resolve_precision
+
+    clf = PHCNNClassifier()
+    assert (clf.precision, clf.channels_last, clf.fuse_batchnorm, clf.n_threads) == ("auto", "auto", True, "auto")
+    assert resolve_precision("fp32", "cpu") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
+    assert resolve_precision("auto", "cpu") in ("fp32", "bf16")
+    assert resolve_channels_last("auto", "cpu") is True and resolve_channels_last(False, "cpu") is False
+    assert resolve_n_threads(3) == 3 and resolve_n_threads(None) == torch.get_num_threads()
+    assert 1 <= resolve_n_threads("auto") <= torch.get_num_threads()
+    for bad in (dict(precision="fp16"), dict(channels_last="yes"), dict(n_threads=0)):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            PHCNNClassifier(max_epochs=1, **bad, **FAST).fit(*make_clips(n_per_class=1))
+
+
+def test_fused_prediction_matches_the_unfused_network_and_leaves_it_untouched(fitted, data):
+    *_, X_test, _ = data
+    fused = fitted.predict_windows(X_test)
+    fitted.set_params(fuse_batchnorm=False)
+    try:
+        plain = fitted.predict_windows(X_test)
+    finally:
+        fitted.set_params(fuse_batchnorm=True)
+    np.testing.assert_allclose(np.concatenate(fused), np.concatenate(plain), atol=1e-4)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in fitted.module_.modules())
+    assert "_inference_module" not in vars(fitted)
+
+
+def test_n_threads_applies_during_fit_and_is_restored():
+    seen = []
+
+    class Spy(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            seen.append(torch.get_num_threads())
+
+    before = torch.get_num_threads()
+    X, y = make_clips(n_per_class=1)
+    PHCNNClassifier(max_epochs=1, n_threads=2, callbacks=[Spy()], **FAST).fit(X, y)
+    assert seen == [2] and torch.get_num_threads() == before
+
+
+def test_fast_defaults_compute_the_same_first_step_as_plain_fp32():
+    # the baseline settings (fp32, NCHW) and the defaults: same loss and gradients up to float rounding
+    # (no dropout: its masks are random; training then diverges only as float rounding makes it)
+    X, y = make_clips(n_per_class=2, max_windows=1)
+    nets = []
+    for options in (dict(precision="fp32", channels_last=False), {}):
+        clf = PHCNNClassifier(max_epochs=0, random_state=0, train_split=None, module__dropout=0.0, **FAST,
+                              **options).fit(X, y)
+        clf.module_.train()
+        batch, labels = WindowDataset(X, clf.classes_.searchsorted(y)).gather(np.arange(len(X)))
+        loss = clf.get_loss(clf.infer(batch), labels, training=True)
+        loss.backward()
+        nets.append((loss.item(), [p.grad.clone() for p in clf.module_.parameters()]))
+    (loss_plain, grads_plain), (loss_fast, grads_fast) = nets
+    assert loss_fast == pytest.approx(loss_plain, rel=1e-5)
+    # batch norm over 6 frames of 1-channel maps (width 0.125) amplifies rounding: a few % of the scale
+    for a, b in zip(grads_fast, grads_plain):
+        assert (a - b).abs().max() <= 5e-2 * b.abs().max() + 1e-5
+
+
+@pytest.mark.slow
+def test_fast_defaults_learn_as_well_as_plain_fp32():
+    # accuracy of the baseline settings and the defaults over seeds, on held-out clips
+    accuracy = {"plain": [], "fast": []}
+    for seed in range(3):
+        X, y = make_clips(n_per_class=8, seed=seed)
+        X_test, y_test = make_clips(n_per_class=4, seed=10 + seed)
+        for name, options in (("plain", dict(precision="fp32", channels_last=False, fuse_batchnorm=False)),
+                              ("fast", {})):
+            clf = PHCNNClassifier(max_epochs=10, random_state=seed, **FAST, **options).fit(X, y)
+            accuracy[name].append(np.mean(clf.predict(X_test) == y_test))
+    assert abs(np.mean(accuracy["fast"]) - np.mean(accuracy["plain"])) <= 0.2, accuracy

@@ -234,3 +234,27 @@ def test_clip_valid_split_with_one_subject_trains_without_validation():
     assert repr(ClipValidSplit(0.25)) == "ClipValidSplit(valid_size=0.25, stratified=True, random_state=None)"
     with pytest.raises(ValueError, match="valid_size"):
         ClipValidSplit(1.5)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_fuse_batchnorm_keeps_the_outputs_and_removes_every_batch_norm(arch, channels_last):
+    from fnpgrade.nn.layers import fuse_batchnorm
+
+    torch.manual_seed(0)
+    net = build_network(arch, width=0.125)
+    if channels_last:
+        net.set_channels_last(True)
+    net.train()
+    with torch.no_grad():  # move the running statistics away from 0 / 1
+        for seed in range(2):
+            net(**_batch(b=3, seed=seed))
+    net.eval()
+    batch = _batch(b=2, seed=5)
+    with torch.no_grad():
+        reference = net(**batch)
+        with pytest.raises(ValueError, match="eval mode"):
+            fuse_batchnorm(build_network(arch, width=0.125).train())
+        fused = fuse_batchnorm(net)
+        assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in fused.modules())
+        torch.testing.assert_close(fused(**batch), reference, rtol=1e-4, atol=1e-4)
