@@ -59,7 +59,7 @@ def build_parser():
     demo.add_argument("--clips", type=int, default=8, help="clips per subject")
     demo.add_argument("--folds", type=int, default=4)
     demo.add_argument("--width", type=float, default=0.25)
-    demo.add_argument("--epochs", type=int, default=30)
+    demo.add_argument("--epochs", type=int, default=20)
     demo.add_argument("--out", default="out", help="folder for the confusion matrix and scores")
     demo.add_argument("--seed", type=int, default=0)
 

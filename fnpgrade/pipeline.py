@@ -12,7 +12,8 @@ STEP_NAMES = ("detector", "cropper", "sampler", "windower", "classifier")
 
 
 def make_phcnn_pipeline(arch="phcnn-lstm", detector="haar", landmarks="dlib", window=4, memory=None,
-                        augment=False, fps=None, missing="interpolate", n_jobs=None, verbose=False,
+                        augment=False, fps=None, missing="interpolate", no_face="raise", n_jobs=None,
+                        verbose=False,
                         **classifier_params):
     """Build ``FaceDetector -> LandmarkROICropper -> SequenceWindower -> PHCNNClassifier``.
 
@@ -37,6 +38,9 @@ def make_phcnn_pipeline(arch="phcnn-lstm", detector="haar", landmarks="dlib", wi
         Resample videos to this rate while reading (the paper's data is 6 FPS).
     missing : {"interpolate", "drop", "raise"}, default="interpolate"
         What the detector does with frames where no face is found.
+    no_face : {"raise", "blank"}, default="raise"
+        What the detector does with a clip without any face: raise naming it,
+        or keep it as blank frames flagged in the detector's ``report_``.
     n_jobs : int or None
         Parallel clips in preprocessing (joblib).
     verbose : bool, default=False
@@ -64,7 +68,8 @@ def make_phcnn_pipeline(arch="phcnn-lstm", detector="haar", landmarks="dlib", wi
 
     classifier_params.setdefault("verbose", int(bool(verbose)))
     steps = [
-        ("detector", FaceDetector(backend=detector, fps=fps, missing=missing, n_jobs=n_jobs, verbose=verbose)),
+        ("detector", FaceDetector(backend=detector, fps=fps, missing=missing, no_face=no_face, n_jobs=n_jobs,
+                                  verbose=verbose)),
         ("cropper", LandmarkROICropper(landmarks=landmarks, n_jobs=n_jobs, verbose=verbose)),
     ]
     if augment:
