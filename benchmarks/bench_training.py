@@ -17,6 +17,7 @@ of the per-repetition ratios.
     python benchmarks/bench_training.py --scale paper       # + peak RSS of a fit on 5420 windows
     python benchmarks/bench_training.py --device cuda       # on a GPU
     python benchmarks/bench_training.py --accuracy          # fp32 baseline settings vs defaults, small task
+    python benchmarks/bench_training.py --levers --batch-size 8 --repeats 2   # each lever alone (network only)
 
 Writes ``benchmarks/results/bench_training.json`` (``--scale paper``:
 ``bench_training_paper.json``) with ``device, train_windows_per_s,
@@ -239,6 +240,71 @@ def accuracy(args):
     return rows
 
 
+def levers(args):
+    """Each lever alone on the network (no data loading): windows/s of one train step and one inference batch.
+
+    Configurations are timed in turn, ``--repeats`` rounds, best of each kept.
+    """
+    import copy
+
+    from fnpgrade.nn.layers import fuse_batchnorm
+
+    g = torch.Generator().manual_seed(0)
+    b = args.batch_size
+    batch = {n: torch.randint(0, 256, (b, 4, h, w, 3), dtype=torch.uint8, generator=g)
+             for n, (h, w) in {"face": (128, 128), "brow": (40, 120), "mouth": (40, 120)}.items()}
+    labels = torch.randint(0, 3, (b,), generator=g)
+    default_threads = torch.get_num_threads()
+    configs = [  # name, channels_last, bf16, threads, fused (inference only)
+        ("eager fp32 NCHW (baseline)", False, False, default_threads, False),
+        ("channels_last", True, False, default_threads, False),
+        ("channels_last + 1 thread", True, False, 1, False),
+        ("channels_last + bf16 autocast", True, True, default_threads, False),
+        ("channels_last + folded BN (inference)", True, False, default_threads, True),
+        ("channels_last + folded BN + 1 thread (inference)", True, False, 1, True),
+    ]
+    nets = {}
+    for cl in (False, True):
+        torch.manual_seed(0)
+        net = build_network("phcnn-lstm", width=args.width)
+        if cl:
+            net.set_channels_last(True)
+        nets[cl] = (net, torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.9),
+                    fuse_batchnorm(copy.deepcopy(net).eval()))
+
+    def run(config, mode):
+        _, cl, bf16, threads, fused = config
+        net, opt, folded = nets[cl]
+        torch.set_num_threads(threads)
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            if mode == "train":
+                net.train()
+                loss = torch.nn.functional.cross_entropy(net(**batch).float(), labels)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            else:
+                with torch.inference_mode():
+                    (folded if fused else net.eval())(**batch)
+        torch.set_num_threads(default_threads)
+        return b / (time.perf_counter() - start)
+
+    best = {}
+    for rep in range(args.repeats + 1):  # round 0 warms up
+        for config in configs:
+            for mode in ("train", "infer"):
+                if mode == "train" and config[4]:
+                    continue
+                speed_ = run(config, mode)
+                if rep:
+                    best[config[0], mode] = max(best.get((config[0], mode), 0), speed_)
+    base = {mode: best[configs[0][0], mode] for mode in ("train", "infer")}
+    rows = [{"lever": name, "mode": mode, "windows_per_s": v, "vs_baseline": v / base[mode]}
+            for (name, mode), v in best.items()]
+    return rows
+
+
 def _options(text):
     """``"channels_last=False,precision=fp32"`` -> dict (ints, floats, True/False/None understood)."""
     options = {}
@@ -269,6 +335,7 @@ def main():
                         help="with --scale paper: stop the epoch after this many batches")
     parser.add_argument("--skip-speed", action="store_true", help="with --scale paper: memory only")
     parser.add_argument("--accuracy", action="store_true", help="fp32 settings vs defaults on a small task")
+    parser.add_argument("--levers", action="store_true", help="each lever alone on the network (CPU)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
@@ -276,6 +343,12 @@ def main():
     if args.memory_child:
         return memory_child(args)
     print(f"machine: {machine()}; load average {os.getloadavg()}", flush=True)
+    if args.levers:
+        rows = levers(args)
+        print(markdown_table(rows, list(rows[0])))
+        print("wrote", write_json("bench_training_levers", {"device": args.device, "batch_size": args.batch_size,
+                                                            "load_average": os.getloadavg(), "rows": rows}))
+        return
     if args.accuracy:
         rows = accuracy(args)
         print(markdown_table(rows, list(rows[0])))
