@@ -345,13 +345,11 @@ def test_fitted_detector_pickles_and_still_works(astronaut):
 @pytest.mark.slow
 def test_sfd_loads_local_weights_and_runs(tmp_path, astronaut):
     """Plumbing only: S3FD with small random weights (no real weights exist offline) loads and returns boxes."""
-    torch = pytest.importorskip("torch")
+    import torch
     from fnpgrade.preprocessing.landmarks import face_alignment_module
 
-    try:
-        net = face_alignment_module("detection/sfd/net_s3fd.py").s3fd()
-    except ImportError:
-        pytest.skip("face-alignment is not installed (pip install --no-deps face-alignment)")
+    # face-alignment is installed by `make` (pip install --no-deps face-alignment)
+    net = face_alignment_module("detection/sfd/net_s3fd.py").s3fd()
     torch.manual_seed(0)
     with torch.no_grad():
         for parameter in net.parameters():

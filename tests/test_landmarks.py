@@ -84,7 +84,7 @@ def test_dlib_backend_loads_lazily_and_pickles_without_its_model(package_face_im
 
 # -- the "fan" backend, with mocked weights -----------------------------------------------------
 
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402 - the fan backend tests need it
 # torch 2.13 deprecates TorchScript, the format of the mocked (and older face-alignment) FAN weights.
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
 

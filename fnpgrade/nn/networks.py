@@ -58,8 +58,9 @@ class WindowNetwork(nn.Module):
             raise ValueError(f"{type(self).__name__} needs the input(s) {missing}.")
         return self._forward(**{name: arrays[name] for name in self.inputs})
 
-    def _forward(self, **frames):  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _forward(self, **frames):
+        """Logits ``(B, n_classes)`` from the uint8 windows named in ``inputs`` (each subclass defines it)."""
+        raise TypeError(f"{type(self).__name__} does not define _forward; subclasses of WindowNetwork must.")
 
 
 class SequenceHead(nn.Module):

@@ -14,6 +14,7 @@ construction.
 
 from __future__ import annotations
 
+import abc
 import glob
 import os
 from dataclasses import dataclass
@@ -196,7 +197,7 @@ def crop_square(frame, cx, cy, side, out_size):
 # Backends
 # --------------------------------------------------------------------------------------------
 
-class DetectorBackend:
+class DetectorBackend(abc.ABC):
     """Base class: finds faces in one RGB uint8 image.
 
     Subclasses implement ``_load()`` (build the model, called once, lazily) and
@@ -235,11 +236,13 @@ class DetectorBackend:
         state["_model"] = None
         return state
 
-    def _load(self):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _load(self):
+        """Build and return the detector model (called once, lazily)."""
 
-    def _detect(self, image, min_size, max_size):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _detect(self, image, min_size, max_size):
+        """Face boxes ``(N, 4)`` (x0, y0, x1, y1) in ``image``, sides within [min_size, max_size]."""
 
 
 class HaarDetector(DetectorBackend):

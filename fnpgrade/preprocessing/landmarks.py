@@ -21,6 +21,7 @@ estimators stay cheap to clone and pickle.
 
 from __future__ import annotations
 
+import abc
 import importlib.util
 import os
 
@@ -69,7 +70,7 @@ def dlib_model_path(name="shape_predictor_68_face_landmarks.dat"):
     return path
 
 
-class LandmarkBackend:
+class LandmarkBackend(abc.ABC):
     """Base class: predicts 68 iBUG landmarks inside a face box.
 
     Subclasses implement ``_load`` (build the model; called once, lazily) and
@@ -98,11 +99,13 @@ class LandmarkBackend:
         state["_model"] = None
         return state
 
-    def _load(self):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _load(self):
+        """Build and return the model (called once, lazily)."""
 
-    def _predict(self, image, box):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _predict(self, image, box):
+        """``(68, 2)`` landmarks (x, y) of the face in ``box`` of an RGB uint8 image."""
 
 
 class DlibLandmarks(LandmarkBackend):
