@@ -15,7 +15,6 @@ construction.
 from __future__ import annotations
 
 import abc
-import glob
 import os
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -313,23 +312,15 @@ class SFDDetector(DetectorBackend):
     native_min_size = 16
 
     def weights_path(self):
-        from .landmarks import torch_hub_checkpoints
+        from .landmarks import local_weights, torch_hub_checkpoints
 
-        path = self.options.get("model_path")
-        if path is not None:
-            if not os.path.exists(path):
-                raise FileNotFoundError(f"{path}: S3FD weights not found; check model_path.")
-            return str(path)
-        cached = sorted(glob.glob(os.path.join(torch_hub_checkpoints(), "s3fd*.pth")))
-        if not cached:
-            raise FileNotFoundError(
-                "FaceDetector(backend='sfd') needs face-alignment's S3FD weights, which fnpgrade never downloads. "
-                f"None found in {torch_hub_checkpoints()}. Copy 's3fd-619a316812.pth' there (face-alignment "
-                "caches it there on a machine with network access) or pass "
-                "FaceDetector(backend='sfd', model_path='/path/to/s3fd.pth'). backend='haar' and 'dlib' ship "
-                "offline."
-            )
-        return cached[-1]
+        return local_weights(
+            self.options.get("model_path"), "s3fd*.pth", "S3FD",
+            "FaceDetector(backend='sfd') needs face-alignment's S3FD weights, which fnpgrade never downloads. "
+            f"None found in {torch_hub_checkpoints()}. Copy 's3fd-619a316812.pth' there (face-alignment "
+            "caches it there on a machine with network access) or pass "
+            "FaceDetector(backend='sfd', model_path='/path/to/s3fd.pth'). backend='haar' and 'dlib' ship "
+            "offline.")
 
     def _load(self):
         import torch

@@ -30,7 +30,7 @@ import numpy as np
 __all__ = [
     "IBUG68_TO_49", "BROW_49", "EYE_49", "NOSE_49", "MOUTH_49", "LEFT_EYE_49", "RIGHT_EYE_49",
     "to_49", "dlib_model_path", "LandmarkBackend", "DlibLandmarks", "FanLandmarks", "LANDMARK_BACKENDS",
-    "get_landmark_backend", "face_alignment_module", "torch_hub_checkpoints",
+    "get_landmark_backend", "face_alignment_module", "torch_hub_checkpoints", "local_weights",
 ]
 
 IBUG68_TO_49 = np.array(
@@ -158,6 +158,26 @@ def face_alignment_module(relpath):
     return module
 
 
+def local_weights(model_path, pattern, what, missing_message):
+    """Path of model weights on this machine; never downloads.
+
+    ``model_path`` when given (it must exist), else the newest file matching
+    ``pattern`` in torch's hub cache (:func:`torch_hub_checkpoints`), where
+    face-alignment keeps its downloads. ``missing_message`` says how to
+    provide the file when there is none.
+    """
+    import glob
+
+    if model_path is not None:
+        if not os.path.exists(model_path):
+            raise FileNotFoundError(f"{model_path}: {what} weights not found; check model_path.")
+        return str(model_path)
+    cached = sorted(glob.glob(os.path.join(torch_hub_checkpoints(), pattern)))
+    if not cached:
+        raise FileNotFoundError(missing_message)
+    return cached[-1]
+
+
 class FanLandmarks(LandmarkBackend):
     """face-alignment's 2D-FAN (68 iBUG points), from local weights only.
 
@@ -179,23 +199,13 @@ class FanLandmarks(LandmarkBackend):
     resolution = 256
 
     def weights_path(self):
-        path = self.options.get("model_path")
-        if path is not None:
-            if not os.path.exists(path):
-                raise FileNotFoundError(f"{path}: FAN weights not found; check model_path.")
-            return str(path)
-        import glob
-
-        cached = sorted(glob.glob(os.path.join(torch_hub_checkpoints(), "2DFAN4*")))
-        if not cached:
-            raise FileNotFoundError(
-                "LandmarkROICropper(landmarks='fan') needs face-alignment's 2D-FAN weights, which fnpgrade never "
-                f"downloads. None found in {torch_hub_checkpoints()}. Copy '2DFAN4-11f355bf06.pth.tar' (or a "
-                "TorchScript '2DFAN4-*.zip') there -- face-alignment caches it there on a machine with network "
-                "access -- or pass LandmarkROICropper(landmarks='fan', model_path='/path/to/2DFAN4.pth.tar'). "
-                "landmarks='dlib' ships offline."
-            )
-        return cached[-1]
+        return local_weights(
+            self.options.get("model_path"), "2DFAN4*", "FAN",
+            "LandmarkROICropper(landmarks='fan') needs face-alignment's 2D-FAN weights, which fnpgrade never "
+            f"downloads. None found in {torch_hub_checkpoints()}. Copy '2DFAN4-11f355bf06.pth.tar' (or a "
+            "TorchScript '2DFAN4-*.zip') there -- face-alignment caches it there on a machine with network "
+            "access -- or pass LandmarkROICropper(landmarks='fan', model_path='/path/to/2DFAN4.pth.tar'). "
+            "landmarks='dlib' ships offline.")
 
     def _load(self):
         import zipfile
