@@ -146,7 +146,8 @@ def plot_fold_scores(scores, metrics=None, path=None, title="Scores per fold", r
     ax.set_ylabel("score")
     ax.set_title(title)
     note = "dashed: mean" + (", dotted: reference" if reference else "")
-    ax.legend(fontsize=7, loc="lower right", title=note, title_fontsize=7)
+    # outside the axes: with several architectures a legend inside would hide bars
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title=note, title_fontsize=7)
     return _save(fig, path)
 
 
@@ -175,7 +176,7 @@ def plot_learning_curves(history, path=None, keys=None, title="Learning curves")
         Write a PNG there.
     keys : sequence of str, optional
         Per-epoch numbers to draw. Default: every number skorch recorded except
-        bookkeeping (``epoch``, ``dur``, ``*_best``, learning rate). Keys ending
+        bookkeeping (``epoch``, ``dur``, ``*_best``, ``*_count``, learning rate). Keys ending
         in ``loss`` go on the left axis, scores on the right one.
     title : str
 
@@ -202,7 +203,7 @@ def plot_learning_curves(history, path=None, keys=None, title="Learning curves")
     epochs = np.array([row.get("epoch", i + 1) for i, row in enumerate(rows)])
     if keys is None:
         skip = {"epoch", "dur", "batches", "lr", "event_lr", "best_epoch"}
-        keys = [k for k in rows[-1] if k not in skip and not k.endswith("_best") and not k.endswith("_lr")
+        keys = [k for k in rows[-1] if k not in skip and not k.endswith(("_best", "_lr", "_count"))
                 and isinstance(rows[-1][k], (int, float, np.number)) and not isinstance(rows[-1][k], bool)]
     keys = list(keys)
     if not keys:
