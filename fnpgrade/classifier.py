@@ -62,7 +62,7 @@ def resolve_precision(precision, device):
 
     Native means a CUDA GPU that supports bf16, or a CPU with AMX-BF16 tiles
     (``amx_bf16`` in ``/proc/cpuinfo``). Elsewhere bf16 is emulated and slower:
-    on an AVX2-only CPU bf16 autocast measured about 6x slower than fp32
+    on an AVX2-only CPU bf16 autocast measured 7-11x slower than fp32
     (``docs/performance.md``).
     """
     if precision != "auto":
@@ -88,8 +88,8 @@ def resolve_n_threads(n_threads):
     The busy cores are the 1-minute load average less this process's own
     average use (Linux; elsewhere torch's count is kept). OpenMP threads
     that wait for each other on cores other processes also want stall at
-    every barrier: on a 2-core machine at load ~7, one thread trained
-    PHCNN-LSTM 2.5x faster than two (``docs/performance.md``). ``None`` ->
+    every barrier: on a 2-core machine at load 3-7, one thread trained
+    PHCNN-LSTM 2-3.6x faster than two (``docs/performance.md``). ``None`` ->
     torch's current setting; an int is used as is.
     """
     if n_threads is None:
@@ -191,7 +191,7 @@ class PHCNNClassifier(NeuralNetClassifier):
         ``docs/performance.md``.
     channels_last : {"auto", True, False}, default="auto"
         NHWC memory order for the convolutions' weights and activations.
-        ``"auto"`` = True on CPU and CUDA (measured 1.3x faster on CPU in
+        ``"auto"`` = True on CPU and CUDA (measured 1.1-1.5x faster on CPU in
         fp32); the outputs are the same up to float rounding.
     fuse_batchnorm : bool, default=True
         Predict with a copy of the network whose batch norms are folded into
