@@ -388,18 +388,19 @@ def test_fast_defaults_compute_the_same_first_step_as_plain_fp32():
     X, y = make_clips(n_per_class=2, max_windows=1)
     nets = []
     for options in (dict(precision="fp32", channels_last=False), {}):
-        clf = PHCNNClassifier(max_epochs=0, random_state=0, train_split=None, module__dropout=0.0, **FAST,
-                              **options).fit(X, y)
+        clf = PHCNNClassifier(max_epochs=0, random_state=0, train_split=None, module__dropout=0.0,
+                              **{**FAST, "width": 0.25}, **options).fit(X, y)
         clf.module_.train()
         batch, labels = WindowDataset(X, clf.classes_.searchsorted(y)).gather(np.arange(len(X)))
         loss = clf.get_loss(clf.infer(batch), labels, training=True)
         loss.backward()
         nets.append((loss.item(), [p.grad.clone() for p in clf.module_.parameters()]))
     (loss_plain, grads_plain), (loss_fast, grads_fast) = nets
-    assert loss_fast == pytest.approx(loss_plain, rel=1e-5)
-    # batch norm over 6 frames of 1-channel maps (width 0.125) amplifies rounding: a few % of the scale
+    assert loss_fast == pytest.approx(loss_plain, rel=1e-4)
+    # NHWC batch norm in float32 drifts by up to ~3% of a parameter's scale (NCHW: 4e-5 from float64),
+    # which is why "auto" trains NCHW on CPU; here the defaults must train exactly like plain fp32
     for a, b in zip(grads_fast, grads_plain):
-        assert (a - b).abs().max() <= 5e-2 * b.abs().max() + 1e-5
+        assert (a - b).abs().max() <= 1e-4 * b.abs().max() + 1e-7
 
 
 @pytest.mark.slow
@@ -411,6 +412,19 @@ def test_fast_defaults_learn_as_well_as_plain_fp32():
         X_test, y_test = make_clips(n_per_class=4, seed=10 + seed)
         for name, options in (("plain", dict(precision="fp32", channels_last=False, fuse_batchnorm=False)),
                               ("fast", {})):
-            clf = PHCNNClassifier(max_epochs=10, random_state=seed, **FAST, **options).fit(X, y)
+            clf = PHCNNClassifier(max_epochs=10, random_state=seed, **{**FAST, "width": 0.25}, **options).fit(X, y)
             accuracy[name].append(np.mean(clf.predict(X_test) == y_test))
     assert abs(np.mean(accuracy["fast"]) - np.mean(accuracy["plain"])) <= 0.2, accuracy
+
+
+
+def test_channels_last_auto_trains_nchw_and_predicts_nhwc_on_cpu(data):
+    from fnpgrade.classifier import resolve_channels_last
+
+    assert not resolve_channels_last("auto", "cpu", training=True) and resolve_channels_last("auto", "cpu")
+    assert resolve_channels_last(True, "cpu", training=True) and not resolve_channels_last(False, "cpu")
+    X, y = make_clips(n_per_class=1, max_windows=1)
+    clf = PHCNNClassifier(max_epochs=0, device="cpu", **FAST).fit(X, y)
+    assert not clf.module_.channels_last and clf._fused_module().channels_last
+    forced = PHCNNClassifier(max_epochs=0, channels_last=True, device="cpu", **FAST).fit(X, y)
+    assert forced.module_.channels_last
