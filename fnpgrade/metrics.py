@@ -100,6 +100,18 @@ def _gmean(y_true, y_pred):
     return geometric_mean_score(_as_labels(y_true), _as_labels(y_pred), average="multiclass")
 
 
+def _quiet(metric):
+    """``metric`` without UndefinedMetricWarning: a level missing from a small test fold is common in
+    subject-wise CV, scores 0 (``zero_division``) and would otherwise warn once per fold and metric."""
+    def scored(y_true, y_pred, **kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            return metric(y_true, y_pred, **kwargs)
+
+    scored.__name__ = metric.__name__
+    return scored
+
+
 #: Scorer for quadratic weighted kappa (greater is better).
 quadratic_kappa_scorer = make_scorer(quadratic_weighted_kappa)
 #: Scorer for the geometric mean of per-level sensitivities.
@@ -108,9 +120,9 @@ geometric_mean_scorer = make_scorer(_gmean)
 #: Ready-made scoring for ``cross_validate`` / ``GridSearchCV``: the paper's four plus kappa and G-mean.
 SCORING = {
     "accuracy": "accuracy",
-    "precision": make_scorer(precision_score, average="weighted", zero_division=0),
-    "recall": make_scorer(recall_score, average="weighted", zero_division=0),
-    "f1": make_scorer(f1_score, average="weighted", zero_division=0),
+    "precision": make_scorer(_quiet(precision_score), average="weighted", zero_division=0),
+    "recall": make_scorer(_quiet(recall_score), average="weighted", zero_division=0),
+    "f1": make_scorer(_quiet(f1_score), average="weighted", zero_division=0),
     "qwk": quadratic_kappa_scorer,
     "gmean": geometric_mean_scorer,
 }
