@@ -10,7 +10,7 @@ FNPGRADE_DATA ?= $(CURDIR)/.fnpgrade_data
 export FNPGRADE_DATA
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-all install clean bench
+.PHONY: demo test test-all install clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
