@@ -206,12 +206,15 @@ class PHCNNClassifier(NeuralNetClassifier):
         Predict with a copy of the network whose batch norms are folded into
         the preceding convolution / linear layer (same outputs up to float
         rounding, less work per window). Training is unaffected.
-    n_threads : "auto", int or None, default="auto"
+    n_threads : "auto", int or None, default=None
         Torch intra-op threads while fitting and predicting (torch's setting
         is restored afterwards). ``None`` leaves torch's setting (one per
         core); ``"auto"`` uses torch's count less the cores other processes
         keep busy (1-minute load average), at least 1: on a shared machine
-        fewer threads that are not preempted beat more that are.
+        fewer threads that are not preempted beat more that are. ``"auto"`` is
+        opt-in because the thread count then depends on the load, and float
+        sums (so results) can differ with it: the default keeps runs with the
+        same ``random_state`` identical.
     device : str, default="auto"
         ``"auto"`` picks CUDA when available, else CPU; or any torch device.
     random_state : int, RandomState or None, default=None
@@ -267,7 +270,7 @@ class PHCNNClassifier(NeuralNetClassifier):
     def __init__(self, arch="phcnn-lstm", width=1.0, fusion="sum", fc_features=None, lstm_hidden=None,
                  class_weight="balanced", max_epochs=50, batch_size=64, lr=1e-4, momentum=0.9,
                  weight_decay=2e-5, lr_power=1.0, early_stopping=None, train_split=ClipValidSplit(0.2),
-                 precision="auto", channels_last="auto", fuse_batchnorm=True, n_threads="auto", device="auto", random_state=None, checkpoint_dir=None,
+                 precision="auto", channels_last="auto", fuse_batchnorm=True, n_threads=None, device="auto", random_state=None, checkpoint_dir=None,
                  classes=None, callbacks=None, warm_start=False, verbose=1, **kwargs):
         kwargs.setdefault("module", None)
         kwargs.setdefault("criterion", torch.nn.CrossEntropyLoss)

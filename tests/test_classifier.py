@@ -345,7 +345,7 @@ def test_speed_options_resolve_per_device_and_stay_parameters():
     from fnpgrade.classifier import resolve_channels_last, resolve_n_threads, resolve_precision
 
     clf = PHCNNClassifier()
-    assert (clf.precision, clf.channels_last, clf.fuse_batchnorm, clf.n_threads) == ("auto", "auto", True, "auto")
+    assert (clf.precision, clf.channels_last, clf.fuse_batchnorm, clf.n_threads) == ("auto", "auto", True, None)
     assert resolve_precision("fp32", "cpu") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
     assert resolve_precision("auto", "cpu") in ("fp32", "bf16")
     assert resolve_channels_last("auto", "cpu") is True and resolve_channels_last(False, "cpu") is False
