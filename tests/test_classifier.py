@@ -306,8 +306,9 @@ def test_fit_in_a_killed_process_resumes(tmp_path):
     root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     proc = subprocess.Popen([sys.executable, str(script)], env=env)
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
+    for _ in range(600):  # poll for at most ~5 minutes, then kill whatever state it reached
+        if proc.poll() is not None:
+            break
         state = (tmp_path / "ckpt" / "last.pt").exists() and read_checkpoint(tmp_path / "ckpt")
         if state and len(state["history"]) >= 2:
             break
@@ -350,7 +351,7 @@ def test_speed_options_resolve_per_device_and_stay_parameters():
     assert resolve_precision("auto", "cpu") in ("fp32", "bf16")
     assert resolve_channels_last("auto", "cpu") is True and resolve_channels_last(False, "cpu") is False
     assert resolve_n_threads(3) == 3 and resolve_n_threads(None) == torch.get_num_threads()
-    assert 1 <= resolve_n_threads("auto") <= torch.get_num_threads()
+    assert resolve_n_threads("auto") in range(1, torch.get_num_threads() + 1)
     for bad in (dict(precision="fp16"), dict(channels_last="yes"), dict(n_threads=0)):
         with pytest.raises(ValueError, match=next(iter(bad))):
             PHCNNClassifier(max_epochs=1, **bad, **FAST).fit(*make_clips(n_per_class=1))
