@@ -115,7 +115,7 @@ def _quiet(metric):
 #: Scorer for quadratic weighted kappa (greater is better).
 quadratic_kappa_scorer = make_scorer(quadratic_weighted_kappa)
 #: Scorer for the geometric mean of per-level sensitivities.
-geometric_mean_scorer = make_scorer(_gmean)
+geometric_mean_scorer = make_scorer(_quiet(_gmean))
 
 #: Ready-made scoring for ``cross_validate`` / ``GridSearchCV``: the paper's four plus kappa and G-mean.
 SCORING = {
