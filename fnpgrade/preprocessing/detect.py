@@ -435,6 +435,19 @@ def interpolate_boxes(boxes, found):
     return boxes
 
 
+def _stack_releasing(frames):
+    """``np.stack(frames)``, dropping each list entry once copied.
+
+    A long video's crops would otherwise exist twice at the end (the list and
+    the stacked array): this keeps the peak at the output plus one frame.
+    """
+    out = np.empty((len(frames),) + frames[0].shape, dtype=frames[0].dtype)
+    for i in range(len(frames)):
+        out[i] = frames[i]
+        frames[i] = None
+    return out
+
+
 class FaceDetector(TransformerMixin, BaseEstimator):
     """Find one face per frame in each clip and keep face-centred crops.
 
@@ -822,7 +835,7 @@ class FaceDetector(TransformerMixin, BaseEstimator):
                                  "interpolated boxes (the video decodes differently on a second read). Use "
                                  "FaceDetector(missing='drop'), or extract the frames to a folder.")
             report["n_interpolated"] = int(n_read - n_found)
-        track = FaceTrack(crops=np.stack(crops), boxes=boxes, crop_boxes=crop_boxes, found=found,
+        track = FaceTrack(crops=_stack_releasing(crops), boxes=boxes, crop_boxes=crop_boxes, found=found,
                           frame_index=frame_index, n_frames_read=n_read, frame_size=shape, source=name,
                           backend=self.backend)
         return track, report
