@@ -26,6 +26,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..io import ClipRef, _array_to_clip, describe_source, iter_frames
+from .backend import LazyModelBackend
 
 __all__ = ["FaceTrack", "FaceDetector", "DetectorBackend", "HaarDetector", "DlibHOGDetector", "SFDDetector",
            "DETECTOR_BACKENDS", "get_detector_backend", "crop_square"]
@@ -196,7 +197,7 @@ def crop_square(frame, cx, cy, side, out_size):
 # Backends
 # --------------------------------------------------------------------------------------------
 
-class DetectorBackend(abc.ABC):
+class DetectorBackend(LazyModelBackend):
     """Base class: finds faces in one RGB uint8 image.
 
     Subclasses implement ``_load()`` (build the model, called once, lazily) and
@@ -204,18 +205,8 @@ class DetectorBackend(abc.ABC):
     boxes ``(x0, y0, x1, y1)`` in image pixels.
     """
 
-    name = "base"
     #: Smallest face (pixels) the backend finds in the image it is given.
     native_min_size = 24
-
-    def __init__(self, **options):
-        self.options = options
-        self._model = None
-
-    def load(self):
-        if self._model is None:
-            self._model = self._load()
-        return self
 
     def detect(self, image, min_size=0, max_size=None):
         """Face boxes ``(N, 4)`` = (x0, y0, x1, y1) in ``image`` with side in [min_size, max_size]."""
@@ -228,16 +219,6 @@ class DetectorBackend(abc.ABC):
                 keep &= side <= max_size
             boxes = boxes[keep]
         return boxes
-
-    def __getstate__(self):
-        # Loaded models are large and some (OpenCV, dlib) do not pickle: drop them, reload lazily.
-        state = self.__dict__.copy()
-        state["_model"] = None
-        return state
-
-    @abc.abstractmethod
-    def _load(self):
-        """Build and return the detector model (called once, lazily)."""
 
     @abc.abstractmethod
     def _detect(self, image, min_size, max_size):

@@ -27,6 +27,8 @@ import os
 
 import numpy as np
 
+from .backend import LazyModelBackend
+
 __all__ = [
     "IBUG68_TO_49", "BROW_49", "EYE_49", "NOSE_49", "MOUTH_49", "LEFT_EYE_49", "RIGHT_EYE_49",
     "to_49", "dlib_model_path", "LandmarkBackend", "DlibLandmarks", "FanLandmarks", "LANDMARK_BACKENDS",
@@ -70,38 +72,17 @@ def dlib_model_path(name="shape_predictor_68_face_landmarks.dat"):
     return path
 
 
-class LandmarkBackend(abc.ABC):
+class LandmarkBackend(LazyModelBackend):
     """Base class: predicts 68 iBUG landmarks inside a face box.
 
     Subclasses implement ``_load`` (build the model; called once, lazily) and
     ``_predict(image, box)`` returning ``(68, 2)`` float (x, y) in image pixels.
     """
 
-    name = "base"
-
-    def __init__(self, **options):
-        self.options = options
-        self._model = None
-
-    def load(self):
-        if self._model is None:
-            self._model = self._load()
-        return self
-
     def predict(self, image, box):
         """68 landmarks for the face in ``box`` = (x0, y0, x1, y1) of an RGB uint8 image."""
         self.load()
         return np.asarray(self._predict(image, np.asarray(box, dtype=float)), dtype=float)
-
-    def __getstate__(self):
-        # Loaded models are large and some (dlib) do not pickle: drop them and reload lazily.
-        state = self.__dict__.copy()
-        state["_model"] = None
-        return state
-
-    @abc.abstractmethod
-    def _load(self):
-        """Build and return the model (called once, lazily)."""
 
     @abc.abstractmethod
     def _predict(self, image, box):
