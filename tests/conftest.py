@@ -56,3 +56,21 @@ def pyfeat_image(pyfeat_path):
     return image
 
 # ======================================= end of real face media ===============================
+
+
+# =============================================================================================
+# Torch threads (networks and classifier tests)
+# =============================================================================================
+@_pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a module's tests on one torch thread, restoring the setting afterwards.
+
+    Test machines share their cores with other jobs: two OpenMP threads spinning on a busy
+    2-core machine run the tests' tiny models ~10x slower than one.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

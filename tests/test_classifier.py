@@ -21,14 +21,8 @@ LEVELS = np.array(["I", "II", "III"])
 FAST = dict(width=0.125, batch_size=8, lr=0.05, verbose=0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # test machines share their cores with other jobs: two OpenMP threads
-    # spinning on a busy 2-core machine run these tiny models ~10x slower than one
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+# tiny models run faster on one torch thread (fixture in conftest.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_clips(n_per_class=8, seed=0, max_windows=2, length=4):

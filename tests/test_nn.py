@@ -15,14 +15,8 @@ from fnpgrade.nn.split import ClipValidSplit
 PAPER_INPUTS = {"face": (128, 128), "brow": (40, 120), "mouth": (40, 120)}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # test machines share their cores with other jobs: two OpenMP threads
-    # spinning on a busy 2-core machine run these tiny models ~10x slower than one
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+# tiny models run faster on one torch thread (fixture in conftest.py)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _batch(b=2, length=4, seed=0):
