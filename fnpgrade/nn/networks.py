@@ -173,7 +173,17 @@ class PHCNN(WindowNetwork):
         return mean_frame_logits(self.fc(f).reshape(b, l, -1))
 
 
-class FaceN1LSTM(WindowNetwork):
+class _FaceBranchLSTM(WindowNetwork):
+    """A per-frame face branch (``self.branch``) followed by ``self.head``, an LSTM over the window."""
+
+    inputs = ("face",)
+
+    def _forward(self, face):
+        b, l = face.shape[:2]
+        return self.head(self.branch(self.images(face)).reshape(b, l, -1))
+
+
+class FaceN1LSTM(_FaceBranchLSTM):
     """FACE-N1-LSTM: branch N1 on the whole face, LSTM, FC (no region branches).
 
     Parameters
@@ -186,8 +196,6 @@ class FaceN1LSTM(WindowNetwork):
     dropout : float, default=0.5
     """
 
-    inputs = ("face",)
-
     def __init__(self, n_classes, width=1.0, fc_features=None, lstm_hidden=None, face_size=FACE_SIZE,
                  dropout=0.5):
         super().__init__()
@@ -195,12 +203,8 @@ class FaceN1LSTM(WindowNetwork):
         self.branch = FaceBranch(width, fc, face_size, dropout)
         self.head = SequenceHead(fc, hidden, n_classes, dropout)
 
-    def _forward(self, face):
-        b, l = face.shape[:2]
-        return self.head(self.branch(self.images(face)).reshape(b, l, -1))
 
-
-class VGG16LSTM(WindowNetwork):
+class VGG16LSTM(_FaceBranchLSTM):
     """LSTM-VGG16: VGG16 (configuration D, with batch norm) on each face frame, LSTM, FC.
 
     Parameters
@@ -215,18 +219,12 @@ class VGG16LSTM(WindowNetwork):
     dropout : float, default=0.5
     """
 
-    inputs = ("face",)
-
     def __init__(self, n_classes, width=1.0, fc_features=None, lstm_hidden=None, face_size=FACE_SIZE,
                  dropout=0.5):
         super().__init__()
         _, hidden = _defaults(width, None, lstm_hidden)
         self.branch = VGG16Branch(width, fc_features, face_size, dropout)
         self.head = SequenceHead(self.branch.out_features, hidden, n_classes, dropout)
-
-    def _forward(self, face):
-        b, l = face.shape[:2]
-        return self.head(self.branch(self.images(face)).reshape(b, l, -1))
 
 
 class SENet(WindowNetwork):
