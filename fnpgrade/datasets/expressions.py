@@ -25,10 +25,10 @@ EXPRESSIONS = ("rest", "raise_brows", "close_eyes_lightly", "close_eyes_tightly"
 #: HB4 incomplete eye closure, no forehead movement; HB5 barely perceptible motion; HB6 none.
 HB_WEAKNESS = {
     1: dict(forehead=1.00, eye=1.00, mouth=1.00, droop=0.000),
-    2: dict(forehead=0.75, eye=0.95, mouth=0.75, droop=0.000),
+    2: dict(forehead=0.65, eye=0.90, mouth=0.65, droop=0.000),
     3: dict(forehead=0.45, eye=0.85, mouth=0.50, droop=0.030),
-    4: dict(forehead=0.10, eye=0.55, mouth=0.35, droop=0.050),
-    5: dict(forehead=0.00, eye=0.25, mouth=0.12, droop=0.075),
+    4: dict(forehead=0.15, eye=0.60, mouth=0.38, droop=0.045),
+    5: dict(forehead=0.00, eye=0.20, mouth=0.08, droop=0.085),
     6: dict(forehead=0.00, eye=0.00, mouth=0.00, droop=0.100),
 }
 
