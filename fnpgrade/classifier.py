@@ -206,6 +206,16 @@ class PHCNNClassifier(NeuralNetClassifier):
         Predict with a copy of the network whose batch norms are folded into
         the preceding convolution / linear layer (same outputs up to float
         rounding, less work per window). Training is unaffected.
+    activation_checkpointing : bool, default=False
+        Lower training memory by recomputing the conv blocks' activations in
+        the backward pass instead of storing them (non-reentrant
+        ``torch.utils.checkpoint``, one segment per conv block with the pooling
+        after it). Same loss, gradients and batch-norm running statistics as
+        without it (the recomputation does not update the running statistics
+        a second time). Measured on CPU for the paper-size PHCNN-LSTM at batch
+        64: activations and gradients of one step 3.6 -> 1.8 GiB, for about
+        1.3-1.5x the time per training step; off by default for that reason.
+        Prediction and validation are unaffected. See ``docs/performance.md``.
     n_threads : "auto", int or None, default=None
         Torch intra-op threads while fitting and predicting (torch's setting
         is restored afterwards). ``None`` leaves torch's setting (one per
@@ -270,7 +280,8 @@ class PHCNNClassifier(NeuralNetClassifier):
     def __init__(self, arch="phcnn-lstm", width=1.0, fusion="sum", fc_features=None, lstm_hidden=None,
                  class_weight="balanced", max_epochs=50, batch_size=64, lr=1e-4, momentum=0.9,
                  weight_decay=2e-5, lr_power=1.0, early_stopping=None, train_split=ClipValidSplit(0.2),
-                 precision="auto", channels_last="auto", fuse_batchnorm=True, n_threads=None, device="auto", random_state=None, checkpoint_dir=None,
+                 precision="auto", channels_last="auto", fuse_batchnorm=True, activation_checkpointing=False,
+                 n_threads=None, device="auto", random_state=None, checkpoint_dir=None,
                  classes=None, callbacks=None, warm_start=False, verbose=1, **kwargs):
         kwargs.setdefault("module", None)
         kwargs.setdefault("criterion", torch.nn.CrossEntropyLoss)
@@ -294,6 +305,7 @@ class PHCNNClassifier(NeuralNetClassifier):
         self.precision = precision
         self.channels_last = channels_last
         self.fuse_batchnorm = fuse_batchnorm
+        self.activation_checkpointing = activation_checkpointing
         self.n_threads = n_threads
         self.random_state = random_state
         self.checkpoint_dir = checkpoint_dir
@@ -358,6 +370,9 @@ class PHCNNClassifier(NeuralNetClassifier):
         if not (isinstance(self.channels_last, bool) or self.channels_last == "auto"):
             raise ValueError(f"The 'channels_last' parameter of PHCNNClassifier must be 'auto', True or False. "
                              f"Got {self.channels_last!r} instead.")
+        if not isinstance(self.activation_checkpointing, (bool, np.bool_)):
+            raise ValueError(f"The 'activation_checkpointing' parameter of PHCNNClassifier must be True or False. "
+                             f"Got {self.activation_checkpointing!r} instead.")
         if not (self.n_threads is None or self.n_threads == "auto"
                 or (isinstance(self.n_threads, Integral) and self.n_threads >= 1)):
             raise ValueError(f"The 'n_threads' parameter of PHCNNClassifier must be 'auto', None or an int >= 1. "
@@ -550,6 +565,16 @@ class PHCNNClassifier(NeuralNetClassifier):
         with self._device_resolved(), _torch_threads(self.n_threads):
             return super().partial_fit(X, None, classes, **fit_params)
 
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        """Apply ``activation_checkpointing`` to the network.
+
+        Read at the start of every ``fit`` / ``partial_fit`` (not only when the
+        network is built), so ``set_params`` between fits takes effect without
+        re-initialising the weights.
+        """
+        if hasattr(self.module_, "set_activation_checkpointing"):
+            self.module_.set_activation_checkpointing(bool(self.activation_checkpointing))
+
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         resume = getattr(self, "_resume_epochs_", None)
         if epochs is None and resume is not None:
@@ -673,6 +698,8 @@ class PHCNNClassifier(NeuralNetClassifier):
             return super().load_params(*args, **kwargs)
 
     def __setstate__(self, state):
+        # classifiers pickled before the option existed trained without it
+        state.setdefault("activation_checkpointing", False)
         # skorch maps the saved tensors to state["device"]; "auto" is resolved here
         requested = state.get("device")
         if requested == "auto":

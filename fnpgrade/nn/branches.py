@@ -1,13 +1,16 @@
 """Per-frame feature extractors: the paper's N1 / N2 / N3 branches, VGG16 and an SE-ResNet.
 
 Each takes normalised images ``(N, 3, H, W)`` and returns features ``(N, out_features)``.
+Setting ``activation_checkpointing = True`` on a branch recomputes its
+convolutions during the backward pass instead of keeping their outputs (see
+:func:`~fnpgrade.nn.layers.run_segments`).
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from .layers import FCBlock, conv_stack, scaled
+from .layers import FCBlock, conv_segments, conv_stack, run_segments, scaled
 
 __all__ = ["FaceBranch", "RegionBranch", "VGG16Branch", "SEResNetBranch", "VGG16_CONFIG"]
 
@@ -17,6 +20,10 @@ VGG16_CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "
 
 class _ConvFCBranch(nn.Module):
     """A conv stack, flattened, then ``n_fc`` FC blocks (shared by N1, N2/N3 and VGG16)."""
+
+    #: Recompute the conv blocks in the backward pass instead of storing their activations (a class
+    #: attribute, so networks pickled before the option existed read False).
+    activation_checkpointing = False
 
     def __init__(self, config, image_size, fc_sizes, dropout):
         super().__init__()
@@ -33,6 +40,8 @@ class _ConvFCBranch(nn.Module):
         self.out_features = in_features
 
     def forward(self, images):
+        if self.activation_checkpointing and self.training:
+            return self.head(run_segments(conv_segments(self.features), images, checkpointed=True))
         return self.head(self.features(images))
 
 
@@ -147,6 +156,9 @@ class SEResNetBranch(nn.Module):
     reduction : int, default=16
     """
 
+    #: Recompute the stem and each residual block in the backward pass (see :class:`_ConvFCBranch`).
+    activation_checkpointing = False
+
     def __init__(self, width=1.0, blocks=(2, 2, 2, 2), reduction=16):
         super().__init__()
         channels = [scaled(n, width) for n in (64, 128, 256, 512)]
@@ -163,4 +175,10 @@ class SEResNetBranch(nn.Module):
         self.out_features = in_channels
 
     def forward(self, images):
+        if self.activation_checkpointing and self.training:
+            # segments: the stem (conv, batch norm, ReLU, pool), then each residual block
+            layers = list(self.body)
+            segments = [layers[:4]] + [[layer] for layer in layers[4:-2]]
+            x = run_segments(segments, images, checkpointed=True)
+            return layers[-1](layers[-2](x))  # global average pool, flatten
         return self.body(images)

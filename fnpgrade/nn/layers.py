@@ -7,11 +7,17 @@ module lives on, so the data path moves 4x fewer bytes than float32 would.
 
 from __future__ import annotations
 
+from contextlib import contextmanager, nullcontext
+from functools import partial
+
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
+from torch.utils.checkpoint import checkpoint
 
-__all__ = ["scaled", "frames_to_images", "ConvBlock", "FCBlock", "conv_stack", "fuse_batchnorm"]
+__all__ = ["scaled", "frames_to_images", "ConvBlock", "FCBlock", "conv_stack", "conv_segments", "run_segments",
+           "fuse_batchnorm"]
 
 
 def scaled(n, width):
@@ -76,6 +82,105 @@ def conv_stack(in_channels, config):
             layers.append(ConvBlock(channels, item))
             channels = item
     return nn.Sequential(*layers), channels, pools
+
+
+def conv_segments(stack):
+    """Split a :func:`conv_stack` into checkpoint segments: each conv block with the pooling after it.
+
+    One segment per conv block keeps only the block inputs between the forward
+    and the backward pass; recomputing a segment during the backward pass then
+    materialises one block's tensors at a time. (A whole stage as one segment
+    would store less but rebuild all of the stage's tensors at once, which at
+    128x128 is most of what checkpointing is meant to avoid.) Pooling has no
+    weights and is cheap to redo, so it joins the block before it: its int64
+    indices are then not kept either.
+
+    Parameters
+    ----------
+    stack : nn.Sequential
+
+    Returns
+    -------
+    segments : list of list of nn.Module
+    """
+    segments = []
+    for layer in stack:
+        if segments and not any(True for _ in layer.parameters()):
+            segments[-1].append(layer)  # parameter-free (pooling): recompute it with the block before
+        else:
+            segments.append([layer])
+    return segments
+
+
+@contextmanager
+def _batchnorm_stats_frozen(modules):
+    """Batch norms in ``modules`` update throwaway copies of their running statistics, not their own.
+
+    Used while a checkpointed segment is recomputed in the backward pass: the
+    forward pass already updated ``running_mean``, ``running_var`` and
+    ``num_batches_tracked`` once, and a second update would move them twice
+    as far per step. The batch norm still runs exactly as in the forward pass
+    (training mode, batch statistics, the same tensors saved for its backward,
+    which checkpointing checks), it just writes its update into copies that
+    are dropped afterwards. (Turning ``track_running_stats`` off instead
+    changes the tensors batch norm saves, which checkpointing rejects;
+    momentum 0 would still count ``num_batches_tracked`` and turns a non-finite
+    batch statistic into NaN running statistics.)
+    """
+    names = ("running_mean", "running_var", "num_batches_tracked")
+    norms = [m for module in modules for m in module.modules()
+             if isinstance(m, _BatchNorm) and m.training and m.track_running_stats]
+    kept = [{name: norm._buffers[name] for name in names if norm._buffers.get(name) is not None} for norm in norms]
+    for norm, buffers in zip(norms, kept):
+        for name, buffer in buffers.items():
+            norm._buffers[name] = buffer.clone()
+    try:
+        yield
+    finally:
+        for norm, buffers in zip(norms, kept):
+            norm._buffers.update(buffers)
+
+
+def _recompute_contexts(modules):
+    return nullcontext(), _batchnorm_stats_frozen(modules)
+
+
+def _run_modules(modules, x):
+    for module in modules:
+        x = module(x)
+    return x
+
+
+def run_segments(segments, x, checkpointed=False):
+    """Run ``segments`` (lists of modules) in order, each under activation checkpointing if asked.
+
+    With ``checkpointed=True`` and autograd recording, every segment is a
+    non-reentrant :func:`torch.utils.checkpoint.checkpoint`: only its input is
+    kept for the backward pass, which recomputes the segment's forward first.
+    Results, gradients and batch-norm running statistics are those of the plain
+    forward (the recomputation freezes the running statistics, see
+    :func:`_batchnorm_stats_frozen`); the cost is one more forward pass of the
+    segments. Without autograd (evaluation, ``torch.inference_mode``) the
+    segments run plainly.
+
+    Parameters
+    ----------
+    segments : list of list of nn.Module
+    x : torch.Tensor
+    checkpointed : bool, default=False
+
+    Returns
+    -------
+    torch.Tensor
+    """
+    if not (checkpointed and torch.is_grad_enabled()):
+        for modules in segments:
+            x = _run_modules(modules, x)
+        return x
+    for modules in segments:
+        x = checkpoint(partial(_run_modules, modules), x, use_reentrant=False,
+                       context_fn=partial(_recompute_contexts, modules))
+    return x
 
 
 def fuse_batchnorm(module):

@@ -47,6 +47,20 @@ class WindowNetwork(nn.Module):
         self.to(memory_format=torch.channels_last if enabled else torch.contiguous_format)
         return self
 
+    def set_activation_checkpointing(self, enabled=True):
+        """Recompute the branches' convolutions in the backward pass instead of storing their activations.
+
+        Lowers training memory (the conv blocks' outputs dominate it) for one
+        more forward pass of the conv stacks; outputs, gradients and batch-norm
+        running statistics are unchanged (see
+        :func:`~fnpgrade.nn.layers.run_segments`). Networks without conv
+        branches (``PixelLSTM``) are unaffected.
+        """
+        for module in self.modules():
+            if hasattr(type(module), "activation_checkpointing"):
+                module.activation_checkpointing = bool(enabled)
+        return self
+
     def images(self, frames):
         """``uint8 (B, L, H, W, 3)`` -> normalised float ``(B*L, 3, H, W)`` on this module's device."""
         return frames_to_images(frames, channels_last=self.channels_last)
