@@ -15,14 +15,23 @@ of the per-repetition ratios.
     python benchmarks/bench_training.py                     # speed, paper-size network, batch 64
     python benchmarks/bench_training.py --batches 1 --repeats 1 --width 0.25   # a quick look
     python benchmarks/bench_training.py --scale paper       # + peak RSS of a fit on 5420 windows
+    python benchmarks/bench_training.py --scale paper --skip-speed --max-batches 3 --memory-batch-sizes 64,16,8
+                                                            # peak RSS only, checkpointing off and on, 3 batch sizes
     python benchmarks/bench_training.py --device cuda       # on a GPU
     python benchmarks/bench_training.py --accuracy          # fp32 baseline settings vs defaults, small task
     python benchmarks/bench_training.py --levers --batch-size 8 --repeats 2   # each lever alone (network only)
+    OMP_NUM_THREADS=1 python benchmarks/bench_training.py --checkpointing-cost --batch-size 8 --repeats 5
+    python benchmarks/bench_training.py --saved-bytes       # activations kept for backward, per branch, off vs on
+                                                            # step time, activation_checkpointing off vs on
 
 Writes ``benchmarks/results/bench_training.json`` (``--scale paper``:
 ``bench_training_paper.json``) with ``device, train_windows_per_s,
 train_speedup_vs_eager_fp32, infer_windows_per_s, infer_speedup_vs_eager_fp32,
-peak_rss_gb``.
+peak_rss_gb``. The paper-scale memory runs (``paper_scale_fits``) record, per
+batch size and ``activation_checkpointing`` setting (``--checkpointing``;
+both by default, each ``fit`` in a subprocess of its own): the peak RSS, the
+RSS with the data loaded before ``fit``, and the RSS sampled at the end of
+every batch and epoch.
 """
 
 from __future__ import annotations
@@ -47,6 +56,7 @@ from fnpgrade.classifier import PHCNNClassifier, resolve_channels_last, resolve_
 from fnpgrade.clips import WindowedClip  # noqa: E402
 from fnpgrade.nn import build_network  # noqa: E402
 from fnpgrade.nn.data import WindowLoader  # noqa: E402
+from skorch.callbacks import Callback  # noqa: E402
 
 LEVELS = np.array(["I", "II", "III"])
 PAPER_WINDOWS = 5420
@@ -170,7 +180,8 @@ def speed(args):
     resolved = {"precision": resolve_precision(clf.precision, args.device),
                 "channels_last_train": resolve_channels_last(clf.channels_last, args.device, training=True),
                 "channels_last_predict": resolve_channels_last(clf.channels_last, args.device),
-                "fuse_batchnorm": clf.fuse_batchnorm, "n_threads": resolve_n_threads(clf.n_threads)}
+                "fuse_batchnorm": clf.fuse_batchnorm, "n_threads": resolve_n_threads(clf.n_threads),
+                "activation_checkpointing": clf.activation_checkpointing}
     return {
         "device": args.device,
         "width": args.width, "batch_size": args.batch_size, "n_windows": len(PlainWindows(X, y)),
@@ -199,28 +210,78 @@ class FirstBatches(WindowLoader):
             yield batch
 
 
+def current_rss_gb():
+    """Resident memory of this process now, in GiB (Linux; None elsewhere)."""
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024 ** 3
+    except (OSError, ValueError):
+        return None
+
+
+class RSSSampler(Callback):
+    """Record the resident memory at the end of every batch (training and validation) and epoch."""
+
+    def initialize(self):
+        self.samples_ = []
+        return self
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        self.samples_.append(("train" if training else "valid", len(net.history), current_rss_gb()))
+
+    def on_epoch_end(self, net, **kwargs):
+        self.samples_.append(("epoch_end", len(net.history), current_rss_gb()))
+
+
 def memory_child(args):
-    """Run in a subprocess: hold the paper-scale data, fit one epoch, print the peak RSS as JSON."""
+    """Run in a subprocess: hold the paper-scale data, fit, print the peak RSS (and samples) as JSON.
+
+    The fit has the classifier's default validation split (20% of the clips,
+    scored every epoch under ``inference_mode``) and ``--fit-epochs`` epochs,
+    so the best-epoch copy of the weights (kept from the end of the first
+    epoch) and a validation pass are inside the measurement. With
+    ``--max-batches`` both the training and the validation passes stop after
+    that many batches.
+    """
     X, y = make_clips(PAPER_WINDOWS)
     data_gb = sum(c.face.nbytes + c.brow.nbytes + c.mouth.nbytes for c in X) / 1024 ** 3
     options = _options(args.options)
+    options["activation_checkpointing"] = args.checkpointing == "on"
     if args.max_batches is not None:
-        options["iterator_train"] = FirstBatches
-        options["iterator_train__max_batches"] = args.max_batches
-    clf = candidate(args.width, args.batch_size, args.device, **options)
+        for prefix in ("iterator_train", "iterator_valid"):
+            options[prefix] = FirstBatches
+            options[prefix + "__max_batches"] = args.max_batches
+    sampler = RSSSampler()
+    clf = PHCNNClassifier(width=args.width, batch_size=args.batch_size, max_epochs=args.fit_epochs, verbose=0,
+                          random_state=0, device=args.device, callbacks=[sampler], **options)
+    rss_before = current_rss_gb()
     start = time.perf_counter()
     clf.fit(X, y)
-    print(json.dumps({"data_gb": data_gb, "peak_rss_gb": peak_rss_gb(), "fit_s": time.perf_counter() - start,
-                      "n_windows": PAPER_WINDOWS, "max_batches": args.max_batches}))
+    fit_s = time.perf_counter() - start
+    print(json.dumps({"batch_size": args.batch_size, "activation_checkpointing": args.checkpointing == "on",
+                      "data_gb": data_gb, "rss_before_fit_gb": rss_before, "peak_rss_gb": peak_rss_gb(),
+                      "rss_after_fit_gb": current_rss_gb(), "fit_s": fit_s, "epochs": args.fit_epochs,
+                      "n_windows": PAPER_WINDOWS, "max_batches": args.max_batches,
+                      "rss_samples_gb": sampler.samples_}))
 
 
 def memory(args):
-    cmd = [sys.executable, __file__, "--memory-child", "--width", str(args.width), "--batch-size",
-           str(args.batch_size), "--device", args.device, "--options", args.options]
-    if args.max_batches is not None:
-        cmd += ["--max-batches", str(args.max_batches)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    """One subprocess per (batch size, checkpointing) pair; returns their results."""
+    results = []
+    settings = ("off", "on") if args.checkpointing == "both" else (args.checkpointing,)
+    for batch_size in [int(b) for b in (args.memory_batch_sizes or str(args.batch_size)).split(",")]:
+        for checkpointing in settings:
+            cmd = [sys.executable, __file__, "--memory-child", "--width", str(args.width), "--batch-size",
+                   str(batch_size), "--device", args.device, "--options", args.options,
+                   "--checkpointing", checkpointing, "--fit-epochs", str(args.fit_epochs)]
+            if args.max_batches is not None:
+                cmd += ["--max-batches", str(args.max_batches)]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            results.append(json.loads(out.strip().splitlines()[-1]))
+            row = {k: results[-1][k] for k in ("batch_size", "activation_checkpointing", "data_gb",
+                                                "rss_before_fit_gb", "peak_rss_gb", "fit_s")}
+            print(markdown_table([row], list(row)), flush=True)
+    return results
 
 
 def accuracy(args):
@@ -309,6 +370,92 @@ def levers(args):
     return rows
 
 
+def checkpointing_cost(args):
+    """Time of one training step (forward, backward, SGD step) with ``activation_checkpointing`` off and on.
+
+    The paper-size network (``--width``), no data loading, one batch of
+    ``--batch-size`` windows; the two settings alternate on the same network
+    and weights for ``--repeats`` rounds after a warm-up round, so load
+    changes hit both alike. The ratio is the median of the per-round ratios.
+    Thread count: torch's (set ``OMP_NUM_THREADS=1`` for one thread).
+    """
+    g = torch.Generator().manual_seed(0)
+    b = args.batch_size
+    batch = {n: torch.randint(0, 256, (b, 4, h, w, 3), dtype=torch.uint8, generator=g)
+             for n, (h, w) in {"face": (128, 128), "brow": (40, 120), "mouth": (40, 120)}.items()}
+    labels = torch.randint(0, 3, (b,), generator=g)
+    torch.manual_seed(0)
+    net = build_network("phcnn-lstm", width=args.width).train()
+    opt = torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.9)
+    times = {False: [], True: []}
+    for rep in range(args.repeats + 1):  # round 0 warms up
+        for enabled in (False, True):
+            net.set_activation_checkpointing(enabled)
+            start = time.perf_counter()
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(**batch), labels).backward()
+            opt.step()
+            _sync(args.device)
+            if rep:
+                times[enabled].append(time.perf_counter() - start)
+    ratios = [on / off for on, off in zip(times[True], times[False])]
+    return {"batch_size": b, "width": args.width, "threads": torch.get_num_threads(),
+            "step_s_off": times[False], "step_s_on": times[True],
+            "median_step_s_off": float(np.median(times[False])), "median_step_s_on": float(np.median(times[True])),
+            "time_ratio_on_vs_off": float(np.median(ratios)), "ratios": ratios}
+
+
+def saved_bytes(args):
+    """Bytes autograd keeps from one training forward for the backward pass, per part of the network.
+
+    Counted with ``torch.autograd.graph.saved_tensors_hooks`` (each storage
+    once, attributed to the first module that saved it; parameters excluded),
+    for ``activation_checkpointing`` off and on, at ``--batch-size``. Exact and
+    independent of the machine's load; what it leaves out is what the backward
+    pass allocates as it runs (gradients, and with checkpointing the
+    recomputed tensors of one segment at a time).
+    """
+    g = torch.Generator().manual_seed(0)
+    b = args.batch_size
+    batch = {n: torch.randint(0, 256, (b, 4, h, w, 3), dtype=torch.uint8, generator=g)
+             for n, (h, w) in {"face": (128, 128), "brow": (40, 120), "mouth": (40, 120)}.items()}
+    torch.manual_seed(0)
+    net = build_network("phcnn-lstm", width=args.width).train()
+    parameters = {p.untyped_storage().data_ptr() for p in net.parameters()}
+    current = ["input"]
+
+    def part_of(name):
+        parts = name.split(".")
+        if parts[0] == "features" and len(parts) >= 2:
+            return f"{parts[1]} FC" if len(parts) >= 3 and parts[2] == "head" else f"{parts[1]} convs"
+        return "LSTM + classifier" if parts[0] == "head" else "other"
+
+    # every module, parents included: a branch's hook runs before its first checkpoint saves the images
+    for name, module in net.named_modules():
+        if name not in ("", "features"):
+            module.register_forward_pre_hook(lambda m, i, part=part_of(name): current.__setitem__(0, part))
+    rows = []
+    for enabled in (False, True):
+        net.set_activation_checkpointing(enabled)
+        seen, by_part = set(), {}
+
+        def pack(tensor):
+            key = tensor.untyped_storage().data_ptr()
+            if key not in seen and key not in parameters:
+                seen.add(key)
+                by_part[current[0]] = by_part.get(current[0], 0) + tensor.untyped_storage().nbytes()
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            out = net(**batch)
+        del out
+        for part, n in sorted(by_part.items()):
+            rows.append({"activation_checkpointing": enabled, "part": part, "saved_gib": n / 1024 ** 3})
+        rows.append({"activation_checkpointing": enabled, "part": "total",
+                     "saved_gib": sum(by_part.values()) / 1024 ** 3})
+    return rows
+
+
 def _options(text):
     """``"channels_last=False,precision=fp32"`` -> dict (ints, floats, True/False/None understood)."""
     options = {}
@@ -338,20 +485,47 @@ def main():
     parser.add_argument("--max-batches", type=int, default=None,
                         help="with --scale paper: stop the epoch after this many batches")
     parser.add_argument("--skip-speed", action="store_true", help="with --scale paper: memory only")
+    parser.add_argument("--checkpointing", choices=("both", "off", "on"), default="both",
+                        help="with --scale paper: activation_checkpointing of the memory fits (both: off, then on)")
+    parser.add_argument("--memory-batch-sizes", default=None,
+                        help="with --scale paper: comma-separated batch sizes of the memory fits (default --batch-size)")
+    parser.add_argument("--fit-epochs", type=int, default=2,
+                        help="with --scale paper: epochs of the memory fits (2: the best-epoch copy is held in the "
+                             "second)")
     parser.add_argument("--accuracy", action="store_true", help="fp32 settings vs defaults on a small task")
     parser.add_argument("--levers", action="store_true", help="each lever alone on the network (CPU)")
+    parser.add_argument("--saved-bytes", action="store_true",
+                        help="bytes kept for the backward pass per part of the network, checkpointing off and on")
+    parser.add_argument("--checkpointing-cost", action="store_true",
+                        help="time of one training step with activation_checkpointing off and on (network only)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
         return memory_child(args)
-    print(f"machine: {machine()}; load average {os.getloadavg()}", flush=True)
+    load_start = os.getloadavg()
+    print(f"machine: {machine()}; load average {load_start}", flush=True)
     if args.levers:
         rows = levers(args)
         print(markdown_table(rows, list(rows[0])))
         print("wrote", write_json("bench_training_levers", {"device": args.device, "batch_size": args.batch_size,
                                                             "load_average": os.getloadavg(), "rows": rows}))
+        return
+    if args.saved_bytes:
+        rows = saved_bytes(args)
+        print(markdown_table(rows, list(rows[0])))
+        print("wrote", write_json("bench_training_saved_bytes", {"device": args.device, "batch_size": args.batch_size,
+                                                                 "width": args.width, "rows": rows}))
+        return
+    if args.checkpointing_cost:
+        row = checkpointing_cost(args)
+        summary = {k: row[k] for k in ("batch_size", "width", "threads", "median_step_s_off", "median_step_s_on",
+                                       "time_ratio_on_vs_off")}
+        print(markdown_table([summary], list(summary)))
+        print("wrote", write_json("bench_training_checkpointing_cost",
+                                  {"device": args.device, "load_average_start": load_start,
+                                   "load_average_end": os.getloadavg(), **row}))
         return
     if args.accuracy:
         rows = accuracy(args)
@@ -363,9 +537,14 @@ def main():
         result.update(speed(args))
     result["peak_rss_gb"] = peak_rss_gb()
     if args.scale == "paper":
-        mem = memory(args)
-        result["peak_rss_gb"] = mem["peak_rss_gb"]
-        result["paper_scale_fit"] = mem
+        fits = memory(args)
+        # the headline number: the first batch size with the library's default (checkpointing off) where measured
+        default = next((f for f in fits if not f["activation_checkpointing"]), fits[0])
+        result["peak_rss_gb"] = default["peak_rss_gb"]
+        result["paper_scale_fits"] = fits
+        rows = [{k: f[k] for k in ("batch_size", "activation_checkpointing", "data_gb", "rss_before_fit_gb",
+                                   "peak_rss_gb", "rss_after_fit_gb", "fit_s")} for f in fits]
+        print(markdown_table(rows, list(rows[0])))
     result["load_average_end"] = os.getloadavg()
     summary = {k: result.get(k) for k in ("device", "train_windows_per_s", "train_speedup_vs_eager_fp32",
                                           "infer_windows_per_s", "infer_speedup_vs_eager_fp32", "peak_rss_gb")}
