@@ -161,6 +161,7 @@ def run(args):
     warnings.filterwarnings("ignore", category=FutureWarning, module="sklearn")
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.model_selection import KFold
+    from threadpoolctl import threadpool_limits
 
     from fnpgrade import make_palsy_clips, make_phcnn_pipeline
     from fnpgrade.datasets.identities import real_faces
@@ -232,7 +233,10 @@ def run(args):
                 feats = {k: np.array([asymmetry_features(m) for m in marks[k]]) for k in data}
                 clf = HistGradientBoostingClassifier(max_iter=200, class_weight="balanced",
                                                      random_state=args.seed)
-                clf.fit(feats["train"], y_train)
+                # one OpenMP thread: a few hundred rows, and threads that wait at barriers on a
+                # busy machine made this fit take minutes instead of seconds
+                with threadpool_limits(1):
+                    clf.fit(feats["train"], y_train)
                 proba = lambda k: clf.predict_proba(feats[k])  # noqa: E731
             t_fit = time.perf_counter() - t0
             for split in data:
