@@ -276,8 +276,13 @@ def memory(args):
                    "--checkpointing", checkpointing, "--fit-epochs", str(args.fit_epochs)]
             if args.max_batches is not None:
                 cmd += ["--max-batches", str(args.max_batches)]
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            env = dict(os.environ)
+            if args.malloc_mmap_threshold is not None:
+                # glibc reads it at start-up: a fixed threshold also stops its dynamic raising (see the docs)
+                env["MALLOC_MMAP_THRESHOLD_"] = str(args.malloc_mmap_threshold)
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
             results.append(json.loads(out.strip().splitlines()[-1]))
+            results[-1]["malloc_mmap_threshold"] = args.malloc_mmap_threshold
             row = {k: results[-1][k] for k in ("batch_size", "activation_checkpointing", "data_gb",
                                                 "rss_before_fit_gb", "peak_rss_gb", "fit_s")}
             print(markdown_table([row], list(row)), flush=True)
@@ -489,6 +494,8 @@ def main():
                         help="with --scale paper: activation_checkpointing of the memory fits (both: off, then on)")
     parser.add_argument("--memory-batch-sizes", default=None,
                         help="with --scale paper: comma-separated batch sizes of the memory fits (default --batch-size)")
+    parser.add_argument("--malloc-mmap-threshold", type=int, default=None,
+                        help="with --scale paper: run the memory fits with MALLOC_MMAP_THRESHOLD_ set to this (bytes)")
     parser.add_argument("--fit-epochs", type=int, default=2,
                         help="with --scale paper: epochs of the memory fits (2: the best-epoch copy is held in the "
                              "second)")
@@ -542,8 +549,9 @@ def main():
         default = next((f for f in fits if not f["activation_checkpointing"]), fits[0])
         result["peak_rss_gb"] = default["peak_rss_gb"]
         result["paper_scale_fits"] = fits
-        rows = [{k: f[k] for k in ("batch_size", "activation_checkpointing", "data_gb", "rss_before_fit_gb",
-                                   "peak_rss_gb", "rss_after_fit_gb", "fit_s")} for f in fits]
+        columns = ("batch_size", "activation_checkpointing", "malloc_mmap_threshold", "data_gb", "rss_before_fit_gb",
+                   "peak_rss_gb", "rss_after_fit_gb", "fit_s")
+        rows = [{k: f[k] for k in columns} for f in fits]
         print(markdown_table(rows, list(rows[0])))
     result["load_average_end"] = os.getloadavg()
     summary = {k: result.get(k) for k in ("device", "train_windows_per_s", "train_speedup_vs_eager_fp32",
