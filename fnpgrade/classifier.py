@@ -212,9 +212,9 @@ class PHCNNClassifier(NeuralNetClassifier):
         ``torch.utils.checkpoint``, one segment per conv block with the pooling
         after it). Same loss, gradients and batch-norm running statistics as
         without it (the recomputation does not update the running statistics
-        a second time). Measured on CPU for the paper-size PHCNN-LSTM at batch
-        64: activations and gradients of one step 3.6 -> 1.8 GiB, for about
-        1.3-1.5x the time per training step; off by default for that reason.
+        a second time). Measured on CPU at the paper's scale (PHCNN-LSTM,
+        5420 windows, batch 64): peak memory of ``fit`` 5.93 -> 4.29 GiB, for
+        1.2-1.4x the time per training step; off by default for that reason.
         Prediction and validation are unaffected. See ``docs/performance.md``.
     n_threads : "auto", int or None, default=None
         Torch intra-op threads while fitting and predicting (torch's setting
