@@ -170,3 +170,29 @@ def test_invalid_option_is_refused(bad):
     X, y = make_clips(n_per_class=1)
     with pytest.raises(ValueError, match="activation_checkpointing"):
         PHCNNClassifier(width=0.125, max_epochs=0, verbose=0, activation_checkpointing=bad).fit(X, y)
+
+
+def test_best_epoch_copy_is_updated_in_place_and_restored():
+    # a new copy made while the old one is alive held the weights twice: the peak of small-batch fits
+    from skorch.callbacks import Callback
+
+    class Spy(Callback):
+        def initialize(self):
+            self.pointers, self.weights = [], {}
+            return self
+
+        def on_epoch_end(self, net, **kwargs):
+            keep_best = dict(net.callbacks_)["keep_best"]
+            self.pointers.append({k: v.data_ptr() for k, v in keep_best.best_state_.items()})
+            self.weights[len(net.history)] = {k: v.clone() for k, v in net.module_.state_dict().items()}
+
+    X, y = make_clips(n_per_class=2)
+    spy = Spy()
+    clf = PHCNNClassifier(width=0.125, batch_size=4, lr=0.05, max_epochs=4, train_split=None, random_state=0,
+                          verbose=0, callbacks=[spy]).fit(X, y)
+    assert all(p == spy.pointers[0] for p in spy.pointers[1:])
+    best = clf.history[-1, "best_epoch"]
+    assert len(set(clf.history[:, "best_epoch"])) > 1  # the copy was updated at least once
+    for k, v in clf.module_.state_dict().items():
+        torch.testing.assert_close(v, spy.weights[best][k], rtol=0, atol=0, msg=k)
+    assert dict(clf.callbacks_)["keep_best"].best_state_ is None

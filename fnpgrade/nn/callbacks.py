@@ -106,9 +106,27 @@ class KeepBest(Callback):
         score = row.get(key)
         if score is not None and score < self.best_score_:
             self.best_score_, self.best_epoch_ = float(score), int(row["epoch"])
-            self.best_state_ = {k: v.detach().to("cpu", copy=True) for k, v in net.module_.state_dict().items()}
+            self._keep(net.module_.state_dict())
             net.history.record("event_best", True)
         net.history.record("best_epoch", self.best_epoch_)
+
+    def _keep(self, state):
+        """Copy ``state`` into the kept tensors in place when their shapes match, else into new CPU tensors.
+
+        Building a new copy while the previous one is still referenced would
+        hold both for a moment (a second copy of the weights, 0.165 GiB for
+        the paper's PHCNN-LSTM), which at small batch sizes was the peak of a
+        whole ``fit`` (``docs/performance.md``); copying in place also
+        re-allocates nothing every time the validation loss improves.
+        """
+        kept = self.best_state_
+        if kept is not None and kept.keys() == state.keys() and all(
+                kept[k].shape == v.shape and kept[k].dtype == v.dtype for k, v in state.items()):
+            for k, v in state.items():
+                kept[k].copy_(v.detach())
+            return
+        self.best_state_ = None  # drop the old copy before making the new one
+        self.best_state_ = {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
 
     def on_train_end(self, net, **kwargs):
         if self.best_state_ is not None:
