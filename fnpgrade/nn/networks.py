@@ -55,6 +55,14 @@ class WindowNetwork(nn.Module):
         running statistics are unchanged (see
         :func:`~fnpgrade.nn.layers.run_segments`). Networks without conv
         branches (``PixelLSTM``) are unaffected.
+
+        Parameters
+        ----------
+        enabled : bool, default=True
+
+        Returns
+        -------
+        self : WindowNetwork
         """
         for module in self.modules():
             if hasattr(type(module), "activation_checkpointing"):
