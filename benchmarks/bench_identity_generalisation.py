@@ -179,6 +179,8 @@ def run(args):
     rows, folds = [], []
     kfold = KFold(args.folds, shuffle=True, random_state=args.seed)
     for fold, (tr, te) in enumerate(kfold.split(families)):
+        if args.max_folds is not None and fold >= args.max_folds:
+            break
         train_fam = {families[i] for i in tr}
         test_fam = {families[i] for i in te}
         train_bases = [b for b in bases if b.family in train_fam]
@@ -201,6 +203,7 @@ def run(args):
         t_gen = time.perf_counter() - t0
         pipe = make_phcnn_pipeline(arch=args.arch, width=args.width, max_epochs=args.epochs, lr=args.lr,
                                    batch_size=args.batch_size, random_state=args.seed, no_face="blank")
+        pipe.set_params(cropper__align=args.align)
         t0 = time.perf_counter()
         crops, no_face = {}, {}
         for k in list(data):
@@ -299,6 +302,9 @@ def main(argv=None):
     parser.add_argument("--test-subjects-per-person", type=int, default=2)
     parser.add_argument("--clips", type=int, default=6, help="clips per subject")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-folds", type=int, default=None,
+                        help="stop after this many folds (the network's folds take long on a CPU)")
+    parser.add_argument("--align", action="store_true", help="crop faces with the roll removed (cropper align)")
     parser.add_argument("--quick", action="store_true", help="2 folds, 2 subjects per person, 4 clips, 4 epochs")
     parser.add_argument("--out", default="identity_generalisation")
     args = parser.parse_args(argv)
