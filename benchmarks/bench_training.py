@@ -20,6 +20,8 @@ of the per-repetition ratios.
     python benchmarks/bench_training.py --device cuda       # on a GPU
     python benchmarks/bench_training.py --accuracy          # fp32 baseline settings vs defaults, small task
     python benchmarks/bench_training.py --levers --batch-size 8 --repeats 2   # each lever alone (network only)
+    OMP_NUM_THREADS=1 python benchmarks/bench_training.py --levers --compile --batch-size 8 --repeats 3
+                                                            # + torch.compile (inductor) rows, compile time apart
     OMP_NUM_THREADS=1 python benchmarks/bench_training.py --checkpointing-cost --batch-size 8 --repeats 5
     python benchmarks/bench_training.py --saved-bytes       # activations kept for backward, per branch, off vs on
                                                             # step time, activation_checkpointing off vs on
@@ -310,10 +312,138 @@ def accuracy(args):
     return rows
 
 
+def _no_dropout(module):
+    """``module`` with every dropout's ``p`` set to 0 (so eager and compiled steps can be compared exactly)."""
+    for m in module.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    return module
+
+
+def _max_diffs(reference, candidate):
+    """Largest absolute difference, and that over the reference's largest magnitude, of two tensors."""
+    diff = float((candidate.float() - reference.float()).abs().max())
+    return diff, diff / max(float(reference.float().abs().max()), 1e-30)
+
+
+def compile_levers(nets, batch, labels, modes, what):
+    """Compile the inference and training modules of ``levers`` with ``torch.compile``; check them against eager.
+
+    For every inductor ``mode``: the folded NHWC inference copy (what
+    ``predict_proba`` runs) is compiled and its first call, under
+    ``torch.inference_mode``, timed as the compile time; its outputs are
+    compared with the eager copy's. For training, the NCHW fp32 network (the
+    training path on CPU) is compiled and its first step (forward, backward,
+    SGD step) timed; the compiled module shares its weights with the eager
+    one, as the other levers do. The equality check of one training step runs
+    on two further copies with dropout off (compiled code draws other random
+    numbers than eager), so it compiles the training graph a second time.
+    Fails soft: a mode that does not compile (no C++ compiler, an unsupported
+    op) is recorded with its error and left out of the timings.
+
+    Parameters
+    ----------
+    nets : dict
+        ``{channels_last: (network, optimizer, folded copy)}`` as built by ``levers``.
+    batch : dict of Tensor
+        uint8 windows by input name.
+    labels : Tensor
+    modes : list of str
+        ``torch.compile`` modes (``"default"`` = no mode argument).
+    what : set of str
+        ``"infer"`` and / or ``"train"``.
+
+    Returns
+    -------
+    modules : dict
+        ``{(mode, "infer" or "train"): compiled module}`` for the modes that compiled.
+    report : list of dict
+        Per mode and kind: ``compile_s``, the checks' maximum absolute and
+        relative differences, or ``error``.
+    """
+    import copy
+
+    modules, report = {}, []
+    for mode in modes:
+        kwargs = {} if mode == "default" else {"mode": mode}
+        if "infer" in what:
+            entry = {"mode": mode, "kind": "infer"}
+            try:
+                folded = nets[True][2]
+                compiled = torch.compile(folded, **kwargs)
+                with torch.inference_mode():
+                    reference = folded(**batch)
+                    start = time.perf_counter()
+                    out = compiled(**batch)
+                    entry["compile_s"] = time.perf_counter() - start  # first call: tracing + codegen + C++ build
+                entry["max_abs_diff_logits"], entry["max_rel_diff_logits"] = _max_diffs(reference, out)
+                modules[mode, "infer"] = compiled
+            except Exception as error:  # noqa: BLE001 -- fail soft: record why and time the rest
+                entry["error"] = f"{type(error).__name__}: {error}"[:2000]
+            report.append(entry)
+            print(entry, flush=True)
+        if "train" in what:
+            entry = {"mode": mode, "kind": "train"}
+            try:
+                net, opt, _ = nets[False]
+                compiled = torch.compile(net, **kwargs)
+                net.train()
+                start = time.perf_counter()
+                loss = torch.nn.functional.cross_entropy(compiled(**batch), labels)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                entry["compile_s"] = time.perf_counter() - start  # forward and backward graphs are built here
+                modules[mode, "train"] = (compiled, opt)
+                # one step on the same weights, eager vs compiled, dropout off in both; batch-norm in train mode
+                reference = _no_dropout(copy.deepcopy(net)).train()
+                candidate = _no_dropout(copy.deepcopy(net)).train()
+                for p in (*reference.parameters(), *candidate.parameters()):
+                    p.grad = None  # deepcopy copies the timed step's gradients
+                candidate_compiled = torch.compile(candidate, **kwargs)
+                ref_loss = torch.nn.functional.cross_entropy(reference(**batch), labels)
+                ref_loss.backward()
+                start = time.perf_counter()
+                cand_loss = torch.nn.functional.cross_entropy(candidate_compiled(**batch), labels)
+                cand_loss.backward()
+                entry["check_compile_s"] = time.perf_counter() - start
+                entry["loss_eager"], entry["loss_compiled"] = ref_loss.item(), cand_loss.item()
+                pairs = [(a.grad, b.grad) for a, b in zip(reference.parameters(), candidate.parameters())
+                         if a.grad is not None]
+                entry["max_abs_diff_grad"] = max(_max_diffs(a, b)[0] for a, b in pairs)
+                entry["max_abs_grad"] = max(float(a.abs().max()) for a, _ in pairs)
+                # over the norm of all gradients: per tensor, the conv biases before a batch norm have a true
+                # gradient of 0, and any rounding difference is an infinite relative error there
+                entry["rel_norm_diff_grad"] = float(torch.sqrt(sum(((b - a) ** 2).sum() for a, b in pairs))
+                                                    / torch.sqrt(sum((a ** 2).sum() for a, _ in pairs)))
+                stats = [_max_diffs(a, b) for a, b in zip(reference.buffers(), candidate.buffers())
+                         if a.is_floating_point()]
+                entry["max_abs_diff_bn_running_stats"] = max(s[0] for s in stats)
+                del reference, candidate, candidate_compiled
+            except Exception as error:  # noqa: BLE001 -- fail soft: record why and time the rest
+                entry["error"] = f"{type(error).__name__}: {error}"[:2000]
+            report.append(entry)
+            print(entry, flush=True)
+    return modules, report
+
+
 def levers(args):
     """Each lever alone on the network (no data loading): windows/s of one train step and one inference batch.
 
     Configurations are timed in turn, ``--repeats`` rounds, best of each kept.
+    With ``--compile``, ``torch.compile`` of the training network (NCHW fp32)
+    and of the folded NHWC inference copy are added (see ``compile_levers``);
+    their compile time is measured before the rounds, and their per-round
+    ratios to the same module run eagerly are kept as well.
+
+    Returns
+    -------
+    rows : list of dict
+        ``lever, mode, windows_per_s, vs_baseline`` (best of the rounds).
+    extra : dict
+        ``rounds`` (every round's windows/s per lever and mode) and, with
+        ``--compile``, ``compile`` (compile times, checks, errors) and
+        ``compiled_vs_eager`` (median of the per-round ratios).
     """
     import copy
 
@@ -325,13 +455,13 @@ def levers(args):
              for n, (h, w) in {"face": (128, 128), "brow": (40, 120), "mouth": (40, 120)}.items()}
     labels = torch.randint(0, 3, (b,), generator=g)
     default_threads = torch.get_num_threads()
-    configs = [  # name, channels_last, bf16, threads, fused (inference only)
-        ("eager fp32 NCHW (baseline)", False, False, default_threads, False),
-        ("channels_last", True, False, default_threads, False),
-        ("channels_last + 1 thread", True, False, 1, False),
-        ("channels_last + bf16 autocast", True, True, default_threads, False),
-        ("channels_last + folded BN (inference)", True, False, default_threads, True),
-        ("channels_last + folded BN + 1 thread (inference)", True, False, 1, True),
+    configs = [  # name, channels_last, bf16, threads, fused (inference only), compile mode (None: eager)
+        ("eager fp32 NCHW (baseline)", False, False, default_threads, False, None),
+        ("channels_last", True, False, default_threads, False, None),
+        ("channels_last + 1 thread", True, False, 1, False, None),
+        ("channels_last + bf16 autocast", True, True, default_threads, False, None),
+        ("channels_last + folded BN (inference)", True, False, default_threads, True, None),
+        ("channels_last + folded BN + 1 thread (inference)", True, False, 1, True, None),
     ]
     nets = {}
     for cl in (False, True):
@@ -341,10 +471,34 @@ def levers(args):
             net.set_channels_last(True)
         nets[cl] = (net, torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.9),
                     fuse_batchnorm(copy.deepcopy(net).eval()))
+    extra = {}
+    compiled = {}
+    if args.compile:
+        if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+            import tempfile
+
+            # an empty cache: the compile times are those of a first run, not of a cache hit
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench_inductor_")
+        what = set(args.compile_what.split(","))
+        compiled, extra["compile"] = compile_levers(nets, batch, labels, args.compile_modes.split(","), what)
+        extra["inductor_cache_dir"] = os.environ["TORCHINDUCTOR_CACHE_DIR"]
+        for mode in args.compile_modes.split(","):
+            suffix = "" if mode == "default" else f", mode={mode}"
+            if (mode, "train") in compiled:  # timed in train mode only: the training path is NCHW fp32 on CPU
+                configs.append((f"torch.compile NCHW fp32{suffix} (training)", False, False, default_threads,
+                                False, mode))
+            if (mode, "infer") in compiled:
+                configs.append((f"channels_last + folded BN + torch.compile{suffix} (inference)", True, False,
+                                default_threads, True, mode))
 
     def run(config, mode):
-        _, cl, bf16, threads, fused = config
+        _, cl, bf16, threads, fused, compile_mode = config
         net, opt, folded = nets[cl]
+        if compile_mode is not None:
+            if mode == "train":
+                net, opt = compiled[compile_mode, "train"]
+            else:
+                folded = compiled[compile_mode, "infer"]
         torch.set_num_threads(threads)
         start = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -360,19 +514,37 @@ def levers(args):
         torch.set_num_threads(default_threads)
         return b / (time.perf_counter() - start)
 
-    best = {}
+    def modes_of(config):
+        if config[5] is not None:
+            return ("train",) if config[0].endswith("(training)") else ("infer",)
+        return ("infer",) if config[4] else ("train", "infer")
+
+    best, rounds = {}, []
     for rep in range(args.repeats + 1):  # round 0 warms up
         for config in configs:
-            for mode in ("train", "infer"):
-                if mode == "train" and config[4]:
-                    continue
+            for mode in modes_of(config):
                 speed_ = run(config, mode)
                 if rep:
                     best[config[0], mode] = max(best.get((config[0], mode), 0), speed_)
+                    rounds.append({"round": rep, "lever": config[0], "mode": mode, "windows_per_s": speed_})
     base = {mode: best[configs[0][0], mode] for mode in ("train", "infer")}
     rows = [{"lever": name, "mode": mode, "windows_per_s": v, "vs_baseline": v / base[mode]}
             for (name, mode), v in best.items()]
-    return rows
+    extra["rounds"] = rounds
+    if compiled:
+        # the compiled module against the same module run eagerly, round by round (same load in both)
+        eager_of = {"train": configs[0][0], "infer": "channels_last + folded BN (inference)"}
+        by_round = {(r["round"], r["lever"], r["mode"]): r["windows_per_s"] for r in rounds}
+        extra["compiled_vs_eager"] = []
+        for config in configs:
+            if config[5] is None:
+                continue
+            mode = modes_of(config)[0]
+            ratios = [by_round[rep, config[0], mode] / by_round[rep, eager_of[mode], mode]
+                      for rep in range(1, args.repeats + 1)]
+            extra["compiled_vs_eager"].append({"lever": config[0], "mode": mode, "vs": eager_of[mode],
+                                               "ratios": ratios, "median_ratio": float(np.median(ratios))})
+    return rows, extra
 
 
 def checkpointing_cost(args):
@@ -501,6 +673,14 @@ def main():
                              "second)")
     parser.add_argument("--accuracy", action="store_true", help="fp32 settings vs defaults on a small task")
     parser.add_argument("--levers", action="store_true", help="each lever alone on the network (CPU)")
+    parser.add_argument("--compile", action="store_true",
+                        help="with --levers: add torch.compile of the training network and of the folded inference "
+                             "copy (compile time recorded separately; an error is recorded, not raised)")
+    parser.add_argument("--compile-modes", default="default",
+                        help="with --compile: comma-separated torch.compile modes, e.g. "
+                             "default,max-autotune-no-cudagraphs")
+    parser.add_argument("--compile-what", default="infer,train",
+                        help="with --compile: infer, train or infer,train")
     parser.add_argument("--saved-bytes", action="store_true",
                         help="bytes kept for the backward pass per part of the network, checkpointing off and on")
     parser.add_argument("--checkpointing-cost", action="store_true",
@@ -514,10 +694,14 @@ def main():
     load_start = os.getloadavg()
     print(f"machine: {machine()}; load average {load_start}", flush=True)
     if args.levers:
-        rows = levers(args)
+        rows, extra = levers(args)
         print(markdown_table(rows, list(rows[0])))
+        if extra.get("compiled_vs_eager"):
+            print(markdown_table(extra["compiled_vs_eager"], ["lever", "mode", "vs", "median_ratio"]))
         print("wrote", write_json("bench_training_levers", {"device": args.device, "batch_size": args.batch_size,
-                                                            "load_average": os.getloadavg(), "rows": rows}))
+                                                            "width": args.width, "threads": torch.get_num_threads(),
+                                                            "load_average_start": load_start,
+                                                            "load_average": os.getloadavg(), "rows": rows, **extra}))
         return
     if args.saved_bytes:
         rows = saved_bytes(args)
