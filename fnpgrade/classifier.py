@@ -635,8 +635,14 @@ class PHCNNClassifier(NeuralNetClassifier):
         return dataset, proba
 
     def _fused_module(self):
-        """A copy of ``module_`` in eval mode with its batch norms folded into the layers before them."""
-        fused = copy.deepcopy(self.module_).eval()
+        """A copy of ``module_`` in eval mode with its batch norms folded into the layers before them.
+
+        With skorch's ``compile=True``, ``module_`` is a ``torch.compile``
+        wrapper whose copy would still call the original, unfolded network; the
+        eager network inside it is folded instead (compiling the folded copy
+        measured no faster on CPU, see ``docs/performance.md``).
+        """
+        fused = copy.deepcopy(getattr(self.module_, "_orig_mod", self.module_)).eval()
         for p in fused.parameters():
             p.requires_grad_(False)
         fused = fuse_batchnorm(fused)

@@ -1,5 +1,6 @@
 """PHCNNClassifier: learning, labels, class weights, clip-wise validation, best epoch, persistence, resume."""
 
+import copy
 import pickle
 
 import joblib
@@ -411,6 +412,17 @@ def test_fast_defaults_learn_as_well_as_plain_fp32():
             accuracy[name].append(np.mean(clf.predict(X_test) == y_test))
     assert abs(np.mean(accuracy["fast"]) - np.mean(accuracy["plain"])) <= 0.2, accuracy
 
+
+
+def test_fused_prediction_folds_the_network_inside_a_torch_compile_wrapper(fitted):
+    # skorch's compile=True leaves module_ a torch.compile wrapper; a copy of the wrapper would
+    # still call the unfolded original. (Wrapping compiles nothing until the first call.)
+    clf = copy.deepcopy(fitted)
+    clf.module_ = torch.compile(clf.module_)
+    fused = clf._fused_module()
+    assert not hasattr(fused, "_orig_mod")
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in fused.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in clf.module_._orig_mod.modules())
 
 
 def test_channels_last_auto_trains_nchw_and_predicts_nhwc_on_cpu(data):
