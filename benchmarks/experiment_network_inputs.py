@@ -1,0 +1,148 @@
+"""Experiment: do asymmetry-explicit inputs and mirrored copies help the network grade unseen people?
+
+A one-fold probe, not a benchmark with a baseline ratio: it builds the crops of
+fold 1 of ``bench_identity_generalisation.py``'s person split once (cached with
+joblib under the data home), then trains PHCNN-LSTM variants on them:
+
+* ``base``       -- RGB crops, as the pipeline does;
+* ``asym``       -- per frame three channels: grey, grey minus its mirror image
+  (left/right asymmetry), grey minus the window's first frame (movement);
+* ``flip``       -- the training clips plus their mirror images (the grade does
+  not depend on which side is affected);
+* ``asym+flip``  -- both.
+
+and prints per-clip and per-subject accuracy on training clips, new subjects
+of the training people ("seen") and subjects of held-out people ("unseen").
+SYNTHETIC DATA.
+
+Usage::
+
+    python benchmarks/experiment_network_inputs.py --variants base,asym,asym+flip --epochs 12 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import joblib
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def build(path, seed=0):
+    from sklearn.model_selection import KFold
+
+    from fnpgrade import make_palsy_clips, make_phcnn_pipeline
+    from fnpgrade.datasets.identities import real_faces
+
+    bases = real_faces(None)
+    families = sorted(set(b.family for b in bases))
+    tr, te = next(iter(KFold(3, shuffle=True, random_state=seed).split(families)))
+    train_people, test_people = {families[i] for i in tr}, {families[i] for i in te}
+
+    def faces(people):
+        return {f"{b.family}/{b.name}": b.image for b in bases if b.family in people}
+
+    common = dict(clips_per_subject=7, return_info=True)
+    data = {"train": make_palsy_clips(n_subjects=10 * len(train_people), faces=faces(train_people),
+                                      random_state=11, **common),
+            "seen": make_palsy_clips(n_subjects=3 * len(train_people), faces=faces(train_people),
+                                     random_state=12, **common),
+            "unseen": make_palsy_clips(n_subjects=4 * len(test_people), faces=faces(test_people),
+                                       random_state=13, **common)}
+    pipe = make_phcnn_pipeline(width=0.25, no_face="blank")
+    pipe.set_params(cropper__align=True)
+    out = {}
+    for name, (X, y, groups, info) in data.items():
+        crops = pipe[:2].fit_transform(X)
+        found = np.array([not r["blank"] for r in pipe.named_steps["detector"].report_])
+        if not found.all():
+            print(f"{name}: {int((~found).sum())} clips without a detected face left out")
+        keep = np.flatnonzero(found)
+        windows = pipe.named_steps["windower"].fit_transform([crops[i] for i in keep])
+        out[name] = dict(windows=windows, y=y[keep], groups=groups[keep],
+                         subject=info["subject"][keep], expression=info["expression"][keep])
+    joblib.dump(out, path)
+    return out
+
+
+def _register_asymmetry_network():
+    import torch
+
+    from fnpgrade.nn.networks import PHCNNLSTM
+    from fnpgrade.nn.registry import ARCHITECTURES
+
+    class AsymmetryPHCNNLSTM(PHCNNLSTM):
+        """PHCNN-LSTM whose frames are grey, grey minus its mirror image, grey minus the first frame."""
+
+        def images(self, frames):
+            x = frames.to(torch.float32).mean(-1) / 127.5 - 1.0   # (B, L, H, W)
+            # gains make the difference channels span about the range of the grey one
+            img = torch.stack([x, 2 * (x - x.flip(-1)), 4 * (x - x[:, :1])], 2)
+            return img.reshape(-1, *img.shape[2:]).contiguous()
+
+    ARCHITECTURES["asymmetry-phcnn-lstm"] = AsymmetryPHCNNLSTM
+
+
+def _mirrored(window):
+    return dataclasses.replace(window, **{k: np.ascontiguousarray(getattr(window, k)[..., ::-1, :])
+                                          for k in ("face", "brow", "mouth")})
+
+
+def run_variant(data, variant, args):
+    from fnpgrade import PHCNNClassifier
+
+    train = data["train"]
+    X, y, groups = list(train["windows"]), train["y"], train["groups"]
+    if "flip" in variant:
+        X, y, groups = X + [_mirrored(w) for w in X], np.r_[y, y], np.r_[groups, groups]
+    arch = "asymmetry-phcnn-lstm" if "asym" in variant else "phcnn-lstm"
+    clf = PHCNNClassifier(arch=arch, width=args.width, lr=args.lr, batch_size=16, max_epochs=args.epochs,
+                          random_state=args.seed, verbose=0, n_threads=args.threads)
+    start = time.perf_counter()
+    clf.fit(X, y, groups=groups)
+    row = {"variant": variant, "fit_s": time.perf_counter() - start}
+    for split in ("train", "seen", "unseen"):
+        d = data[split]
+        proba = clf.predict_proba(list(d["windows"]))
+        pred = clf.classes_[proba.argmax(1)]
+        subjects = np.unique(d["subject"])
+        row[split] = float(np.mean(pred == d["y"]))
+        row[split + "_subject"] = float(np.mean([
+            clf.classes_[proba[d["subject"] == s].mean(0).argmax()] == d["y"][d["subject"] == s][0]
+            for s in subjects]))
+    print("  ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()), flush=True)
+    return row
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--variants", default="base,asym,flip,asym+flip")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--width", type=float, default=0.25)
+    parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="experiment_network_inputs")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", message=".*appear with more than one label.*")
+    from _common import write_json
+
+    from fnpgrade.config import get_data_home
+
+    cache = Path(get_data_home()) / "experiment_network_inputs.joblib"
+    data = joblib.load(cache) if cache.exists() else build(cache)
+    _register_asymmetry_network()
+    rows = [run_variant(data, v, args) for v in args.variants.split(",")]
+    print(write_json(args.out, {"synthetic": True, "args": vars(args), "rows": rows}))
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    main()
