@@ -5,8 +5,9 @@ fold 1 of ``bench_identity_generalisation.py``'s person split once (cached with
 joblib under the data home), then trains PHCNN-LSTM variants on them:
 
 * ``base``       -- RGB crops, as the pipeline does;
-* ``asym``       -- per frame three channels: grey, grey minus its mirror image
-  (left/right asymmetry), grey minus the window's first frame (movement);
+* ``asym``       -- ``PHCNNClassifier(frame_inputs="asymmetry")``: per frame
+  three channels, grey, grey minus its mirror image (left/right asymmetry) and
+  grey minus the window's first frame (movement);
 * ``flip``       -- the training clips plus their mirror images (the grade does
   not depend on which side is affected);
 * ``asym+flip``  -- both.
@@ -72,24 +73,6 @@ def build(path, seed=0):
     return out
 
 
-def _register_asymmetry_network():
-    import torch
-
-    from fnpgrade.nn.networks import PHCNNLSTM
-    from fnpgrade.nn.registry import ARCHITECTURES
-
-    class AsymmetryPHCNNLSTM(PHCNNLSTM):
-        """PHCNN-LSTM whose frames are grey, grey minus its mirror image, grey minus the first frame."""
-
-        def images(self, frames):
-            x = frames.to(torch.float32).mean(-1) / 127.5 - 1.0   # (B, L, H, W)
-            # gains make the difference channels span about the range of the grey one
-            img = torch.stack([x, 2 * (x - x.flip(-1)), 4 * (x - x[:, :1])], 2)
-            return img.reshape(-1, *img.shape[2:]).contiguous()
-
-    ARCHITECTURES["asymmetry-phcnn-lstm"] = AsymmetryPHCNNLSTM
-
-
 def _mirrored(window):
     return dataclasses.replace(window, **{k: np.ascontiguousarray(getattr(window, k)[..., ::-1, :])
                                           for k in ("face", "brow", "mouth")})
@@ -102,9 +85,9 @@ def run_variant(data, variant, args):
     X, y, groups = list(train["windows"]), train["y"], train["groups"]
     if "flip" in variant:
         X, y, groups = X + [_mirrored(w) for w in X], np.r_[y, y], np.r_[groups, groups]
-    arch = "asymmetry-phcnn-lstm" if "asym" in variant else "phcnn-lstm"
-    clf = PHCNNClassifier(arch=arch, width=args.width, lr=args.lr, batch_size=16, max_epochs=args.epochs,
-                          random_state=args.seed, verbose=0, n_threads=args.threads)
+    frame_inputs = "asymmetry" if "asym" in variant else "rgb"
+    clf = PHCNNClassifier(frame_inputs=frame_inputs, width=args.width, lr=args.lr, batch_size=16,
+                          max_epochs=args.epochs, random_state=args.seed, verbose=0, n_threads=args.threads)
     start = time.perf_counter()
     clf.fit(X, y, groups=groups)
     row = {"variant": variant, "fit_s": time.perf_counter() - start}
@@ -138,7 +121,6 @@ def main(argv=None):
 
     cache = Path(get_data_home()) / "experiment_network_inputs.joblib"
     data = joblib.load(cache) if cache.exists() else build(cache)
-    _register_asymmetry_network()
     rows = [run_variant(data, v, args) for v in args.variants.split(",")]
     base = next((r for r in rows if r["variant"] == "base"), None)
     for row in rows:   # the baseline of the same run: RGB crops, no mirrored copies

@@ -435,3 +435,42 @@ def test_channels_last_auto_trains_nchw_and_predicts_nhwc_on_cpu(data):
     assert not clf.module_.channels_last and clf._fused_module().channels_last
     forced = PHCNNClassifier(max_epochs=0, channels_last=True, device="cpu", **FAST).fit(X, y)
     assert forced.module_.channels_last
+
+
+def test_asymmetry_images_show_mirror_differences_and_movement():
+    from fnpgrade.nn.layers import asymmetry_images, frames_to_images
+
+    rng = np.random.default_rng(0)
+    half = rng.integers(0, 256, size=(2, 3, 8, 5, 3), dtype=np.uint8)
+    symmetric = np.concatenate([half, half[..., ::-1, :]], axis=3)       # (B, L, H, W=10, 3), mirror-symmetric
+    static = np.repeat(symmetric[:, :1], 3, axis=1)                       # no movement either
+    images = asymmetry_images(torch.from_numpy(static))
+    assert images.shape == (6, 3, 8, 10)
+    grey = frames_to_images(torch.from_numpy(static)).mean(1)
+    torch.testing.assert_close(images[:, 0], grey)
+    assert images[:, 1:].abs().max() == 0                                 # no asymmetry, no movement
+    moved = static.copy()
+    moved[:, 2, :, :5] = 255                                              # frame 3: left half turns white
+    out = asymmetry_images(torch.from_numpy(moved)).reshape(2, 3, 3, 8, 10)
+    assert out[:, :2, 1:].abs().max() == 0                                # frames 1-2 unchanged
+    assert (out[:, 2, 1, :, :5] > 0).all() and (out[:, 2, 1, :, 5:] < 0).all()   # left brighter than its mirror
+    assert (out[:, 2, 2, :, :5] >= 0).all() and out[:, 2, 2, :, 5:].abs().max() == 0
+    assert asymmetry_images(torch.from_numpy(static), channels_last=True).is_contiguous(
+        memory_format=torch.channels_last)
+
+
+def test_frame_inputs_asymmetry_trains_predicts_and_survives_pickling():
+    X, y = make_clips(n_per_class=2, max_windows=1)
+    clf = PHCNNClassifier(max_epochs=1, frame_inputs="asymmetry", random_state=0, **FAST).fit(X, y)
+    assert clf.module_.frame_inputs == "asymmetry" and clf._fused_module().frame_inputs == "asymmetry"
+    proba = clf.predict_proba(X)
+    clf.set_params(fuse_batchnorm=False)
+    np.testing.assert_allclose(clf.predict_proba(X), proba, atol=1e-4)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_allclose(again.predict_proba(X), proba, atol=1e-4)
+    assert clone(clf).get_params()["frame_inputs"] == "asymmetry"
+    rgb = PHCNNClassifier(max_epochs=1, random_state=0, **FAST).fit(X, y)
+    assert rgb.module_.frame_inputs == "rgb"
+    assert not np.allclose(rgb.predict_proba(X), proba)
+    with pytest.raises(ValueError, match="frame_inputs"):
+        PHCNNClassifier(max_epochs=1, frame_inputs="mirror", **FAST).fit(X, y)
