@@ -415,17 +415,20 @@ class PHCNNClassifier(NeuralNetClassifier):
     def initialize_module(self):
         """Build the network for ``arch`` (or ``module`` when one is given)."""
         if self.module is not None:
-            return super().initialize_module()
+            super().initialize_module()
+            # a user's own network gets frame_inputs only if it is a WindowNetwork; never ignore it silently
+            if hasattr(self.module_, "set_frame_inputs"):
+                self.module_.set_frame_inputs(self.frame_inputs)
+            elif self.frame_inputs != "rgb":
+                raise ValueError(f"frame_inputs={self.frame_inputs!r} needs a fnpgrade WindowNetwork; "
+                                 f"{type(self.module_).__name__} takes its frames as they are.")
+            return self
         shapes = getattr(self, "input_shapes_", {})
         network = build_network(self.arch, n_classes=self._n_classes(), width=self.width, fusion=self.fusion,
                                 fc_features=self.fc_features, lstm_hidden=self.lstm_hidden,
                                 face_size=shapes.get("face"), roi_size=shapes.get("brow"),
                                 **self.get_params_for("module"))
-        if hasattr(network, "set_frame_inputs"):
-            network.set_frame_inputs(self.frame_inputs)
-        elif self.frame_inputs != "rgb":
-            raise ValueError(f"frame_inputs={self.frame_inputs!r} needs a fnpgrade WindowNetwork; "
-                             f"{type(network).__name__} takes its frames as they are.")
+        network.set_frame_inputs(self.frame_inputs)
         if resolve_channels_last(self.channels_last, self.device, training=True):
             network.set_channels_last(True)
         self.module_ = network

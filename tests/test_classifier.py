@@ -474,3 +474,10 @@ def test_frame_inputs_asymmetry_trains_predicts_and_survives_pickling():
     assert not np.allclose(rgb.predict_proba(X), proba)
     with pytest.raises(ValueError, match="frame_inputs"):
         PHCNNClassifier(max_epochs=1, frame_inputs="mirror", **FAST).fit(X, y)
+
+
+def test_frame_inputs_is_not_ignored_for_a_network_of_ones_own():
+    own = dict(module=torch.nn.Linear, module__in_features=4, module__out_features=3, verbose=0)
+    assert isinstance(PHCNNClassifier(**own).initialize().module_, torch.nn.Linear)
+    with pytest.raises(ValueError, match="frame_inputs='asymmetry' needs a fnpgrade WindowNetwork"):
+        PHCNNClassifier(frame_inputs="asymmetry", **own).initialize()
