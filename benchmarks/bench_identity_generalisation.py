@@ -203,7 +203,7 @@ def run(args):
         t_gen = time.perf_counter() - t0
         pipe = make_phcnn_pipeline(arch=args.arch, width=args.width, max_epochs=args.epochs, lr=args.lr,
                                    batch_size=args.batch_size, random_state=args.seed, no_face="blank",
-                                   n_threads=args.threads)
+                                   n_threads=args.threads, frame_inputs=args.frame_inputs)
         pipe.set_params(cropper__align=args.align)
         t0 = time.perf_counter()
         crops, no_face = {}, {}
@@ -306,6 +306,8 @@ def main(argv=None):
     parser.add_argument("--max-folds", type=int, default=None,
                         help="stop after this many folds (the network's folds take long on a CPU)")
     parser.add_argument("--align", action="store_true", help="crop faces with the roll removed (cropper align)")
+    parser.add_argument("--frame-inputs", choices=("rgb", "asymmetry"), default="rgb",
+                        help="what the network sees per frame (PHCNNClassifier frame_inputs)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads for the network (1 is much faster while other jobs load the cores)")
     parser.add_argument("--quick", action="store_true", help="2 folds, 2 subjects per person, 4 clips, 4 epochs")
