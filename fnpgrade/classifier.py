@@ -212,8 +212,10 @@ class PHCNNClassifier(NeuralNetClassifier):
         image and the frame minus the window's first frame (see
         :meth:`fnpgrade.nn.WindowNetwork.set_frame_inputs`), which cancel much
         of a person's appearance. On synthetic clips of people held out from
-        training (one fold, ``benchmarks/experiment_network_inputs.py``) it
-        graded 0.571 against 0.339 for ``"rgb"``; see ``docs/data.md``.
+        training it graded 0.397 against 0.313 for ``"rgb"`` over three folds
+        (``benchmarks/bench_identity_generalisation.py``; 0.571 against 0.339
+        on one fold of ``benchmarks/experiment_network_inputs.py``), far from
+        a usable grader still; see ``docs/data.md``.
     activation_checkpointing : bool, default=False
         Lower training memory by recomputing the conv blocks' activations in
         the backward pass instead of storing them (non-reentrant
