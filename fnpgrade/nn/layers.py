@@ -25,6 +25,11 @@ def scaled(n, width):
     return max(1, int(round(n * width)))
 
 
+def _check_frames(x):
+    if x.dim() != 5 or x.shape[-1] != 3:
+        raise ValueError(f"expected frames of shape (B, L, H, W, 3); got {tuple(x.shape)}.")
+
+
 def frames_to_images(x, channels_last=False, dtype=torch.float32):
     """Turn ``uint8`` frames ``(B, L, H, W, 3)`` into normalised images ``(B*L, 3, H, W)``.
 
@@ -32,8 +37,7 @@ def frames_to_images(x, channels_last=False, dtype=torch.float32):
     channels-last strides, so keeping them (``channels_last=True``) costs no copy
     and lets oneDNN / cuDNN pick their NHWC kernels.
     """
-    if x.dim() != 5 or x.shape[-1] != 3:
-        raise ValueError(f"expected frames of shape (B, L, H, W, 3); got {tuple(x.shape)}.")
+    _check_frames(x)
     b, l, h, w, c = x.shape
     images = x.reshape(b * l, h, w, c).permute(0, 3, 1, 2)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -49,8 +53,7 @@ def asymmetry_images(x, channels_last=False, dtype=torch.float32):
     first frame. The gains bring the two differences, usually small, to about
     the range of the grey channel.
     """
-    if x.dim() != 5 or x.shape[-1] != 3:
-        raise ValueError(f"expected frames of shape (B, L, H, W, 3); got {tuple(x.shape)}.")
+    _check_frames(x)
     grey = x.to(dtype).mean(-1).mul_(1.0 / 127.5).sub_(1.0)            # (B, L, H, W)
     images = torch.stack([grey, 2.0 * (grey - grey.flip(-1)), 4.0 * (grey - grey[:, :1])], dim=2)
     images = images.reshape(-1, *images.shape[2:])
