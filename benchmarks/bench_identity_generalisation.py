@@ -80,17 +80,9 @@ _RIGID68 = [27, 28, 29, 30, 39, 42]
 
 def _stabilise(pts, rigid):
     """Similarity-align every frame of ``(T, P, 2)`` points to the first on the ``rigid`` points."""
-    ref = pts[0, rigid]
-    ref_c = ref - ref.mean(0)
-    out = np.empty_like(pts)
-    for t, frame in enumerate(pts):
-        src = frame[rigid]
-        src_c = src - src.mean(0)
-        u, sv, vt = np.linalg.svd(src_c.T @ ref_c)
-        rot = u @ vt
-        scale = sv.sum() / max((src_c ** 2).sum(), 1e-9)
-        out[t] = (frame - src.mean(0)) @ rot * scale + ref.mean(0)
-    return out
+    from fnpgrade.preprocessing.roi import apply_affine, similarity_to
+
+    return apply_affine(similarity_to(pts[:, rigid], pts[0, rigid]), pts)
 
 
 def asymmetry_features(landmarks49):
@@ -204,7 +196,7 @@ def run(args):
         pipe = make_phcnn_pipeline(arch=args.arch, width=args.width, max_epochs=args.epochs, lr=args.lr,
                                    batch_size=args.batch_size, random_state=args.seed, no_face="blank",
                                    n_threads=args.threads, frame_inputs=args.frame_inputs)
-        pipe.set_params(cropper__align=args.align)
+        pipe.set_params(cropper__align=args.align, cropper__registration=args.registration)
         t0 = time.perf_counter()
         crops, no_face = {}, {}
         for k in list(data):
@@ -306,6 +298,8 @@ def main(argv=None):
     parser.add_argument("--max-folds", type=int, default=None,
                         help="stop after this many folds (the network's folds take long on a CPU)")
     parser.add_argument("--align", action="store_true", help="crop faces with the roll removed (cropper align)")
+    parser.add_argument("--registration", choices=("frame", "clip"), default="frame",
+                        help="where the cropper puts the crops (LandmarkROICropper registration)")
     parser.add_argument("--frame-inputs", choices=("rgb", "asymmetry"), default="rgb",
                         help="what the network sees per frame (PHCNNClassifier frame_inputs)")
     parser.add_argument("--threads", type=int, default=None,

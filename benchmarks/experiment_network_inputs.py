@@ -1,8 +1,9 @@
 """Experiment: do asymmetry-explicit inputs and mirrored copies help the network grade unseen people?
 
 A one-fold probe, not a benchmark with a baseline ratio: it builds the crops of
-fold 1 of ``bench_identity_generalisation.py``'s person split once (cached with
-joblib under the data home), then trains PHCNN-LSTM variants on them:
+fold 1 of ``bench_identity_generalisation.py``'s person split once (the
+detector's output and each cropping's windows cached with joblib under the data
+home), then trains PHCNN-LSTM variants on them:
 
 * ``base``       -- RGB crops, as the pipeline does;
 * ``asym``       -- ``PHCNNClassifier(frame_inputs="asymmetry")``: per frame
@@ -10,7 +11,12 @@ joblib under the data home), then trains PHCNN-LSTM variants on them:
   grey minus the window's first frame (movement);
 * ``flip``       -- the training clips plus their mirror images (the grade does
   not depend on which side is affected);
-* ``asym+flip``  -- both.
+* ``asym+flip``  -- both;
+* ``mirror``     -- ``PHCNNClassifier(mirror_augment=True)``: each training
+  window mirrored with probability 1/2 per epoch (instead of doubling);
+* ``clip:<variant>`` -- any of these on crops cut with
+  ``LandmarkROICropper(registration="clip")`` (fixed crops per clip) instead
+  of the paper's per-frame crops.
 
 and prints per-clip and per-subject accuracy on training clips, new subjects
 of the training people ("seen") and subjects of held-out people ("unseen").
@@ -37,10 +43,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # the identity benchmark's face-found mask and per-subject accuracy, so both score alike
-from bench_identity_generalisation import _crops, _subject_accuracy  # noqa: E402
+from bench_identity_generalisation import _subject_accuracy  # noqa: E402
 
 
-def build(path, seed=0):
+def _tracks(path, seed=0):
+    """Generate fold 1's clips and run the face detector once (cached: cropping variants reuse it)."""
+    if path.exists():
+        return joblib.load(path)
     from sklearn.model_selection import KFold
 
     from fnpgrade import make_palsy_clips, make_phcnn_pipeline
@@ -61,17 +70,33 @@ def build(path, seed=0):
                                      random_state=12, **common),
             "unseen": make_palsy_clips(n_subjects=4 * len(test_people), faces=faces(test_people),
                                        random_state=13, **common)}
-    pipe = make_phcnn_pipeline(width=0.25, no_face="blank")
-    pipe.set_params(cropper__align=True)
+    detector = make_phcnn_pipeline(no_face="blank").named_steps["detector"]
     out = {}
     for name, (X, y, groups, info) in data.items():
-        crops, found = _crops(pipe, X)
+        tracks = detector.fit_transform(X)
+        found = np.array([not r["blank"] for r in detector.report_])
         if not found.all():
             print(f"{name}: {int((~found).sum())} clips without a detected face left out")
         keep = np.flatnonzero(found)
-        windows = pipe.named_steps["windower"].fit_transform([crops[i] for i in keep])
-        out[name] = dict(windows=windows, y=y[keep], groups=groups[keep],
+        out[name] = dict(tracks=[tracks[i] for i in keep], y=y[keep], groups=groups[keep],
                          subject=info["subject"][keep], expression=info["expression"][keep])
+    joblib.dump(out, path)
+    return out
+
+
+def build(home, registration):
+    """Aligned crops and windows of fold 1's clips for one ``registration`` of the cropper (cached)."""
+    from fnpgrade import LandmarkROICropper, SequenceWindower
+
+    path = home / f"experiment_network_inputs_{registration}.joblib"
+    if path.exists():
+        return joblib.load(path)
+    tracks = _tracks(home / "experiment_network_inputs_tracks.joblib")
+    cropper = LandmarkROICropper(align=True, registration=registration).fit()
+    out = {}
+    for name, d in tracks.items():
+        windows = SequenceWindower().fit_transform(cropper.transform(d["tracks"]))
+        out[name] = {**{k: v for k, v in d.items() if k != "tracks"}, "windows": windows}
     joblib.dump(out, path)
     return out
 
@@ -81,15 +106,19 @@ def _mirrored(window):
                                           for k in ("face", "brow", "mouth")})
 
 
-def run_variant(data, variant, args):
+def run_variant(home, variant, args):
     from fnpgrade import PHCNNClassifier
+
+    registration = "clip" if variant.startswith("clip:") else "frame"
+    data = build(home, registration)
 
     train = data["train"]
     X, y, groups = list(train["windows"]), train["y"], train["groups"]
     if "flip" in variant:
         X, y, groups = X + [_mirrored(w) for w in X], np.r_[y, y], np.r_[groups, groups]
     frame_inputs = "asymmetry" if "asym" in variant else "rgb"
-    clf = PHCNNClassifier(frame_inputs=frame_inputs, width=args.width, lr=args.lr, batch_size=16,
+    clf = PHCNNClassifier(frame_inputs=frame_inputs, mirror_augment="mirror" in variant, width=args.width,
+                          lr=args.lr, batch_size=16,
                           max_epochs=args.epochs, random_state=args.seed, verbose=0, n_threads=args.threads)
     start = time.perf_counter()
     clf.fit(X, y, groups=groups)
@@ -119,9 +148,8 @@ def main(argv=None):
 
     from fnpgrade.config import get_data_home
 
-    cache = Path(get_data_home()) / "experiment_network_inputs.joblib"
-    data = joblib.load(cache) if cache.exists() else build(cache)
-    rows = [run_variant(data, v, args) for v in args.variants.split(",")]
+    home = Path(get_data_home())
+    rows = [run_variant(home, v, args) for v in args.variants.split(",")]
     base = next((r for r in rows if r["variant"] == "base"), None)
     for row in rows:   # the baseline of the same run: RGB crops, no mirrored copies
         if base is not None:

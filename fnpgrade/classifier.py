@@ -216,6 +216,11 @@ class PHCNNClassifier(NeuralNetClassifier):
         (``benchmarks/bench_identity_generalisation.py``; 0.571 against 0.339
         on one fold of ``benchmarks/experiment_network_inputs.py``), far from
         a usable grader still; see ``docs/data.md``.
+    mirror_augment : bool, default=False
+        While training, show each window mirrored left-right with probability
+        1/2 (:meth:`fnpgrade.nn.WindowNetwork.set_mirror_augment`): the grade
+        of a one-sided weakness does not depend on the side. Prediction never
+        flips.
     activation_checkpointing : bool, default=False
         Lower training memory by recomputing the conv blocks' activations in
         the backward pass instead of storing them (non-reentrant
@@ -290,7 +295,7 @@ class PHCNNClassifier(NeuralNetClassifier):
     def __init__(self, arch="phcnn-lstm", width=1.0, fusion="sum", fc_features=None, lstm_hidden=None,
                  class_weight="balanced", max_epochs=50, batch_size=64, lr=1e-4, momentum=0.9,
                  weight_decay=2e-5, lr_power=1.0, early_stopping=None, train_split=ClipValidSplit(0.2),
-                 frame_inputs="rgb", precision="auto", channels_last="auto", fuse_batchnorm=True,
+                 frame_inputs="rgb", mirror_augment=False, precision="auto", channels_last="auto", fuse_batchnorm=True,
                  activation_checkpointing=False,
                  n_threads=None, device="auto", random_state=None, checkpoint_dir=None,
                  classes=None, callbacks=None, warm_start=False, verbose=1, **kwargs):
@@ -314,6 +319,7 @@ class PHCNNClassifier(NeuralNetClassifier):
         self.lr_power = lr_power
         self.early_stopping = early_stopping
         self.frame_inputs = frame_inputs
+        self.mirror_augment = mirror_augment
         self.precision = precision
         self.channels_last = channels_last
         self.fuse_batchnorm = fuse_batchnorm
@@ -385,6 +391,9 @@ class PHCNNClassifier(NeuralNetClassifier):
         if self.frame_inputs not in ("rgb", "asymmetry"):
             raise ValueError(f"The 'frame_inputs' parameter of PHCNNClassifier must be 'rgb' or 'asymmetry'. "
                              f"Got {self.frame_inputs!r} instead.")
+        if not isinstance(self.mirror_augment, (bool, np.bool_)):
+            raise ValueError(f"The 'mirror_augment' parameter of PHCNNClassifier must be True or False. "
+                             f"Got {self.mirror_augment!r} instead.")
         if not isinstance(self.activation_checkpointing, (bool, np.bool_)):
             raise ValueError(f"The 'activation_checkpointing' parameter of PHCNNClassifier must be True or False. "
                              f"Got {self.activation_checkpointing!r} instead.")
@@ -418,12 +427,18 @@ class PHCNNClassifier(NeuralNetClassifier):
         """Build the network for ``arch`` (or ``module`` when one is given)."""
         if self.module is not None:
             super().initialize_module()
-            # a user's own network gets frame_inputs only if it is a WindowNetwork; never ignore it silently
+            # a user's own network gets frame_inputs / mirror_augment only if it is a WindowNetwork;
+            # never ignore them silently
             if hasattr(self.module_, "set_frame_inputs"):
                 self.module_.set_frame_inputs(self.frame_inputs)
-            elif self.frame_inputs != "rgb":
-                raise ValueError(f"frame_inputs={self.frame_inputs!r} needs a fnpgrade WindowNetwork; "
-                                 f"{type(self.module_).__name__} takes its frames as they are.")
+                self.module_.set_mirror_augment(self.mirror_augment)
+            else:
+                asked = [f"{name}={value!r}" for name, value, default in
+                         (("frame_inputs", self.frame_inputs, "rgb"), ("mirror_augment", self.mirror_augment, False))
+                         if value != default]
+                if asked:
+                    raise ValueError(f"{' and '.join(asked)} needs a fnpgrade WindowNetwork; "
+                                     f"{type(self.module_).__name__} takes its frames as they are.")
             return self
         shapes = getattr(self, "input_shapes_", {})
         network = build_network(self.arch, n_classes=self._n_classes(), width=self.width, fusion=self.fusion,
@@ -431,6 +446,7 @@ class PHCNNClassifier(NeuralNetClassifier):
                                 face_size=shapes.get("face"), roi_size=shapes.get("brow"),
                                 **self.get_params_for("module"))
         network.set_frame_inputs(self.frame_inputs)
+        network.set_mirror_augment(self.mirror_augment)
         if resolve_channels_last(self.channels_last, self.device, training=True):
             network.set_channels_last(True)
         self.module_ = network
@@ -730,6 +746,7 @@ class PHCNNClassifier(NeuralNetClassifier):
         # classifiers pickled before the option existed trained without it
         state.setdefault("activation_checkpointing", False)
         state.setdefault("frame_inputs", "rgb")
+        state.setdefault("mirror_augment", False)
         # skorch maps the saved tensors to state["device"]; "auto" is resolved here
         requested = state.get("device")
         if requested == "auto":

@@ -481,3 +481,53 @@ def test_frame_inputs_is_not_ignored_for_a_network_of_ones_own():
     assert isinstance(PHCNNClassifier(**own).initialize().module_, torch.nn.Linear)
     with pytest.raises(ValueError, match="frame_inputs='asymmetry' needs a fnpgrade WindowNetwork"):
         PHCNNClassifier(frame_inputs="asymmetry", **own).initialize()
+
+
+def test_mirror_augment_flips_whole_windows_in_training_only():
+    from fnpgrade.nn import build_network
+
+    net = build_network("phcnn-lstm", n_classes=3, width=0.125).set_mirror_augment(True)
+    rng = np.random.default_rng(0)
+    arrays = {"face": torch.from_numpy(rng.integers(0, 255, (200, 2, 16, 16, 3), dtype=np.uint8)),
+              "brow": torch.from_numpy(rng.integers(0, 255, (200, 2, 8, 24, 3), dtype=np.uint8)),
+              "mouth": torch.from_numpy(rng.integers(0, 255, (200, 2, 8, 24, 3), dtype=np.uint8))}
+    torch.manual_seed(0)
+    out = net._mirrored_half(arrays)
+    flipped = {k: np.array([torch.equal(out[k][i], v[i].flip(-2)) for i in range(200)]) for k, v in arrays.items()}
+    kept = {k: np.array([torch.equal(out[k][i], v[i]) for i in range(200)]) for k, v in arrays.items()}
+    # every window is either left as it is or mirrored, in all three regions alike, about half of them mirrored
+    assert np.all(flipped["face"] ^ kept["face"])
+    assert np.array_equal(flipped["face"], flipped["brow"]) and np.array_equal(flipped["face"], flipped["mouth"])
+    assert 70 < flipped["face"].sum() < 130
+    torch.manual_seed(0)
+    again = net._mirrored_half(arrays)
+    assert all(torch.equal(again[k], out[k]) for k in arrays)  # seeded: repeatable
+    # evaluation mode never flips: same logits with and without the option
+    X, _ = make_clips(n_per_class=1, max_windows=1)
+    batch = {k: torch.from_numpy(getattr(X[0], k)) for k in ("face", "brow", "mouth")}
+    net.eval()
+    with torch.no_grad():
+        on = net(**batch)
+        net.set_mirror_augment(False)
+        assert torch.equal(net(**batch), on)
+
+
+def test_mirror_augment_trains_predicts_unflipped_and_is_checked():
+    X, y = make_clips(n_per_class=2, max_windows=1)
+    clf = PHCNNClassifier(max_epochs=2, mirror_augment=True, random_state=0, **FAST).fit(X, y)
+    assert clf.module_.mirror_augment
+    plain = PHCNNClassifier(max_epochs=2, random_state=0, **FAST).fit(X, y)
+    assert not plain.module_.mirror_augment
+    # the flips changed what the network trained on ...
+    assert not np.allclose(clf.predict_proba(X), plain.predict_proba(X))
+    # ... but never what it predicts on: turning the option off after training changes no prediction
+    proba = clf.predict_proba(X)
+    clf.module_.set_mirror_augment(False)
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)
+    assert clone(clf).get_params()["mirror_augment"] is True
+    assert pickle.loads(pickle.dumps(clf)).module_.mirror_augment is False
+    with pytest.raises(ValueError, match="mirror_augment"):
+        PHCNNClassifier(max_epochs=1, mirror_augment="yes", **FAST).fit(X, y)
+    own = dict(module=torch.nn.Linear, module__in_features=4, module__out_features=3, verbose=0)
+    with pytest.raises(ValueError, match="mirror_augment=True needs a fnpgrade WindowNetwork"):
+        PHCNNClassifier(mirror_augment=True, **own).initialize()

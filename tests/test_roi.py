@@ -9,7 +9,7 @@ from sklearn.pipeline import Pipeline
 
 from fnpgrade import FaceDetector, FaceTrack, LandmarkROICropper, RegionClip, SequenceWindower
 from fnpgrade.preprocessing.landmarks import BROW_49, EYE_49, LEFT_EYE_49, MOUTH_49, NOSE_49, RIGHT_EYE_49
-from fnpgrade.preprocessing.roi import apply_affine, region_transforms
+from fnpgrade.preprocessing.roi import RIGID_49, apply_affine, region_transforms, similarity_to
 
 
 def _frame(face, matrix=None, flip=False, size=(480, 640)):
@@ -242,3 +242,68 @@ def test_cropper_progress_bar(capsys, steps, face):
     tracks = steps[0].transform([np.stack([_frame(face)])])
     LandmarkROICropper(verbose=True).fit_transform(tracks)
     assert "LandmarkROICropper" in capsys.readouterr().err
+
+
+# -- registration="clip": fixed crops per clip, frames registered on the rigid points ------------------
+
+def test_similarity_to_recovers_a_similarity_and_passes_nan():
+    rng = np.random.default_rng(0)
+    target = rng.normal(size=(13, 2)) * 40 + 200
+    angle, scale, shift = 0.3, 1.25, np.array([12.0, -7.0])
+    rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    source = np.stack([target @ rot.T + shift, target, np.full_like(target, np.nan)])
+    matrices = similarity_to(source, target)
+    assert matrices.shape == (3, 2, 3)
+    np.testing.assert_allclose(apply_affine(matrices[:2], source[:2]), np.stack([target, target]), atol=1e-9)
+    np.testing.assert_allclose(matrices[0, :, :2] @ rot, np.eye(2), atol=1e-12)  # the inverse of the move
+    assert np.isnan(matrices[2]).all()
+    np.testing.assert_allclose(similarity_to(source[0], target), matrices[0])
+
+
+def _smiling(reference, amount):
+    """The 49 points with the mouth corners pulled out and up by ``amount`` x the inter-ocular distance."""
+    points = reference.copy()
+    iod = _iod(points)
+    left, right = MOUTH_49[0], MOUTH_49[6]  # iBUG 48 and 54
+    points[left] += np.array([-1.0, -0.5]) * amount * iod
+    points[right] += np.array([1.0, -0.5]) * amount * iod
+    return points
+
+
+def test_clip_registration_keeps_movement_that_frame_registration_normalises_away(reference):
+    rest = reference.landmarks[0]
+    moved = apply_affine(_similarity(angle=5, shift=(9, -4), scale=1.1), _smiling(rest, 0.15))
+    frames = np.stack([rest, moved])
+    left, right = MOUTH_49[0], MOUTH_49[6]
+
+    def mouth_width(geometry):  # mouth-corner distance in mouth-crop pixels, per frame
+        inside = apply_affine(geometry["mouth"], frames)
+        return np.linalg.norm(inside[:, left] - inside[:, right], axis=1)
+
+    per_frame = mouth_width(region_transforms(frames))
+    per_clip = mouth_width(region_transforms(frames, registration="clip"))
+    # the paper's per-frame boxes stretch the wider smile back to the crop's width ...
+    assert abs(per_frame[1] / per_frame[0] - 1) < 0.02
+    # ... fixed crops show it: 0.3 iod wider, the head's move and scale taken out
+    np.testing.assert_allclose(per_clip[1] / per_clip[0], 1 + 0.3 * _iod(rest) / np.linalg.norm(rest[left] - rest[right]),
+                               rtol=0.02)
+    # the rigid points sit at the same crop pixels in every frame
+    face = apply_affine(region_transforms(frames, registration="clip")["face"], frames)
+    assert np.abs(face[1, RIGID_49] - face[0, RIGID_49]).max() < 1e-6
+    with pytest.raises(ValueError, match="registration must be one of"):
+        region_transforms(frames, registration="median")
+
+
+def test_clip_registration_holds_the_face_still_through_head_motion(steps, face, reference):
+    moves = [None, _similarity(shift=(14, -9)), _similarity(angle=6, scale=1.08), _similarity(angle=-4, shift=(-10, 6))]
+    frames = [_frame(face, m) for m in moves]
+    per_clip = _run(steps, frames, registration="clip")
+    per_frame = _run(steps, frames)
+    assert per_clip.found.all()
+    for key in ("face", "brow", "mouth"):
+        crops = getattr(per_clip, key)
+        assert min(_corr(crops[t], crops[0]) for t in range(1, 4)) > 0.9, key
+    # the same face parts as the paper's crops, and the rigid points still in the crop
+    assert _corr(per_clip.face[0], per_frame.face[0]) > 0.8
+    drift = per_clip.face_landmarks[:, RIGID_49] - per_clip.face_landmarks[0, RIGID_49]
+    assert np.linalg.norm(drift, axis=-1).mean() < 1.5  # dlib's jitter, in 128-px face-crop pixels

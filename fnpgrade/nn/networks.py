@@ -94,6 +94,45 @@ class WindowNetwork(nn.Module):
         self.frame_inputs = mode
         return self
 
+    #: Flip a random half of every training batch left-right (see :meth:`set_mirror_augment`).
+    mirror_augment = False
+
+    def set_mirror_augment(self, enabled=True):
+        """Show each training window mirrored left-right with probability 1/2.
+
+        A one-sided weakness has the same grade on either side, so a mirrored
+        window is a valid new example: it doubles the faces the network sees
+        and stops it from tying the grade to the side that is affected.
+        Applied in ``forward`` while the module is in training mode only (one
+        draw per window, the same for all its regions and frames, from torch's
+        random generator, so seeded runs repeat); evaluation and prediction
+        never flip.
+
+        Parameters
+        ----------
+        enabled : bool, default=True
+
+        Returns
+        -------
+        self : WindowNetwork
+        """
+        self.mirror_augment = bool(enabled)
+        return self
+
+    def _mirrored_half(self, arrays):
+        """The windows of a random half of the batch flipped along their width (``(B, L, H, W, C)`` arrays)."""
+        present = [a for a in arrays.values() if a is not None]
+        flip = torch.rand(present[0].shape[0], device=present[0].device) < 0.5
+        out = {}
+        for name, frames in arrays.items():
+            if frames is None:
+                out[name] = None
+                continue
+            frames = torch.as_tensor(frames)
+            mask = flip.to(frames.device).view(-1, *([1] * (frames.dim() - 1)))
+            out[name] = torch.where(mask, frames.flip(-2), frames)
+        return out
+
     def images(self, frames):
         """``uint8 (B, L, H, W, 3)`` -> normalised float ``(B*L, 3, H, W)`` on this module's device."""
         if self.frame_inputs == "asymmetry":
@@ -105,6 +144,8 @@ class WindowNetwork(nn.Module):
         missing = [name for name in self.inputs if arrays[name] is None]
         if missing:
             raise ValueError(f"{type(self).__name__} needs the input(s) {missing}.")
+        if self.training and self.mirror_augment:
+            arrays = self._mirrored_half({name: arrays[name] for name in self.inputs})
         return self._forward(**{name: arrays[name] for name in self.inputs})
 
     def _forward(self, **frames):

@@ -14,6 +14,17 @@ past the image border are padded with black, never shifted off the face. With
 ``align=True`` the in-plane rotation (roll) measured on the eye line is removed
 first. All geometry is one affine map per crop (:func:`region_transforms`), so
 the same numbers place landmarks in the crops.
+
+Fitting every frame's crops to that frame's own landmarks (the paper's way,
+``registration="frame"``) rescales and recentres each crop with the
+expression: a smile widens the mouth's box, so the mouth fills the mouth crop
+at rest and at peak alike, and one-sided movement partly cancels; landmark
+jitter moves the crop from frame to frame. ``registration="clip"`` places the
+crops once per clip, on the clip's median shape, and registers each frame to
+that shape with a similarity transform fitted on the points expressions move
+least (the eye corners and the nose, :data:`RIGID_49`), so the face moves inside
+fixed crops as it does in front of the camera while head motion and jitter are
+taken out.
 """
 
 from __future__ import annotations
@@ -30,10 +41,18 @@ from sklearn.utils.validation import check_is_fitted
 from ..clips import RegionClip
 from ..utils import check_clip_list
 from .detect import FaceTrack
-from .landmarks import (BROW_49, EYE_49, LANDMARK_BACKENDS, LEFT_EYE_49, MOUTH_49, RIGHT_EYE_49,
+from .landmarks import (BROW_49, EYE_49, LANDMARK_BACKENDS, LEFT_EYE_49, MOUTH_49, NOSE_49, RIGHT_EYE_49,
                         get_landmark_backend, to_49)
 
-__all__ = ["LandmarkROICropper", "region_transforms", "apply_affine", "detector_box_to_dlib"]
+__all__ = ["LandmarkROICropper", "region_transforms", "apply_affine", "detector_box_to_dlib", "RIGID_49",
+           "similarity_to"]
+
+#: Positions in the 49 of the points facial expressions move least: the four eye
+#: corners (iBUG 36, 39, 42, 45) and the nine nose points (iBUG 27-35). Frames are
+#: registered on them by ``registration="clip"``.
+RIGID_49 = np.r_[LEFT_EYE_49[[0, 3]], RIGHT_EYE_49[[0, 3]], NOSE_49]
+
+REGISTRATIONS = ("frame", "clip")
 
 #: How each detector's face box relates to the box dlib's shape predictor was
 #: trained on (dlib's HOG detector): (scale of the side, x shift, y shift), shifts
@@ -58,6 +77,46 @@ def apply_affine(matrices, points):
     matrices = np.asarray(matrices, dtype=float)
     points = np.asarray(points, dtype=float)
     return points @ np.swapaxes(matrices[..., :2], -1, -2) + matrices[..., None, :, 2]
+
+
+def similarity_to(source, target):
+    """Least-squares similarity maps (rotation, uniform scale, shift) taking ``source`` points to ``target``.
+
+    Umeyama's closed form, for many frames at once.
+
+    Parameters
+    ----------
+    source : ndarray, shape (T, N, 2) or (N, 2)
+    target : ndarray, shape (N, 2)
+
+    Returns
+    -------
+    matrices : ndarray, shape (T, 2, 3) (or (2, 3))
+        ``apply_affine(matrices, source)`` is as close to ``target`` as a
+        similarity transform gets; NaN where ``source`` has a NaN.
+    """
+    source = np.asarray(source, dtype=float)
+    target = np.asarray(target, dtype=float)
+    single = source.ndim == 2
+    src = source[None] if single else source
+    mu_s, mu_t = src.mean(axis=1), target.mean(axis=0)
+    a, b = src - mu_s[:, None], target - mu_t
+    # complex form of the 2D Procrustes problem: b ~ z * a with z = scale * exp(i * angle)
+    za = a[..., 0] + 1j * a[..., 1]
+    zb = b[:, 0] + 1j * b[:, 1]
+    with np.errstate(invalid="ignore"):  # frames with NaN points give NaN maps, quietly
+        z = (np.conj(za) * zb).sum(axis=1) / np.maximum((np.abs(za) ** 2).sum(axis=1), 1e-12)
+    linear = np.stack([np.stack([z.real, -z.imag], -1), np.stack([z.imag, z.real], -1)], axis=-2)
+    offset = mu_t - np.einsum("tij,tj->ti", linear, mu_s)
+    matrices = np.concatenate([linear, offset[..., None]], axis=-1)
+    return matrices[0] if single else matrices
+
+
+def _compose(outer, inner):
+    """Affine maps ``(..., 2, 3)``: ``outer`` after ``inner``."""
+    linear = outer[..., :2] @ inner[..., :2]
+    offset = np.einsum("...ij,...j->...i", outer[..., :2], inner[..., 2]) + outer[..., 2]
+    return np.concatenate([linear, offset[..., None]], axis=-1)
 
 
 def _box_transform(points, centre, angle, out_hw, pad, aspect_fixed, margin_down=0.0):
@@ -85,7 +144,7 @@ def _box_transform(points, centre, angle, out_hw, pad, aspect_fixed, margin_down
 
 
 def region_transforms(landmarks, face_size=128, roi_size=(40, 120), face_margin=0.3, roi_padding=0.15,
-                      align=False):
+                      align=False, registration="frame"):
     """Affine maps from source-frame coordinates to the face, brow and mouth crops.
 
     Parameters
@@ -102,6 +161,10 @@ def region_transforms(landmarks, face_size=128, roi_size=(40, 120), face_margin=
         component's extent, before widening to the fixed aspect ratio.
     align : bool, default=False
         Remove the roll measured on the line between the eye centres.
+    registration : {"frame", "clip"}, default="frame"
+        ``"frame"``: each frame's crops fitted to that frame's landmarks (the
+        paper). ``"clip"``: crops placed on the median shape of the frames and
+        each frame registered to it on :data:`RIGID_49` (see the module notes).
 
     Returns
     -------
@@ -109,9 +172,19 @@ def region_transforms(landmarks, face_size=128, roi_size=(40, 120), face_margin=
         ``"face"``, ``"brow"``, ``"mouth"``: ``apply_affine(transforms[k], landmarks)``
         gives pixel coordinates in that crop; ``cv2.warpAffine(frame, m, size)`` cuts it.
     """
+    if registration not in REGISTRATIONS:
+        raise ValueError(f"registration must be one of {REGISTRATIONS}; got {registration!r}.")
     landmarks = np.asarray(landmarks, dtype=float)
     single = landmarks.ndim == 2
     frames = landmarks[None] if single else landmarks
+    known = np.isfinite(frames).all(axis=(1, 2))
+    if registration == "clip" and known.any():
+        reference = np.median(frames[known], axis=0)
+        placed = region_transforms(reference, face_size, roi_size, face_margin, roi_padding, align)
+        to_reference = np.full((len(frames), 2, 3), np.nan)
+        to_reference[known] = similarity_to(frames[known][:, RIGID_49], reference[RIGID_49])
+        out = {key: _compose(m[None], to_reference) for key, m in placed.items()}
+        return {key: value[0] for key, value in out.items()} if single else out
     out = {"face": [], "brow": [], "mouth": []}
     brow_eye = np.concatenate([BROW_49, EYE_49])
     for points in frames:
@@ -177,6 +250,14 @@ class LandmarkROICropper(TransformerMixin, BaseEstimator):
         (height, width) of the brow and mouth crops (the paper's 40 x 120).
     align : bool, default=False
         Remove the in-plane rotation measured on the eye line before cropping.
+    registration : {"frame", "clip"}, default="frame"
+        Where the crops sit. ``"frame"`` (the paper): each frame's crops are
+        fitted to that frame's landmarks, so they rescale and recentre with the
+        expression. ``"clip"``: the crops are placed once on the clip's median
+        shape and each frame is registered to it on the eye corners and nose
+        (a similarity fit), so movement shows as movement inside fixed crops and
+        head motion and landmark jitter are taken out. Meant for clips of one
+        expression, like the paper's 4-frame sequences.
     face_margin : float, default=0.3
         Margin around the landmarks' extent for the face crop, per side, as a
         fraction of that extent.
@@ -218,6 +299,7 @@ class LandmarkROICropper(TransformerMixin, BaseEstimator):
         "face_size": [Interval(Integral, 16, None, closed="left")],
         "roi_size": [tuple, list],
         "align": ["boolean"],
+        "registration": [StrOptions(set(REGISTRATIONS))],
         "face_margin": [Interval(Real, 0, None, closed="left")],
         "roi_padding": [Interval(Real, 0, None, closed="left")],
         "model_path": [str, os.PathLike, None],
@@ -226,12 +308,13 @@ class LandmarkROICropper(TransformerMixin, BaseEstimator):
         "verbose": ["boolean", Integral],
     }
 
-    def __init__(self, landmarks="dlib", face_size=128, roi_size=(40, 120), align=False, face_margin=0.3,
-                 roi_padding=0.15, model_path=None, device="cpu", n_jobs=None, verbose=False):
+    def __init__(self, landmarks="dlib", face_size=128, roi_size=(40, 120), align=False, registration="frame",
+                 face_margin=0.3, roi_padding=0.15, model_path=None, device="cpu", n_jobs=None, verbose=False):
         self.landmarks = landmarks
         self.face_size = face_size
         self.roi_size = roi_size
         self.align = align
+        self.registration = registration
         self.face_margin = face_margin
         self.roi_padding = roi_padding
         self.model_path = model_path
@@ -335,7 +418,7 @@ class LandmarkROICropper(TransformerMixin, BaseEstimator):
         report["n_interpolated"] = int(n - track.found.sum())
         points = _interpolate_points(points, track.found)
         geometry = region_transforms(points, self.face_size, (roi_h, roi_w), self.face_margin, self.roi_padding,
-                                     self.align)
+                                     self.align, self.registration)
         # crop pixel c -> source p = s * c + (o + 0.5 s - 0.5): compose with the source -> output maps
         scale = (track.crop_boxes[:, 2] - track.crop_boxes[:, 0]) / track.crop_size
         shift = track.crop_boxes[:, :2] + 0.5 * scale[:, None] - 0.5
