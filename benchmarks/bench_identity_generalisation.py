@@ -195,7 +195,8 @@ def run(args):
         t_gen = time.perf_counter() - t0
         pipe = make_phcnn_pipeline(arch=args.arch, width=args.width, max_epochs=args.epochs, lr=args.lr,
                                    batch_size=args.batch_size, random_state=args.seed, no_face="blank",
-                                   n_threads=args.threads, frame_inputs=args.frame_inputs)
+                                   n_threads=args.threads, frame_inputs=args.frame_inputs,
+                                   mirror_augment=args.mirror_augment)
         pipe.set_params(cropper__align=args.align, cropper__registration=args.registration)
         t0 = time.perf_counter()
         crops, no_face = {}, {}
@@ -298,6 +299,8 @@ def main(argv=None):
     parser.add_argument("--max-folds", type=int, default=None,
                         help="stop after this many folds (the network's folds take long on a CPU)")
     parser.add_argument("--align", action="store_true", help="crop faces with the roll removed (cropper align)")
+    parser.add_argument("--mirror-augment", action="store_true",
+                        help="mirror a random half of the training windows each epoch (PHCNNClassifier mirror_augment)")
     parser.add_argument("--registration", choices=("frame", "clip"), default="frame",
                         help="where the cropper puts the crops (LandmarkROICropper registration)")
     parser.add_argument("--frame-inputs", choices=("rgb", "asymmetry"), default="rgb",

@@ -13,8 +13,7 @@ STEP_NAMES = ("detector", "cropper", "sampler", "windower", "classifier")
 
 def make_phcnn_pipeline(arch="phcnn-lstm", detector="haar", landmarks="dlib", window=4, memory=None,
                         augment=False, fps=None, missing="interpolate", no_face="raise", n_jobs=None,
-                        verbose=False,
-                        **classifier_params):
+                        verbose=False, registration="frame", **classifier_params):
     """Build ``FaceDetector -> LandmarkROICropper -> SequenceWindower -> PHCNNClassifier``.
 
     Parameters
@@ -45,6 +44,10 @@ def make_phcnn_pipeline(arch="phcnn-lstm", detector="haar", landmarks="dlib", wi
         Parallel clips in preprocessing (joblib).
     verbose : bool, default=False
         Progress bars for preprocessing; skorch's epoch table for training.
+    registration : {"frame", "clip"}, default="frame"
+        Where the cropper puts the crops: fitted to each frame's landmarks (the
+        paper), or fixed per clip with the frames registered on the eye
+        corners and nose (see :class:`~fnpgrade.LandmarkROICropper`).
     **classifier_params
         Passed to :class:`~fnpgrade.PHCNNClassifier` (``width``, ``max_epochs``,
         ``lr``, ``class_weight``, ``random_state``, ...).
@@ -70,7 +73,8 @@ def make_phcnn_pipeline(arch="phcnn-lstm", detector="haar", landmarks="dlib", wi
     steps = [
         ("detector", FaceDetector(backend=detector, fps=fps, missing=missing, no_face=no_face, n_jobs=n_jobs,
                                   verbose=verbose)),
-        ("cropper", LandmarkROICropper(landmarks=landmarks, n_jobs=n_jobs, verbose=verbose)),
+        ("cropper", LandmarkROICropper(landmarks=landmarks, registration=registration, n_jobs=n_jobs,
+                                       verbose=verbose)),
     ]
     if augment:
         from imblearn.pipeline import Pipeline as ImbPipeline

@@ -31,6 +31,10 @@ def test_pipeline_steps_and_params_round_trip():
     assert cloned.get_params()["classifier__random_state"] == 1
     cloned.set_params(classifier__lr=0.01, windower__length=4)
     assert cloned.get_params()["classifier__lr"] == 0.01
+    assert params["cropper__registration"] == "frame"  # the paper's per-frame crops unless asked
+    options = make_phcnn_pipeline(registration="clip", frame_inputs="asymmetry", mirror_augment=True).get_params()
+    assert options["cropper__registration"] == "clip" and options["classifier__frame_inputs"] == "asymmetry"
+    assert options["classifier__mirror_augment"] is True
 
 
 def test_preprocessing_yields_one_windowed_clip_per_clip(palsy_data, windows):
