@@ -116,12 +116,12 @@ def asymmetry_features(landmarks49):
 
 def _subject_accuracy(y_true, proba, classes, subjects):
     """Accuracy per subject: the mean of a subject's clip probabilities, against its (single) level."""
+    from fnpgrade.grading import grade_by_subject
+
     y_true, subjects = np.asarray(y_true), np.asarray(subjects)
-    hits = []
-    for s in np.unique(subjects):
-        m = subjects == s
-        hits.append(classes[np.argmax(proba[m].mean(0))] == y_true[m][0])
-    return float(np.mean(hits))
+    ids, grades, _ = grade_by_subject(proba, subjects, classes)
+    truth = np.array([y_true[subjects == s][0] for s in ids])
+    return float(np.mean(grades == truth))
 
 
 def _faces_dict(bases):

@@ -29,6 +29,7 @@ _EXPORTS = {
     "concat_datasets": "fnpgrade.datasets",
     "read_clip": "fnpgrade.io",
     "hb_to_level": "fnpgrade.grading",
+    "grade_by_subject": "fnpgrade.grading",
     "LEVELS": "fnpgrade.grading",
 }
 

@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["LEVELS", "HB_GRADES", "hb_to_level", "check_hb_grades", "check_levels"]
+__all__ = ["LEVELS", "HB_GRADES", "hb_to_level", "check_hb_grades", "check_levels", "grade_by_subject"]
 
 #: The paper's severity levels, in ordinal order.
 LEVELS = ("I", "II", "III")
@@ -125,3 +125,51 @@ def check_levels(levels, *, name="y"):
                 f"{LEVELS}; convert House-Brackmann grades with fnpgrade.grading.hb_to_level."
             )
     return values
+
+
+def grade_by_subject(proba, subjects, classes):
+    """One grade per person from the probabilities of their clips.
+
+    A clinician grades a person from several expressions, not one clip; the
+    clips of one subject are pooled by averaging their class probabilities
+    (``predict_proba``), which lets a clear clip (a tight eye closure) outvote
+    clips that show little (rest, where House-Brackmann II-IV look normal).
+
+    Parameters
+    ----------
+    proba : array-like, shape (n_clips, n_classes)
+        ``predict_proba`` of the clips.
+    subjects : array-like, shape (n_clips,)
+        The subject of each clip (the ``groups`` of cross-validation).
+    classes : array-like, shape (n_classes,)
+        The labels of ``proba``'s columns (the classifier's ``classes_``).
+
+    Returns
+    -------
+    subject_ids : ndarray, shape (n_subjects,)
+        The subjects, sorted.
+    grades : ndarray, shape (n_subjects,)
+        The label of the highest mean probability, per subject.
+    mean_proba : ndarray, shape (n_subjects, n_classes)
+        The mean of each subject's clip probabilities.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> proba = np.array([[0.6, 0.3, 0.1], [0.1, 0.2, 0.7], [0.2, 0.2, 0.6], [0.5, 0.4, 0.1]])
+    >>> ids, grades, _ = grade_by_subject(proba, ["s1", "s1", "s1", "s2"], ["I", "II", "III"])
+    >>> ids.tolist(), grades.tolist()
+    (['s1', 's2'], ['III', 'I'])
+    """
+    proba = np.asarray(proba, dtype=float)
+    subjects = np.asarray(subjects)
+    classes = np.asarray(classes)
+    if proba.ndim != 2 or proba.shape[1] != len(classes):
+        raise ValueError(f"proba must have one column per class ({len(classes)}); got shape {proba.shape}.")
+    if len(subjects) != len(proba):
+        raise ValueError(f"subjects has {len(subjects)} entries for {len(proba)} clips; give one per clip.")
+    subject_ids, index = np.unique(subjects, return_inverse=True)
+    sums = np.zeros((len(subject_ids), proba.shape[1]))
+    np.add.at(sums, index, proba)
+    mean_proba = sums / np.bincount(index)[:, None]
+    return subject_ids, classes[mean_proba.argmax(axis=1)], mean_proba

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from fnpgrade.grading import LEVELS, check_hb_grades, check_levels, hb_to_level
+from fnpgrade.grading import LEVELS, check_hb_grades, check_levels, grade_by_subject, hb_to_level
 
 
 def test_paper_table_one_mapping():
@@ -43,3 +43,15 @@ def test_any_integer_is_graded_or_rejected(value):
     else:
         with pytest.raises(ValueError):
             hb_to_level(value)
+
+
+def test_grade_by_subject_pools_each_subjects_clips():
+    proba = np.array([[0.6, 0.3, 0.1], [0.1, 0.2, 0.7], [0.2, 0.2, 0.6], [0.5, 0.4, 0.1], [0.2, 0.5, 0.3]])
+    ids, grades, mean = grade_by_subject(proba, [7, 3, 7, 3, 7], np.array(["I", "II", "III"]))
+    assert ids.tolist() == [3, 7]
+    np.testing.assert_allclose(mean, [[0.3, 0.3, 0.4], [1.0 / 3, 1.0 / 3, 1.0 / 3]])
+    assert grades[0] == "III"  # one clear clip outvotes one that looked normal
+    with pytest.raises(ValueError, match="one per clip"):
+        grade_by_subject(proba, [1, 2], ["I", "II", "III"])
+    with pytest.raises(ValueError, match="one column per class"):
+        grade_by_subject(proba, [1] * 5, ["I", "II"])
