@@ -303,7 +303,7 @@ def main(argv=None):
                         help="mirror a random half of the training windows each epoch (PHCNNClassifier mirror_augment)")
     parser.add_argument("--registration", choices=("frame", "clip"), default="frame",
                         help="where the cropper puts the crops (LandmarkROICropper registration)")
-    parser.add_argument("--frame-inputs", choices=("rgb", "asymmetry"), default="rgb",
+    parser.add_argument("--frame-inputs", choices=("rgb", "asymmetry", "movement"), default="rgb",
                         help="what the network sees per frame (PHCNNClassifier frame_inputs)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads for the network (1 is much faster while other jobs load the cores)")

@@ -12,6 +12,8 @@ home), then trains PHCNN-LSTM variants on them:
 * ``flip``       -- the training clips plus their mirror images (the grade does
   not depend on which side is affected);
 * ``asym+flip``  -- both;
+* ``move``       -- ``PHCNNClassifier(frame_inputs="movement")``: grey, movement
+  since the window's first frame, and that movement minus its mirror image;
 * ``mirror``     -- ``PHCNNClassifier(mirror_augment=True)``: each training
   window mirrored with probability 1/2 per epoch (instead of doubling);
 * ``clip:<variant>`` -- any of these on crops cut with
@@ -46,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_identity_generalisation import _subject_accuracy  # noqa: E402
 
 
-def _tracks(path, seed=0):
+def _tracks(path, subjects_per_person, seed=0):
     """Generate fold 1's clips and run the face detector once (cached: cropping variants reuse it)."""
     if path.exists():
         return joblib.load(path)
@@ -64,7 +66,7 @@ def _tracks(path, seed=0):
         return {f"{b.family}/{b.name}": b.image for b in bases if b.family in people}
 
     common = dict(clips_per_subject=7, return_info=True)
-    data = {"train": make_palsy_clips(n_subjects=10 * len(train_people), faces=faces(train_people),
+    data = {"train": make_palsy_clips(n_subjects=subjects_per_person * len(train_people), faces=faces(train_people),
                                       random_state=11, **common),
             "seen": make_palsy_clips(n_subjects=3 * len(train_people), faces=faces(train_people),
                                      random_state=12, **common),
@@ -84,14 +86,15 @@ def _tracks(path, seed=0):
     return out
 
 
-def build(home, registration):
+def build(home, registration, subjects_per_person):
     """Aligned crops and windows of fold 1's clips for one ``registration`` of the cropper (cached)."""
     from fnpgrade import LandmarkROICropper, SequenceWindower
 
-    path = home / f"experiment_network_inputs_{registration}.joblib"
+    stem = f"experiment_network_inputs_{subjects_per_person}"
+    path = home / f"{stem}_{registration}.joblib"
     if path.exists():
         return joblib.load(path)
-    tracks = _tracks(home / "experiment_network_inputs_tracks.joblib")
+    tracks = _tracks(home / f"{stem}_tracks.joblib", subjects_per_person)
     cropper = LandmarkROICropper(align=True, registration=registration).fit()
     out = {}
     for name, d in tracks.items():
@@ -107,19 +110,23 @@ def _mirrored(window):
 
 
 def run_variant(home, variant, args):
+    import torch
+
     from fnpgrade import PHCNNClassifier
 
     registration = "clip" if variant.startswith("clip:") else "frame"
-    data = build(home, registration)
+    data = build(home, registration, args.subjects_per_person)
 
     train = data["train"]
     X, y, groups = list(train["windows"]), train["y"], train["groups"]
     if "flip" in variant:
         X, y, groups = X + [_mirrored(w) for w in X], np.r_[y, y], np.r_[groups, groups]
-    frame_inputs = "asymmetry" if "asym" in variant else "rgb"
+    frame_inputs = "movement" if "move" in variant else "asymmetry" if "asym" in variant else "rgb"
     clf = PHCNNClassifier(frame_inputs=frame_inputs, mirror_augment="mirror" in variant, width=args.width,
                           lr=args.lr, batch_size=16,
-                          max_epochs=args.epochs, random_state=args.seed, verbose=0, n_threads=args.threads)
+                          max_epochs=args.epochs, random_state=args.seed, verbose=0, n_threads=args.threads,
+                          **({"train_split": None} if args.no_valid_split else {}),
+                          **({"optimizer": torch.optim.AdamW} if args.optimizer == "adamw" else {}))
     start = time.perf_counter()
     clf.fit(X, y, groups=groups)
     row = {"variant": variant, "fit_s": time.perf_counter() - start}
@@ -137,10 +144,17 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--variants", default="base,asym,flip,asym+flip")
     parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--subjects-per-person", type=int, default=10,
+                        help="training subjects per training person (8 people in fold 1)")
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd",
+                        help="sgd: the paper's SGD with momentum; adamw: torch's AdamW (use --lr 0.001)")
+    parser.add_argument("--no-valid-split", action="store_true",
+                        help="train on all training clips and keep the last epoch (no held-out training people "
+                             "to pick the best epoch by)")
     parser.add_argument("--out", default="experiment_network_inputs")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*appear with more than one label.*")

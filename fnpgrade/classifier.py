@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 from .nn.callbacks import (EpochCheckpoint, KeepBest, PolynomialDecay, RunLRScheduler, WindowAccuracy,
                            read_checkpoint)
 from .nn.data import WindowDataset, WindowLoader
-from .nn.layers import fuse_batchnorm
+from .nn.layers import FRAME_INPUTS, fuse_batchnorm
 from .nn.registry import ARCHITECTURES, build_network
 from .nn.split import ClipValidSplit
 from .utils import check_labels
@@ -206,7 +206,7 @@ class PHCNNClassifier(NeuralNetClassifier):
         Predict with a copy of the network whose batch norms are folded into
         the preceding convolution / linear layer (same outputs up to float
         rounding, less work per window). Training is unaffected.
-    frame_inputs : {"rgb", "asymmetry"}, default="rgb"
+    frame_inputs : {"rgb", "asymmetry", "movement"}, default="rgb"
         What each frame shows the network. ``"rgb"``: its colours (the
         paper). ``"asymmetry"``: the grey frame, the frame minus its mirror
         image and the frame minus the window's first frame (see
@@ -388,9 +388,9 @@ class PHCNNClassifier(NeuralNetClassifier):
         if not (isinstance(self.channels_last, bool) or self.channels_last == "auto"):
             raise ValueError(f"The 'channels_last' parameter of PHCNNClassifier must be 'auto', True or False. "
                              f"Got {self.channels_last!r} instead.")
-        if self.frame_inputs not in ("rgb", "asymmetry"):
-            raise ValueError(f"The 'frame_inputs' parameter of PHCNNClassifier must be 'rgb' or 'asymmetry'. "
-                             f"Got {self.frame_inputs!r} instead.")
+        if self.frame_inputs not in FRAME_INPUTS:
+            raise ValueError(f"The 'frame_inputs' parameter of PHCNNClassifier must be one of "
+                             f"{sorted(FRAME_INPUTS)}. Got {self.frame_inputs!r} instead.")
         if not isinstance(self.mirror_augment, (bool, np.bool_)):
             raise ValueError(f"The 'mirror_augment' parameter of PHCNNClassifier must be True or False. "
                              f"Got {self.mirror_augment!r} instead.")

@@ -459,6 +459,29 @@ def test_asymmetry_images_show_mirror_differences_and_movement():
         memory_format=torch.channels_last)
 
 
+def test_movement_images_compare_only_what_moves_across_the_midline():
+    from fnpgrade.nn.layers import frames_to_images, movement_images
+
+    rng = np.random.default_rng(1)
+    lopsided = np.repeat(rng.integers(0, 256, size=(2, 1, 8, 10, 3), dtype=np.uint8), 3, axis=1)  # asymmetric, still
+    images = movement_images(torch.from_numpy(lopsided))
+    assert images.shape == (6, 3, 8, 10)
+    torch.testing.assert_close(images[:, 0], frames_to_images(torch.from_numpy(lopsided)).mean(1))
+    assert images[:, 1:].abs().max() == 0             # a face's own asymmetry shows in no difference channel
+    both = lopsided.copy()
+    both[:, 2] = np.clip(both[:, 2].astype(int) + 40, 0, 255).astype(np.uint8)   # frame 3 brightens evenly ...
+    one = lopsided.copy()
+    one[:, 2, :, :5] = 255                                                       # ... or its left half turns white
+    out_both = movement_images(torch.from_numpy(both)).reshape(2, 3, 3, 8, 10)
+    out_one = movement_images(torch.from_numpy(one)).reshape(2, 3, 3, 8, 10)
+    assert out_both[:, :2, 1:].abs().max() == 0 and out_one[:, :2, 1:].abs().max() == 0
+    assert (out_both[:, 2, 1] >= 0).all() and out_both[:, 2, 1].max() > 0       # movement seen ...
+    uneven = (lopsided[:, 2].astype(int) + 40 > 255).any(-1)                     # (clipping at white is uneven)
+    assert out_both[:, 2, 2][torch.from_numpy(~(uneven | uneven[..., ::-1]))].abs().max() < 1e-5  # ... not one-sided
+    assert (out_one[:, 2, 2, :, :5] >= 0).all() and out_one[:, 2, 2, :, :5].max() > 0
+    torch.testing.assert_close(out_one[:, 2, 2, :, 5:], -out_one[:, 2, 2, :, :5].flip(-1))
+
+
 def test_frame_inputs_asymmetry_trains_predicts_and_survives_pickling():
     X, y = make_clips(n_per_class=2, max_windows=1)
     clf = PHCNNClassifier(max_epochs=1, frame_inputs="asymmetry", random_state=0, **FAST).fit(X, y)

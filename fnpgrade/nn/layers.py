@@ -16,7 +16,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 from torch.utils.checkpoint import checkpoint
 
-__all__ = ["scaled", "frames_to_images", "asymmetry_images", "ConvBlock", "FCBlock", "conv_stack", "conv_segments", "run_segments",
+__all__ = ["scaled", "frames_to_images", "asymmetry_images", "movement_images", "FRAME_INPUTS", "ConvBlock", "FCBlock", "conv_stack", "conv_segments", "run_segments",
            "fuse_batchnorm"]
 
 
@@ -59,6 +59,29 @@ def asymmetry_images(x, channels_last=False, dtype=torch.float32):
     images = images.reshape(-1, *images.shape[2:])
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     return images.contiguous(memory_format=memory_format)
+
+
+def movement_images(x, channels_last=False, dtype=torch.float32):
+    """Turn ``uint8`` frames ``(B, L, H, W, 3)`` into movement images ``(B*L, 3, H, W)``.
+
+    Channel 0 is the grey frame (-1..1), channel 1 four times the grey frame
+    minus the window's first frame (movement), channel 2 four times that
+    movement minus its mirror image (one-sided movement). Unlike
+    :func:`asymmetry_images` no channel holds the frame's static left/right
+    difference, which mixes a face's own asymmetry (and a turned head) into
+    the weakness; only what moves is compared across the midline.
+    """
+    _check_frames(x)
+    grey = x.to(dtype).mean(-1).mul_(1.0 / 127.5).sub_(1.0)            # (B, L, H, W)
+    moved = 4.0 * (grey - grey[:, :1])
+    images = torch.stack([grey, moved, moved - moved.flip(-1)], dim=2)
+    images = images.reshape(-1, *images.shape[2:])
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    return images.contiguous(memory_format=memory_format)
+
+
+#: What ``WindowNetwork.set_frame_inputs`` accepts: the function that turns uint8 frames into images.
+FRAME_INPUTS = {"rgb": frames_to_images, "asymmetry": asymmetry_images, "movement": movement_images}
 
 
 class ConvBlock(nn.Sequential):

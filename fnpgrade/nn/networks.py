@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .branches import FaceBranch, RegionBranch, SEResNetBranch, VGG16Branch
-from .layers import asymmetry_images, frames_to_images, scaled
+from .layers import FRAME_INPUTS, scaled
 
 __all__ = ["WindowNetwork", "PHCNNLSTM", "PHCNN", "FaceN1LSTM", "VGG16LSTM", "SENet", "PixelLSTM",
            "PHCNNFeatures"]
@@ -69,7 +69,8 @@ class WindowNetwork(nn.Module):
                 module.activation_checkpointing = bool(enabled)
         return self
 
-    #: What each frame shows the network: ``"rgb"`` (the paper) or ``"asymmetry"`` (see :meth:`set_frame_inputs`).
+    #: What each frame shows the network: ``"rgb"`` (the paper), ``"asymmetry"`` or ``"movement"``
+    #: (see :meth:`set_frame_inputs`).
     frame_inputs = "rgb"
 
     def set_frame_inputs(self, mode="rgb"):
@@ -77,20 +78,24 @@ class WindowNetwork(nn.Module):
 
         Parameters
         ----------
-        mode : {"rgb", "asymmetry"}, default="rgb"
+        mode : {"rgb", "asymmetry", "movement"}, default="rgb"
             ``"rgb"``: the frame's colours (the paper). ``"asymmetry"``: three
             grey-level channels, the frame, the frame minus its mirror image
             (left/right asymmetry; the crops are centred on the face), and the
             frame minus the window's first frame (movement). Both differences
             cancel most of what identifies a person, which is what a grader of
             one-sided weakness has to ignore (``docs/data.md``).
+            ``"movement"``: the frame, its movement since the window's first
+            frame, and that movement minus its mirror image (one-sided
+            movement), with no static left/right difference, which also holds
+            the face's own asymmetry.
 
         Returns
         -------
         self : WindowNetwork
         """
-        if mode not in ("rgb", "asymmetry"):
-            raise ValueError(f"frame_inputs must be 'rgb' or 'asymmetry'; got {mode!r}.")
+        if mode not in FRAME_INPUTS:
+            raise ValueError(f"frame_inputs must be one of {sorted(FRAME_INPUTS)}; got {mode!r}.")
         self.frame_inputs = mode
         return self
 
@@ -135,9 +140,7 @@ class WindowNetwork(nn.Module):
 
     def images(self, frames):
         """``uint8 (B, L, H, W, 3)`` -> normalised float ``(B*L, 3, H, W)`` on this module's device."""
-        if self.frame_inputs == "asymmetry":
-            return asymmetry_images(frames, channels_last=self.channels_last)
-        return frames_to_images(frames, channels_last=self.channels_last)
+        return FRAME_INPUTS[self.frame_inputs](frames, channels_last=self.channels_last)
 
     def forward(self, face=None, brow=None, mouth=None, **kwargs):
         arrays = {"face": face, "brow": brow, "mouth": mouth}
