@@ -196,7 +196,8 @@ def run(args):
         pipe = make_phcnn_pipeline(arch=args.arch, width=args.width, max_epochs=args.epochs, lr=args.lr,
                                    batch_size=args.batch_size, random_state=args.seed, no_face="blank",
                                    n_threads=args.threads, frame_inputs=args.frame_inputs,
-                                   mirror_augment=args.mirror_augment)
+                                   mirror_augment=args.mirror_augment,
+                                   **({"train_split": None} if args.no_valid_split else {}))
         pipe.set_params(cropper__align=args.align, cropper__registration=args.registration)
         t0 = time.perf_counter()
         crops, no_face = {}, {}
@@ -299,6 +300,9 @@ def main(argv=None):
     parser.add_argument("--max-folds", type=int, default=None,
                         help="stop after this many folds (the network's folds take long on a CPU)")
     parser.add_argument("--align", action="store_true", help="crop faces with the roll removed (cropper align)")
+    parser.add_argument("--no-valid-split", action="store_true",
+                        help="train the network on all training clips, keeping the epoch with the lowest "
+                             "training loss, instead of holding out training people to pick the best epoch")
     parser.add_argument("--mirror-augment", action="store_true",
                         help="mirror a random half of the training windows each epoch (PHCNNClassifier mirror_augment)")
     parser.add_argument("--registration", choices=("frame", "clip"), default="frame",

@@ -153,8 +153,8 @@ def main(argv=None):
     parser.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd",
                         help="sgd: the paper's SGD with momentum; adamw: torch's AdamW (use --lr 0.001)")
     parser.add_argument("--no-valid-split", action="store_true",
-                        help="train on all training clips and keep the last epoch (no held-out training people "
-                             "to pick the best epoch by)")
+                        help="train on all training clips, keeping the epoch with the lowest training loss "
+                             "(no held-out training people to pick the best epoch by)")
     parser.add_argument("--out", default="experiment_network_inputs")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*appear with more than one label.*")

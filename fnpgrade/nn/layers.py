@@ -16,8 +16,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 from torch.utils.checkpoint import checkpoint
 
-__all__ = ["scaled", "frames_to_images", "asymmetry_images", "movement_images", "FRAME_INPUTS", "ConvBlock", "FCBlock", "conv_stack", "conv_segments", "run_segments",
-           "fuse_batchnorm"]
+__all__ = ["scaled", "frames_to_images", "asymmetry_images", "movement_images", "FRAME_INPUTS", "ConvBlock",
+           "FCBlock", "conv_stack", "conv_segments", "run_segments", "fuse_batchnorm"]
 
 
 def scaled(n, width):
