@@ -214,8 +214,14 @@ class PHCNNClassifier(NeuralNetClassifier):
         of a person's appearance. On synthetic clips of people held out from
         training it graded 0.397 against 0.313 for ``"rgb"`` over three folds
         (``benchmarks/bench_identity_generalisation.py``; 0.571 against 0.339
-        on one fold of ``benchmarks/experiment_network_inputs.py``), far from
-        a usable grader still; see ``docs/data.md``.
+        on one fold of ``benchmarks/experiment_network_inputs.py``); with
+        ``registration="clip"`` crops, ``mirror_augment=True`` and all
+        training people for 24 epochs 0.456 (0.607 on held-out real photos),
+        far from a usable grader still; see ``docs/data.md``. ``"movement"``:
+        the grey frame, its movement since the window's first frame and that
+        movement minus its mirror image, no static left/right difference
+        (graded unseen people worse than ``"asymmetry"`` on one fold: 0.482
+        against 0.643).
     mirror_augment : bool, default=False
         While training, show each window mirrored left-right with probability
         1/2 (:meth:`fnpgrade.nn.WindowNetwork.set_mirror_augment`): the grade
