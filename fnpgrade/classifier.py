@@ -301,8 +301,8 @@ class PHCNNClassifier(NeuralNetClassifier):
     def __init__(self, arch="phcnn-lstm", width=1.0, fusion="sum", fc_features=None, lstm_hidden=None,
                  class_weight="balanced", max_epochs=50, batch_size=64, lr=1e-4, momentum=0.9,
                  weight_decay=2e-5, lr_power=1.0, early_stopping=None, train_split=ClipValidSplit(0.2),
-                 frame_inputs="rgb", mirror_augment=False, precision="auto", channels_last="auto", fuse_batchnorm=True,
-                 activation_checkpointing=False,
+                 frame_inputs="rgb", mirror_augment=False, precision="auto", channels_last="auto",
+                 fuse_batchnorm=True, activation_checkpointing=False,
                  n_threads=None, device="auto", random_state=None, checkpoint_dir=None,
                  classes=None, callbacks=None, warm_start=False, verbose=1, **kwargs):
         kwargs.setdefault("module", None)
@@ -443,7 +443,8 @@ class PHCNNClassifier(NeuralNetClassifier):
                          (("frame_inputs", self.frame_inputs, "rgb"), ("mirror_augment", self.mirror_augment, False))
                          if value != default]
                 if asked:
-                    raise ValueError(f"{' and '.join(asked)} needs a fnpgrade WindowNetwork; "
+                    verb = "needs" if len(asked) == 1 else "need"
+                    raise ValueError(f"{' and '.join(asked)} {verb} a fnpgrade WindowNetwork; "
                                      f"{type(self.module_).__name__} takes its frames as they are.")
             return self
         shapes = getattr(self, "input_shapes_", {})
