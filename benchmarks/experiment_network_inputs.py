@@ -123,7 +123,7 @@ def run_variant(home, variant, args):
         X, y, groups = X + [_mirrored(w) for w in X], np.r_[y, y], np.r_[groups, groups]
     frame_inputs = "movement" if "move" in variant else "asymmetry" if "asym" in variant else "rgb"
     clf = PHCNNClassifier(frame_inputs=frame_inputs, mirror_augment="mirror" in variant, width=args.width,
-                          lr=args.lr, batch_size=16,
+                          lr=args.lr, weight_decay=args.weight_decay, batch_size=16,
                           max_epochs=args.epochs, random_state=args.seed, verbose=0, n_threads=args.threads,
                           **({"train_split": None} if args.no_valid_split else {}),
                           **({"optimizer": torch.optim.AdamW} if args.optimizer == "adamw" else {}))
@@ -148,6 +148,7 @@ def main(argv=None):
                         help="training subjects per training person (8 people in fold 1)")
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--weight-decay", type=float, default=2e-5, help="the paper's 2e-5 by default")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd",
