@@ -45,6 +45,20 @@ def frames_to_images(x, channels_last=False, dtype=torch.float32):
     return images.mul_(1.0 / 127.5).sub_(1.0)
 
 
+def _grey(x, dtype):
+    """``uint8`` frames ``(B, L, H, W, 3)`` -> grey levels ``(B, L, H, W)`` in -1..1."""
+    _check_frames(x)
+    return x.to(dtype).mean(-1).mul_(1.0 / 127.5).sub_(1.0)
+
+
+def _as_images(channels, channels_last):
+    """Per-frame channels, each ``(B, L, H, W)`` -> images ``(B*L, C, H, W)`` in the asked memory order."""
+    images = torch.stack(channels, dim=2)
+    images = images.reshape(-1, *images.shape[2:])
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    return images.contiguous(memory_format=memory_format)
+
+
 def asymmetry_images(x, channels_last=False, dtype=torch.float32):
     """Turn ``uint8`` frames ``(B, L, H, W, 3)`` into asymmetry images ``(B*L, 3, H, W)``.
 
@@ -53,31 +67,23 @@ def asymmetry_images(x, channels_last=False, dtype=torch.float32):
     first frame. The gains bring the two differences, usually small, to about
     the range of the grey channel.
     """
-    _check_frames(x)
-    grey = x.to(dtype).mean(-1).mul_(1.0 / 127.5).sub_(1.0)            # (B, L, H, W)
-    images = torch.stack([grey, 2.0 * (grey - grey.flip(-1)), 4.0 * (grey - grey[:, :1])], dim=2)
-    images = images.reshape(-1, *images.shape[2:])
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    return images.contiguous(memory_format=memory_format)
+    grey = _grey(x, dtype)
+    return _as_images([grey, 2.0 * (grey - grey.flip(-1)), 4.0 * (grey - grey[:, :1])], channels_last)
 
 
 def movement_images(x, channels_last=False, dtype=torch.float32):
     """Turn ``uint8`` frames ``(B, L, H, W, 3)`` into movement images ``(B*L, 3, H, W)``.
 
     Channel 0 is the grey frame (-1..1), channel 1 four times the grey frame
-    minus the window's first frame (movement), channel 2 four times that
-    movement minus its mirror image (one-sided movement). Unlike
+    minus the window's first frame (movement), channel 2 that movement minus
+    its mirror image (one-sided movement). Unlike
     :func:`asymmetry_images` no channel holds the frame's static left/right
     difference, which mixes a face's own asymmetry (and a turned head) into
     the weakness; only what moves is compared across the midline.
     """
-    _check_frames(x)
-    grey = x.to(dtype).mean(-1).mul_(1.0 / 127.5).sub_(1.0)            # (B, L, H, W)
+    grey = _grey(x, dtype)
     moved = 4.0 * (grey - grey[:, :1])
-    images = torch.stack([grey, moved, moved - moved.flip(-1)], dim=2)
-    images = images.reshape(-1, *images.shape[2:])
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    return images.contiguous(memory_format=memory_format)
+    return _as_images([grey, moved, moved - moved.flip(-1)], channels_last)
 
 
 #: What ``WindowNetwork.set_frame_inputs`` accepts: the function that turns uint8 frames into images.
