@@ -136,8 +136,12 @@ def _crops(pipe, X):
     training and scoring rather than graded on black frames.
     """
     crops = pipe[:2].fit_transform(X)
-    found = np.array([not r["blank"] for r in pipe.named_steps["detector"].report_])
-    return crops, found
+    return crops, _face_found(pipe.named_steps["detector"])
+
+
+def _face_found(detector):
+    """Mask of the clips of the detector's last ``transform`` in which it found a face (not blank)."""
+    return np.array([not r["blank"] for r in detector.report_])
 
 
 def _subset(data, crops, found):

@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # the identity benchmark's face-found mask and per-subject accuracy, so both score alike
-from bench_identity_generalisation import _subject_accuracy  # noqa: E402
+from bench_identity_generalisation import _face_found, _subject_accuracy  # noqa: E402
 
 
 def _tracks(path, subjects_per_person, seed=0):
@@ -76,7 +76,7 @@ def _tracks(path, subjects_per_person, seed=0):
     out = {}
     for name, (X, y, groups, info) in data.items():
         tracks = detector.fit_transform(X)
-        found = np.array([not r["blank"] for r in detector.report_])
+        found = _face_found(detector)
         if not found.all():
             print(f"{name}: {int((~found).sum())} clips without a detected face left out")
         keep = np.flatnonzero(found)
