@@ -29,6 +29,14 @@ def machine():
             info["cpu"] = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
     except (OSError, StopIteration):
         info["cpu"] = platform.processor()
+    # the flags that decide how fast (and whether natively) bf16 and wide vectors run
+    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+    try:
+        with open("/proc/cpuinfo") as handle:
+            flags = next(line.split(":", 1)[1].split() for line in handle if line.startswith("flags"))
+        info["cpu_flags"] = [flag for flag in wanted if flag in flags]
+    except (OSError, StopIteration):
+        info["cpu_flags"] = []
     return info
 
 

@@ -161,39 +161,50 @@ def _sync(device):
 
 
 def speed(args):
+    """The eager fp32 loop against the classifier at each of ``--precisions``, interleaved per repetition."""
     X, y = make_clips(args.batch_size * args.batches)
     options = _options(args.options)
-    rows, ratios = [], {"train": [], "infer": []}
+    precisions = [p for p in args.precisions.split(",") if p]
+    rows = []
     # warm-up: first calls allocate and pick kernels (both paths share them)
     tiny = X[:max(1, 8 // 4)]
     baseline_train(tiny, y[:len(tiny)], args.width, 8, args.device)
-    candidate_train(tiny, y[:len(tiny)], args.width, 8, args.device, **options)
+    for precision in precisions:
+        candidate_train(tiny, y[:len(tiny)], args.width, 8, args.device, **{**options, "precision": precision})
     for rep in range(args.repeats):
         b_train, net = baseline_train(X, y, args.width, args.batch_size, args.device, seed=rep)
-        c_train, clf = candidate_train(X, y, args.width, args.batch_size, args.device, **options)
         b_infer = baseline_infer(net, X, y, args.batch_size, args.device)
-        c_infer = candidate_infer(clf, X)
-        ratios["train"].append(c_train / b_train)
-        ratios["infer"].append(c_infer / b_infer)
-        rows.append({"repeat": rep, "eager_fp32_train": b_train, "fnpgrade_train": c_train,
-                     "eager_fp32_infer": b_infer, "fnpgrade_infer": c_infer,
-                     "train_ratio": ratios["train"][-1], "infer_ratio": ratios["infer"][-1]})
-        print(markdown_table(rows[-1:], list(rows[-1])), flush=True)
-    resolved = {"precision": resolve_precision(clf.precision, args.device),
-                "channels_last_train": resolve_channels_last(clf.channels_last, args.device, training=True),
+        for precision in precisions:
+            c_train, clf = candidate_train(X, y, args.width, args.batch_size, args.device,
+                                           **{**options, "precision": precision})
+            c_infer = candidate_infer(clf, X)
+            rows.append({"repeat": rep, "precision": precision, "eager_fp32_train": b_train,
+                         "fnpgrade_train": c_train, "eager_fp32_infer": b_infer, "fnpgrade_infer": c_infer,
+                         "train_ratio": c_train / b_train, "infer_ratio": c_infer / b_infer})
+            print(markdown_table(rows[-1:], list(rows[-1])), flush=True)
+    resolved = {"channels_last_train": resolve_channels_last(clf.channels_last, args.device, training=True),
                 "channels_last_predict": resolve_channels_last(clf.channels_last, args.device),
                 "fuse_batchnorm": clf.fuse_batchnorm, "n_threads": resolve_n_threads(clf.n_threads),
                 "activation_checkpointing": clf.activation_checkpointing}
+    per_precision = []
+    for precision in precisions:
+        mine = [r for r in rows if r["precision"] == precision]
+        per_precision.append({
+            "precision": precision, "resolved": resolve_precision(precision, args.device),
+            "train_windows_per_s": float(np.median([r["fnpgrade_train"] for r in mine])),
+            "eager_fp32_train_windows_per_s": float(np.median([r["eager_fp32_train"] for r in mine])),
+            "train_speedup_vs_eager_fp32": float(np.median([r["train_ratio"] for r in mine])),
+            "infer_windows_per_s": float(np.median([r["fnpgrade_infer"] for r in mine])),
+            "eager_fp32_infer_windows_per_s": float(np.median([r["eager_fp32_infer"] for r in mine])),
+            "infer_speedup_vs_eager_fp32": float(np.median([r["infer_ratio"] for r in mine])),
+        })
+    # the headline keys are the first precision's (the default, fp32, unless --precisions says otherwise)
     return {
-        "device": args.device,
+        "device": args.device, "machine": machine(),
         "width": args.width, "batch_size": args.batch_size, "n_windows": len(PlainWindows(X, y)),
         "repeats": args.repeats, "candidate_options": options, "candidate_resolved": resolved,
-        "train_windows_per_s": float(np.median([r["fnpgrade_train"] for r in rows])),
-        "eager_fp32_train_windows_per_s": float(np.median([r["eager_fp32_train"] for r in rows])),
-        "train_speedup_vs_eager_fp32": float(np.median(ratios["train"])),
-        "infer_windows_per_s": float(np.median([r["fnpgrade_infer"] for r in rows])),
-        "eager_fp32_infer_windows_per_s": float(np.median([r["eager_fp32_infer"] for r in rows])),
-        "infer_speedup_vs_eager_fp32": float(np.median(ratios["infer"])),
+        **{k: v for k, v in per_precision[0].items() if k not in ("precision", "resolved")},
+        "per_precision": per_precision,
         "repetitions": rows,
     }
 
@@ -657,6 +668,8 @@ def main():
     parser.add_argument("--batches", type=int, default=2, help="training batches (= windows / batch size) per run")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved baseline / candidate repetitions")
     parser.add_argument("--options", default="", help="PHCNNClassifier options, e.g. channels_last=False")
+    parser.add_argument("--precisions", default="fp32,bf16",
+                        help="the classifier's precision values to time side by side (comma-separated)")
     parser.add_argument("--scale", choices=("speed", "paper"), default="speed",
                         help="paper: also the peak RSS of a fit on 5420 paper-size windows (subprocess)")
     parser.add_argument("--max-batches", type=int, default=None,
@@ -738,6 +751,9 @@ def main():
         rows = [{k: f[k] for k in columns} for f in fits]
         print(markdown_table(rows, list(rows[0])))
     result["load_average_end"] = os.getloadavg()
+    if result.get("per_precision"):
+        print(f"CPU flags: {machine()['cpu_flags']}")
+        print(markdown_table(result["per_precision"], list(result["per_precision"][0])))
     summary = {k: result.get(k) for k in ("device", "train_windows_per_s", "train_speedup_vs_eager_fp32",
                                           "infer_windows_per_s", "infer_speedup_vs_eager_fp32", "peak_rss_gb")}
     print(markdown_table([summary], list(summary)))

@@ -252,6 +252,29 @@ def test_bf16_and_channels_last_train_and_predict():
     assert proba.dtype == np.float32 and np.allclose(proba.sum(axis=1), 1, atol=1e-3)
 
 
+def test_default_precision_is_fp32_on_every_cpu():
+    # results must not depend on the CPU's flags: bf16 is opt-in
+    assert PHCNNClassifier().precision == "fp32"
+    from fnpgrade.classifier import resolve_precision
+
+    assert resolve_precision(PHCNNClassifier().precision, "cpu") == "fp32"
+
+
+@pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(),
+                    reason="this CPU computes bf16 only by emulation (far slower); bf16 is checked where native")
+def test_bf16_predictions_follow_fp32_within_bf16_rounding(fitted, data):
+    *_, X_test, _ = data
+    fp32 = fitted.predict_proba(X_test)
+    fitted.set_params(precision="bf16")
+    try:
+        bf16 = fitted.predict_proba(X_test)
+    finally:
+        fitted.set_params(precision="fp32")
+    # bf16 keeps 8 mantissa bits (relative rounding 2**-8 per operation): probabilities agree to a few 1e-2
+    np.testing.assert_allclose(bf16, fp32, atol=0.05)
+    assert np.mean(bf16.argmax(1) == fp32.argmax(1)) >= 0.9
+
+
 @pytest.mark.parametrize("arch", sorted(set(ARCHITECTURES) - {"phcnn-lstm"}))
 def test_every_arch_trains_through_the_classifier(arch):
     X, y = make_clips(n_per_class=2, max_windows=1)
@@ -341,7 +364,7 @@ def test_speed_options_resolve_per_device_and_stay_parameters():
     from fnpgrade.classifier import resolve_channels_last, resolve_n_threads, resolve_precision
 
     clf = PHCNNClassifier()
-    assert (clf.precision, clf.channels_last, clf.fuse_batchnorm, clf.n_threads) == ("auto", "auto", True, None)
+    assert (clf.precision, clf.channels_last, clf.fuse_batchnorm, clf.n_threads) == ("fp32", "auto", True, None)
     assert resolve_precision("fp32", "cpu") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
     assert resolve_precision("auto", "cpu") in ("fp32", "bf16")
     assert resolve_channels_last("auto", "cpu") is True and resolve_channels_last(False, "cpu") is False
