@@ -9,7 +9,8 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from fnpgrade import FaceDetector, FaceTrack
 from fnpgrade.io import write_video
-from fnpgrade.preprocessing.detect import crop_square, interpolate_boxes
+from fnpgrade.preprocessing.detect import (FaceCoverageError, bridgeable_frames, crop_square,
+                                           interpolate_boxes, verify_face)
 
 
 def _canvas(face, shift=(0, 0), size=(480, 640)):
@@ -203,24 +204,62 @@ def half_face_video(request, pyfeat_path):
     return request.param, pyfeat_path(request.param)
 
 
-def test_missing_face_policy_interpolate(half_face_video):
+def test_half_face_videos_are_refused_below_min_coverage(half_face_video):
+    """Before: the title card was graded, its frames given the face's box. Now: refused, with the coverage."""
     name, path = half_face_video
-    detector = FaceDetector(fps=6, missing="interpolate", min_face_size=80)
+    face = VIDEO_TRUTH[name]
+    with pytest.raises(FaceCoverageError, match=rf"{name}: a face was verified in only {len(face)} of its 39 "
+                                                rf"frames \(coverage {len(face) / 39:.0%}, below min_coverage=0.5\)"
+                                                ".*trim title cards") as info:
+        FaceDetector(fps=6, min_face_size=80).fit_transform([path])
+    assert (info.value.source, info.value.n_found, info.value.n_frames_read) == (path, len(face), 39)
+    assert info.value.coverage == pytest.approx(len(face) / 39)
+    assert isinstance(info.value, ValueError)  # callers catching ValueError keep working
+
+
+def test_missing_face_policy_interpolate_never_extends_the_face(half_face_video):
+    """Below min_coverage allowed: the face frames are kept, the title card is dropped, not interpolated."""
+    name, path = half_face_video
+    detector = FaceDetector(fps=6, missing="interpolate", min_face_size=80, min_coverage=0.3)
     track = detector.fit_transform([path])[0]
     face = VIDEO_TRUTH[name]
-    assert track.n_frames == track.n_frames_read == 39
-    assert np.array_equal(np.flatnonzero(track.found), face)
-    assert detector.report_[0] == {"source": path, "n_frames_read": 39, "n_found": len(face),
-                                   "n_interpolated": 39 - len(face), "n_dropped": 0, "n_frames": 39,
-                                   "n_full_detections": 39, "blank": False}
-    # missing frames before/after the face hold the nearest detected box
-    np.testing.assert_allclose(track.boxes[~track.found][0], track.boxes[face[0] if face[0] else face[-1]])
+    assert track.n_frames_read == 39 and track.found.all()
+    assert np.array_equal(track.frame_index, face)
+    assert detector.report_[0] == {"source": path, "n_frames_read": 39, "n_found": len(face), "n_rejected": 0,
+                                   "n_interpolated": 0, "n_dropped": 39 - len(face), "n_frames": len(face),
+                                   "n_full_detections": 39, "coverage": len(face) / 39, "frame_rate": 6.0,
+                                   "start_s": 0.0, "blank": False}
     assert np.all(np.isfinite(track.crop_boxes))
+
+
+@pytest.mark.parametrize("gap, bridged", [(3, True), (4, False)])
+def test_interpolation_bridges_only_gaps_up_to_max_gap_s(astronaut, gap, bridged):
+    """Arrays count 6 frames a second: max_gap_s=0.5 bridges 3 frames without a face, not 4."""
+    face, blank = _canvas(astronaut), np.zeros((480, 640, 3), np.uint8)
+    clip = np.stack([face] * 2 + [blank] * gap + [face] * 2)
+    detector = FaceDetector(max_gap_s=0.5, min_coverage=0.1)
+    track = detector.fit_transform([clip])[0]
+    report = detector.report_[0]
+    assert report["n_found"] == 4 and report["coverage"] == pytest.approx(4 / (4 + gap))
+    if bridged:
+        assert track.frame_index.tolist() == list(range(4 + gap)) and report["n_interpolated"] == gap
+        np.testing.assert_allclose(track.boxes[2], track.boxes[1])  # the same box on both sides
+    else:
+        assert track.frame_index.tolist() == [0, 1, 2 + gap, 3 + gap] and report["n_dropped"] == gap
+    assert FaceDetector(max_gap_s=0, min_coverage=0.1).fit_transform([clip])[0].n_frames == 4
+
+
+def test_bridgeable_frames():
+    found = np.array([0, 1, 0, 0, 1, 0, 0, 0, 1, 0], bool)
+    assert bridgeable_frames(found, 2).astype(int).tolist() == [0, 1, 1, 1, 1, 0, 0, 0, 1, 0]
+    assert bridgeable_frames(found, 3).astype(int).tolist() == [0, 1, 1, 1, 1, 1, 1, 1, 1, 0]
+    assert bridgeable_frames(found, 0).tolist() == found.tolist()
+    assert not bridgeable_frames(np.zeros(3, bool), 5).any()
 
 
 def test_missing_face_policy_drop(half_face_video):
     name, path = half_face_video
-    detector = FaceDetector(fps=6, missing="drop", detect_every=4, min_face_size=80)
+    detector = FaceDetector(fps=6, missing="drop", detect_every=4, min_face_size=80, min_coverage=0.3)
     track = detector.fit_transform([path])[0]
     face = VIDEO_TRUTH[name]
     assert track.n_frames == len(face) and track.n_frames_read == 39 and track.found.all()
@@ -237,13 +276,49 @@ def test_missing_face_policy_raise_names_clip_and_frame(half_face_video):
 
 def test_clip_without_any_face_raises_by_default_or_is_kept_blank(pyfeat_path):
     path = pyfeat_path("no_face.mp4")
-    with pytest.raises(ValueError, match=r"no_face\.mp4: no face found in any of its 24 frames.*no_face='blank'"):
+    with pytest.raises(FaceCoverageError, match=r"no_face\.mp4: no face found in any of its 24 frames.*"
+                                                r"no_face='blank'"):
         FaceDetector(fps=6, min_face_size=80).fit_transform([path])
     detector = FaceDetector(fps=6, no_face="blank", min_face_size=80)
     tracks = detector.fit_transform([path, path])
     assert len(tracks) == 2  # never a silent change of sample count
     assert tracks[0].blank and not tracks[0].found.any() and tracks[0].n_frames == 24
     assert tracks[0].crops.max() == 0 and detector.report_[1]["blank"]
+
+
+def test_a_false_detection_in_no_face_mp4_is_rejected_not_graded(pyfeat_path):
+    """Viola-Jones finds a 'face' in the sky of frame 80 (searched at 20 degrees). Before, that one box was
+    interpolated over all 95 frames and graded."""
+    path = pyfeat_path("no_face.mp4")
+    with pytest.raises(FaceCoverageError, match=r"no face found in any of its 95 frames \(1 detection rejected"):
+        FaceDetector().fit_transform([path])
+    trusting = FaceDetector(verify=None, no_face="blank")
+    track = trusting.fit_transform([path])[0]
+    # without the check the detection counts, and coverage alone still refuses the video
+    assert trusting.report_[0]["n_found"] == 1 and track.blank
+    assert trusting.report_[0]["coverage"] == pytest.approx(1 / 95)
+
+
+@pytest.mark.parametrize("name", ["chelsea", "immunohistochemistry"])
+def test_a_photo_without_a_face_is_refused_even_as_a_single_frame(name):
+    """One frame has no neighbours to disagree with: the HOG second opinion rejects Haar's find."""
+    import skimage.data
+
+    image = getattr(skimage.data, name)()[None]
+    assert FaceDetector(verify=None).fit_transform([image])[0].found.tolist() == [True]  # Haar alone: a "face"
+    detector = FaceDetector(no_face="blank")
+    assert detector.fit_transform([image])[0].blank
+    assert (detector.report_[0]["n_found"], detector.report_[0]["n_rejected"]) == (0, 1)
+
+
+def test_verify_face_on_a_real_face_and_off_it(astronaut):
+    frame = _canvas(astronaut)
+    box = FaceDetector().fit_transform([frame[None]])[0].boxes[0]
+    assert verify_face(frame, box)
+    assert not verify_face(frame, box + np.array([250, 0, 250, 0]))  # the same size, beside the face
+    rolled = cv2.warpAffine(frame, cv2.getRotationMatrix2D((320, 240), 20, 1.0), (640, 480))
+    track = FaceDetector().fit_transform([rolled[None]])[0]  # found at a search angle, verified upright
+    assert track.found.tolist() == [True]
 
 
 @pytest.mark.parametrize("no_face_frame", ["blank", "upside_down"])
@@ -299,9 +374,18 @@ def test_one_track_per_clip_in_order_with_n_jobs(steady_clip, astronaut):
     assert [r["source"] for r in parallel_detector.report_] == ["X[0]", "X[1]", "X[2]"]
 
 
-def test_progress_bar(capsys, astronaut):
-    FaceDetector(verbose=True).fit_transform([astronaut[None]])
-    assert "FaceDetector" in capsys.readouterr().err
+def test_progress_bar_counts_frames_not_clips(capsys, astronaut, pyfeat_path):
+    """Before: one 472-frame video showed 0/1 until it was done. Now the bar counts frames read."""
+    FaceDetector(verbose=True, fps=6).fit_transform([pyfeat_path("single_face.mp4"), astronaut[None]])
+    err = capsys.readouterr().err
+    assert "FaceDetector (2 clips)" in err and "16/16" in err and "frame" in err  # 15 frames at 6 fps + 1
+
+
+def test_coverage_error_survives_parallel_workers(astronaut):
+    sky = np.zeros((2, 240, 320, 3), np.uint8)
+    with pytest.raises(FaceCoverageError, match=r"X\[1\]: no face found") as info:
+        FaceDetector(n_jobs=2).fit_transform([astronaut[None], sky])
+    assert (info.value.source, info.value.n_frames_read, info.value.coverage) == ("X[1]", 2, 0.0)
 
 
 # -- estimator conventions --------------------------------------------------------------------
@@ -363,14 +447,14 @@ def test_sfd_loads_local_weights_and_runs(tmp_path, astronaut):
 
 @pytest.mark.slow
 def test_policies_agree_at_the_native_frame_rate(pyfeat_path):
-    """All 169 frames of face_noface.mov: interpolate and drop see the same faces; the face comes first."""
+    """All 169 frames of face_noface.mov: interpolate and drop keep the same faces; the face comes first."""
     path = pyfeat_path("face_noface.mov")
-    interpolate = FaceDetector(missing="interpolate", min_face_size=80, detect_every=5)
-    drop = FaceDetector(missing="drop", min_face_size=80, detect_every=5)
+    interpolate = FaceDetector(missing="interpolate", min_face_size=80, detect_every=5, min_coverage=0.3)
+    drop = FaceDetector(missing="drop", min_face_size=80, detect_every=5, min_coverage=0.3)
     a, b = interpolate.fit_transform([path])[0], drop.fit_transform([path])[0]
-    assert a.n_frames == a.n_frames_read == b.n_frames_read == 169
-    assert np.array_equal(np.flatnonzero(a.found), b.frame_index)
-    n_face = int(a.found.sum())
+    assert a.n_frames_read == b.n_frames_read == 169
+    n_face = int(b.found.sum())
     assert np.array_equal(b.frame_index, np.arange(n_face))  # one stretch from the first frame, then none
+    assert np.array_equal(a.frame_index, b.frame_index)  # the title card after it is never interpolated
     assert 60 < n_face < 90  # the face is on screen for about the first half (17 of 39 frames at 6 fps)
-    assert interpolate.report_[0]["n_interpolated"] == drop.report_[0]["n_dropped"] == 169 - n_face
+    assert interpolate.report_[0]["n_dropped"] == drop.report_[0]["n_dropped"] == 169 - n_face

