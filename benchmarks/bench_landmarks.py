@@ -21,6 +21,9 @@ against the truth the generator knows (``make_palsy_clips(return_info=True)``):
 * ``ms/frame``       -- landmark time per frame (the detector's time is apart:
   both backends get the same Haar boxes from ``fnpgrade.FaceDetector``).
 
+A second table gives the left/right differences per expression (eye closure
+is where the lid difference matters, smiling where the mouth corners do).
+
 Every measure is computed from the backend's own 68 points exactly as from the
 true ones. SYNTHETIC DATA: real faces warped by the generator; the truth is
 the generator's, which places landmarks in dlib's (iBUG) convention.
@@ -109,13 +112,16 @@ def run(args):
     start = time.perf_counter()
     tracks = FaceDetector().fit_transform(X)
     detect_s = time.perf_counter() - start
-    found = np.concatenate([track.found for track in tracks])
-    truth = np.concatenate(list(info["landmarks"]))[found]
+    # the frames the detector found (tracks may leave out frames: FaceTrack.frame_index says which are kept)
+    kept = [track.frame_index[track.found] for track in tracks]
+    truth = np.concatenate([marks[index] for marks, index in zip(info["landmarks"], kept)])
+    expression = np.concatenate([[e] * len(index) for e, index in zip(info["expression"], kept)])
     true_measures = measures(truth)
     iod = np.linalg.norm(truth[:, 36:42].mean(1) - truth[:, 42:48].mean(1), axis=1)
-    n_frames = int(found.size)
+    n_frames = int(sum(len(marks) for marks in info["landmarks"]))
+    n_found = len(truth)
 
-    rows = []
+    rows, by_expression = [], []
     for name in args.backends:
         backend = get_landmark_backend(name).load()
         landmark_frames(tracks[:1], backend)  # warm-up: first calls allocate
@@ -125,7 +131,7 @@ def run(args):
         err = np.linalg.norm(points - truth, axis=2)[:, IBUG68_TO_49].mean(axis=1) / iod
         rows.append({
             "backend": name,
-            "frames": int(found.sum()),
+            "frames": n_found,
             "missed": int((~ok).sum()),
             "nme": float(np.nanmean(err)),
             "lid r": pearson(got["lid"], true_measures["lid"]),
@@ -136,7 +142,16 @@ def run(args):
             "corner dx slope": slope(got["corner_dx"], true_measures["corner_dx"]),
             "ms/frame": 1e3 * seconds / max(len(points), 1),
         })
-    return rows, {"n_clips": len(X), "n_frames": n_frames, "n_found": int(found.sum()),
+        for expr in sorted(set(expression)):
+            keep = expression == expr
+            by_expression.append({
+                "expression": expr, "backend": name, "frames": int(keep.sum()),
+                "lid diff r": pearson(got["lid_diff"][keep], true_measures["lid_diff"][keep]),
+                "corner dy r": pearson(got["corner_dy"][keep], true_measures["corner_dy"][keep]),
+                "corner dx r": pearson(got["corner_dx"][keep], true_measures["corner_dx"][keep]),
+            })
+    by_expression.sort(key=lambda row: (row["expression"], row["backend"]))
+    return rows, by_expression, {"n_clips": len(X), "n_frames": n_frames, "n_found": n_found,
                   "generate_s": generate_s, "detect_ms_per_frame": 1e3 * detect_s / n_frames,
                   "expressions": sorted(set(info["expression"]))}
 
@@ -154,16 +169,20 @@ def main(argv=None):
     if args.quick:
         args.subjects = 4
     start = time.perf_counter()
-    rows, data = run(args)
+    rows, by_expression, data = run(args)
     columns = ["backend", "frames", "missed", "nme", "lid r", "lid diff r", "lid diff slope", "corner dy r",
                "corner dx r", "corner dx slope", "ms/frame"]
     print(f"SYNTHETIC: {data['n_clips']} clips, {data['n_found']}/{data['n_frames']} frames with a face "
           f"(Haar, {data['detect_ms_per_frame']:.1f} ms/frame)\n")
     print(markdown_table(rows, columns))
+    print("\nPer expression (left/right differences vs truth, r):\n")
+    print(markdown_table(by_expression, ["expression", "backend", "frames", "lid diff r", "corner dy r",
+                                         "corner dx r"]))
     seconds = time.perf_counter() - start
     info = machine()
     print(f"\nTotal {seconds:.0f} s on {info.get('cpu')} ({info.get('cpu_count')} CPUs)")
     path = write_json(args.out, {"synthetic": True, "args": vars(args), "data": data, "rows": rows,
+                                 "by_expression": by_expression,
                                  "seconds": seconds})
     print(f"wrote {path}")
 
