@@ -320,13 +320,13 @@ def clip_strip(X, labels=None, n_per_label=None, captions=None, max_frames=4, pa
 __all__.append("clip_strip")
 
 
-def roi_montage(region_clip, path=None, max_frames=8, landmarks=True, title=None):
+def roi_montage(region_clip, path=None, max_frames=8, landmarks=True, title=None, frame_labels=None):
     """Per frame: the face crop with its 49 landmarks, the brow ROI and the mouth ROI.
 
     One row per frame (at most ``max_frames``, evenly spaced): the face crop
     (landmarks drawn, coloured by component: brows, nose, eyes, mouth), then the
     eye-brow and mouth crops. Frames where the detector did not find the face
-    (``found`` False: interpolated or blank) are marked in their row's title.
+    (``found`` False: interpolated or blank) are marked in their row's label.
 
     Parameters
     ----------
@@ -339,7 +339,11 @@ def roi_montage(region_clip, path=None, max_frames=8, landmarks=True, title=None
     landmarks : bool, default=True
         Draw the 49 landmarks on the face crop (needs ``face_landmarks``).
     title : str, optional
-        Figure title; defaults to the clip's source.
+        Figure title; defaults to the file name of the clip's source.
+    frame_labels : sequence of str, optional
+        One label per frame of ``region_clip`` (e.g. ``"frame 120, 5.00 s"``:
+        where the frame is in the video, as ``fnpgrade preview`` writes);
+        default ``"frame t"`` with ``t`` the frame's position in the clip.
 
     Returns
     -------
@@ -353,8 +357,9 @@ def roi_montage(region_clip, path=None, max_frames=8, landmarks=True, title=None
     >>> clip = RegionClip(np.zeros((2, 128, 128, 3), np.uint8), np.zeros((2, 40, 120, 3), np.uint8),
     ...                   np.zeros((2, 40, 120, 3), np.uint8), np.zeros((2, 49, 2)),
     ...                   face_landmarks=np.full((2, 49, 2), 64.0))
-    >>> len(roi_montage(clip).axes)
-    6
+    >>> fig = roi_montage(clip, frame_labels=["frame 30, 1.00 s", "frame 60, 2.00 s"])
+    >>> len(fig.axes), fig.axes[0].get_title()
+    (6, 'frame 30, 1.00 s')
     """
     from .clips import RegionClip
 
@@ -362,11 +367,21 @@ def roi_montage(region_clip, path=None, max_frames=8, landmarks=True, title=None
         raise TypeError(f"roi_montage expects one RegionClip (an element of LandmarkROICropper's output); "
                         f"got {type(region_clip).__name__}. For a list, pass clips[i].")
     n = region_clip.n_frames
+    if frame_labels is not None and len(frame_labels) != n:
+        raise ValueError(f"frame_labels has {len(frame_labels)} labels for a clip of {n} frames; give one per frame.")
     frames = np.unique(np.linspace(0, n - 1, min(n, max(1, int(max_frames)))).round().astype(int))
     groups = {"brows": (0, 10, "tab:orange"), "nose": (10, 19, "tab:green"), "eyes": (19, 31, "tab:cyan"),
               "mouth": (31, 49, "tab:red")}
-    fig = _figure((4.6, 1.75 * len(frames) + 0.5))
-    grid = fig.add_gridspec(len(frames), 2, width_ratios=[1, 1.55], wspace=0.05)
+    # Sizes in inches, so the images fill their cells: a square face beside two 3:1 ROIs stacked with a
+    # gap for the first row's ROI titles; no band of empty figure anywhere.
+    face_w, roi_w, label_h, gap_w, roi_gap = 1.7, 2.25, 0.3, 0.15, 0.2
+    top_h, legend_h = 0.4, 0.35
+    width, height = face_w + gap_w + roi_w + 0.1, top_h + len(frames) * (face_w + label_h) + legend_h
+    fig = _figure((width, height))
+    grid = fig.add_gridspec(len(frames), 2, width_ratios=[face_w, roi_w], left=0.05 / width,
+                            right=1 - 0.05 / width, top=1 - top_h / height, bottom=legend_h / height,
+                            wspace=gap_w / ((face_w + roi_w) / 2), hspace=label_h / face_w)
+    roi_h = (face_w - roi_gap) / 2
     for row, t in enumerate(frames):
         ax = fig.add_subplot(grid[row, 0])
         ax.imshow(region_clip.face[t])
@@ -375,19 +390,24 @@ def roi_montage(region_clip, path=None, max_frames=8, landmarks=True, title=None
                 pts = region_clip.face_landmarks[t, lo:hi]
                 ax.scatter(pts[:, 0], pts[:, 1], s=4, c=color, label=name if row == 0 else None)
         status = "" if region_clip.found[t] else " (not detected)"
-        ax.set_title(f"frame {t}{status}", fontsize=7)
+        label = f"frame {t}" if frame_labels is None else str(frame_labels[t])
+        ax.set_title(f"{label}{status}", fontsize=7, pad=3)
         ax.axis("off")
-        inner = grid[row, 1].subgridspec(2, 1, hspace=0.15)
-        for k, (key, label) in enumerate((("brow", "eye-brow ROI"), ("mouth", "mouth ROI"))):
+        inner = grid[row, 1].subgridspec(2, 1, hspace=roi_gap / roi_h)
+        for k, (key, name) in enumerate((("brow", "eye-brow ROI"), ("mouth", "mouth ROI"))):
             sub = fig.add_subplot(inner[k])
-            sub.imshow(getattr(region_clip, key)[t])
-            sub.set_title(label, fontsize=6, pad=2)
+            sub.imshow(getattr(region_clip, key)[t], aspect="auto")
+            if row == 0:  # once, as column headings: per row they would sit on the crop above
+                sub.set_title(name, fontsize=6, pad=2)
             sub.axis("off")
     if landmarks and region_clip.face_landmarks is not None:
         handles, labels = fig.axes[0].get_legend_handles_labels()
         if handles:
-            fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=6, frameon=False)
-    fig.suptitle(title if title is not None else (region_clip.source or "RegionClip"), fontsize=8)
+            fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=6, frameon=False,
+                       bbox_to_anchor=(0.5, 0.0))
+    source = region_clip.source or "RegionClip"
+    fig.suptitle(title if title is not None else Path(str(source).split("[")[0]).name + source[len(str(source).split("[")[0]):],
+                 fontsize=8, y=1 - 0.12 / height, va="top")
     return _save(fig, path)
 
 
