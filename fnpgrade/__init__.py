@@ -22,6 +22,8 @@ _EXPORTS = {
     "PHCNNClassifier": "fnpgrade.classifier",
     "JitterOverSampler": "fnpgrade.augment",
     "make_phcnn_pipeline": "fnpgrade.pipeline",
+    "make_measures_pipeline": "fnpgrade.pipeline",
+    "FaceMeasures": "fnpgrade.measures",
     "make_palsy_clips": "fnpgrade.datasets",
     "load_clip_folder": "fnpgrade.datasets",
     "load_ckplus": "fnpgrade.datasets",

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from sklearn.pipeline import Pipeline
 
-__all__ = ["make_phcnn_pipeline", "STEP_NAMES"]
+__all__ = ["make_phcnn_pipeline", "make_measures_pipeline", "STEP_NAMES", "MEASURES_STEP_NAMES"]
 
 #: Names of the pipeline's steps, for ``set_params`` and fit parameters
 #: (e.g. ``pipe.fit(X, y, classifier__groups=groups)``).
 STEP_NAMES = ("detector", "cropper", "sampler", "windower", "classifier")
+
+#: Names of the steps of :func:`make_measures_pipeline`.
+MEASURES_STEP_NAMES = ("detector", "cropper", "measures", "classifier")
+
+#: Side of the registered face crop the measures are read on: at 192 px the
+#: inter-ocular distance is about 55 px, so 1% of it (the noise floor of the
+#: movement ratios) is half a pixel of flow.
+MEASURES_FACE_SIZE = 192
 
 
 def make_phcnn_pipeline(arch="phcnn-lstm", detector="haar", landmarks="dlib", window=4, memory=None,
@@ -90,3 +98,64 @@ def make_phcnn_pipeline(arch="phcnn-lstm", detector="haar", landmarks="dlib", wi
         ("classifier", PHCNNClassifier(arch=arch, **classifier_params)),
     ]
     return pipeline_class(steps, memory=memory)
+
+
+def make_measures_pipeline(classifier=None, detector="haar", landmarks="dlib", memory=None, fps=None,
+                           missing="interpolate", no_face="raise", n_jobs=None, verbose=False,
+                           random_state=None):
+    """Build ``FaceDetector -> LandmarkROICropper -> FaceMeasures -> classifier``: the clinical grader.
+
+    Grades from what a clinician looks at: how far each side of the face
+    moves (brow, eyelids, cheek, nose wing, mouth corner, lips; dense optical
+    flow placed by landmarks), how completely each eye closes, and how the
+    sides sit at rest (droop), always one side against the other. The
+    measures are an ordinary 2-D array, so any scikit-learn classifier grades
+    them and cross-validation takes seconds once preprocessing is cached
+    (``memory=``). Use it to grade people the model has never seen; the
+    paper's network (:func:`make_phcnn_pipeline`) learns faces as well as
+    palsy from few people.
+
+    Parameters
+    ----------
+    classifier : estimator or None, default=None
+        Any scikit-learn classifier with ``predict_proba``. ``None``:
+        ``HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05,
+        class_weight="balanced")`` (missing measures, e.g. clips without a
+        face, are handled natively).
+    detector, landmarks, memory, fps, missing, no_face, n_jobs, verbose
+        As in :func:`make_phcnn_pipeline`.
+    random_state : int, RandomState or None, default=None
+        Seeds the default classifier.
+
+    Returns
+    -------
+    pipeline : sklearn.pipeline.Pipeline
+        Steps ``detector``, ``cropper`` (``registration="clip"``, face crops of
+        192 px), ``measures`` (:class:`~fnpgrade.measures.FaceMeasures`),
+        ``classifier``.
+
+    Examples
+    --------
+    >>> from fnpgrade import make_measures_pipeline
+    >>> pipe = make_measures_pipeline(random_state=0)
+    >>> [name for name, _ in pipe.steps]
+    ['detector', 'cropper', 'measures', 'classifier']
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from .measures import FaceMeasures
+    from .preprocessing.detect import FaceDetector
+    from .preprocessing.roi import LandmarkROICropper
+
+    if classifier is None:
+        classifier = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, class_weight="balanced",
+                                                    random_state=random_state)
+    steps = [
+        ("detector", FaceDetector(backend=detector, fps=fps, missing=missing, no_face=no_face, n_jobs=n_jobs,
+                                  verbose=verbose)),
+        ("cropper", LandmarkROICropper(landmarks=landmarks, registration="clip", face_size=MEASURES_FACE_SIZE,
+                                       n_jobs=n_jobs, verbose=verbose)),
+        ("measures", FaceMeasures(n_jobs=n_jobs, verbose=verbose)),
+        ("classifier", classifier),
+    ]
+    return Pipeline(steps, memory=memory)

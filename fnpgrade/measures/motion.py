@@ -1,0 +1,156 @@
+"""How far each region moves: dense optical flow read in landmark-placed boxes.
+
+Landmark models pull a face toward symmetry (a shape prior), so a weak side's
+small movement is read as larger than it is and a strong side's as smaller.
+Dense optical flow has no such prior: it follows the skin's texture. Here the
+flow (OpenCV's DIS, a dense inverse-search method) is computed between frames
+of a registered face and averaged in each region's box; a region's
+*excursion* is the largest distance between its positions over the frames
+(in IOD), so it is the whole movement within the clip whichever frame the
+movement starts or peaks on. The eyelids are a special case: a lid sliding
+over the eye is an occlusion more than a warp, so eye closure is also read as
+the change of appearance in the eye box.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import cv2
+import numpy as np
+
+__all__ = ["DISFlow", "region_excursions", "remove_head_motion", "appearance_change", "key_frames"]
+
+_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+            "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+
+
+class DISFlow:
+    """OpenCV's DIS optical flow between two grey uint8 images (``flow[y, x] = (dx, dy)`` in pixels).
+
+    The OpenCV object is created on first use and not pickled.
+    """
+
+    def __init__(self, preset="medium"):
+        if preset not in _PRESETS:
+            raise ValueError(f"Unknown DIS preset {preset!r}; choose one of {sorted(_PRESETS)}.")
+        self.preset = preset
+        self._dis = None
+
+    def __call__(self, first, second):
+        if self._dis is None:
+            self._dis = cv2.DISOpticalFlow_create(_PRESETS[self.preset])
+        return self._dis.calc(first, second, None)
+
+    def __getstate__(self):
+        return {"preset": self.preset, "_dis": None}
+
+
+def key_frames(n_frames, max_frames):
+    """Indices of at most ``max_frames`` frames spread evenly over ``n_frames`` (all of them if fewer)."""
+    if n_frames <= max_frames:
+        return np.arange(n_frames)
+    return np.unique(np.round(np.linspace(0, n_frames - 1, max_frames)).astype(int))
+
+
+def _box_slices(box, shape):
+    x0, y0, x1, y1 = box
+    h, w = shape
+    xs = slice(int(np.clip(np.floor(x0), 0, w - 1)), int(np.clip(np.ceil(x1), 1, w)))
+    ys = slice(int(np.clip(np.floor(y0), 0, h - 1)), int(np.clip(np.ceil(y1), 1, h)))
+    return ys, xs
+
+
+def remove_head_motion(field, face_box, step=6, threshold=0.5):
+    """Flow ``field`` less the similarity (head motion) that best explains it over the face, robustly.
+
+    Registration on landmarks leaves the landmark model's jitter (about 1% of
+    the inter-ocular distance per frame with dlib), as large as the movements
+    of a weak side. Facial movements are local, so a similarity fitted to the
+    flow over the whole face with RANSAC follows the head and ignores them;
+    what remains is the face's own movement.
+
+    Parameters
+    ----------
+    field : ndarray, shape (H, W, 2)
+    face_box : (x0, y0, x1, y1)
+        Where the face is (the grid of sample points).
+    step : int, default=6
+        Grid spacing of the sample points, in pixels.
+    threshold : float, default=0.5
+        RANSAC inlier distance, in pixels.
+
+    Returns
+    -------
+    field : ndarray, shape (H, W, 2)
+    """
+    (ys, xs) = _box_slices(face_box, field.shape[:2])
+    gy, gx = np.mgrid[ys.start:ys.stop:step, xs.start:xs.stop:step]
+    src = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
+    if len(src) < 8:
+        return field
+    dst = src + field[gy.ravel(), gx.ravel()]
+    matrix, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=threshold,
+                                            maxIters=200, refineIters=10)
+    if matrix is None:
+        return field
+    h, w = field.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    head = np.stack([matrix[0, 0] * xx + matrix[0, 1] * yy + matrix[0, 2] - xx,
+                     matrix[1, 0] * xx + matrix[1, 1] * yy + matrix[1, 2] - yy], axis=-1)
+    return field - head
+
+
+def region_excursions(grey, boxes, flow=None, face_box=None):
+    """Per region and side, the movement within the clip as displacement vectors between frames.
+
+    Flow is computed between every pair of the given frames (earlier ->
+    later); a region's displacement for a pair is the mean flow in its box.
+
+    Parameters
+    ----------
+    grey : ndarray of uint8, shape (T, H, W)
+        Registered grey frames (head motion already removed).
+    boxes : dict
+        ``boxes[region][side]`` -> ``(x0, y0, x1, y1)`` in pixels (see
+        :func:`fnpgrade.measures.regions.region_boxes`).
+    flow : callable or None
+        ``flow(a, b) -> (H, W, 2)``; default :class:`DISFlow` ("medium").
+    face_box : (x0, y0, x1, y1) or None
+        Where the face is: head motion fitted there is removed from every flow
+        field (:func:`remove_head_motion`); ``None`` keeps the raw flow.
+
+    Returns
+    -------
+    displacement : dict
+        ``displacement[region][side]`` -> ndarray ``(P, 2)``: the mean image
+        displacement (pixels) for each of the ``P = T (T - 1) / 2`` frame pairs,
+        in the order of ``itertools.combinations(range(T), 2)``.
+    """
+    flow = flow or DISFlow()
+    pairs = list(itertools.combinations(range(len(grey)), 2))
+    out = {region: {side: np.zeros((len(pairs), 2)) for side in sides} for region, sides in boxes.items()}
+    slices = {region: {side: _box_slices(box, grey.shape[1:]) for side, box in sides.items()}
+              for region, sides in boxes.items()}
+    for p, (i, j) in enumerate(pairs):
+        field = flow(grey[i], grey[j])
+        if face_box is not None:
+            field = remove_head_motion(field, face_box)
+        for region, sides in slices.items():
+            for side, (ys, xs) in sides.items():
+                out[region][side][p] = field[ys, xs].reshape(-1, 2).mean(axis=0)
+    return out
+
+
+def appearance_change(grey, box):
+    """Largest mean absolute grey-level change in ``box`` between any two frames, in [0, 1].
+
+    A closing lid covers the dark iris and the white of the eye with skin: the
+    eye box changes its appearance even where flow cannot follow the lid.
+    """
+    ys, xs = _box_slices(box, grey.shape[1:])
+    patches = grey[:, ys, xs].astype(np.float32) / 255.0
+    best = 0.0
+    for i, j in itertools.combinations(range(len(patches)), 2):
+        best = max(best, float(np.abs(patches[j] - patches[i]).mean()))
+    return best

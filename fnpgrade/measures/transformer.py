@@ -1,0 +1,156 @@
+"""FaceMeasures: registered face clips -> a table of named, side-comparing measures."""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ..clips import RegionClip
+from ..utils import check_clip_list
+from .features import FEATURE_NAMES, measure_clip
+from .motion import _PRESETS, DISFlow
+
+__all__ = ["FaceMeasures"]
+
+
+class FaceMeasures(TransformerMixin, BaseEstimator):
+    """Measure each side's movement and rest position in every clip (optical flow + landmarks).
+
+    Takes the :class:`~fnpgrade.RegionClip` s of a
+    :class:`~fnpgrade.LandmarkROICropper` with ``registration="clip"`` (face
+    frames registered to one another, so head motion is gone) and returns one
+    row of :data:`~fnpgrade.measures.FEATURE_NAMES` per clip: from here on
+    the data is an ordinary 2-D array for any scikit-learn classifier.
+
+    Movement is read from dense optical flow (OpenCV DIS) inside regions placed
+    by the landmarks, because landmark models pull faces toward symmetry and
+    read about half of a true left/right difference; resting position
+    (droop) and eyelid opening are read from the landmarks. Every measure
+    compares the two sides, so a person's appearance mostly cancels. Nothing
+    is learned: ``fit`` only checks the parameters.
+
+    Parameters
+    ----------
+    flow_preset : {"medium", "fast", "ultrafast"}, default="medium"
+        DIS optical-flow preset (slower presets follow small movements better).
+    max_key_frames : int, default=6
+        Frames of a clip compared pairwise (spread evenly over longer clips;
+        the cost grows with its square).
+    n_jobs : int or None, default=None
+        Clips measured in parallel (joblib).
+    verbose : bool, default=False
+        Show a progress bar over clips.
+
+    Attributes
+    ----------
+    n_features_out_ : int
+        Number of measures.
+    report_ : list of dict
+        After ``transform``, per clip: ``source``, ``n_frames``, ``weaker_side``
+        (image side that moved less, ``None`` without a face) and ``blank``
+        (no usable landmarks: the row is NaN).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fnpgrade import FaceDetector, LandmarkROICropper
+    >>> from fnpgrade.measures import FaceMeasures
+    >>> from fnpgrade.datasets.media import package_faces
+    >>> clip = np.stack([package_faces()["astronaut"]] * 2)
+    >>> regions = LandmarkROICropper(registration="clip", face_size=192).fit_transform(
+    ...     FaceDetector().fit_transform([clip]))
+    >>> measures = FaceMeasures().fit(regions)
+    >>> measures.transform(regions).shape == (1, len(measures.get_feature_names_out()))
+    True
+    """
+
+    _parameter_constraints = {
+        "flow_preset": [StrOptions(set(_PRESETS))],
+        "max_key_frames": [Interval(Integral, 2, None, closed="left")],
+        "n_jobs": [Integral, None],
+        "verbose": ["boolean", Integral],
+    }
+
+    def __init__(self, flow_preset="medium", max_key_frames=6, n_jobs=None, verbose=False):
+        self.flow_preset = flow_preset
+        self.max_key_frames = max_key_frames
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def fit(self, X=None, y=None):
+        """Check the parameters. Nothing is learned.
+
+        Parameters
+        ----------
+        X : list of RegionClip, optional
+            Ignored.
+        y : ignored
+
+        Returns
+        -------
+        self : FaceMeasures
+        """
+        self._validate_params()
+        self.n_features_out_ = len(FEATURE_NAMES)
+        return self
+
+    def transform(self, X):
+        """One row of measures per clip.
+
+        Parameters
+        ----------
+        X : list of RegionClip
+            The output of ``LandmarkROICropper(registration="clip")``.
+
+        Returns
+        -------
+        measures : ndarray of float, shape (n_clips, n_features_out_)
+            NaN rows for clips without usable landmarks (counted in ``report_``).
+        """
+        check_is_fitted(self)
+        clips = check_clip_list(X, RegionClip, "FaceMeasures.transform")
+        jobs = ((clip, i) for i, clip in enumerate(clips))
+        if self.n_jobs in (None, 1) or len(clips) == 1:
+            results = [_measure(self, clip, i) for clip, i in self._progress(jobs, len(clips))]
+        else:
+            from joblib import Parallel, delayed
+
+            parallel = Parallel(n_jobs=self.n_jobs, return_as="generator")
+            results = list(self._progress(parallel(delayed(_measure)(self, clip, i) for clip, i in jobs),
+                                          len(clips)))
+        self.report_ = [report for _, report in results]
+        return np.stack([row for row, _ in results])
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the measures (see :mod:`fnpgrade.measures.features`)."""
+        check_is_fitted(self)
+        return np.asarray(FEATURE_NAMES, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        return tags
+
+    def _progress(self, iterable, total):
+        if not self.verbose:
+            return iterable
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, total=total, desc="FaceMeasures", unit="clip")
+
+
+def _measure(measures, clip, index):
+    name = clip.source or f"X[{index}]"
+    if clip.face_landmarks is None:
+        raise ValueError(f"{name}: the clip has no face_landmarks; FaceMeasures needs the RegionClips of a "
+                         "LandmarkROICropper (registration='clip').")
+    # frames where the face was not found carry interpolated geometry only: measure real frames
+    landmarks = np.where(clip.found[:, None, None], clip.face_landmarks, np.nan)
+    result = measure_clip(clip.face, landmarks, DISFlow(measures.flow_preset), measures.max_key_frames)
+    report = {"source": name, "n_frames": clip.n_frames, "weaker_side": result["weaker_side"],
+              "blank": result["weaker_side"] is None}
+    return result["features"], report
