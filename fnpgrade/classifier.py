@@ -26,8 +26,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
-from .nn.callbacks import (EpochCheckpoint, KeepBest, PolynomialDecay, RunLRScheduler, WindowAccuracy,
-                           read_checkpoint)
+from .nn.callbacks import (BatchNormRecalibration, EpochCheckpoint, KeepBest, PolynomialDecay, RunLRScheduler,
+                           WindowAccuracy, read_checkpoint)
 from .nn.data import WindowDataset, WindowLoader
 from .nn.layers import FRAME_INPUTS, fuse_batchnorm
 from .nn.registry import ARCHITECTURES, build_network
@@ -152,7 +152,11 @@ class PHCNNClassifier(NeuralNetClassifier):
     probabilities of each clip. Defaults are the paper's: SGD, lr 1e-4,
     momentum 0.9, weight decay 2e-5, polynomial decay, batch 64, 50 epochs,
     weighted cross entropy, and the epoch with the lowest validation loss is
-    restored at the end.
+    restored at the end. Then the batch norms' running statistics are
+    recomputed on the training windows with the final weights
+    (:class:`~fnpgrade.nn.callbacks.BatchNormRecalibration`): after a short
+    training they lag the weights, and eval-mode predictions can collapse to
+    one class (``callbacks__bn_recalibration=None`` turns it off).
 
     Parameters
     ----------
@@ -295,7 +299,8 @@ class PHCNNClassifier(NeuralNetClassifier):
     ...     return WindowedClip(face, roi, roi.copy())
     >>> X = [clip(i % 2) for i in range(24)]
     >>> y = ["I" if i % 2 == 0 else "II" for i in range(24)]
-    >>> clf = PHCNNClassifier(width=0.125, max_epochs=5, batch_size=8, lr=0.05, random_state=0, verbose=0)
+    >>> clf = PHCNNClassifier(width=0.125, max_epochs=5, batch_size=8, lr=0.02, train_split=None,
+    ...                       random_state=0, verbose=0)
     >>> clf.fit(X, y).predict(X[:4]).tolist()
     ['I', 'II', 'I', 'II']
     >>> clf.predict_proba(X[:2]).shape
@@ -350,6 +355,8 @@ class PHCNNClassifier(NeuralNetClassifier):
             ("valid_loss", PassthroughScoring(name="valid_loss")),
             ("valid_acc", WindowAccuracy()),
             ("keep_best", KeepBest()),
+            # after keep_best: its on_train_end restores the best epoch, whose statistics are then recomputed
+            ("bn_recalibration", BatchNormRecalibration()),
             ("lr_scheduler", RunLRScheduler(policy=torch.optim.lr_scheduler.LambdaLR,
                                             lr_lambda=PolynomialDecay(max(1, self.max_epochs), self.lr_power))),
         ]

@@ -117,17 +117,23 @@ def test_validation_split_keeps_clips_and_subjects_whole(data):
 
 def test_best_epoch_by_validation_loss_is_restored(fitted, data):
     X, y, groups, _, _ = data
-    history = fitted.history
+    # without the batch-norm recalibration, the final network is exactly the best epoch's
+    plain = clone(fitted).set_params(callbacks__bn_recalibration=None).fit(X, y, groups=groups)
+    history = plain.history
     valid_loss = np.array(history[:, "valid_loss"])
     assert history[-1, "best_epoch"] == int(np.argmin(valid_loss)) + 1
     # the final weights reproduce the best epoch's validation loss on the same validation windows
-    y_encoded = np.searchsorted(fitted.classes_, y.astype(str))
-    _, valid = fitted.get_split_datasets(WindowDataset(X, y_encoded, groups))
+    y_encoded = np.searchsorted(plain.classes_, y.astype(str))
+    _, valid = plain.get_split_datasets(WindowDataset(X, y_encoded, groups))
     losses, sizes = [], []
-    for batch in fitted.get_iterator(valid):
-        losses.append(fitted.validation_step(batch)["loss"].item())
+    for batch in plain.get_iterator(valid):
+        losses.append(plain.validation_step(batch)["loss"].item())
         sizes.append(len(batch[1]))
     assert np.average(losses, weights=sizes) == pytest.approx(valid_loss.min(), rel=1e-5)
+    # with it (the default), the same weights, and only the batch norms' statistics recomputed
+    for name, value in fitted.module_.state_dict().items():
+        if "running_" not in name and "num_batches" not in name:
+            torch.testing.assert_close(value, plain.module_.state_dict()[name], rtol=0, atol=0)
 
 
 def test_paper_training_defaults():
@@ -577,3 +583,88 @@ def test_mirror_augment_trains_predicts_unflipped_and_is_checked():
     own = dict(module=torch.nn.Linear, module__in_features=4, module__out_features=3, verbose=0)
     with pytest.raises(ValueError, match="mirror_augment=True needs a fnpgrade WindowNetwork"):
         PHCNNClassifier(mirror_augment=True, **own).initialize()
+
+
+# --------------------------------------------------------------------------- batch-norm recalibration
+def make_cue_clips(n_per_class, seed, face=32, roi=(8, 24), length=4):
+    """Tiny one-window clips with a visible cue: a bright band in the level's third of the face, and ROIs
+    whose brightness follows the level, under noise. 32x32 faces and 8x24 ROIs are the smallest sizes
+    every network's poolings take (VGG16 pools 5 times)."""
+    rng = np.random.default_rng(seed)
+    X, y = [], []
+    for i in range(n_per_class * len(LEVELS)):
+        level = i % len(LEVELS)
+        face_frames = rng.integers(0, 60, (1, length, face, face, 3), dtype=np.uint8)
+        third = face // 3
+        face_frames[:, :, level * third:(level + 1) * third] += np.uint8(150)
+        brow = rng.integers(0, 60, (1, length, *roi, 3), dtype=np.uint8) + np.uint8(60 * level)
+        mouth = rng.integers(0, 60, (1, length, *roi, 3), dtype=np.uint8) + np.uint8(60 * level)
+        X.append(WindowedClip(face_frames, brow, mouth, source=f"cue{i}"))
+        y.append(LEVELS[level])
+    return X, np.array(y, dtype=object)
+
+
+@pytest.fixture(scope="module")
+def cue_data():
+    return make_cue_clips(8, seed=0), make_cue_clips(6, seed=1)
+
+
+# 24 clips of one window, batches of 8, no validation split: 8 epochs of 3 SGD steps. lr 0.02 is where,
+# measured without the recalibration, phcnn, senet and vgg16-lstm predicted one class (accuracy 1/3) or two
+SHORT_TRAINING = dict(width=0.25, max_epochs=8, batch_size=8, lr=0.02, train_split=None, random_state=0,
+                      verbose=0)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_short_training_predicts_the_visible_cue_on_new_clips_in_eval_mode(arch, cue_data):
+    (X, y), (X_new, y_new) = cue_data
+    clf = PHCNNClassifier(arch=arch, **SHORT_TRAINING).fit(X, y)
+    predicted = clf.predict(X_new)
+    assert sorted(set(predicted)) == ["I", "II", "III"], predicted  # not one class
+    assert np.mean(predicted == y_new) >= 0.9, np.mean(predicted == y_new)  # 1.0 measured; chance 1/3
+
+
+def _running_stats(module):
+    return {k: v.clone() for k, v in module.state_dict().items() if "running_" in k}
+
+
+def test_batchnorm_statistics_are_recomputed_after_the_best_epoch_is_restored(cue_data):
+    from fnpgrade.nn.layers import recalibrate_batchnorm
+
+    (X, y), _ = cue_data
+    clf = PHCNNClassifier(arch="phcnn", **{**SHORT_TRAINING, "max_epochs": 4}).fit(X, y)
+    recal = dict(clf.callbacks_)["bn_recalibration"]
+    assert recal.n_batches_ == 3 and recal.dataset_train_ is None  # the data is not kept in the net
+    after_fit = _running_stats(clf.module_)
+    # recomputing on the training windows with the restored weights gives the same statistics again
+    dataset = WindowDataset(X)
+    batches = (dataset.gather(np.arange(s, min(s + 8, len(dataset))))[0] for s in range(0, len(dataset), 8))
+    assert recalibrate_batchnorm(clf.module_, batches) == 3
+    for name, value in _running_stats(clf.module_).items():
+        torch.testing.assert_close(value, after_fit[name], rtol=1e-5, atol=1e-6)
+    # and differ from what training left (the restored best epoch's lagging statistics)
+    lagging = PHCNNClassifier(arch="phcnn", callbacks__bn_recalibration=None,
+                              **{**SHORT_TRAINING, "max_epochs": 4}).fit(X, y)
+    stale = _running_stats(lagging.module_)
+    assert max(float((stale[k] - after_fit[k]).abs().max()) for k in stale) > 1e-2
+    for name, value in lagging.module_.state_dict().items():  # same weights: only the statistics differ
+        if "running_" not in name and "num_batches" not in name:
+            torch.testing.assert_close(value, clf.module_.state_dict()[name])
+
+
+def test_batchnorm_recalibration_leaves_the_global_rng_and_respects_mirroring(cue_data):
+    (X, y), _ = cue_data
+    clf = PHCNNClassifier(arch="senet", mirror_augment=True, **{**SHORT_TRAINING, "max_epochs": 1}).fit(X, y)
+    recal = dict(clf.callbacks_)["bn_recalibration"]
+    state = torch.get_rng_state()
+    recal.dataset_train_ = WindowDataset(X)
+    recal.on_train_end(clf)
+    assert torch.equal(torch.get_rng_state(), state)  # dropout off, mirror images not drawn at random
+    stem_norm = clf.module_.branch.body[1]
+    # the stem's batch norm saw every window and its mirror image: mean of the first conv's outputs over both
+    net = clf.module_.eval()
+    with torch.no_grad():
+        images = net.images(torch.from_numpy(np.concatenate([c.face for c in X])))
+        conv = clf.module_.branch.body[0]
+        both = torch.cat([conv(images), conv(images.flip(-1))])
+    torch.testing.assert_close(stem_norm.running_mean, both.mean(dim=(0, 2, 3)), rtol=1e-4, atol=1e-5)

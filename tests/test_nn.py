@@ -252,3 +252,37 @@ def test_fuse_batchnorm_keeps_the_outputs_and_removes_every_batch_norm(arch, cha
         fused = fuse_batchnorm(net)
         assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in fused.modules())
         torch.testing.assert_close(fused(**batch), reference, rtol=1e-4, atol=1e-4)
+
+
+def test_build_network_ignores_the_roi_size_where_the_network_reads_no_roi():
+    net = build_network("senet", width=0.125, face_size=(32, 32), roi_size=(8, 24))  # sizes of the data
+    assert net.inputs == ("face",)
+    with pytest.raises(ValueError, match="does not take the option fusion='concat'"):
+        build_network("face-n1-lstm", fusion="concat", roi_size=(8, 24))
+
+
+def test_recalibrate_batchnorm_averages_batch_statistics_without_randomness_and_restores_modes():
+    from fnpgrade.nn.layers import recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.Dropout(0.5), nn.Linear(3, 3), nn.BatchNorm1d(3))
+    module.train()
+    module[4].eval()  # a mode of one's own is kept too
+    batches = [torch.randn(6, 4, generator=torch.Generator().manual_seed(s)) * 3 + 1 for s in range(3)]
+    state = torch.get_rng_state()
+    assert recalibrate_batchnorm(module, batches) == 3
+    assert torch.equal(torch.get_rng_state(), state)  # dropout was off: no random number drawn
+    assert [m.training for m in module] == [True, True, True, True, False]
+    assert module[1].momentum == 0.1
+    with torch.no_grad():
+        first = [module[0](b) for b in batches]
+        # the second batch norm saw the first one's batch-normalised output with dropout off
+        second = [module[3](nn.functional.batch_norm(f, None, None, module[1].weight, module[1].bias, training=True))
+                  for f in first]
+    torch.testing.assert_close(module[1].running_mean, torch.stack([f.mean(0) for f in first]).mean(0))
+    torch.testing.assert_close(module[1].running_var, torch.stack([f.var(0) for f in first]).mean(0))
+    torch.testing.assert_close(module[4].running_mean, torch.stack([s.mean(0) for s in second]).mean(0))
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    assert recalibrate_batchnorm(module, []) == 0  # nothing seen: the statistics stay
+    for k, v in module.state_dict().items():
+        assert torch.equal(v, before[k]), k

@@ -17,7 +17,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 from torch.utils.checkpoint import checkpoint
 
 __all__ = ["scaled", "frames_to_images", "asymmetry_images", "movement_images", "FRAME_INPUTS", "ConvBlock",
-           "FCBlock", "conv_stack", "conv_segments", "run_segments", "fuse_batchnorm"]
+           "FCBlock", "conv_stack", "conv_segments", "run_segments", "fuse_batchnorm", "recalibrate_batchnorm"]
 
 
 def scaled(n, width):
@@ -272,3 +272,64 @@ def fuse_batchnorm(module):
             sequential._modules[first] = fused
             sequential._modules[second] = nn.Identity()
     return module
+
+
+def recalibrate_batchnorm(module, batches, forward=None):
+    """Recompute every batch norm's running statistics from ``batches`` with the current weights.
+
+    After a short training (a few dozen SGD steps) the running statistics,
+    an exponential average with momentum 0.1, still describe the activations
+    of earlier weights; evaluation then normalises with the wrong statistics
+    and can predict one class for everything while training-mode outputs are
+    right. This recomputes them as :func:`torch.optim.swa_utils.update_bn`
+    does (the running statistics are reset and become the plain average of
+    the batch statistics over ``batches``), with two differences: everything
+    but the batch norms stays in eval mode, so dropout is off and the batch
+    norms see the activations evaluation will give them (dropout changes the
+    variance of the layers after it) and no random numbers are drawn; and the
+    module's train / eval modes are restored afterwards. No gradient is
+    computed; memory is that of one forward pass of one batch.
+
+    Parameters
+    ----------
+    module : nn.Module
+    batches : iterable
+        Inputs, one batch at a time; a dict is passed as keyword arguments.
+    forward : callable or None, default=None
+        ``forward(batch)`` runs the module on one batch (to move it to a
+        device, run under autocast...); ``None`` calls ``module`` on it.
+
+    Returns
+    -------
+    n_batches : int
+        Batches used. With none (or no batch norm with running statistics)
+        the statistics are left as they were.
+    """
+    norms = [m for m in module.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
+    if not norms:
+        return 0
+    if forward is None:
+        def forward(batch):
+            return module(**batch) if isinstance(batch, dict) else module(batch)
+    modes = [(m, m.training) for m in module.modules()]
+    saved = [(norm.momentum, {k: v.clone() for k, v in norm._buffers.items() if v is not None}) for norm in norms]
+    n_batches = 0
+    try:
+        module.eval()
+        for norm in norms:
+            norm.reset_running_stats()
+            norm.momentum = None  # cumulative average over the batches
+            norm.train()
+        with torch.no_grad():
+            for batch in batches:
+                forward(batch)
+                n_batches += 1
+    finally:
+        for m, training in modes:
+            m.training = training
+        for norm, (momentum, buffers) in zip(norms, saved):
+            norm.momentum = momentum
+            if not n_batches:  # nothing seen (or an error): keep the old statistics
+                for name, value in buffers.items():
+                    norm._buffers[name].copy_(value)
+    return n_batches

@@ -124,10 +124,20 @@ class WindowNetwork(nn.Module):
         self.mirror_augment = bool(enabled)
         return self
 
+    #: Axis of the image width in the windows ``(B, L, H, W, C)``: a left-right mirror flips it.
+    WIDTH_AXIS = -2
+
+    @classmethod
+    def mirrored(cls, arrays):
+        """Every window of a batch mirrored left-right (``{name: (B, L, H, W, C)}``; None stays None)."""
+        return {name: None if frames is None else torch.as_tensor(frames).flip(cls.WIDTH_AXIS)
+                for name, frames in arrays.items()}
+
     def _mirrored_half(self, arrays):
         """The windows of a random half of the batch flipped along their width (``(B, L, H, W, C)`` arrays)."""
         present = [a for a in arrays.values() if a is not None]
         flip = torch.rand(present[0].shape[0], device=present[0].device) < 0.5
+        flipped = self.mirrored(arrays)
         out = {}
         for name, frames in arrays.items():
             if frames is None:
@@ -135,7 +145,7 @@ class WindowNetwork(nn.Module):
                 continue
             frames = torch.as_tensor(frames)
             mask = flip.to(frames.device).view(-1, *([1] * (frames.dim() - 1)))
-            out[name] = torch.where(mask, frames.flip(-2), frames)
+            out[name] = torch.where(mask, flipped[name], frames)
         return out
 
     def images(self, frames):

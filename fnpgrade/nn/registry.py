@@ -25,7 +25,10 @@ def build_network(arch, n_classes=3, width=1.0, **options):
     Options a network does not take (e.g. ``fusion`` for ``"senet"``) are
     ignored when their value is ``None`` or the paper's default, so one set of
     classifier parameters works for every ``arch``; any other unused option is
-    an error.
+    an error. ``face_size`` and ``roi_size`` describe the data rather than the
+    network: a network that does not read the ROIs (``"senet"``...) ignores
+    ``roi_size`` whatever its value, since the classifier passes the size of
+    the clips it is given.
 
     Parameters
     ----------
@@ -58,11 +61,14 @@ def build_network(arch, n_classes=3, width=1.0, **options):
         raise ValueError(f"width must be a positive number; got {width!r}.")
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "n_classes", "width"}
     harmless = {"fusion": "sum", "dropout": 0.5, "face_size": (128, 128), "roi_size": (40, 120)}
+    data_sizes = {"face_size", "roi_size"}
     kwargs = {}
     for name, value in options.items():
         if name in accepted:
             if value is not None:
                 kwargs[name] = value
+        elif name in data_sizes:
+            continue  # the size of an input this network does not read
         elif value is not None and harmless.get(name, object()) != _as_tuple(value):
             raise ValueError(f"arch {arch!r} does not take the option {name}={value!r}.")
     return cls(n_classes=n_classes, width=width, **kwargs)
