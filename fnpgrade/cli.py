@@ -1,48 +1,115 @@
 """The ``fnpgrade`` command: demo, cross-validation, training, prediction, preview.
 
 Every subcommand exits non-zero with a one-line message on bad input (no
-traceback unless ``--debug``).
+traceback unless ``--debug``). ``train``, ``cv``, ``predict`` and ``preview``
+work with any fitted scikit-learn pipeline whose first step is a
+:class:`~fnpgrade.FaceDetector`: face coverage and frame counts come from that
+step's ``report_``, grades from the final step's ``predict_proba``.
+:func:`build_pipeline` is the one place that decides which grader ``train`` and
+``cv`` build.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import inspect
 import json
+import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "build_pipeline", "PRESETS"]
 
 ARCHS = ("phcnn-lstm", "phcnn", "face-n1-lstm", "vgg16-lstm", "senet", "lstm")
+
+#: Training settings by data size. ``small`` (the default) suits a study of a few
+#: dozen videos on a CPU, like the demo; ``paper`` is Liu et al.'s setting for
+#: 5420 windows on a GPU (lr 1e-4 with batch 64 barely moves in 50 epochs on a
+#: few dozen clips: every video then gets the same probabilities).
+PRESETS = {
+    "small": {"width": 0.25, "epochs": 30, "batch_size": 16, "lr": 0.01},
+    "paper": {"width": 1.0, "epochs": 50, "batch_size": 64, "lr": 1e-4},
+}
+
+#: How close to chance (see :func:`fnpgrade.model_card.at_chance`) a validation accuracy may be before
+#: ``train`` warns.
+CHANCE_MARGIN = 0.05
 
 
 class CLIError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
 
 
+# --------------------------------------------------------------------------------------------
+# Arguments
+# --------------------------------------------------------------------------------------------
+
+def _fraction(text):
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1]; got {text}")
+    return value
+
+
+def _positive(text):
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number; got {text}")
+    return value
+
+
+def _add_face_args(parser, defaults_from_model=False):
+    """Options of the face detector: what happens to frames and clips without a verified face."""
+    keep = " (default: the model's)" if defaults_from_model else ""
+    parser.add_argument("--fps", type=_positive, default=None,
+                        help="resample videos to this rate while reading (paper: 6)"
+                             + (keep or "; default: each video's own rate"))
+    parser.add_argument("--missing", choices=("interpolate", "drop", "raise"), default=None,
+                        help="frames without a verified face: interpolate across short gaps (see --max-gap), drop "
+                             f"them, or stop{keep or ' (default: interpolate)'}")
+    parser.add_argument("--max-gap", type=float, default=None, metavar="SECONDS",
+                        help=f"longest gap between two detections that is interpolated{keep or ' (default: 0.5)'}")
+    parser.add_argument("--min-coverage", type=_fraction, default=None, metavar="FRACTION",
+                        help="share of a video's frames that must show a verified face for it to be graded"
+                             f"{keep or ' (default: 0.5)'}")
+
+
 def _add_model_args(parser):
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="small",
+                        help="training settings: 'small' (default) for a study of a few dozen videos: "
+                             + ", ".join(f"{k} {v}" for k, v in PRESETS["small"].items())
+                             + "; 'paper': Liu et al.'s " + ", ".join(f"{k} {v}" for k, v in PRESETS["paper"].items())
+                             + " (for thousands of clips, on a GPU). --width/--epochs/--batch-size/--lr override it.")
     parser.add_argument("--arch", choices=ARCHS, default="phcnn-lstm", help="network (default: %(default)s)")
-    parser.add_argument("--width", type=float, default=1.0, help="width multiplier; 1.0 is the paper's size")
-    parser.add_argument("--epochs", type=int, default=50, help="training epochs (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--width", type=float, default=None, help="width multiplier; 1.0 is the paper's size")
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None, help="learning rate")
     parser.add_argument("--window", type=int, default=4, help="frames per window (default: %(default)s)")
-    parser.add_argument("--fps", type=float, default=None, help="resample videos to this rate (paper: 6)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     parser.add_argument("--seed", type=int, default=0, help="random_state for reproducible runs")
     parser.add_argument("--augment", action="store_true", help="jitter small classes and subjects (paper)")
     parser.add_argument("--jobs", type=int, default=None, help="parallel clips in preprocessing")
+    parser.add_argument("--no-face", choices=("raise", "skip"), default="raise",
+                        help="a clip with too little face (below --min-coverage): stop with an error naming it "
+                             "(default), or leave it out of training, counted and named")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or epoch table")
 
 
 def _add_data_args(parser):
     parser.add_argument("--data", required=True, help="root folder of the clips")
-    parser.add_argument("--labels", default="labels.csv",
-                        help="CSV with columns subject, grade, path[, start, stop] (default: DATA/labels.csv)")
+    parser.add_argument("--labels", default=None,
+                        help="CSV with columns subject, grade, path[, start, stop]; read from the current folder, "
+                             "else from --data (default: DATA/labels.csv)")
     parser.add_argument("--target", choices=("level", "hb"), default="level", help="predict levels or HB grades")
     parser.add_argument("--clip-length", type=int, default=None,
-                        help="cut long videos into clips of this many frames first (paper: 4)")
+                        help="cut long videos into clips of this many frames first, counted at --fps (paper: 4)")
+    parser.add_argument("--synthetic", action="store_true",
+                        help="the videos are synthetic (made by make_palsy_clips); recorded in the model card")
 
 
 def build_parser():
@@ -62,122 +129,474 @@ def build_parser():
     demo.add_argument("--epochs", type=int, default=20)
     demo.add_argument("--out", default="out", help="folder for the confusion matrix and scores")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--quiet", action="store_true", help="no progress bars or epoch table")
 
     cv = sub.add_parser("cv", help="subject-wise cross-validation on your data")
     _add_data_args(cv)
     _add_model_args(cv)
+    _add_face_args(cv)
     cv.add_argument("--folds", type=int, default=5)
     cv.add_argument("--out", default=None, help="write per-fold scores as JSON here")
 
-    train = sub.add_parser("train", help="train on your data and save the model")
+    train = sub.add_parser("train", help="train on your data and save the model (with its model card)")
     _add_data_args(train)
     _add_model_args(train)
+    _add_face_args(train)
     train.add_argument("--out", required=True, help="model file to write (joblib)")
 
     predict = sub.add_parser("predict", help="grade videos with a saved model")
     predict.add_argument("model", help="a model file from 'fnpgrade train' (joblib; trusted sources only)")
-    predict.add_argument("videos", nargs="+", help="video files or frame folders")
-    predict.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    predict.add_argument("videos", nargs="+",
+                         help="video files, frame folders, folders of videos, or CSV files with a 'path' column")
+    predict.add_argument("--json", action="store_true", help="print JSON instead of text (model card on stderr)")
+    predict.add_argument("--out", default=None,
+                         help="write a results table (CSV) here; written to grades.csv when a folder or CSV is "
+                              "given and --out is not")
+    predict.add_argument("--per-window", action="store_true",
+                         help="also show each window's probabilities, with its time in the video (seconds)")
+    predict.add_argument("--device", default=None, help="run the network on this device (default: the model's)")
+    predict.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_face_args(predict, defaults_from_model=True)
 
     preview = sub.add_parser("preview", help="ROI montage of one video (check the crops)")
     preview.add_argument("video")
     preview.add_argument("--out", required=True, help="PNG to write")
     preview.add_argument("--frames", type=int, default=8, help="frames to show")
-    preview.add_argument("--fps", type=float, default=None)
+    _add_face_args(preview)
     return parser
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+
+def _labels_path(args):
+    """The labels CSV as an absolute path, so that it is never joined to --data twice."""
+    root = Path(args.data)
+    if args.labels is None:
+        path = root / "labels.csv"
+    else:
+        given = Path(args.labels)
+        path = given if given.is_absolute() or given.exists() else root / given
+    if not path.is_file():
+        tried = "" if args.labels is None or Path(args.labels).is_absolute() else \
+            f" (tried {Path(args.labels)} from the current folder and {root / args.labels})"
+        raise CLIError(f"labels file not found: {path}{tried}. Pass --labels with the CSV's path, or put "
+                       f"labels.csv in {root}.")
+    return path.resolve()
 
 
 def _load_data(args):
     from .datasets import load_clip_folder, split_into_clips
 
-    labels = Path(args.labels)
-    if not labels.is_absolute() and not labels.exists():
-        labels = Path(args.data) / labels
-    X, y, groups = load_clip_folder(args.data, labels=labels, target=args.target)
+    X, y, groups = load_clip_folder(args.data, labels=_labels_path(args), target=args.target, fps=args.fps)
+    n_videos = len(X)
     if args.clip_length:
-        X, y, groups = split_into_clips(X, y, groups, length=args.clip_length)
+        # counted at --fps, as the detector will read them: at the video's own rate, clip [s:e] would name
+        # frames that do not exist once the video is resampled
+        X, y, groups = split_into_clips(X, y, groups, length=args.clip_length, fps=args.fps)
     if groups is None or len(set(groups)) < 2:
         raise CLIError("subject ids are required (the 'subject' column) and at least two subjects; without them "
                        "cross-validation would mix one person's clips into training and test folds.")
-    print(f"{len(X)} clips, {len(set(groups))} subjects, labels: "
-          + ", ".join(f"{k}={v}" for k, v in zip(*np.unique(np.asarray(y, dtype=str), return_counts=True))))
-    return X, np.asarray(y, dtype=object), np.asarray(groups, dtype=object)
+    y, groups = np.asarray(y, dtype=object), np.asarray(groups, dtype=object)
+    print(f"{len(X)} clips from {n_videos} videos of {len(set(groups))} subjects"
+          + (f" (clips of {args.clip_length} frames at {f'{args.fps:g} fps' if args.fps else 'their own rate'})"
+             if args.clip_length else "") + "; labels: " + _counts(y))
+    return X, y, groups
 
 
-def _pipeline(args):
+def _n(count, word):
+    """``"1 clip"``, ``"2 clips"``."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _counts(values):
+    labels, counts = np.unique(np.asarray(values, dtype=str), return_counts=True)
+    return ", ".join(f"{k}={v}" for k, v in zip(labels, counts))
+
+
+# --------------------------------------------------------------------------------------------
+# The grader
+# --------------------------------------------------------------------------------------------
+
+def _settings(args):
+    """The preset's settings, with any option given explicitly taking precedence."""
+    settings = dict(PRESETS[args.preset])
+    for key in settings:
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    return settings
+
+
+def build_pipeline(args):
+    """The grader ``train`` and ``cv`` fit, from the parsed arguments.
+
+    The one place that picks the grader: another grader (e.g. a ``--grader``
+    option) plugs in here. Whatever it builds must be a scikit-learn pipeline
+    whose first step is a :class:`~fnpgrade.FaceDetector` and whose final step
+    has ``predict_proba``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        From :func:`build_parser` (``train`` or ``cv``).
+
+    Returns
+    -------
+    pipeline : sklearn.pipeline.Pipeline
+    """
     from .pipeline import make_phcnn_pipeline
 
-    return make_phcnn_pipeline(arch=args.arch, width=args.width, max_epochs=args.epochs,
-                               batch_size=args.batch_size, lr=args.lr, window=args.window, fps=args.fps,
-                               device=args.device, random_state=args.seed, augment=args.augment,
-                               n_jobs=args.jobs, verbose=True)
+    settings = _settings(args)
+    pipe = make_phcnn_pipeline(arch=args.arch, width=settings["width"], max_epochs=settings["epochs"],
+                               batch_size=settings["batch_size"], lr=settings["lr"], window=args.window,
+                               fps=args.fps, device=args.device, random_state=args.seed, augment=args.augment,
+                               n_jobs=args.jobs, verbose=not args.quiet)
+    _set_face_options(_detector(pipe), args)
+    _detector(pipe).set_params(no_face="blank" if args.no_face == "skip" else "raise")
+    return pipe
 
+
+def _set_face_options(detector, args):
+    options = {"fps": args.fps, "missing": args.missing, "max_gap_s": args.max_gap, "min_coverage": args.min_coverage}
+    detector.set_params(**{k: v for k, v in options.items() if v is not None})
+
+
+def _detector(pipe):
+    from .preprocessing.detect import FaceDetector
+
+    first = pipe.steps[0][1] if hasattr(pipe, "steps") else None
+    if not isinstance(first, FaceDetector):
+        raise CLIError(f"the model is a {type(pipe).__name__} whose first step is not a FaceDetector; the command "
+                       "needs a pipeline that starts by finding the face (e.g. from make_phcnn_pipeline).")
+    return first
+
+
+def _learns_nothing(step):
+    """Steps fitted on nothing: run once on all clips, never once per fold (nothing can leak through them)."""
+    from .preprocessing.detect import FaceDetector
+    from .preprocessing.roi import LandmarkROICropper
+    from .preprocessing.windows import SequenceWindower
+
+    return isinstance(step, (FaceDetector, LandmarkROICropper, SequenceWindower))
+
+
+def _split_at_learning(pipe):
+    """``(head, tail)``: the leading steps that learn nothing, and the rest (which must be fitted per fold).
+
+    Both share ``pipe``'s step objects, so fitting them fits ``pipe``.
+    """
+    k = 0
+    while k < len(pipe.steps) - 1 and _learns_nothing(pipe.steps[k][1]):
+        k += 1
+    return pipe[:k], pipe[k:]
+
+
+def _groups_params(pipe, groups):
+    """``{step__groups: groups}`` for every step whose fit (or fit_resample) takes subject ids."""
+    params = {}
+    for name, step in pipe.steps:
+        method = getattr(step, "fit_resample", None) or getattr(step, "fit", None)
+        if method is not None and "groups" in inspect.signature(method).parameters:
+            params[f"{name}__groups"] = groups
+    return params
+
+
+def _preprocess_once(head, X, y, groups):
+    """Detect, landmark and crop every clip once; leave out (counted, named) clips refused for too little face."""
+    Xt = head.fit_transform(X)
+    report = _detector(head).report_
+    keep = np.array([not r["blank"] for r in report])
+    if not keep.all():
+        refused = [f"{r['source']} ({r['coverage']:.0%})" for r in report if r["blank"]]
+        print(f"{len(refused)} of {len(X)} clips left out: too little face (coverage below "
+              f"{_detector(head).min_coverage:g}): " + ", ".join(refused[:10]) + (" ..." if len(refused) > 10 else ""))
+        Xt = [x for x, k in zip(Xt, keep) if k]
+        y, groups = y[keep], groups[keep]
+    if not len(y):
+        raise CLIError("no clip has enough face to train on; check the videos with 'fnpgrade preview'.")
+    coverage = np.array([r["coverage"] for r in report])[keep]
+    return Xt, y, groups, int((~keep).sum()), coverage
+
+
+# --------------------------------------------------------------------------------------------
+# Commands
+# --------------------------------------------------------------------------------------------
 
 def _cmd_demo(args):
     from .demo import run_demo
 
     run_demo(n_subjects=args.subjects, clips_per_subject=args.clips, n_folds=args.folds, width=args.width,
-             max_epochs=args.epochs, out_dir=args.out, random_state=args.seed)
+             max_epochs=args.epochs, out_dir=args.out, random_state=args.seed, verbose=not args.quiet)
     return 0
+
+
+def _folds(args, y, groups):
+    """The subject-wise folds, each checked for the levels it can learn, before anything is trained."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    n_subjects = len(set(groups))
+    if n_subjects < args.folds:
+        raise CLIError(f"{n_subjects} subjects cannot fill {args.folds} subject-wise folds; use --folds "
+                       f"{n_subjects} or fewer.")
+    cv = StratifiedGroupKFold(n_splits=args.folds, shuffle=True, random_state=args.seed)
+    with warnings.catch_warnings():
+        # "the least populated class has only N members": the per-fold check below says what it means
+        warnings.simplefilter("ignore", UserWarning)
+        splits = list(cv.split(np.zeros(len(y)), y, groups))
+    levels = sorted(set(y), key=str)
+    for i, (train, test) in enumerate(splits, 1):
+        present = sorted(set(y[train]), key=str)
+        if len(present) < 2:
+            absent = ", ".join(str(v) for v in levels if v not in present)
+            raise CLIError(
+                f"fold {i} of {args.folds}: its training part holds only {present[0]!r} ({_n(len(train), 'clip')} "
+                f"of {_n(len(set(groups[train])), 'subject')}; the other levels, {absent}, are all in its test "
+                "part), so it "
+                f"could not learn to grade. Nothing was trained. "
+                + (f"Use fewer folds (--folds {args.folds - 1} or fewer), or add" if args.folds > 2 else "Add")
+                + " subjects of the other levels, so that each fold's training part holds at least two levels.")
+        absent = [str(v) for v in levels if v not in present]
+        if absent:
+            print(f"note: fold {i} has no training clip of {', '.join(absent)}: it cannot predict "
+                  f"{'it' if len(absent) == 1 else 'them'}, and its scores will show it.")
+    return splits
 
 
 def _cmd_cv(args):
-    from sklearn.model_selection import StratifiedGroupKFold, cross_validate
+    from sklearn.base import clone
 
     from .demo import format_fold_table
-    from .metrics import SCORING
+    from .metrics import grading_report
 
     X, y, groups = _load_data(args)
-    if len(set(groups)) < args.folds:
-        raise CLIError(f"{len(set(groups))} subjects cannot fill {args.folds} subject-wise folds; use --folds "
-                       f"{len(set(groups))} or fewer.")
-    pipe = _pipeline(args)
-    cv = StratifiedGroupKFold(n_splits=args.folds, shuffle=True, random_state=args.seed)
-    scores = cross_validate(pipe, X, y, groups=groups, cv=cv, scoring=SCORING,
-                            params={"classifier__groups": groups}, error_score="raise")
-    folds = [{k: float(scores[f"test_{k}"][i]) for k in SCORING} for i in range(args.folds)]
-    print(format_fold_table(folds))
+    _folds(args, y, groups)  # fail in seconds, before preprocessing, when a fold cannot learn
+    pipe = build_pipeline(args)
+    _print_settings(args)
+    head, tail = _split_at_learning(pipe)
+    # preprocessing learns nothing: once on all clips, not once per fold
+    Xt, y, groups, _, _ = _preprocess_once(head, X, y, groups)
+    splits = _folds(args, y, groups)  # again: clips without a face may have left
+    labels = sorted(set(y), key=str)
+    reports = []
+    for i, (train, test) in enumerate(splits, 1):
+        print(f"fold {i}/{args.folds}: training on {len(train)} clips of {len(set(groups[train]))} subjects, "
+              f"testing on {len(test)} clips of {len(set(groups[test]))} subjects")
+        model = clone(tail)
+        model.fit([Xt[j] for j in train], y[train], **_groups_params(model, groups[train]))
+        predicted = model.predict([Xt[j] for j in test])
+        reports.append(grading_report(y[test], predicted, labels=labels))
+        print(f"fold {i}/{args.folds}: accuracy {reports[-1]['accuracy']:.3f}, qwk {reports[-1]['qwk']:.3f}")
+    print(format_fold_table(reports))
     if args.out:
-        Path(args.out).write_text(json.dumps({"folds": folds}, indent=2))
+        Path(args.out).write_text(json.dumps({"folds": reports}, indent=2))
     return 0
 
 
+def _print_settings(args):
+    settings = _settings(args)
+    print(f"settings: {args.arch}, preset {args.preset!r} ("
+          + ", ".join(f"{k} {v:g}" for k, v in settings.items()) + ")")
+
+
 def _cmd_train(args):
+    from .model_card import at_chance, format_model_card, make_model_card
     from .persistence import save_model
 
     X, y, groups = _load_data(args)
-    pipe = _pipeline(args)
-    pipe.fit(X, y, classifier__groups=groups)
-    save_model(pipe, args.out)
+    if len(set(y)) < 2:
+        raise CLIError(f"all clips have the label {y[0]!r}; a grader needs at least two levels to learn from.")
+    pipe = build_pipeline(args)
+    _print_settings(args)
+    head, tail = _split_at_learning(pipe)
+    Xt, y, groups, skipped, coverage = _preprocess_once(head, X, y, groups)
+    tail.fit(Xt, y, **_groups_params(tail, groups))
+    # --no-face skip is for training: the saved model refuses a faceless video again, from any caller
+    _detector(pipe).set_params(no_face="raise")
+    card = make_model_card(pipe, y, groups, synthetic=args.synthetic, data_name=Path(args.data).resolve().name,
+                           target=args.target, fps=args.fps, clip_length=args.clip_length,
+                           settings={"arch": args.arch, "preset": args.preset, **_settings(args),
+                                     "window": args.window},
+                           n_clips_skipped=skipped, coverage=coverage)
+    save_model(pipe, args.out, card=card)
+    print(format_model_card(card))
+    if at_chance(card, CHANCE_MARGIN):
+        print(f"fnpgrade train: WARNING: validation accuracy {card['validation_accuracy']:.2f} is at chance "
+              f"({card['chance_accuracy']:.2f}, what always answering the commonest level scores): this model has "
+              "not learned to grade, and its probabilities will be about the same for every video. Train longer "
+              "(--epochs), on more subjects, or with --preset small.", file=sys.stderr)
     print(f"model written to {args.out}")
     return 0
 
 
-def _cmd_predict(args):
-    from .persistence import load_model
+# -- predict ----------------------------------------------------------------------------------
 
-    pipe = load_model(args.model)
-    classes = list(pipe.classes_)
+def _is_frame_folder(path):
+    from .io import IMAGE_EXTENSIONS
+
+    return any(n.lower().endswith(IMAGE_EXTENSIONS) for n in os.listdir(path))
+
+
+def _expand_inputs(items):
+    """``(videos, extra, tabular)``: the clips to grade, per-clip columns from CSV inputs, and whether a
+    folder of videos or a CSV was given (then a results table is written)."""
+    from .io import VIDEO_EXTENSIONS
+
+    videos, extra, tabular = [], {}, False
+    for item in items:
+        path = Path(item)
+        if path.suffix.lower() == ".csv" and path.is_file():
+            tabular = True
+            with open(path, newline="") as handle:
+                rows = list(csv.DictReader(handle))
+            columns = {c.lower().strip(): c for c in (rows[0].keys() if rows else [])}
+            if "path" not in columns:
+                raise CLIError(f"{path}: a CSV of videos needs a 'path' column (relative to the CSV's folder).")
+            for row in rows:
+                video = Path(row[columns["path"]].strip())
+                video = str(video if video.is_absolute() else path.parent / video)
+                videos.append(video)
+                extra[video] = {k: row[c] for k, c in columns.items() if k in ("subject", "grade")}
+        elif path.is_dir() and not _is_frame_folder(path):
+            tabular = True
+            found = sorted(p for p in path.iterdir() if (p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+                           or (p.is_dir() and _is_frame_folder(p)))
+            if not found:
+                raise CLIError(f"{path}: no videos ({', '.join(VIDEO_EXTENSIONS)}) or frame folders in it.")
+            videos += [str(p) for p in found]
+        else:
+            videos.append(item)
+    return videos, extra, tabular
+
+
+def _grade_video(pipe, video, per_window):
+    """One video through the fitted pipeline: ``(probabilities, detector report, windows or None)``.
+
+    The steps run one by one (samplers skipped, as at prediction) so that the
+    detector's track (frame times) and the windows are at hand.
+    """
+    from .preprocessing.detect import FaceCoverageError
+
+    detector = _detector(pipe)
+    tracks = detector.transform([video])
+    face = detector.report_[0]
+    if face["blank"]:  # a model saved with no_face="blank" must still never grade blank frames
+        raise FaceCoverageError(f"{face['source']}: a face was verified in {face['n_found']} of its "
+                                f"{face['n_frames_read']} frames (coverage {face['coverage']:.0%}), too few to grade.",
+                                face["source"], face["coverage"], face["n_found"], face["n_frames_read"])
+    Xt = tracks
+    for _, step in pipe.steps[1:-1]:
+        if step not in (None, "passthrough") and not hasattr(step, "fit_resample"):
+            Xt = step.transform(Xt)
+    final = pipe.steps[-1][1]
+    proba = final.predict_proba(Xt)[0]
+    windows = _window_times(final, Xt, tracks[0], face) if per_window else None
+    return proba, face, windows
+
+
+def _window_times(final, Xt, track, face):
+    if not hasattr(final, "predict_windows") or not hasattr(Xt[0], "starts"):
+        raise CLIError("--per-window needs a grader that scores windows of frames (PHCNNClassifier); this model "
+                       "grades whole clips.")
+    proba = final.predict_windows(Xt)[0]
+    length = Xt[0].face.shape[1]
+    last = len(track.frame_index) - 1
+    # window positions count the frames kept; frame_index maps them to frames read (dropped frames leave gaps)
+    seconds = face["start_s"] + np.asarray(track.frame_index, dtype=float) / face["frame_rate"]
+    classes = [str(c) for c in final.classes_]
+    return [{"start_s": round(float(seconds[min(s, last)]), 3),
+             "end_s": round(float(seconds[min(s + length - 1, last)] + 1.0 / face["frame_rate"]), 3),
+             "probabilities": {c: round(float(p), 4) for c, p in zip(classes, row)}}
+            for s, row in zip(Xt[0].starts, proba)]
+
+
+def _configure_for_prediction(pipe, args):
+    detector = _detector(pipe)
+    _set_face_options(detector, args)
+    # a model trained with --no-face skip keeps faceless clips as blank frames; a prediction never may
+    detector.set_params(no_face="raise")
+    detector.fit()  # learns nothing; validates the options just set
+    if args.quiet:
+        for _, step in pipe.steps[:-1]:
+            if "verbose" in step.get_params(deep=False):
+                step.set_params(verbose=False)
+    if args.device is not None:
+        final = pipe.steps[-1][1]
+        if "device" not in final.get_params(deep=False):
+            raise CLIError(f"--device: the model's final step ({type(final).__name__}) has no device to set.")
+        final.set_params(device=args.device)
+
+
+def _cmd_predict(args):
+    from .model_card import at_chance, format_model_card
+    from .persistence import load_model_with_card
+    from .preprocessing.detect import FaceCoverageError
+    from .readout import format_grade_row, grade_row, write_grades_csv
+
+    pipe, card = load_model_with_card(args.model)
+    _configure_for_prediction(pipe, args)
+    videos, extra, tabular = _expand_inputs(args.videos)
+    target = (card or {}).get("target") or ("hb" if all(str(c).isdigit() for c in pipe.classes_) else "level")
+    classes = [str(c) for c in pipe.classes_]
+    header = sys.stderr if args.json else sys.stdout
+    print(f"fnpgrade predict: {len(videos)} video{'s' * (len(videos) != 1)} with {args.model}", file=header)
+    print(format_model_card(card), file=header)
+    if at_chance(card, CHANCE_MARGIN):
+        print("WARNING: this model's validation accuracy was at chance: its grades mean nothing.", file=header)
     rows, failed = [], []
-    for video in args.videos:
+    for video in videos:
         try:
-            proba = pipe.predict_proba([video])[0]
-        except (ValueError, FileNotFoundError) as exc:
-            failed.append(video)
+            proba, face, windows = _grade_video(pipe, video, args.per_window)
+        except (FaceCoverageError, ValueError, FileNotFoundError) as exc:
+            failed.append((video, str(exc)))
             print(f"{video}: not graded: {exc}", file=sys.stderr)
             continue
-        rows.append({"video": video, "level": str(classes[int(np.argmax(proba))]),
-                     "probabilities": {str(c): round(float(p), 4) for c, p in zip(classes, proba)}})
+        row = grade_row(video, proba, pipe.classes_, target=target, face=face)
+        row.update(extra.get(video, {}))
+        if windows is not None:
+            row["windows"] = windows
+        rows.append(row)
+        if not args.json:
+            print(format_grade_row(row))
+    _warn_if_all_alike(rows, classes)
     if args.json:
         print(json.dumps(rows, indent=2))
-    else:
-        for row in rows:
-            print(f"{row['video']}\t{row['level']}\t"
-                  + "  ".join(f"P({c})={p:.3f}" for c, p in row["probabilities"].items()))
+    out = args.out or ("grades.csv" if tabular else None)
+    if out:
+        write_grades_csv(rows, out, failures=failed)
+        print(f"results table written to {out}", file=header)
     if failed:
-        print(f"{len(failed)} of {len(args.videos)} videos could not be graded.", file=sys.stderr)
+        print(f"{len(failed)} of {len(videos)} videos could not be graded.", file=sys.stderr)
         return 1
     return 0
+
+
+def _warn_if_all_alike(rows, classes):
+    if len(rows) < 2:
+        return
+    table = np.array([[row["probabilities"][c] for c in classes] for row in rows])
+    if np.ptp(table, axis=0).max() < 0.01:
+        print(f"WARNING: all {len(rows)} videos got the same probabilities: the model does not tell these videos "
+              "apart (see its model card; retrain on more data or for longer).", file=sys.stderr)
+
+
+# -- preview ----------------------------------------------------------------------------------
+
+def _native_frame_numbers(video, seconds):
+    """Frame numbers in the video file itself for times in seconds (``None`` for arrays and frame folders)."""
+    import cv2
+
+    from .io import IMAGE_EXTENSIONS
+
+    path = Path(video)
+    if not path.is_file() or path.suffix.lower() in IMAGE_EXTENSIONS:
+        return None
+    capture = cv2.VideoCapture(str(path))
+    native = capture.get(cv2.CAP_PROP_FPS)
+    capture.release()
+    if not native or not np.isfinite(native) or native <= 0:
+        return None
+    return np.round(np.asarray(seconds) * native).astype(int)
 
 
 def _cmd_preview(args):
@@ -185,27 +604,48 @@ def _cmd_preview(args):
     from .preprocessing.detect import FaceDetector
     from .preprocessing.roi import LandmarkROICropper
 
-    tracks = FaceDetector(fps=args.fps).fit_transform([args.video])
-    region = LandmarkROICropper().fit_transform(tracks)[0]
-    step = max(1, region.n_frames // max(1, args.frames))
-    roi_montage(region.select(np.arange(0, region.n_frames, step)[: args.frames]), path=args.out)
-    print(f"montage of {min(args.frames, region.n_frames)} frames written to {args.out}")
+    detector = FaceDetector()
+    _set_face_options(detector, args)
+    track = detector.fit_transform([args.video])[0]
+    face = detector.report_[0]
+    region = LandmarkROICropper().fit_transform([track])[0]
+    picks = np.unique(np.linspace(0, region.n_frames - 1, min(region.n_frames, max(1, args.frames)))
+                      .round().astype(int))
+    seconds = face["start_s"] + track.frame_index[picks] / face["frame_rate"]
+    numbers = _native_frame_numbers(args.video, seconds)
+    numbers = track.frame_index[picks] if numbers is None else numbers
+    labels = [f"frame {n}, {s:.2f} s" for n, s in zip(numbers, seconds)]
+    roi_montage(region.select(picks), path=args.out, max_frames=len(picks), frame_labels=labels)
+    print(f"{args.video}: face verified in {face['n_found']} of {face['n_frames_read']} frames read "
+          f"({face['coverage']:.0%}); {face['n_interpolated']} interpolated across short gaps, {face['n_dropped']} "
+          f"left out, {face['n_rejected']} detections rejected as not a face")
+    print(f"montage of {len(picks)} frames written to {args.out}")
     return 0
 
 
 _COMMANDS = {"demo": _cmd_demo, "cv": _cmd_cv, "train": _cmd_train, "predict": _cmd_predict,
              "preview": _cmd_preview}
 
+_CLI_HINTS = {
+    "train": " From the command line: --no-face skip leaves such clips out (counted and named); --min-coverage "
+             "sets the share of frames that must show the face.",
+    "preview": " From the command line: --min-coverage sets the share of frames that must show the face.",
+}
+_CLI_HINTS["cv"] = _CLI_HINTS["train"]
+
 
 def main(argv=None):
     """Entry point of the ``fnpgrade`` command; returns the exit status."""
+    from .preprocessing.detect import FaceCoverageError
+
     args = build_parser().parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
     except (CLIError, ValueError, FileNotFoundError, TypeError) as exc:
         if args.debug:
             raise
-        print(f"fnpgrade {args.command}: error: {exc}", file=sys.stderr)
+        hint = _CLI_HINTS.get(args.command, "") if isinstance(exc, FaceCoverageError) else ""
+        print(f"fnpgrade {args.command}: error: {exc}{hint}", file=sys.stderr)
         return 2
 
 

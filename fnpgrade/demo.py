@@ -35,7 +35,7 @@ def format_fold_table(fold_reports):
 
 
 def run_demo(n_subjects=12, clips_per_subject=8, n_folds=4, width=0.25, max_epochs=20, lr=0.01, batch_size=16,
-             out_dir="out", random_state=0, print_fn=print):
+             out_dir="out", random_state=0, print_fn=print, verbose=True):
     """Generate synthetic clips, cross-validate a reduced PHCNN-LSTM by subject, report.
 
     Parameters
@@ -55,11 +55,15 @@ def run_demo(n_subjects=12, clips_per_subject=8, n_folds=4, width=0.25, max_epoc
         Where the confusion-matrix PNG and ``demo_scores.json`` go.
     random_state : int
     print_fn : callable
+    verbose : bool, default=True
+        Progress while it works: a bar over the frames being preprocessed and
+        skorch's epoch table while each fold trains.
 
     Returns
     -------
     result : dict
-        ``folds`` (per-fold reports), ``confusion_png`` and ``seconds``.
+        ``folds`` (per-fold reports, plain floats), ``n_people`` (independent
+        people behind the subjects), ``confusion_png`` and ``seconds``.
     """
     import json
 
@@ -79,24 +83,27 @@ def run_demo(n_subjects=12, clips_per_subject=8, n_folds=4, width=0.25, max_epoc
                                           random_state=random_state, return_info=True)
     y = np.asarray(y, dtype=object)
     identities = sorted(set(info["identity"]))
+    n_people = len(set(groups))
     levels, counts = np.unique(y, return_counts=True)
-    print_fn(f"{len(X)} clips of {clips_per_subject} per subject, {n_subjects} subjects, "
-             f"{len(identities)} source identities; levels: "
+    print_fn(f"{len(X)} clips of {clips_per_subject} per subject, {n_subjects} subjects made from "
+             f"{len(identities)} real face photos of {n_people} independent people (groups); levels: "
              + ", ".join(f"{lev}={n}" for lev, n in zip(levels, counts)))
-    if len(set(groups)) < n_subjects:
-        print_fn("Subjects that share a source photo are grouped together, so no face is in both "
-                 "a training and a test fold.")
+    if n_people < n_subjects:
+        print_fn(f"Subjects that share a person are grouped together, so no face is in both a training and a "
+                 f"test fold. The {n_folds} folds therefore split {n_people} people, not {n_subjects} subjects, "
+                 "and each person brings all their subjects' clips along: folds hold uneven numbers of clips.")
     elif len(identities) < n_subjects:
         print_fn("NOTE: subjects share source photos, so the same face appears in training and test "
                  "folds: these subject-wise scores are optimistic.")
 
     pipe = make_phcnn_pipeline(width=width, max_epochs=max_epochs, lr=lr, batch_size=batch_size,
-                               no_face="blank", random_state=random_state, verbose=False)
+                               no_face="blank", random_state=random_state, verbose=verbose)
     print_fn(f"Network: PHCNN-LSTM at width {width} (reduced from the paper's 1.0 so the demo runs on a CPU "
              f"in minutes), {max_epochs} epochs.")
     # Preprocessing learns nothing from the data, so running it once on all clips
     # leaks nothing between folds and saves repeating it for every fold.
     t0 = time.perf_counter()
+    print_fn(f"Preprocessing {len(X)} clips (face detection, landmarks, ROI crops)...")
     windows = pipe[:-1].fit_transform(X)
     print_fn(f"Preprocessing (face detection, landmarks, ROI crops): {time.perf_counter() - t0:.1f} s")
     # Viola-Jones misses some faces (heavy glasses, faces filling the frame): such clips come back
@@ -104,8 +111,9 @@ def run_demo(n_subjects=12, clips_per_subject=8, n_folds=4, width=0.25, max_epoc
     blank = [r["source"] for r in pipe.named_steps["detector"].report_ if r["blank"]]
     if blank:
         keep = np.array([not r["blank"] for r in pipe.named_steps["detector"].report_])
-        print_fn(f"{len(blank)} of {len(X)} clips had no face the Haar detector could find and are left out: "
-                 + ", ".join(blank))
+        print_fn(f"{len(blank)} of {len(X)} clips had too little face the detector could find and verify "
+                 f"(in fewer than {pipe.named_steps['detector'].min_coverage:.0%} of their frames) and are left "
+                 "out: " + ", ".join(blank))
         windows = [w for w, k in zip(windows, keep) if k]
         y, groups = y[keep], np.asarray(groups)[keep]
         X = [x for x, k in zip(X, keep) if k]
@@ -113,6 +121,8 @@ def run_demo(n_subjects=12, clips_per_subject=8, n_folds=4, width=0.25, max_epoc
     cv = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=random_state)
     reports, y_true_all, y_pred_all = [], [], []
     for fold, (train, test) in enumerate(cv.split(X, y, groups), 1):
+        print_fn(f"fold {fold}/{n_folds}: training on {len(train)} clips of "
+                 f"{len(set(np.asarray(groups)[train]))} people ({max_epochs} epochs)...")
         clf = clone(pipe[-1])
         with warnings.catch_warnings():
             # groups here are real people, each behind several synthetic subjects of different
@@ -139,4 +149,4 @@ def run_demo(n_subjects=12, clips_per_subject=8, n_folds=4, width=0.25, max_epoc
              "whole people, and a network trained on a dozen synthetic people does not yet grade faces it has never "
              "seen much better than chance (1/3). See docs/data.md and docs/limitations.md.")
     print_fn(f"\nConfusion matrix: {png}\nTotal time: {seconds:.0f} s")
-    return {"folds": reports, "confusion_png": str(png), "seconds": seconds}
+    return {"folds": reports, "n_people": n_people, "confusion_png": str(png), "seconds": float(seconds)}

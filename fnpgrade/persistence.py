@@ -13,7 +13,7 @@ from pathlib import Path
 
 import joblib
 
-__all__ = ["save_model", "load_model", "ModelVersionError"]
+__all__ = ["save_model", "load_model", "load_model_with_card", "ModelVersionError"]
 
 _FORMAT = "fnpgrade-model/1"
 
@@ -32,8 +32,8 @@ def _versions():
             "python": platform.python_version()}
 
 
-def save_model(model, path, compress=3):
-    """Write a fitted pipeline (or estimator) with the versions that made it.
+def save_model(model, path, compress=3, card=None):
+    """Write a fitted pipeline (or estimator) with the versions that made it and its model card.
 
     Parameters
     ----------
@@ -42,6 +42,10 @@ def save_model(model, path, compress=3):
     path : str or path-like
     compress : int, default=3
         joblib compression level.
+    card : dict or None, default=None
+        What the model was trained on (:func:`fnpgrade.model_card.make_model_card`);
+        ``fnpgrade predict`` prints it above its grades. ``fnpgrade train``
+        always writes one.
 
     Returns
     -------
@@ -49,7 +53,8 @@ def save_model(model, path, compress=3):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump({"format": _FORMAT, "versions": _versions(), "model": model}, path, compress=compress)
+    joblib.dump({"format": _FORMAT, "versions": _versions(), "model": model, "card": card}, path,
+                compress=compress)
     return path
 
 
@@ -77,6 +82,23 @@ def load_model(path, allow_version_mismatch=False):
         If the file was saved by another fnpgrade version, or cannot be
         unpickled with the installed packages.
     """
+    return load_model_with_card(path, allow_version_mismatch=allow_version_mismatch)[0]
+
+
+def load_model_with_card(path, allow_version_mismatch=False):
+    """Load a model and its model card (see :func:`load_model` for the checks).
+
+    Parameters
+    ----------
+    path : str or path-like
+    allow_version_mismatch : bool, default=False
+
+    Returns
+    -------
+    model : estimator
+    card : dict or None
+        The card saved with the model; ``None`` for files saved without one.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such model file.")
@@ -88,11 +110,11 @@ def load_model(path, allow_version_mismatch=False):
             "corrupt or was written by incompatible versions; retrain the model with this installation."
         ) from exc
     if not (isinstance(payload, dict) and payload.get("format") == _FORMAT):
-        return payload  # a plain joblib dump: nothing recorded to check
+        return payload, None  # a plain joblib dump: nothing recorded to check
     saved, current = payload["versions"], _versions()
     if saved["fnpgrade"] != current["fnpgrade"] and not allow_version_mismatch:
         raise ModelVersionError(
             f"{path}: saved by fnpgrade {saved['fnpgrade']}, but fnpgrade {current['fnpgrade']} is installed. "
             f"Install fnpgrade=={saved['fnpgrade']}, retrain, or pass allow_version_mismatch=True to load anyway."
         )
-    return payload["model"]
+    return payload["model"], payload.get("card")

