@@ -155,9 +155,32 @@ def test_frames_without_face_get_interpolated_landmarks(steps, face):
     region = cropper.transform(tracks)[0]
     assert region.found.tolist() == [True, False, True]
     np.testing.assert_allclose(region.landmarks[1], region.landmarks[[0, 2]].mean(0))
-    assert cropper.report_ == [{"source": "X[0]", "n_frames": 3, "n_landmarked": 2, "n_interpolated": 1,
-                                "blank": False}]
+    assert cropper.report_ == [{"source": "X[0]", "n_frames": 3, "n_landmarked": 2, "n_landmark_missed": 0,
+                                "n_interpolated": 1, "blank": False}]
     assert region.face[1].max() == 0  # the blank frame stays blank: nothing is invented
+
+
+def test_frames_where_the_landmark_model_finds_no_face_are_counted_and_interpolated(face):
+    # a backend such as MediaPipe answers NaN when it finds no face in the detector's box
+    a, b = _frame(face, _similarity(shift=(-20, 0))), _frame(face, _similarity(shift=(20, 0)))
+    cropper = LandmarkROICropper().fit()
+    real = cropper.landmarks_
+
+    class MissesTheSecondFrame:
+        calls = 0
+
+        def predict(self, image, box):
+            self.calls += 1
+            return np.full((68, 2), np.nan) if self.calls == 2 else real.predict(image, box)
+
+    tracks = FaceDetector().fit_transform([np.stack([a, a, b])])
+    cropper.landmarks_ = MissesTheSecondFrame()
+    region = cropper.transform(tracks)[0]
+    assert region.found.tolist() == [True, False, True]
+    assert np.isfinite(region.landmarks).all() and np.isfinite(region.face_landmarks).all()
+    assert cropper.report_[0]["n_landmark_missed"] == 1 and cropper.report_[0]["n_landmarked"] == 2
+    cropper.landmarks_ = type("Never", (), {"predict": lambda self, image, box: np.full((68, 2), np.nan)})()
+    assert cropper.transform(tracks)[0].face.max() == 0 and cropper.report_[0]["blank"]
 
 
 def test_blank_track_gives_black_crops_and_nan_landmarks():

