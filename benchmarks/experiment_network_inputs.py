@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # the identity benchmark's face-found mask and per-subject accuracy, so both score alike
-from bench_identity_generalisation import _face_found, _subject_accuracy  # noqa: E402
+from bench_identity_generalisation import _face_found, _subject_scores  # noqa: E402
 
 
 def _tracks(path, subjects_per_person, seed=0):
@@ -135,7 +135,7 @@ def run_variant(home, variant, args):
         proba = clf.predict_proba(list(d["windows"]))
         pred = clf.classes_[proba.argmax(1)]
         row[split] = float(np.mean(pred == d["y"]))
-        row[split + "_subject"] = _subject_accuracy(d["y"], proba, clf.classes_, d["subject"])
+        row[split + "_subject"] = _subject_scores(d["y"], proba, clf.classes_, d["subject"])["subject_accuracy"]
     print("  ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()), flush=True)
     return row
 
