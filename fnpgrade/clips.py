@@ -56,6 +56,9 @@ class RegionClip:
     found : ndarray of bool, shape (T,), optional
         True where the face was detected in that frame; False where the frame's
         geometry was interpolated or the frame is blank. ``None`` means all found.
+    measures : ndarray of float32, shape (T, K), optional
+        Per-frame measures of movement (:class:`~fnpgrade.measures.FrameMeasures`),
+        for a network's measures branch; ``None`` when not computed.
     source : str, default=""
         Where the clip came from (a path, or ``"X[i]"`` for in-memory clips);
         used in error messages and reports.
@@ -81,6 +84,7 @@ class RegionClip:
     face_landmarks: np.ndarray | None = None
     found: np.ndarray | None = None
     source: str = ""
+    measures: np.ndarray | None = None
 
     def __post_init__(self):
         where = self.source or "RegionClip"
@@ -102,6 +106,11 @@ class RegionClip:
         if found.shape != (n,):
             raise ValueError(f"{where}: 'found' must have shape ({n},); got {found.shape}.")
         object.__setattr__(self, "found", found)
+        if self.measures is not None:
+            measures = np.asarray(self.measures, dtype=np.float32)
+            if measures.ndim != 2 or len(measures) != n:
+                raise ValueError(f"{where}: 'measures' must have shape ({n}, K); got {measures.shape}.")
+            object.__setattr__(self, "measures", measures)
 
     @property
     def n_frames(self):
@@ -116,7 +125,7 @@ class RegionClip:
         return RegionClip(
             face=self.face[frames], brow=self.brow[frames], mouth=self.mouth[frames],
             landmarks=self.landmarks[frames], face_landmarks=take(self.face_landmarks),
-            found=self.found[frames], source=self.source,
+            found=self.found[frames], source=self.source, measures=take(self.measures),
         )
 
 
@@ -136,6 +145,9 @@ class WindowedClip:
         Frames repeated at the end because the clip was shorter than ``L``.
     source : str, default=""
         Where the clip came from.
+    measures : ndarray of float32, shape (W, L, K), optional
+        The clip's per-frame measures, windowed like the frames; ``None`` when
+        the clip has none.
     """
 
     face: np.ndarray
@@ -144,6 +156,7 @@ class WindowedClip:
     starts: np.ndarray = field(default=None)
     n_padded: int = 0
     source: str = ""
+    measures: np.ndarray | None = None
 
     def __post_init__(self):
         where = self.source or "WindowedClip"
@@ -154,6 +167,12 @@ class WindowedClip:
             raise ValueError(f"{where}: face, brow and mouth windows disagree in (W, L): {sorted(shapes)}.")
         if self.starts is None:
             object.__setattr__(self, "starts", np.arange(len(self.face)) * self.face.shape[1])
+        if self.measures is not None:
+            measures = np.asarray(self.measures, dtype=np.float32)
+            if measures.ndim != 3 or measures.shape[:2] != self.face.shape[:2]:
+                raise ValueError(f"{where}: 'measures' must have shape {self.face.shape[:2] + ('K',)}; "
+                                 f"got {measures.shape}.")
+            object.__setattr__(self, "measures", measures)
 
     @property
     def n_windows(self):

@@ -7,6 +7,7 @@ measures (:data:`FEATURE_NAMES`); :func:`measure_clip` measures one clip;
 
 from .features import FEATURE_NAMES, measure_clip
 from .regions import REGIONS, SIDES, face_frame, region_boxes
-from .transformer import FaceMeasures
+from .frames import FRAME_FEATURE_NAMES, frame_measures
+from .transformer import FaceMeasures, FrameMeasures
 
-__all__ = ["FaceMeasures", "FEATURE_NAMES", "measure_clip", "REGIONS", "SIDES", "face_frame", "region_boxes"]
+__all__ = ["FaceMeasures", "FrameMeasures", "FRAME_FEATURE_NAMES", "frame_measures", "FEATURE_NAMES", "measure_clip", "REGIONS", "SIDES", "face_frame", "region_boxes"]

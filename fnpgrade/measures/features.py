@@ -27,7 +27,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .motion import DISFlow, appearance_change, key_frames, region_excursions
+from .motion import DISFlow, key_frames, region_excursions
 from .regions import LANDMARK_SIDES, REGIONS, SIDES, face_frame, region_boxes
 
 __all__ = ["FEATURE_NAMES", "measure_clip", "NOISE_IOD"]
@@ -47,8 +47,8 @@ def _feature_names():
     for region, _ in REGIONS:
         names += [f"{region}_movement_weak", f"{region}_movement_strong", f"{region}_movement_ratio",
                   f"{region}_movement_log_ratio_affected"]
-    names += ["eye_closure_weak", "eye_closure_strong", "eye_closure_ratio", "eye_aperture_closure_ratio",
-              "commissure_excursion_ratio"]
+    names += ["eye_closure_weak", "eye_closure_strong", "eye_closure_ratio", "eye_openness_asymmetry_max",
+              "eye_openness_asymmetry_median", "eye_aperture_asymmetry_max", "commissure_excursion_ratio"]
     names += [f"{part}_height_asymmetry" for part in _HEIGHT_PARTS]
     names += ["mouth_corner_width_asymmetry", "movement_side_balance"]
     return tuple(names)
@@ -72,6 +72,27 @@ def _eye_aperture(face_points):
         width = np.linalg.norm(eye[:, 0] - eye[:, 3], axis=-1)
         out.append(np.linalg.norm(lower - upper, axis=-1) / np.maximum(width, 1e-6))
     return np.stack(out, axis=1)
+
+
+def _eye_openness(grey, boxes):
+    """Per frame and side: how open the eye looks, ``(T, 2)`` (left, right).
+
+    An open eye shows the dark iris and lashes against the white of the eye;
+    a closed one shows smooth lid skin. The grey level's coefficient of
+    variation in the eye box (standard deviation over mean) measures that
+    contrast and does not change when the light on one side is brighter (a
+    gain cancels). Read from pixels, it is free of the landmark models' pull
+    toward two equal eyes.
+    """
+    out = np.empty((len(grey), 2))
+    for k, side in enumerate(SIDES):
+        x0, y0, x1, y1 = boxes["eye"][side]
+        h, w = grey.shape[1:]
+        ys = slice(int(np.clip(y0, 0, h - 1)), int(np.clip(np.ceil(y1), 1, h)))
+        xs = slice(int(np.clip(x0, 0, w - 1)), int(np.clip(np.ceil(x1), 1, w)))
+        patch = grey[:, ys, xs].reshape(len(grey), -1).astype(np.float32)
+        out[:, k] = patch.std(axis=1) / np.maximum(patch.mean(axis=1), 1.0)
+    return out
 
 
 def measure_clip(face, landmarks, flow=None, max_key_frames=6):
@@ -116,13 +137,15 @@ def measure_clip(face, landmarks, flow=None, max_key_frames=6):
     if len(grey) >= 2:
         # head motion is fitted over the landmarks' extent (brows to mouth) and removed from every field
         face_box = (*median.min(axis=0), *median.max(axis=0))
-        displacement = region_excursions(grey, boxes, flow or DISFlow(), face_box=face_box)
+        displacement, change = region_excursions(grey, boxes, flow or DISFlow(), face_box=face_box)
         for region, sides in displacement.items():
             # in face axes, IOD units; the largest displacement over all frame pairs is the excursion
             movement[region] = {side: float(np.linalg.norm(frame.vectors_to_face(vectors), axis=-1).max())
                                 for side, vectors in sides.items()}
+        closure = {side: float(change["eye"][side].max()) for side in SIDES}
     else:
         movement = {region: {side: 0.0 for side in SIDES} for region, _ in REGIONS}
+        closure = {side: 0.0 for side in SIDES}
     total = {side: sum(movement[region][side] for region, _ in REGIONS) for side in SIDES}
     weaker = "left" if total["left"] < total["right"] else "right"
     stronger = "right" if weaker == "left" else "left"
@@ -134,12 +157,14 @@ def measure_clip(face, landmarks, flow=None, max_key_frames=6):
         features += [weak, strong, _ratio(weak, strong, NOISE_IOD),
                      np.log((movement[region][weaker] + NOISE_IOD) / (movement[region][stronger] + NOISE_IOD))]
 
-    closure = {side: appearance_change(grey, boxes["eye"][side]) for side in SIDES}
     c_weak, c_strong = min(closure.values()), max(closure.values())
+    # at any moment, one eye open while the other is closing is the sign of incomplete closure
+    openness = np.log(_eye_openness(grey, boxes) + 1e-3)
+    openness_gap = np.abs(openness[:, 0] - openness[:, 1])
     aperture = _eye_aperture(landmarks[known])
-    closed_share = 1 - aperture.min(axis=0) / np.maximum(aperture.max(axis=0), 1e-6)  # per side, 0 = never closes
-    features += [c_weak, c_strong, _ratio(c_weak, c_strong, NOISE_APPEARANCE),
-                 _ratio(closed_share.min(), closed_share.max(), 0.02),
+    aperture_gap = np.abs(aperture[:, 0] - aperture[:, 1]) / np.maximum(aperture.max(axis=1), 1e-6)
+    features += [c_weak, c_strong, _ratio(c_weak, c_strong, NOISE_APPEARANCE), openness_gap.max(),
+                 float(np.median(openness_gap)), aperture_gap.max(),
                  _ratio(min(movement["mouth_corner"].values()), max(movement["mouth_corner"].values()), NOISE_IOD)]
 
     face_points = frame.to_face(landmarks[known])  # (T, 49, 2), IOD units, x towards the image-right eye

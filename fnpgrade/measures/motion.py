@@ -19,7 +19,7 @@ import itertools
 import cv2
 import numpy as np
 
-__all__ = ["DISFlow", "region_excursions", "remove_head_motion", "appearance_change", "key_frames"]
+__all__ = ["DISFlow", "region_excursions", "remove_head_motion", "key_frames"]
 
 _PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
             "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
@@ -64,6 +64,9 @@ def _box_slices(box, shape):
 def remove_head_motion(field, face_box, step=6, threshold=0.5):
     """Flow ``field`` less the similarity (head motion) that best explains it over the face, robustly.
 
+    Returns the residual field and the fitted 2x3 similarity (``None`` when
+    it could not be fitted, and then the field is returned unchanged).
+
     Registration on landmarks leaves the landmark model's jitter (about 1% of
     the inter-ocular distance per frame with dlib), as large as the movements
     of a weak side. Facial movements are local, so a similarity fitted to the
@@ -83,25 +86,27 @@ def remove_head_motion(field, face_box, step=6, threshold=0.5):
     Returns
     -------
     field : ndarray, shape (H, W, 2)
+    matrix : ndarray, shape (2, 3), or None
+        Maps a pixel of the first frame to where the head puts it in the second.
     """
     (ys, xs) = _box_slices(face_box, field.shape[:2])
     gy, gx = np.mgrid[ys.start:ys.stop:step, xs.start:xs.stop:step]
     src = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
     if len(src) < 8:
-        return field
+        return field, None
     dst = src + field[gy.ravel(), gx.ravel()]
     matrix, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=threshold,
                                             maxIters=200, refineIters=10)
     if matrix is None:
-        return field
+        return field, None
     h, w = field.shape[:2]
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     head = np.stack([matrix[0, 0] * xx + matrix[0, 1] * yy + matrix[0, 2] - xx,
                      matrix[1, 0] * xx + matrix[1, 1] * yy + matrix[1, 2] - yy], axis=-1)
-    return field - head
+    return field - head, matrix
 
 
-def region_excursions(grey, boxes, flow=None, face_box=None):
+def region_excursions(grey, boxes, flow=None, face_box=None, appearance=("eye",)):
     """Per region and side, the movement within the clip as displacement vectors between frames.
 
     Flow is computed between every pair of the given frames (earlier ->
@@ -119,6 +124,10 @@ def region_excursions(grey, boxes, flow=None, face_box=None):
     face_box : (x0, y0, x1, y1) or None
         Where the face is: head motion fitted there is removed from every flow
         field (:func:`remove_head_motion`); ``None`` keeps the raw flow.
+    appearance : tuple of str, default=("eye",)
+        Regions whose change of appearance is also measured: the mean
+        absolute grey-level change (0-1) between the two frames of a pair, the
+        later frame moved back by the fitted head motion.
 
     Returns
     -------
@@ -126,31 +135,29 @@ def region_excursions(grey, boxes, flow=None, face_box=None):
         ``displacement[region][side]`` -> ndarray ``(P, 2)``: the mean image
         displacement (pixels) for each of the ``P = T (T - 1) / 2`` frame pairs,
         in the order of ``itertools.combinations(range(T), 2)``.
+    change : dict
+        ``change[region][side]`` -> ndarray ``(P,)`` for the ``appearance`` regions.
     """
     flow = flow or DISFlow()
     pairs = list(itertools.combinations(range(len(grey)), 2))
     out = {region: {side: np.zeros((len(pairs), 2)) for side in sides} for region, sides in boxes.items()}
+    change = {region: {side: np.zeros(len(pairs)) for side in boxes[region]} for region in appearance}
     slices = {region: {side: _box_slices(box, grey.shape[1:]) for side, box in sides.items()}
               for region, sides in boxes.items()}
+    h, w = grey.shape[1:]
     for p, (i, j) in enumerate(pairs):
-        field = flow(grey[i], grey[j])
+        field, head = flow(grey[i], grey[j]), None
         if face_box is not None:
-            field = remove_head_motion(field, face_box)
+            field, head = remove_head_motion(field, face_box)
         for region, sides in slices.items():
             for side, (ys, xs) in sides.items():
                 out[region][side][p] = field[ys, xs].reshape(-1, 2).mean(axis=0)
-    return out
-
-
-def appearance_change(grey, box):
-    """Largest mean absolute grey-level change in ``box`` between any two frames, in [0, 1].
-
-    A closing lid covers the dark iris and the white of the eye with skin: the
-    eye box changes its appearance even where flow cannot follow the lid.
-    """
-    ys, xs = _box_slices(box, grey.shape[1:])
-    patches = grey[:, ys, xs].astype(np.float32) / 255.0
-    best = 0.0
-    for i, j in itertools.combinations(range(len(patches)), 2):
-        best = max(best, float(np.abs(patches[j] - patches[i]).mean()))
-    return best
+        if appearance:
+            later = grey[j] if head is None else cv2.warpAffine(grey[j], head, (w, h), flags=cv2.INTER_LINEAR
+                                                                 | cv2.WARP_INVERSE_MAP,
+                                                                 borderMode=cv2.BORDER_REPLICATE)
+            diff = np.abs(later.astype(np.float32) - grey[i].astype(np.float32)) / 255.0
+            for region in appearance:
+                for side, (ys, xs) in slices[region].items():
+                    change[region][side][p] = float(diff[ys, xs].mean())
+    return out, change

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from numbers import Integral
 
 import numpy as np
@@ -12,9 +13,10 @@ from sklearn.utils.validation import check_is_fitted
 from ..clips import RegionClip
 from ..utils import check_clip_list
 from .features import FEATURE_NAMES, measure_clip
+from .frames import FRAME_FEATURE_NAMES, frame_measures
 from .motion import _PRESETS, DISFlow
 
-__all__ = ["FaceMeasures"]
+__all__ = ["FaceMeasures", "FrameMeasures"]
 
 
 class FaceMeasures(TransformerMixin, BaseEstimator):
@@ -154,3 +156,106 @@ def _measure(measures, clip, index):
     report = {"source": name, "n_frames": clip.n_frames, "weaker_side": result["weaker_side"],
               "blank": result["weaker_side"] is None}
     return result["features"], report
+
+
+class FrameMeasures(TransformerMixin, BaseEstimator):
+    """Attach per-frame movement measures to each clip, for a network's measures branch.
+
+    Takes and returns :class:`~fnpgrade.RegionClip` s (from
+    ``LandmarkROICropper(registration="clip")``); each returned clip carries
+    ``measures``, a ``(T, K)`` array of
+    :data:`~fnpgrade.measures.frames.FRAME_FEATURE_NAMES`: how far each region
+    of each side has moved since the clip's first frame (optical flow, head
+    motion removed), symmetric in the two sides. The
+    :class:`~fnpgrade.SequenceWindower` windows them with the frames and
+    :class:`~fnpgrade.PHCNNClassifier` feeds them to the network beside the
+    pixels. Nothing is learned.
+
+    Parameters
+    ----------
+    flow_preset : {"medium", "fast", "ultrafast"}, default="medium"
+        DIS optical-flow preset.
+    n_jobs : int or None, default=None
+        Clips measured in parallel (joblib).
+
+    Attributes
+    ----------
+    n_features_out_ : int
+        Measures per frame ``K``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fnpgrade import FaceDetector, LandmarkROICropper
+    >>> from fnpgrade.measures import FrameMeasures
+    >>> from fnpgrade.datasets.media import package_faces
+    >>> clip = np.stack([package_faces()["astronaut"]] * 2)
+    >>> regions = LandmarkROICropper(registration="clip").fit_transform(FaceDetector().fit_transform([clip]))
+    >>> FrameMeasures().fit_transform(regions)[0].measures.shape
+    (2, 29)
+    """
+
+    _parameter_constraints = {
+        "flow_preset": [StrOptions(set(_PRESETS))],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(self, flow_preset="medium", n_jobs=None):
+        self.flow_preset = flow_preset
+        self.n_jobs = n_jobs
+
+    def fit(self, X=None, y=None):
+        """Check the parameters. Nothing is learned.
+
+        Parameters
+        ----------
+        X : list of RegionClip, optional
+            Ignored.
+        y : ignored
+
+        Returns
+        -------
+        self : FrameMeasures
+        """
+        self._validate_params()
+        self.n_features_out_ = len(FRAME_FEATURE_NAMES)
+        return self
+
+    def transform(self, X):
+        """The same clips with ``measures`` attached.
+
+        Parameters
+        ----------
+        X : list of RegionClip
+
+        Returns
+        -------
+        clips : list of RegionClip
+        """
+        check_is_fitted(self)
+        clips = check_clip_list(X, RegionClip, "FrameMeasures.transform")
+        if self.n_jobs in (None, 1) or len(clips) == 1:
+            return [_with_frame_measures(self, clip, i) for i, clip in enumerate(clips)]
+        from joblib import Parallel, delayed
+
+        return Parallel(n_jobs=self.n_jobs)(delayed(_with_frame_measures)(self, clip, i)
+                                            for i, clip in enumerate(clips))
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the per-frame measures."""
+        check_is_fitted(self)
+        return np.asarray(FRAME_FEATURE_NAMES, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        return tags
+
+
+def _with_frame_measures(step, clip, index):
+    if clip.face_landmarks is None:
+        raise ValueError(f"{clip.source or f'X[{index}]'}: the clip has no face_landmarks; FrameMeasures needs the "
+                         "RegionClips of a LandmarkROICropper (registration='clip').")
+    landmarks = np.where(clip.found[:, None, None], clip.face_landmarks, np.nan)
+    measures = frame_measures(clip.face, landmarks, DISFlow(step.flow_preset))
+    return dataclasses.replace(clip, measures=measures)

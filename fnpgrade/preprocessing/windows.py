@@ -56,13 +56,20 @@ class SequenceWindower(TransformerMixin, BaseEstimator):
         leave trailing frames out, so no frame is lost.
     short : {"pad", "raise"}, default="pad"
         What to do with a clip shorter than ``length``: ``"pad"`` repeats its
-        last frame (counted in ``report_``), ``"raise"`` raises naming the clip.
+        last frame (counted in the reports), ``"raise"`` raises naming the clip.
 
     Attributes
     ----------
+    stride_ : int
+        The stride used (``length`` when ``stride`` is None).
     report_ : list of dict
-        After ``transform``: per clip ``source``, ``n_frames``, ``n_windows``
-        and ``n_padded``.
+        Set by ``fit`` (and ``fit_transform``) from the clips it was given,
+        and not changed by ``transform``: per clip ``source``, ``n_frames``,
+        ``n_windows`` and ``n_padded``. Empty when ``fit`` got no clips.
+    transform_report_ : list of dict
+        The same facts for the clips of the last ``transform`` (e.g. the
+        clips a pipeline just predicted), so predicting never overwrites what
+        was reported at fit time.
 
     Examples
     --------
@@ -88,12 +95,13 @@ class SequenceWindower(TransformerMixin, BaseEstimator):
         self.short = short
 
     def fit(self, X=None, y=None):
-        """Validate the parameters. Nothing is learned from the data.
+        """Validate the parameters and report how the clips would be windowed. Nothing is learned.
 
         Parameters
         ----------
         X : list of RegionClip, optional
-            Ignored.
+            The training clips: ``report_`` describes them (no window is cut
+            here). ``None`` or an empty list gives an empty report.
         y : ignored
 
         Returns
@@ -102,6 +110,11 @@ class SequenceWindower(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         self.stride_ = self.length if self.stride is None else self.stride
+        if X is None or (isinstance(X, (list, tuple)) and not len(X)):
+            self.report_ = []
+        else:
+            clips = check_clip_list(X, RegionClip, "SequenceWindower.fit")
+            self.report_ = [self._report_one(clip, index) for index, clip in enumerate(clips)]
         return self
 
     def transform(self, X):
@@ -118,30 +131,36 @@ class SequenceWindower(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         clips = check_clip_list(X, RegionClip, "SequenceWindower.transform")
-        out, report = [], []
-        for index, clip in enumerate(clips):
-            windowed = self._window_one(clip, index)
-            out.append(windowed)
-            report.append({"source": clip.source or f"X[{index}]", "n_frames": clip.n_frames,
-                           "n_windows": windowed.n_windows, "n_padded": windowed.n_padded})
-        self.report_ = report
+        out = [self._window_one(clip, index) for index, clip in enumerate(clips)]
+        # report_ stays the fit-time report: transforming new clips (predicting) must not overwrite it
+        self.transform_report_ = [self._report_one(clip, index) for index, clip in enumerate(clips)]
         return out
 
-    def _window_one(self, clip, index):
+    def _starts(self, clip, index):
+        """Window starts of one clip; raises (naming the clip) for a short clip when ``short="raise"``."""
         n, length = clip.n_frames, self.length
-        n_padded = max(0, length - n)
-        if n_padded and self.short == "raise":
+        if n < length and self.short == "raise":
             raise ValueError(
                 f"{clip.source or f'X[{index}]'}: the clip has {n} frames, fewer than the window length "
                 f"{length}. Use SequenceWindower(short='pad') to repeat its last frame, a shorter length, "
                 "or drop the clip."
             )
-        starts = window_starts(n, length, self.stride_, self.cover_end)
+        return window_starts(n, length, self.stride_, self.cover_end)
+
+    def _report_one(self, clip, index):
+        return {"source": clip.source or f"X[{index}]", "n_frames": clip.n_frames,
+                "n_windows": len(self._starts(clip, index)), "n_padded": max(0, self.length - clip.n_frames)}
+
+    def _window_one(self, clip, index):
+        n, length = clip.n_frames, self.length
+        n_padded = max(0, length - n)
+        starts = self._starts(clip, index)
         # index[w, l] = frame used at position l of window w (padding repeats the last frame)
         frame_index = np.minimum(starts[:, None] + np.arange(length)[None, :], n - 1)
         return WindowedClip(
             face=clip.face[frame_index], brow=clip.brow[frame_index], mouth=clip.mouth[frame_index],
             starts=starts, n_padded=n_padded, source=clip.source,
+            measures=None if clip.measures is None else clip.measures[frame_index],
         )
 
     def __sklearn_tags__(self):
