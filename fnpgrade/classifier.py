@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from skorch import NeuralNetClassifier
-from skorch.callbacks import EarlyStopping, EpochTimer, PassthroughScoring, PrintLog
+from skorch.callbacks import Callback, EarlyStopping, EpochTimer, PassthroughScoring, PrintLog
 from skorch.history import History
 from skorch.dataset import unpack_data
 from skorch.utils import is_dataset
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions, validate_parameter_constraints
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
@@ -125,6 +126,49 @@ def _own_cores_used():
         return 0.0
     times = os.times()
     return (times.user + times.system) / age if age > 1 else 0.0
+
+
+class _CallbackList(Options):
+    """A parameter constraint: a list of skorch callbacks (instances or classes) or ``(name, callback)`` pairs.
+
+    (An ``Options`` subclass only because scikit-learn's validation accepts no
+    other custom constraint type.)
+    """
+
+    def __init__(self):
+        super().__init__(list, set())
+
+    @staticmethod
+    def _is_callback(cb):
+        return isinstance(cb, Callback) or (isinstance(cb, type) and issubclass(cb, Callback))
+
+    def is_satisfied_by(self, val):
+        return isinstance(val, list) and all(
+            self._is_callback(item) or (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)
+                                        and (item[1] is None or self._is_callback(item[1])))
+            for item in val)
+
+    def __str__(self):
+        return "a list of skorch callbacks or (name, callback) pairs"
+
+
+#: skorch state that NeuralNet.__init__ sets as public attributes (see PHCNNClassifier.history_).
+_SKORCH_STATE = ("history_", "initialized_", "virtual_params_")
+
+
+def _skorch_state(name, default):
+    """A property storing skorch's attribute ``name`` in the instance under ``"_" + name``."""
+    private = "_" + name  # ends with "_": skorch's get_params does not take it for a parameter
+
+    def get(self):
+        if private not in vars(self):
+            vars(self)[private] = default()
+        return vars(self)[private]
+
+    def set(self, value):
+        vars(self)[private] = value
+
+    return property(get, set, doc=f"skorch's ``{name}`` (stored as ``{private}``).")
 
 
 @contextmanager
@@ -257,8 +301,14 @@ class PHCNNClassifier(NeuralNetClassifier):
     device : str, default="auto"
         ``"auto"`` picks CUDA when available, else CPU; or any torch device.
     random_state : int, RandomState or None, default=None
-        Seeds the weights, dropout, shuffling and the validation split; with an
-        int, CPU runs are reproducible. (GPU kernels may still be nondeterministic.)
+        Seeds the weights, dropout, ``mirror_augment``, shuffling and the
+        validation split; with an int, CPU runs are reproducible. (GPU kernels
+        may still be nondeterministic.) ``None`` draws the seed from numpy's
+        global random state, as scikit-learn does. The estimator draws from its
+        own generators: torch's global random state is the same after ``fit``
+        as before (torch modules initialise their weights, and dropout draws,
+        from the global generator, so ``fit`` forks it with
+        ``torch.random.fork_rng`` and runs it on the estimator's stream).
     checkpoint_dir : str, path-like or None, default=None
         Save a checkpoint after every epoch there; a ``fit`` that was killed
         and is started again with the same directory (and data) continues from
@@ -287,6 +337,12 @@ class PHCNNClassifier(NeuralNetClassifier):
     history_ : skorch.History
         Per epoch: ``train_loss``, ``valid_loss``, ``valid_acc`` (windows),
         ``event_lr``, ``best_epoch``.
+    seed_ : int
+        Seed drawn from ``random_state`` by the last ``initialize`` (validation
+        split, shuffling, ``torch_generator_``).
+    torch_generator_ : torch.Generator
+        The estimator's torch random stream (weights, dropout,
+        ``mirror_augment``); a warm-started ``fit`` continues it.
 
     Examples
     --------
@@ -357,16 +413,35 @@ class PHCNNClassifier(NeuralNetClassifier):
             ("keep_best", KeepBest()),
             # after keep_best: its on_train_end restores the best epoch, whose statistics are then recomputed
             ("bn_recalibration", BatchNormRecalibration()),
+            # the values are only stored here (set_params builds the callbacks; fit validates them)
             ("lr_scheduler", RunLRScheduler(policy=torch.optim.lr_scheduler.LambdaLR,
-                                            lr_lambda=PolynomialDecay(max(1, self.max_epochs), self.lr_power))),
+                                            lr_lambda=PolynomialDecay(self.max_epochs, self.lr_power))),
         ]
         if self.checkpoint_dir is not None:
             callbacks.append(("checkpoint", EpochCheckpoint(self.checkpoint_dir)))
         if self.early_stopping is not None:
-            monitor = "valid_loss" if self.train_split else "train_loss"
+            monitor = "train_loss" if self.train_split is None or self.train_split is False else "valid_loss"
             callbacks.append(("early_stopping", EarlyStopping(monitor=monitor, patience=self.early_stopping)))
         callbacks.append(("print_log", PrintLog()))
         return callbacks
+
+    def _initialize_callbacks(self):
+        # skorch's set_params(callbacks=...) builds the callbacks at once; scikit-learn requires
+        # set_params not to raise, so a value that is not a list is ignored here and rejected by
+        # fit's parameter validation
+        given = self.callbacks
+        if given is None or _CallbackList().is_satisfied_by(given) or (isinstance(given, str) and given == "disable"):
+            return super()._initialize_callbacks()
+        vars(self)["callbacks"] = None
+        try:
+            return super()._initialize_callbacks()
+        finally:
+            vars(self)["callbacks"] = given
+
+    def _get_param_names(self):
+        # skorch's bookkeeping set of names to check is not a parameter (skorch lists every
+        # attribute not ending in "_"); __init__ rebuilds it from the keyword arguments
+        return [name for name in super()._get_param_names() if name != "_params_to_validate"]
 
     # ------------------------------------------------------------------ device
     @contextmanager
@@ -389,48 +464,104 @@ class PHCNNClassifier(NeuralNetClassifier):
         return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
 
     # ------------------------------------------------------------------ initialisation
+    #: What each parameter accepts, checked at the start of ``fit`` / ``initialize`` (never in
+    #: ``__init__`` or ``set_params``, which only store values, as scikit-learn requires). skorch's
+    #: own parameters (``module``, ``optimizer``, ``iterator_*``...) are left to skorch.
+    _parameter_constraints = {
+        "arch": [StrOptions(set(ARCHITECTURES))],
+        "width": [Interval(Real, 0, None, closed="neither")],
+        "fusion": [StrOptions({"sum", "concat"})],
+        "fc_features": [Interval(Integral, 1, None, closed="left"), None],
+        "lstm_hidden": [Interval(Integral, 1, None, closed="left"), None],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
+        "lr": [Interval(Real, 0, None, closed="left")],
+        "momentum": [Interval(Real, 0, None, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "lr_power": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": [Interval(Integral, 1, None, closed="left"), None],
+        "train_split": [callable, None],
+        "frame_inputs": [StrOptions(set(FRAME_INPUTS))],
+        "mirror_augment": ["boolean"],
+        "precision": [StrOptions(set(_PRECISIONS))],
+        "channels_last": ["boolean", StrOptions({"auto"})],
+        "fuse_batchnorm": ["boolean"],
+        "activation_checkpointing": ["boolean"],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
+        "device": [str, torch.device, None],
+        "random_state": ["random_state"],
+        "checkpoint_dir": [str, os.PathLike, None],
+        "classes": ["array-like", None],
+        "callbacks": [_CallbackList(), StrOptions({"disable"}), None],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+    }
+
     def _check_params(self):
-        if self.arch not in ARCHITECTURES and self.module is None:
-            raise ValueError(f"The 'arch' parameter of PHCNNClassifier must be one of {sorted(ARCHITECTURES)}. "
-                             f"Got {self.arch!r} instead.")
-        if not (isinstance(self.width, Real) and self.width > 0):
-            raise ValueError(f"The 'width' parameter of PHCNNClassifier must be a positive number. "
-                             f"Got {self.width!r} instead.")
-        if self.fusion not in ("sum", "concat"):
-            raise ValueError(f"The 'fusion' parameter of PHCNNClassifier must be 'sum' or 'concat'. "
-                             f"Got {self.fusion!r} instead.")
-        if self.precision not in _PRECISIONS:
-            raise ValueError(f"The 'precision' parameter of PHCNNClassifier must be one of {_PRECISIONS}. "
-                             f"Got {self.precision!r} instead.")
-        if not (isinstance(self.channels_last, bool) or self.channels_last == "auto"):
-            raise ValueError(f"The 'channels_last' parameter of PHCNNClassifier must be 'auto', True or False. "
-                             f"Got {self.channels_last!r} instead.")
-        if self.frame_inputs not in FRAME_INPUTS:
-            raise ValueError(f"The 'frame_inputs' parameter of PHCNNClassifier must be one of "
-                             f"{sorted(FRAME_INPUTS)}. Got {self.frame_inputs!r} instead.")
-        if not isinstance(self.mirror_augment, (bool, np.bool_)):
-            raise ValueError(f"The 'mirror_augment' parameter of PHCNNClassifier must be True or False. "
-                             f"Got {self.mirror_augment!r} instead.")
-        if not isinstance(self.activation_checkpointing, (bool, np.bool_)):
-            raise ValueError(f"The 'activation_checkpointing' parameter of PHCNNClassifier must be True or False. "
-                             f"Got {self.activation_checkpointing!r} instead.")
-        if not (self.n_threads is None or self.n_threads == "auto"
-                or (isinstance(self.n_threads, Integral) and self.n_threads >= 1)):
-            raise ValueError(f"The 'n_threads' parameter of PHCNNClassifier must be 'auto', None or an int >= 1. "
-                             f"Got {self.n_threads!r} instead.")
-        if not (isinstance(self.max_epochs, Integral) and self.max_epochs >= 0):
-            raise ValueError(f"The 'max_epochs' parameter of PHCNNClassifier must be an int >= 0. "
-                             f"Got {self.max_epochs!r} instead.")
-        if not (self.class_weight is None or self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
-            raise ValueError(f"The 'class_weight' parameter of PHCNNClassifier must be None, 'balanced' or a dict. "
-                             f"Got {self.class_weight!r} instead.")
+        """Validate the parameters against ``_parameter_constraints`` (scikit-learn's messages)."""
+        validate_parameter_constraints(self._parameter_constraints, self.get_params(deep=False),
+                                       caller_name=type(self).__name__)
+
+    # skorch's NeuralNet.__init__ sets its state (history_, initialized_, virtual_params_) as public
+    # attributes; scikit-learn wants __init__ to set parameters only (check_no_attributes_set_in_init).
+    # They live under private names here; the names skorch reads and writes are properties over them.
+    history_ = _skorch_state("history_", lambda: None)
+    initialized_ = _skorch_state("initialized_", lambda: False)
+    virtual_params_ = _skorch_state("virtual_params_", dict)
+
+    # ------------------------------------------------------------------ random numbers
+    def _torch_generator(self):
+        """This estimator's torch generator (``torch_generator_``), seeded from ``seed_`` when first needed."""
+        generator = getattr(self, "torch_generator_", None)
+        if generator is None:
+            if getattr(self, "seed_", None) is None:
+                self.seed_ = int(check_random_state(self.random_state).randint(2 ** 31 - 1))
+            generator = self.torch_generator_ = torch.Generator().manual_seed(self.seed_)
+        return generator
+
+    @contextmanager
+    def _own_torch_rng(self):
+        """Run with torch's global random generator on this estimator's stream; the caller's state is kept.
+
+        Weight initialisation (torch modules' constructors), dropout and
+        ``mirror_augment`` draw from torch's global generator and take no
+        generator argument. So it is forked (``torch.random.fork_rng``): inside,
+        it continues ``torch_generator_`` (and, on a GPU, ``cuda_rng_state_``),
+        which get the advanced state back on exit; outside, the caller's global
+        random state is exactly as before ``fit``.
+        """
+        generator = self._torch_generator()
+        device = torch.device(resolve_device(self.device))
+        index = None
+        if device.type == "cuda":
+            index = device.index if device.index is not None else torch.cuda.current_device()
+        with torch.random.fork_rng(devices=[] if index is None else [index]):
+            torch.set_rng_state(generator.get_state())
+            if index is not None:
+                cuda_state = getattr(self, "cuda_rng_state_", None)
+                if cuda_state is None:
+                    torch.cuda.manual_seed(self.seed_)
+                else:
+                    torch.cuda.set_rng_state(cuda_state, index)
+            try:
+                yield
+            finally:
+                generator.set_state(torch.get_rng_state())
+                if index is not None:
+                    self.cuda_rng_state_ = torch.cuda.get_rng_state(index)
 
     def initialize(self):
-        """Build the network, loss, optimizer and callbacks (seeded by ``random_state``)."""
+        """Build the network, loss, optimizer and callbacks (seeded by ``random_state``).
+
+        ``seed_`` is drawn from ``random_state`` and seeds this estimator's own
+        torch generator (``torch_generator_``); torch's global generator is
+        left as the caller had it.
+        """
         self._check_params()
         self.seed_ = int(check_random_state(self.random_state).randint(2 ** 31 - 1))
-        if self.random_state is not None:
-            torch.manual_seed(self.seed_)
+        self.torch_generator_ = torch.Generator().manual_seed(self.seed_)
+        self.cuda_rng_state_ = None
         with self._device_resolved():
             return super().initialize()
 
@@ -441,7 +572,11 @@ class PHCNNClassifier(NeuralNetClassifier):
         return 3 if inferred is None else len(inferred)  # 3 = the paper's levels I / II / III
 
     def initialize_module(self):
-        """Build the network for ``arch`` (or ``module`` when one is given)."""
+        """Build the network for ``arch`` (or ``module`` when one is given), weights from ``torch_generator_``."""
+        with self._device_resolved(), self._own_torch_rng():
+            return self._build_module()
+
+    def _build_module(self):
         if self.module is not None:
             super().initialize_module()
             # a user's own network gets frame_inputs / mirror_augment only if it is a WindowNetwork;
@@ -620,7 +755,11 @@ class PHCNNClassifier(NeuralNetClassifier):
             X = self._prepare_fit(X, y, groups)
             self.run_start_epoch_ = len(self.history) if getattr(self, "history_", None) is not None else 0
         with self._device_resolved(), _torch_threads(self.n_threads):
-            return super().partial_fit(X, None, classes, **fit_params)
+            if not self.initialized_:
+                self.initialize()
+            # dropout and mirror_augment draw from this estimator's stream, not the caller's
+            with self._own_torch_rng():
+                return super().partial_fit(X, None, classes, **fit_params)
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         """Apply ``activation_checkpointing`` to the network.
@@ -665,7 +804,7 @@ class PHCNNClassifier(NeuralNetClassifier):
         self.optimizer_.load_state_dict(state["optimizer"])
         self.history_ = History(state["history"])
         if "torch_rng" in state:  # dropout continues as if never interrupted
-            torch.set_rng_state(state["torch_rng"])
+            self._torch_generator().set_state(state["torch_rng"])
         best = read_checkpoint(self.checkpoint_dir, "best.pt")
         callbacks = dict(self.callbacks_)
         if best is not None and "keep_best" in callbacks:
@@ -761,6 +900,8 @@ class PHCNNClassifier(NeuralNetClassifier):
             return super().load_params(*args, **kwargs)
 
     def __setstate__(self, state):
+        # pickled before skorch's state moved to private names (see history_ above)
+        legacy = {name: state.pop(name) for name in _SKORCH_STATE if name in state}
         # classifiers pickled before the option existed trained without it
         state.setdefault("activation_checkpointing", False)
         state.setdefault("frame_inputs", "rgb")
@@ -770,6 +911,8 @@ class PHCNNClassifier(NeuralNetClassifier):
         if requested == "auto":
             state["device"] = resolve_device(requested)
         super().__setstate__(state)
+        for name, value in legacy.items():
+            setattr(self, name, value)
         if requested == "auto":
             self.device = requested
 

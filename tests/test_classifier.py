@@ -165,6 +165,53 @@ def test_same_random_state_gives_identical_predictions():
     assert a.history[:, "train_loss"] == b.history[:, "train_loss"]
 
 
+def test_fit_draws_from_its_own_generator_and_leaves_torch_global_rng_alone():
+    X, y = make_clips(n_per_class=3)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    # dropout and mirror_augment draw random numbers in every training step
+    a = PHCNNClassifier(max_epochs=2, random_state=7, mirror_augment=True, **FAST).fit(X, y)
+    assert torch.equal(torch.get_rng_state(), before)
+    a.predict_proba(X)
+    assert torch.equal(torch.get_rng_state(), before)
+    torch.manual_seed(999)  # another global state: the same model all the same
+    b = PHCNNClassifier(max_epochs=2, random_state=7, mirror_augment=True, **FAST).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert isinstance(a.torch_generator_, torch.Generator) and a.seed_ == b.seed_
+    # a warm start continues the estimator's stream (not the global one), so it repeats too
+    a.set_params(warm_start=True).fit(X, y)
+    b.set_params(warm_start=True).fit(X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"width": 0}, "The 'width' parameter of PHCNNClassifier must be a float in the range (0.0, inf). Got 0 instead."),
+    ({"precision": "fp16"}, "The 'precision' parameter of PHCNNClassifier must be a str among"),
+    ({"max_epochs": -1}, "The 'max_epochs' parameter of PHCNNClassifier must be an int in the range [0, inf)."),
+    ({"n_threads": 0}, "The 'n_threads' parameter of PHCNNClassifier must be"),
+    ({"callbacks": [1]}, "The 'callbacks' parameter of PHCNNClassifier must be a list of skorch callbacks"),
+    ({"mirror_augment": "yes"}, "The 'mirror_augment' parameter of PHCNNClassifier must be an instance of 'bool'"),
+])
+def test_invalid_parameters_are_stored_by_set_params_and_refused_by_fit(params, message):
+    X, y = make_clips(n_per_class=1)
+    clf = PHCNNClassifier(max_epochs=1, **FAST).set_params(**params)  # stored, not checked
+    assert {k: clf.get_params()[k] for k in params} == params
+    with pytest.raises(ValueError) as error:
+        clf.fit(X, y)
+    assert str(error.value).startswith(message), str(error.value)
+
+
+def test_skorch_state_is_not_set_in_init_and_old_pickles_load(fitted, data):
+    assert not {"history_", "initialized_", "virtual_params_"} & set(vars(PHCNNClassifier()))
+    state = fitted.__getstate__()
+    for name in ("history_", "initialized_", "virtual_params_"):  # a pickle written before the change
+        state[name] = state.pop("_" + name)
+    old = PHCNNClassifier.__new__(PHCNNClassifier)
+    old.__setstate__(state)
+    assert old.initialized_ and len(old.history) == len(fitted.history)
+    np.testing.assert_array_equal(old.predict_proba(data[3]), fitted.predict_proba(data[3]))
+
+
 def test_pickle_and_joblib_round_trip_predict_identically(fitted, data, tmp_path):
     *_, X_test, _ = data
     expected = fitted.predict_proba(X_test)

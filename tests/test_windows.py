@@ -33,7 +33,23 @@ def test_long_clip_windows_cover_every_frame_and_keep_sample_count():
     assert out[0].starts.tolist() == [0, 4, 6]
     covered = set(out[0].face[:, :, 0, 0, 0].ravel().tolist())
     assert covered == set(range(10))
-    assert windower.report_[0] == {"source": "X[0]", "n_frames": 10, "n_windows": 3, "n_padded": 0}
+    assert windower.transform_report_[0] == {"source": "X[0]", "n_frames": 10, "n_windows": 3, "n_padded": 0}
+    assert windower.report_ == []  # fitted on no clips
+
+
+def test_fit_report_is_kept_when_new_clips_are_transformed():
+    windower = SequenceWindower(length=4).fit([region_clip(10, source="train.mp4"), region_clip(2)])
+    fit_report = [{"source": "train.mp4", "n_frames": 10, "n_windows": 3, "n_padded": 0},
+                  {"source": "X[1]", "n_frames": 2, "n_windows": 1, "n_padded": 2}]
+    assert windower.report_ == fit_report
+    windower.transform([region_clip(5, source="new.mp4")])  # e.g. a pipeline predicting
+    assert windower.report_ == fit_report
+    assert windower.transform_report_ == [{"source": "new.mp4", "n_frames": 5, "n_windows": 2, "n_padded": 0}]
+    # fit_transform reports the same clips in both
+    windower = SequenceWindower(length=4)
+    windower.fit_transform([region_clip(8)])
+    assert windower.report_ == windower.transform_report_ == [
+        {"source": "X[0]", "n_frames": 8, "n_windows": 2, "n_padded": 0}]
 
 
 def test_overlapping_stride():
@@ -45,7 +61,7 @@ def test_short_clip_padded_by_repeating_last_frame_and_reported():
     windower = SequenceWindower(length=4)
     out = windower.fit_transform([region_clip(2)])
     assert out[0].face[0, :, 0, 0, 0].tolist() == [0, 1, 1, 1]
-    assert out[0].n_padded == 2 and windower.report_[0]["n_padded"] == 2
+    assert out[0].n_padded == 2 and windower.report_[0]["n_padded"] == 2 == windower.transform_report_[0]["n_padded"]
 
 
 def test_short_clip_raise_names_the_clip():

@@ -30,16 +30,23 @@ class PolynomialDecay:
     Parameters
     ----------
     total : int
-        Epochs of the run (``max_epochs``).
+        Epochs of the run (``max_epochs``); less than 1 counts as 1.
     power : float, default=1.0
+
+    Notes
+    -----
+    The values are stored as given and used when the factor is computed: the
+    classifier builds its callbacks in ``set_params``, which must not raise
+    (``fit`` validates ``max_epochs`` and ``lr_power``).
     """
 
     def __init__(self, total, power=1.0):
-        self.total = int(total)
-        self.power = float(power)
+        self.total = total
+        self.power = power
 
     def __call__(self, epoch):
-        return max(0.0, 1.0 - min(epoch, self.total) / self.total) ** self.power
+        total = max(1, int(self.total))
+        return max(0.0, 1.0 - min(epoch, total) / total) ** float(self.power)
 
     def __repr__(self):
         return f"PolynomialDecay(total={self.total}, power={self.power})"
