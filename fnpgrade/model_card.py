@@ -143,7 +143,8 @@ def format_model_card(card):
                  f"{card.get('n_clips')} clips of {subjects if subjects is not None else 'unknown'} subjects; "
                  f"{'HB grades' if card.get('target') == 'hb' else 'levels'} {counts}")
     if card.get("n_clips_skipped"):
-        lines.append(f"  {card['n_clips_skipped']} clips left out of training: too little face in them")
+        n = card["n_clips_skipped"]
+        lines.append(f"  {n} clip{'s' * (n != 1)} left out of training: too little face in {'them' if n != 1 else 'it'}")
     rate = f"{card['fps']:g} fps" if card.get("fps") else "the videos' own frame rate"
     clips = f"clips of {card['clip_length']} frames" if card.get("clip_length") else "whole videos as clips"
     lines.append(f"  videos read at {rate}; {clips}")

