@@ -532,7 +532,8 @@ class PHCNNClassifier(NeuralNetClassifier):
         random state is exactly as before ``fit``.
         """
         generator = self._torch_generator()
-        device = torch.device(resolve_device(self.device))
+        resolved = resolve_device(self.device)
+        device = torch.device("cpu" if resolved is None else resolved)  # skorch's device=None: no move
         index = None
         if device.type == "cuda":
             index = device.index if device.index is not None else torch.cuda.current_device()

@@ -210,7 +210,8 @@ class BatchNormRecalibration(Callback):
         module = getattr(net.module_, "_orig_mod", net.module_)
         inputs = getattr(module, "inputs", INPUTS)
         mirror = bool(getattr(module, "mirror_augment", False)) and hasattr(module, "mirrored")
-        device = next(module.parameters()).device
+        weight = next(module.parameters(), None)
+        device = "cpu" if weight is None else weight.device
         autocast = getattr(net, "_autocast", nullcontext)
 
         def forward(batch):
