@@ -548,8 +548,9 @@ def _cmd_predict(args):
         try:
             proba, face, windows = _grade_video(pipe, video, args.per_window)
         except (FaceCoverageError, ValueError, FileNotFoundError) as exc:
-            failed.append((video, str(exc)))
-            print(f"{video}: not graded: {exc}", file=sys.stderr)
+            reason = _not_graded_reason(exc, video, _detector(pipe).min_coverage)
+            failed.append((video, reason))
+            print(f"{video}: not graded: {reason}", file=sys.stderr)
             continue
         row = grade_row(video, proba, pipe.classes_, target=target, face=face)
         row.update(extra.get(video, {}))
@@ -569,6 +570,20 @@ def _cmd_predict(args):
         print(f"{len(failed)} of {len(videos)} videos could not be graded.", file=sys.stderr)
         return 1
     return 0
+
+
+def _not_graded_reason(exc, video, min_coverage):
+    """Why a video was not graded, without repeating its name, with the command line's own remedy."""
+    from .preprocessing.detect import FaceCoverageError
+
+    if not isinstance(exc, FaceCoverageError):
+        text = str(exc)
+        return text[len(str(video)) + 2:] if text.startswith(f"{video}: ") else text
+    seen = (f"no face was found in any of its {exc.n_frames_read} frames" if exc.n_found == 0 else
+            f"a face was verified in only {exc.n_found} of its {exc.n_frames_read} frames ({exc.coverage:.0%}; "
+            f"{min_coverage:.0%} needed)")
+    return (f"{seen}. Check that the video shows the patient's face throughout (trim title cards, cuts and empty "
+            "frames) with 'fnpgrade preview'; --min-coverage sets the share of frames that must show it.")
 
 
 def _warn_if_all_alike(rows, classes):

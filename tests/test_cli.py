@@ -95,7 +95,8 @@ def test_predict_never_grades_no_face_mp4(real_model, pyfeat_path, capsys):
     for extra in ([], ["--min-coverage", "0", "--missing", "interpolate", "--fps", "24"]):
         assert main(["predict", str(real_model[0]), path, *extra]) == 1
         captured = capsys.readouterr()
-        assert "no_face.mp4: not graded" in captured.err and "no face found in any of its" in captured.err
+        assert "no_face.mp4: not graded: no face was found in any of its" in captured.err
+        assert "--min-coverage sets the share" in captured.err
         assert "P(I)" not in captured.out and "no_face.mp4" not in captured.out
     # the Python API on the same fitted pipeline refuses it too
     with pytest.raises(FaceCoverageError, match="no_face.mp4: no face found"):
@@ -108,7 +109,7 @@ def test_predict_refuses_a_mostly_faceless_video_unless_told_how_much_face_is_en
     path = pyfeat_path("face_noface.mov")
     assert main(["predict", str(real_model[0]), path, "--fps", "6"]) == 1
     err = capsys.readouterr().err
-    assert "a face was verified in only 17 of its 39 frames (coverage 44%, below min_coverage=0.5)" in err
+    assert "face_noface.mov: not graded: a face was verified in only 17 of its 39 frames (44%; 50% needed)" in err
     assert main(["predict", str(real_model[0]), path, "--fps", "6", "--min-coverage", "0.4", "--json"]) == 0
     row = json.loads(capsys.readouterr().out)[0]
     assert (row["n_found"], row["n_frames_read"], row["n_interpolated"], row["n_dropped"]) == (17, 39, 0, 22)
