@@ -619,7 +619,10 @@ def _cmd_preview(args):
     from .preprocessing.detect import FaceDetector
     from .preprocessing.roi import LandmarkROICropper
 
-    detector = FaceDetector()
+    grading_threshold = FaceDetector().min_coverage if args.min_coverage is None else args.min_coverage
+    # a preview shows whatever verified face there is (the way to find out why a video is refused);
+    # a video with none at all is still refused: there is nothing to show but a guess
+    detector = FaceDetector(min_coverage=0.0)
     _set_face_options(detector, args)
     track = detector.fit_transform([args.video])[0]
     face = detector.report_[0]
@@ -634,6 +637,10 @@ def _cmd_preview(args):
     print(f"{args.video}: face verified in {face['n_found']} of {face['n_frames_read']} frames read "
           f"({face['coverage']:.0%}); {face['n_interpolated']} interpolated across short gaps, {face['n_dropped']} "
           f"left out, {face['n_rejected']} detections rejected as not a face")
+    if face["coverage"] < grading_threshold:
+        print(f"WARNING: too little face to grade this video (coverage {face['coverage']:.0%}, "
+              f"{grading_threshold:.0%} needed): 'fnpgrade predict' will refuse it. The montage shows only the "
+              "frames with a verified face.")
     print(f"montage of {len(picks)} frames written to {args.out}")
     return 0
 
@@ -644,7 +651,6 @@ _COMMANDS = {"demo": _cmd_demo, "cv": _cmd_cv, "train": _cmd_train, "predict": _
 _CLI_HINTS = {
     "train": " From the command line: --no-face skip leaves such clips out (counted and named); --min-coverage "
              "sets the share of frames that must show the face.",
-    "preview": " From the command line: --min-coverage sets the share of frames that must show the face.",
 }
 _CLI_HINTS["cv"] = _CLI_HINTS["train"]
 
