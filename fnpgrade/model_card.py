@@ -144,7 +144,8 @@ def format_model_card(card):
                  f"{'HB grades' if card.get('target') == 'hb' else 'levels'} {counts}")
     if card.get("n_clips_skipped"):
         n = card["n_clips_skipped"]
-        lines.append(f"  {n} clip{'s' * (n != 1)} left out of training: too little face in {'them' if n != 1 else 'it'}")
+        lines.append(f"  {n} clip{'s' * (n != 1)} left out of training: too little face in "
+                     f"{'them' if n != 1 else 'it'}")
     rate = f"{card['fps']:g} fps" if card.get("fps") else "the videos' own frame rate"
     clips = f"clips of {card['clip_length']} frames" if card.get("clip_length") else "whole videos as clips"
     lines.append(f"  videos read at {rate}; {clips}")

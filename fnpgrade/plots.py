@@ -405,9 +405,11 @@ def roi_montage(region_clip, path=None, max_frames=8, landmarks=True, title=None
         if handles:
             fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=6, frameon=False,
                        bbox_to_anchor=(0.5, 0.0))
-    source = region_clip.source or "RegionClip"
-    fig.suptitle(title if title is not None else Path(str(source).split("[")[0]).name + source[len(str(source).split("[")[0]):],
-                 fontsize=8, y=1 - 0.12 / height, va="top")
+    if title is None:  # the file's name (and slice, "[s:e]"), not the machine's path to it
+        source = str(region_clip.source or "RegionClip")
+        path_part = source.split("[")[0]
+        title = Path(path_part).name + source[len(path_part):]
+    fig.suptitle(title, fontsize=8, y=1 - 0.12 / height, va="top")
     return _save(fig, path)
 
 

@@ -99,7 +99,8 @@ def test_every_documented_command_parses(page):
     # inline commands with options (a bare "`fnpgrade predict`" in prose names the command, it is not one)
     lines += re.findall(r"`(fnpgrade (?:demo|cv|train|predict|preview) [^`]+)`", text)
     commands = [shlex.split(line.split("#")[0]) for line in lines]
-    commands = [c for c in commands if c and (c[0] == "fnpgrade" or c[:3] == ["python", "-m", "fnpgrade.datasets.media"])]
+    media_command = ["python", "-m", "fnpgrade.datasets.media"]
+    commands = [c for c in commands if c and (c[0] == "fnpgrade" or c[:3] == media_command)]
     for command in commands:
         if "..." in command:  # "fnpgrade train ... --out model.joblib": an elided example, not a command
             continue
