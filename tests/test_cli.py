@@ -444,3 +444,33 @@ def test_media_extract_writes_the_video_where_asked(tmp_path, pyfeat_path, capsy
 def test_missing_model_file_is_a_clear_error(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "none.joblib"), "x.mp4"]) == 2
     assert "none.joblib" in capsys.readouterr().err
+
+
+# -- any grader whose first step is a FaceDetector --------------------------------------------
+
+def _landmark_features(regions):
+    return np.stack([np.nan_to_num(r.landmarks.mean(axis=0)).ravel() for r in regions])
+
+
+def test_predict_works_with_any_pipeline_that_starts_with_a_face_detector(video_dataset, tmp_path, pyfeat_path,
+                                                                          capsys):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from fnpgrade import LandmarkROICropper
+    from fnpgrade.datasets import load_clip_folder
+    from fnpgrade.persistence import save_model
+
+    X, y, _ = load_clip_folder(video_dataset)
+    pipe = Pipeline([("detector", FaceDetector()), ("cropper", LandmarkROICropper()),
+                     ("features", FunctionTransformer(_landmark_features)),
+                     ("classifier", LogisticRegression(max_iter=200))]).fit(X, y)
+    model = save_model(pipe, tmp_path / "other.joblib")
+    assert main(["predict", str(model), str(video_dataset / "clip0.avi"), pyfeat_path("no_face.mp4"), "--json"]) == 1
+    captured = capsys.readouterr()
+    row = json.loads(captured.out)[0]
+    assert row["n_found"] == 4 and sum(row["probabilities"].values()) == pytest.approx(1, abs=1e-3)
+    assert "Model card: none" in captured.err and "no_face.mp4: not graded" in captured.err
+    assert main(["predict", str(model), str(video_dataset / "clip0.avi"), "--per-window"]) == 2
+    assert "--per-window needs a grader that scores windows" in capsys.readouterr().err
