@@ -23,6 +23,12 @@ Four models are scored on the same clips:
   and side, eye closure, resting droop; gradient boosting): the clinical grader;
 * ``phcnn``    -- ``make_phcnn_pipeline`` (Haar + dlib + ROIs + PHCNN-LSTM) at a
   reduced width;
+* ``phcnn+measures`` -- the same network with its measures branch
+  (``make_phcnn_pipeline(measures=True)``: per-frame movement measures from
+  :class:`~fnpgrade.measures.FrameMeasures` added to the fused image features
+  before the LSTM; clip registration). ``--measures`` turns ``phcnn`` into it;
+  ``--model phcnn,phcnn+measures`` trains both on the same crops (then both
+  on ``registration="clip"`` crops);
 * ``geometry`` -- gradient boosting on left/right asymmetry of the 49 landmarks
   the same pipeline detects: shape differences per frame and movement
   differences over the clip (frames aligned on rigid points). A cheap
@@ -162,12 +168,14 @@ def _subset(data, crops, found):
 def run(args):
     # the groups are people, so the classifier rightly notes that a group holds several grades
     warnings.filterwarnings("ignore", message=".*appear with more than one label.*")
+    from sklearn.base import clone
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.model_selection import KFold
     from threadpoolctl import threadpool_limits
 
     from fnpgrade import make_measures_pipeline, make_palsy_clips, make_phcnn_pipeline
     from fnpgrade.datasets.identities import real_faces
+    from fnpgrade.measures import FrameMeasures
     from fnpgrade.metrics import grading_report
     from fnpgrade.preprocessing.landmarks import IBUG68_TO_49
 
@@ -179,6 +187,11 @@ def run(args):
                          "python -m fnpgrade.datasets.media --fetch")
     print(f"SYNTHETIC DATA. {len(bases)} real photos of {len(families)} people; {args.folds}-fold split by person.")
     models = ["measures", "phcnn", "geometry", "oracle"] if args.model == "all" else args.model.split(",")
+    if args.measures:
+        models = ["phcnn+measures" if m == "phcnn" else m for m in models]
+    networks = [m for m in models if m.startswith("phcnn")]
+    if "phcnn+measures" in models:
+        args.registration = "clip"  # the measures are read on registered frames
     rows, folds = [], []
     kfold = KFold(args.folds, shuffle=True, random_state=args.seed)
     for fold, (tr, te) in enumerate(kfold.split(families)):
@@ -210,22 +223,25 @@ def run(args):
                                    mirror_augment=args.mirror_augment,
                                    **({"train_split": None} if args.no_valid_split else {}))
         pipe.set_params(cropper__align=args.align, cropper__registration=args.registration)
+        classifiers = {m: clone(pipe[-1]).set_params(measures=m == "phcnn+measures") for m in networks}
         t0 = time.perf_counter()
         crops, no_face, measures = {}, {}, {}
         measures_pipe = make_measures_pipeline(no_face="blank", random_state=args.seed)
-        network = "phcnn" in models or "geometry" in models
+        network = bool(networks) or "geometry" in models
         for k in list(data):
             # the detector is shared; a clip without a face is left out of every model alike
             all_crops, found = _crops(pipe if network else measures_pipe, data[k][0])
             no_face[k] = int((~found).sum())
             data[k], crops[k] = _subset(data[k], all_crops, found)
+            if "phcnn+measures" in models:
+                crops[k] = FrameMeasures().fit_transform(crops[k])
             if "measures" in models:
                 measures[k] = (measures_pipe[:3].fit_transform(data[k][0]) if network
                                else measures_pipe[2].fit_transform(crops[k]))
         if any(no_face.values()):
             print(f"        clips without a detected face, left out: {no_face}")
         windower = pipe.named_steps["windower"]
-        windows = {k: windower.fit_transform(v) for k, v in crops.items()} if "phcnn" in models else {}
+        windows = {k: windower.fit_transform(v) for k, v in crops.items()} if networks else {}
         t_prep = time.perf_counter() - t0
         n_clips = {k: len(v[0]) for k, v in data.items()}
         print(f"fold {fold + 1}: train people {sorted(train_fam)}\n        test people {sorted(test_fam)}\n"
@@ -236,8 +252,8 @@ def run(args):
                      "seconds_generation": t_gen, "seconds_preprocessing": t_prep}
         for model in models:
             t0 = time.perf_counter()
-            if model == "phcnn":
-                clf = pipe[-1]
+            if model in classifiers:
+                clf = classifiers[model]
                 clf.fit(windows["train"], y_train, groups=groups_train)
                 proba = lambda k: clf.predict_proba(windows[k])  # noqa: E731
             elif model == "measures":
@@ -310,7 +326,7 @@ def run(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="all",
-                        help="all, or a comma-separated list of measures, phcnn, geometry, oracle")
+                        help="all, or a comma-separated list of measures, phcnn, phcnn+measures, geometry, oracle")
     parser.add_argument("--arch", default="phcnn-lstm")
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--epochs", type=int, default=20)
@@ -332,7 +348,10 @@ def main(argv=None):
                         help="mirror a random half of the training windows each epoch (PHCNNClassifier mirror_augment)")
     parser.add_argument("--registration", choices=("frame", "clip"), default="frame",
                         help="where the cropper puts the crops (LandmarkROICropper registration)")
-    parser.add_argument("--frame-inputs", choices=("rgb", "asymmetry", "movement"), default="rgb",
+    parser.add_argument("--measures", action="store_true",
+                        help="train the network with its measures branch (model phcnn becomes phcnn+measures; "
+                             "forces --registration clip)")
+    parser.add_argument("--frame-inputs", choices=("rgb", "asymmetry"), default="rgb",
                         help="what the network sees per frame (PHCNNClassifier frame_inputs)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads for the network (1 is much faster while other jobs load the cores)")

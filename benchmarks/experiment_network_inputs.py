@@ -12,8 +12,6 @@ home), then trains PHCNN-LSTM variants on them:
 * ``flip``       -- the training clips plus their mirror images (the grade does
   not depend on which side is affected);
 * ``asym+flip``  -- both;
-* ``move``       -- ``PHCNNClassifier(frame_inputs="movement")``: grey, movement
-  since the window's first frame, and that movement minus its mirror image;
 * ``mirror``     -- ``PHCNNClassifier(mirror_augment=True)``: each training
   window mirrored with probability 1/2 per epoch (instead of doubling);
 * ``clip:<variant>`` -- any of these on crops cut with
@@ -121,7 +119,7 @@ def run_variant(home, variant, args):
     X, y, groups = list(train["windows"]), train["y"], train["groups"]
     if "flip" in variant:
         X, y, groups = X + [_mirrored(w) for w in X], np.r_[y, y], np.r_[groups, groups]
-    frame_inputs = "movement" if "move" in variant else "asymmetry" if "asym" in variant else "rgb"
+    frame_inputs = "asymmetry" if "asym" in variant else "rgb"
     clf = PHCNNClassifier(frame_inputs=frame_inputs, mirror_augment="mirror" in variant, width=args.width,
                           lr=args.lr, weight_decay=args.weight_decay, batch_size=16,
                           max_epochs=args.epochs, random_state=args.seed, verbose=0, n_threads=args.threads,

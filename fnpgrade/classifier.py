@@ -27,6 +27,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions, valid
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
+from .nn.branches import robust_scaling
 from .nn.callbacks import (BatchNormRecalibration, EpochCheckpoint, KeepBest, PolynomialDecay, RunLRScheduler,
                            WindowAccuracy, read_checkpoint)
 from .nn.data import WindowDataset, WindowLoader
@@ -210,8 +211,6 @@ class PHCNNClassifier(NeuralNetClassifier):
     width : float, default=1.0
         Scales every channel count and FC size (1.0 = paper); small values make
         quick runs.
-    fusion : {"sum", "concat"}, default="sum"
-        How the face, brow and mouth features are fused per frame (PHCNN archs).
     fc_features : int or None, default=None
         Branch feature size; ``None`` = ``1024 * width`` (the paper's 1024).
     lstm_hidden : int or None, default=None
@@ -258,7 +257,7 @@ class PHCNNClassifier(NeuralNetClassifier):
         Predict with a copy of the network whose batch norms are folded into
         the preceding convolution / linear layer (same outputs up to float
         rounding, less work per window). Training is unaffected.
-    frame_inputs : {"rgb", "asymmetry", "movement"}, default="rgb"
+    frame_inputs : {"rgb", "asymmetry"}, default="rgb"
         What each frame shows the network. ``"rgb"``: its colours (the
         paper). ``"asymmetry"``: the grey frame, the frame minus its mirror
         image and the frame minus the window's first frame (see
@@ -269,11 +268,20 @@ class PHCNNClassifier(NeuralNetClassifier):
         on one fold of ``benchmarks/experiment_network_inputs.py``); with
         ``registration="clip"`` crops, ``mirror_augment=True`` and all
         training people for 24 epochs 0.456 (0.607 on held-out real photos),
-        far from a usable grader still; see ``docs/data.md``. ``"movement"``:
-        the grey frame, its movement since the window's first frame and that
-        movement minus its mirror image, no static left/right difference
-        (graded unseen people worse than ``"asymmetry"`` on one fold: 0.482
-        against 0.643).
+        far from a usable grader still; see ``docs/data.md``.
+    measures : bool, default=False
+        Also read the clips' per-frame movement measures
+        (``WindowedClip.measures``, from
+        :class:`~fnpgrade.measures.FrameMeasures`; use
+        ``make_phcnn_pipeline(measures=True)``) through a measures branch
+        (:class:`~fnpgrade.nn.branches.MeasuresBranch`) whose features are
+        added to the fused face, brow and mouth features of every frame before
+        the LSTM: ``f = f_face + f_brow + f_mouth + f_measures``. The
+        measures are scaled robustly with the median and 5-95% range of the
+        training windows. ``"phcnn-lstm"`` and ``"phcnn"`` only. Every clip
+        given to ``fit`` and ``predict`` must then carry measures, as many
+        per frame as in training (a ValueError names the clip otherwise).
+        ``False`` (the paper) ignores any measures the clips carry.
     mirror_augment : bool, default=False
         While training, show each window mirrored left-right with probability
         1/2 (:meth:`fnpgrade.nn.WindowNetwork.set_mirror_augment`): the grade
@@ -331,6 +339,11 @@ class PHCNNClassifier(NeuralNetClassifier):
     ----------
     classes_ : ndarray
         The labels, in the column order of ``predict_proba``.
+    n_measures_ : int or None
+        Measures per frame the network reads (``measures=True``), else None.
+    measures_scaling_ : tuple of ndarray or None
+        ``(center, scale)`` of the training windows' measures (see
+        :func:`~fnpgrade.nn.branches.robust_scaling`), with ``measures=True``.
     class_weight_ : ndarray or None
         Loss weight per class used in the last ``fit``.
     module_ : torch.nn.Module
@@ -363,10 +376,10 @@ class PHCNNClassifier(NeuralNetClassifier):
     (2, 2)
     """
 
-    def __init__(self, arch="phcnn-lstm", width=1.0, fusion="sum", fc_features=None, lstm_hidden=None,
+    def __init__(self, arch="phcnn-lstm", width=1.0, fc_features=None, lstm_hidden=None,
                  class_weight="balanced", max_epochs=50, batch_size=64, lr=1e-4, momentum=0.9,
                  weight_decay=2e-5, lr_power=1.0, early_stopping=None, train_split=ClipValidSplit(0.2),
-                 frame_inputs="rgb", mirror_augment=False, precision="fp32", channels_last="auto",
+                 frame_inputs="rgb", measures=False, mirror_augment=False, precision="fp32", channels_last="auto",
                  fuse_batchnorm=True, activation_checkpointing=False,
                  n_threads=None, device="auto", random_state=None, checkpoint_dir=None,
                  classes=None, callbacks=None, warm_start=False, verbose=1, **kwargs):
@@ -381,7 +394,6 @@ class PHCNNClassifier(NeuralNetClassifier):
                          **kwargs)
         self.arch = arch
         self.width = width
-        self.fusion = fusion
         self.fc_features = fc_features
         self.lstm_hidden = lstm_hidden
         self.class_weight = class_weight
@@ -390,6 +402,7 @@ class PHCNNClassifier(NeuralNetClassifier):
         self.lr_power = lr_power
         self.early_stopping = early_stopping
         self.frame_inputs = frame_inputs
+        self.measures = measures
         self.mirror_augment = mirror_augment
         self.precision = precision
         self.channels_last = channels_last
@@ -470,7 +483,6 @@ class PHCNNClassifier(NeuralNetClassifier):
     _parameter_constraints = {
         "arch": [StrOptions(set(ARCHITECTURES))],
         "width": [Interval(Real, 0, None, closed="neither")],
-        "fusion": [StrOptions({"sum", "concat"})],
         "fc_features": [Interval(Integral, 1, None, closed="left"), None],
         "lstm_hidden": [Interval(Integral, 1, None, closed="left"), None],
         "class_weight": [StrOptions({"balanced"}), dict, None],
@@ -483,6 +495,7 @@ class PHCNNClassifier(NeuralNetClassifier):
         "early_stopping": [Interval(Integral, 1, None, closed="left"), None],
         "train_split": [callable, None],
         "frame_inputs": [StrOptions(set(FRAME_INPUTS))],
+        "measures": ["boolean"],
         "mirror_augment": ["boolean"],
         "precision": [StrOptions(set(_PRECISIONS))],
         "channels_last": ["boolean", StrOptions({"auto"})],
@@ -578,8 +591,12 @@ class PHCNNClassifier(NeuralNetClassifier):
             return self._build_module()
 
     def _build_module(self):
+        n_measures = getattr(self, "n_measures_", None) if self.measures else None
         if self.module is not None:
             super().initialize_module()
+            if self.measures and "measures" not in getattr(self.module_, "inputs", ()):
+                raise ValueError(f"measures=True needs a network that reads 'measures' (in its `inputs`); "
+                                 f"{type(self.module_).__name__} does not.")
             # a user's own network gets frame_inputs / mirror_augment only if it is a WindowNetwork;
             # never ignore them silently
             if hasattr(self.module_, "set_frame_inputs"):
@@ -595,10 +612,16 @@ class PHCNNClassifier(NeuralNetClassifier):
                                      f"{type(self.module_).__name__} takes its frames as they are.")
             return self
         shapes = getattr(self, "input_shapes_", {})
-        network = build_network(self.arch, n_classes=self._n_classes(), width=self.width, fusion=self.fusion,
+        if self.measures and self.arch not in ("phcnn-lstm", "phcnn"):
+            raise ValueError(f"measures=True needs arch 'phcnn-lstm' or 'phcnn' (the networks with a measures "
+                             f"branch); got arch={self.arch!r}.")
+        network = build_network(self.arch, n_classes=self._n_classes(), width=self.width,
                                 fc_features=self.fc_features, lstm_hidden=self.lstm_hidden,
-                                face_size=shapes.get("face"), roi_size=shapes.get("brow"),
+                                face_size=shapes.get("face"), roi_size=shapes.get("brow"), n_measures=n_measures,
                                 **self.get_params_for("module"))
+        scaling = getattr(self, "measures_scaling_", None)
+        if n_measures and scaling is not None:
+            network.features.measures.set_scaling(*scaling)
         network.set_frame_inputs(self.frame_inputs)
         network.set_mirror_augment(self.mirror_augment)
         if resolve_channels_last(self.channels_last, self.device, training=True):
@@ -651,7 +674,7 @@ class PHCNNClassifier(NeuralNetClassifier):
         return np.array([float(self.class_weight.get(label, 1.0)) for label in classes.tolist()])
 
     def _prepare_fit(self, X, y, groups):
-        """Validate, encode labels, weigh classes; return the training dataset."""
+        """Validate, encode labels, weigh classes, scale the measures; return the training dataset."""
         self._check_params()
         dataset = WindowDataset(X)
         _, groups = check_labels(y, len(dataset.clips), groups, where=type(self).__name__)
@@ -659,7 +682,34 @@ class PHCNNClassifier(NeuralNetClassifier):
         self.classes_inferred_ = classes
         self.class_weight_ = self._class_weights(classes, y_encoded)
         self.input_shapes_ = dataset.frame_shapes()
+        self.n_measures_, self.measures_scaling_ = None, None
+        if self.measures:
+            if dataset.n_measures is None:
+                first = dataset.clips[0]
+                raise ValueError(f"measures=True, but X[0] ({first.source or 'no source'}) carries no per-frame "
+                                 "measures (nor does any clip). Compute them with FrameMeasures after the cropper: "
+                                 "make_phcnn_pipeline(measures=True).")
+            self.n_measures_ = dataset.n_measures
+            # the windows overlap when the stride is shorter than the window: every frame counts as often
+            # as the network sees it, which is what the branch's batch norms see too
+            self.measures_scaling_ = robust_scaling(np.concatenate([c.measures.reshape(-1, dataset.n_measures)
+                                                                    for c in dataset.clips]))
         return WindowDataset(dataset.clips, y_encoded, groups)
+
+    def _check_predict_measures(self, dataset):
+        """Clips to predict must carry the measures the network was trained on (a ValueError naming the clip)."""
+        expected = getattr(self, "n_measures_", None) if self.measures else None
+        if expected is None:
+            return
+        first = dataset.clips[0]
+        if dataset.n_measures is None:
+            raise ValueError(f"X[0] ({first.source or 'no source'}) carries no per-frame measures, but the classifier "
+                             f"was trained with measures=True on {expected} per frame; transform the clips as in "
+                             "training (FrameMeasures after the cropper).")
+        if dataset.n_measures != expected:
+            raise ValueError(f"X[0] ({first.source or 'no source'}) has {dataset.n_measures} measures per frame, "
+                             f"but the classifier was trained on {expected}; measure the clips with the same "
+                             "FrameMeasures as in training.")
 
     def check_data(self, X, y=None):
         """Checks happen in ``fit`` (labels are encoded there); skorch's class inference is not used."""
@@ -779,8 +829,12 @@ class PHCNNClassifier(NeuralNetClassifier):
         return super().fit_loop(X, y, epochs=epochs, **fit_params)
 
     def _checkpoint_metadata(self, n_clips):
-        return {"arch": str(self.arch), "width": float(self.width), "classes": [str(c) for c in self.classes_],
-                "n_clips": int(n_clips), "max_epochs": int(self.max_epochs), "seed": int(self.seed_)}
+        metadata = {"arch": str(self.arch), "width": float(self.width), "classes": [str(c) for c in self.classes_],
+                    "n_clips": int(n_clips), "max_epochs": int(self.max_epochs), "seed": int(self.seed_)}
+        n_measures = getattr(self, "n_measures_", None) if self.measures else None
+        if n_measures:  # only then: checkpoints written before the measures branch existed still resume
+            metadata["n_measures"] = int(n_measures)
+        return metadata
 
     def _resume_from_checkpoint(self, n_clips):
         """Load ``checkpoint_dir``'s last epoch if there is one; return the epochs left to run (or None)."""
@@ -821,6 +875,8 @@ class PHCNNClassifier(NeuralNetClassifier):
     def _window_proba(self, X):
         check_is_fitted(self)
         dataset = X if is_dataset(X) else WindowDataset(X)
+        if isinstance(dataset, WindowDataset):
+            self._check_predict_measures(dataset)
         with self._device_resolved(), _torch_threads(self.n_threads):
             # skorch only lets initialize_* set torch modules; this copy lives for one call
             if self.fuse_batchnorm:
@@ -907,6 +963,11 @@ class PHCNNClassifier(NeuralNetClassifier):
         state.setdefault("activation_checkpointing", False)
         state.setdefault("frame_inputs", "rgb")
         state.setdefault("mirror_augment", False)
+        state.setdefault("measures", False)
+        # fusion="concat" was removed (it never graded better than the paper's sum); a sum net loads as before
+        if state.pop("fusion", "sum") != "sum":
+            raise ValueError("This classifier was pickled with fusion='concat', which fnpgrade no longer has; "
+                             "retrain it (the paper's sum fusion is the only one).")
         # skorch maps the saved tensors to state["device"]; "auto" is resolved here
         requested = state.get("device")
         if requested == "auto":

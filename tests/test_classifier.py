@@ -138,8 +138,8 @@ def test_best_epoch_by_validation_loss_is_restored(fitted, data):
 
 def test_paper_training_defaults():
     clf = PHCNNClassifier()
-    assert (clf.arch, clf.width, clf.fusion, clf.max_epochs, clf.batch_size, clf.lr) == \
-        ("phcnn-lstm", 1.0, "sum", 50, 64, 1e-4)
+    assert (clf.arch, clf.width, clf.measures, clf.max_epochs, clf.batch_size, clf.lr) == \
+        ("phcnn-lstm", 1.0, False, 50, 64, 1e-4)
     assert (clf.momentum, clf.weight_decay, clf.class_weight, clf.early_stopping) == (0.9, 2e-5, "balanced", None)
     X, y = make_clips(n_per_class=2)
     clf = PHCNNClassifier(max_epochs=4, **{**FAST, "lr": 0.1}).fit(X, y)
@@ -239,7 +239,7 @@ def test_clone_gives_an_unfitted_copy_with_the_same_params(fitted):
     assert copy.get_params()["max_epochs"] == 8 and copy.get_params()["width"] == 0.125
     with pytest.raises(NotFittedError):
         copy.predict([])
-    copy.set_params(arch="phcnn", fusion="concat")
+    copy.set_params(arch="phcnn", measures=True)
     assert copy.get_params()["arch"] == "phcnn"
 
 
@@ -535,29 +535,6 @@ def test_asymmetry_images_show_mirror_differences_and_movement():
         memory_format=torch.channels_last)
 
 
-def test_movement_images_compare_only_what_moves_across_the_midline():
-    from fnpgrade.nn.layers import frames_to_images, movement_images
-
-    rng = np.random.default_rng(1)
-    lopsided = np.repeat(rng.integers(0, 256, size=(2, 1, 8, 10, 3), dtype=np.uint8), 3, axis=1)  # asymmetric, still
-    images = movement_images(torch.from_numpy(lopsided))
-    assert images.shape == (6, 3, 8, 10)
-    torch.testing.assert_close(images[:, 0], frames_to_images(torch.from_numpy(lopsided)).mean(1))
-    assert images[:, 1:].abs().max() == 0             # a face's own asymmetry shows in no difference channel
-    both = lopsided.copy()
-    both[:, 2] = np.clip(both[:, 2].astype(int) + 40, 0, 255).astype(np.uint8)   # frame 3 brightens evenly ...
-    one = lopsided.copy()
-    one[:, 2, :, :5] = 255                                                       # ... or its left half turns white
-    out_both = movement_images(torch.from_numpy(both)).reshape(2, 3, 3, 8, 10)
-    out_one = movement_images(torch.from_numpy(one)).reshape(2, 3, 3, 8, 10)
-    assert out_both[:, :2, 1:].abs().max() == 0 and out_one[:, :2, 1:].abs().max() == 0
-    assert (out_both[:, 2, 1] >= 0).all() and out_both[:, 2, 1].max() > 0       # movement seen ...
-    uneven = (lopsided[:, 2].astype(int) + 40 > 255).any(-1)                     # (clipping at white is uneven)
-    assert out_both[:, 2, 2][torch.from_numpy(~(uneven | uneven[..., ::-1]))].abs().max() < 1e-5  # ... not one-sided
-    assert (out_one[:, 2, 2, :, :5] >= 0).all() and out_one[:, 2, 2, :, :5].max() > 0
-    torch.testing.assert_close(out_one[:, 2, 2, :, 5:], -out_one[:, 2, 2, :, :5].flip(-1))
-
-
 def test_frame_inputs_asymmetry_trains_predicts_and_survives_pickling():
     X, y = make_clips(n_per_class=2, max_windows=1)
     clf = PHCNNClassifier(max_epochs=1, frame_inputs="asymmetry", random_state=0, **FAST).fit(X, y)
@@ -715,3 +692,138 @@ def test_batchnorm_recalibration_leaves_the_global_rng_and_respects_mirroring(cu
         conv = clf.module_.branch.body[0]
         both = torch.cat([conv(images), conv(images.flip(-1))])
     torch.testing.assert_close(stem_norm.running_mean, both.mean(dim=(0, 2, 3)), rtol=1e-4, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- the measures branch
+def make_measures_clips(n_per_class, seed, k=29, face=32, roi=(8, 24), length=4):
+    """One-window clips of random pixels whose per-frame measures alone carry the level.
+
+    Shaped like :class:`~fnpgrade.measures.FrameMeasures`' columns: per region the weaker and the
+    stronger side's displacement since frame 0, their ratio and difference. Both sides move the same
+    at level I; the weaker side moves 0.55 as far at level II and 0.15 as far at level III. How far the
+    face moves at all differs from clip to clip, so no single displacement tells the level; the ratio
+    (and the difference relative to the stronger side) does.
+    """
+    rng = np.random.default_rng(seed)
+    X, y = [], []
+    for i in range(n_per_class * len(LEVELS)):
+        level = i % len(LEVELS)
+        ratio = np.clip([1.0, 0.55, 0.15][level] + rng.normal(0, 0.08), 0, 1)
+        peak = rng.uniform(0.03, 0.3)
+        measures = np.abs(rng.normal(0, 0.005, (1, length, k))).astype(np.float32)  # other columns: noise
+        for region in range(k // 4):
+            strong = peak * rng.uniform(0.5, 1.0) * np.arange(length) / (length - 1)
+            weak = strong * np.clip(ratio + rng.normal(0, 0.05), 0, 1)
+            measures[0, :, 4 * region:4 * region + 4] = np.column_stack(
+                [weak, strong, (weak + 0.01) / (strong + 0.01), strong - weak])
+        X.append(WindowedClip(rng.integers(0, 256, (1, length, face, face, 3), dtype=np.uint8),
+                              rng.integers(0, 256, (1, length, *roi, 3), dtype=np.uint8),
+                              rng.integers(0, 256, (1, length, *roi, 3), dtype=np.uint8),
+                              source=f"measured{i}", measures=measures))
+        y.append(LEVELS[level])
+    return X, np.array(y, dtype=object)
+
+
+@pytest.fixture(scope="module")
+def measures_data():
+    return make_measures_clips(12, seed=0), make_measures_clips(10, seed=1)
+
+
+MEASURES_TRAINING = dict(width=0.25, max_epochs=10, batch_size=12, lr=0.02, train_split=None, random_state=0,
+                         verbose=0)
+
+
+@pytest.fixture(scope="module")
+def measures_fitted(measures_data):
+    (X, y), _ = measures_data
+    return PHCNNClassifier(measures=True, mirror_augment=True, **MEASURES_TRAINING).fit(X, y)
+
+
+def test_the_measures_network_learns_a_level_only_the_measures_carry_on_new_clips(measures_fitted, measures_data):
+    (X, y), (X_new, y_new) = measures_data
+    assert measures_fitted.n_measures_ == 29 and measures_fitted.module_.inputs[-1] == "measures"
+    accuracy = np.mean(measures_fitted.predict(X_new) == y_new)
+    assert accuracy >= 0.9, accuracy  # chance is 1/3
+    # the same network on the pixels alone (random here) cannot: the level is in the measures only
+    pixels = PHCNNClassifier(mirror_augment=True, **MEASURES_TRAINING).fit(X, y)
+    assert pixels.n_measures_ is None and "measures" not in pixels.module_.inputs
+    assert np.mean(pixels.predict(X_new) == y_new) <= 0.6
+
+
+def test_measures_are_scaled_with_the_training_windows_robust_statistics(measures_fitted, measures_data):
+    from fnpgrade.nn.branches import robust_scaling
+
+    (X, _), _ = measures_data
+    center, scale = robust_scaling(np.concatenate([c.measures for c in X]))
+    branch = measures_fitted.module_.features.measures
+    np.testing.assert_allclose(branch.center.numpy(), center)
+    np.testing.assert_allclose(branch.scale.numpy(), scale)
+    np.testing.assert_allclose(measures_fitted.measures_scaling_[1], scale)
+
+
+def test_measures_classifier_pickles_clones_and_predicts_fused_as_unfused(measures_fitted, measures_data):
+    _, (X_new, _) = measures_data
+    proba = measures_fitted.predict_proba(X_new)
+    again = pickle.loads(pickle.dumps(measures_fitted))
+    np.testing.assert_allclose(again.predict_proba(X_new), proba, rtol=1e-6, atol=1e-7)
+    assert clone(measures_fitted).get_params()["measures"] is True
+    unfused = copy.deepcopy(measures_fitted).set_params(fuse_batchnorm=False)
+    np.testing.assert_allclose(unfused.predict_proba(X_new), proba, atol=1e-4)
+    # mirroring the images leaves the measures as they are (they are side-symmetric)
+    batch = {k: torch.from_numpy(np.concatenate([getattr(c, k) for c in X_new[:4]]))
+             for k in ("face", "brow", "mouth", "measures")}
+    mirrored = measures_fitted.module_.mirrored(batch)
+    assert torch.equal(mirrored["measures"], batch["measures"]) and torch.equal(mirrored["face"],
+                                                                                  batch["face"].flip(-2))
+    torch.manual_seed(0)
+    half = measures_fitted.module_._mirrored_half(batch)
+    assert torch.equal(half["measures"], batch["measures"])
+
+
+def test_mirror_augment_and_recalibration_see_the_measures_of_every_window(measures_data):
+    (X, y), _ = measures_data
+    clf = PHCNNClassifier(measures=True, mirror_augment=True, **{**MEASURES_TRAINING, "max_epochs": 1}).fit(X, y)
+    recal = dict(clf.callbacks_)["bn_recalibration"]
+    assert recal.n_batches_ == 3
+    # the branch's first batch norm saw every training window (twice: with its mirror image, same measures)
+    branch = clf.module_.features.measures.eval()
+    with torch.no_grad():
+        m = torch.from_numpy(np.concatenate([c.measures for c in X]).reshape(-1, 29))
+        first = branch.body[0](((m - branch.center) / branch.scale).clamp(-branch.clip, branch.clip))
+    torch.testing.assert_close(branch.body[1].running_mean, first.mean(0), rtol=1e-4, atol=1e-5)
+
+
+def test_measures_errors_name_the_clip(measures_data, measures_fitted):
+    import dataclasses
+
+    (X, y), (X_new, _) = measures_data
+    bare = [dataclasses.replace(c, measures=None) for c in X]
+    with pytest.raises(ValueError, match=r"measures=True, but X\[0\] \(measured0\) carries no per-frame"):
+        PHCNNClassifier(measures=True, **MEASURES_TRAINING).fit(bare, y)
+    with pytest.raises(ValueError, match=r"X\[3\] \(measured3\) carries no per-frame measures but X\[0\]"):
+        PHCNNClassifier(measures=True, **MEASURES_TRAINING).fit(X[:3] + bare[3:], y)
+    with pytest.raises(ValueError, match=r"X\[0\] \(measured0\) carries no per-frame measures, but the "
+                                         r"classifier was trained with measures=True on 29"):
+        measures_fitted.predict([dataclasses.replace(c, measures=None) for c in X_new])
+    fewer = [dataclasses.replace(c, measures=c.measures[..., :20]) for c in X_new]
+    with pytest.raises(ValueError, match=r"X\[0\] \(measured0\) has 20 measures per frame, but the classifier "
+                                         r"was trained on 29"):
+        measures_fitted.predict(fewer)
+    with pytest.raises(ValueError, match="measures=True needs arch 'phcnn-lstm' or 'phcnn'.*'senet'"):
+        PHCNNClassifier(arch="senet", measures=True, **MEASURES_TRAINING).fit(X, y)
+    with pytest.raises(ValueError, match="'measures' parameter"):
+        PHCNNClassifier(measures="yes", **MEASURES_TRAINING).fit(X, y)
+    own = dict(module=torch.nn.Linear, module__in_features=4, module__out_features=3, verbose=0)
+    with pytest.raises(ValueError, match="measures=True needs a network that reads 'measures'"):
+        PHCNNClassifier(measures=True, **own).initialize()
+
+
+def test_classifier_pickled_with_the_removed_concat_fusion_is_refused(fitted):
+    state = fitted.__getstate__()
+    state["fusion"] = "concat"
+    with pytest.raises(ValueError, match="fusion='concat', which fnpgrade no longer has"):
+        PHCNNClassifier.__new__(PHCNNClassifier).__setstate__(state)
+    state["fusion"] = "sum"  # the paper's fusion, pickled when it was a parameter: loads as before
+    old = PHCNNClassifier.__new__(PHCNNClassifier)
+    old.__setstate__(state)
+    assert "fusion" not in old.get_params() and old.measures is False

@@ -79,17 +79,57 @@ def test_width_scales_channels_and_fc_sizes():
     assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in full.parameters()) / 8
 
 
-def test_sum_fusion_adds_branch_features_concat_stacks_them():
-    total = build_network("phcnn-lstm", width=0.125, fusion="sum")
-    stacked = build_network("phcnn-lstm", width=0.125, fusion="concat")
-    assert total.features.out_features == 128 and stacked.features.out_features == 3 * 128
-    assert total.head.lstm.input_size == 128 and stacked.head.lstm.input_size == 384
+def test_sum_fusion_adds_branch_features():
+    total = build_network("phcnn-lstm", width=0.125)
+    assert total.features.out_features == 128 and total.head.lstm.input_size == 128
+    assert total.inputs == ("face", "brow", "mouth") and total.features.measures is None
     features = total.features.eval()
     x = {k: frames_to_images(v) for k, v in _batch(b=1, length=2).items()}
     with torch.no_grad():
         fused = features(**x)
         parts = features.face(x["face"]) + features.brow(x["brow"]) + features.mouth(x["mouth"])
     torch.testing.assert_close(fused, parts)
+
+
+@pytest.mark.parametrize("arch", ["phcnn-lstm", "phcnn"])
+def test_measures_branch_adds_scaled_measures_features_to_the_fused_frame_features(arch):
+    net = build_network(arch, width=0.125, n_measures=5).eval()
+    assert net.inputs == ("face", "brow", "mouth", "measures")
+    branch = net.features.measures
+    assert _linear_sizes(branch) == [(5, 128), (128, 128)]
+    branch.set_scaling(center=[0, 0, 0, 0, 1], scale=[0.1, 0.1, 0.1, 0.1, 0.5])
+    batch = _batch(b=2, length=2)
+    measures = torch.rand(2, 2, 5, generator=torch.Generator().manual_seed(0)) * 0.3
+    x = {k: frames_to_images(v) for k, v in batch.items()}
+    with torch.no_grad():
+        fused = net.features(**x, measures=measures)
+        images_only = net.features.face(x["face"]) + net.features.brow(x["brow"]) + net.features.mouth(x["mouth"])
+        scaled = ((measures.reshape(4, 5) - torch.tensor([0, 0, 0, 0, 1.0])) / torch.tensor([0.1] * 4 + [0.5]))
+        torch.testing.assert_close(fused, images_only + branch.body(scaled.clamp(-5, 5)))
+        logits = net(**batch, measures=measures)
+        # the measures change the output; an outlier is clipped (x 100 reads as x 5 scale units), NaN as typical
+        assert not torch.allclose(logits, net(**batch, measures=torch.zeros_like(measures)))
+        huge, clipped = measures.clone(), measures.clone()
+        huge[..., 0], clipped[..., 0] = 100.0, 0.5
+        torch.testing.assert_close(net(**batch, measures=huge), net(**batch, measures=clipped))
+        assert torch.isfinite(net(**batch, measures=torch.full_like(measures, float("nan")))).all()
+    with pytest.raises(ValueError, match=r"needs the input\(s\) \['measures'\]"):
+        net(**batch)
+
+
+def test_robust_scaling_ignores_outliers_and_never_divides_by_zero():
+    from fnpgrade.nn.branches import robust_scaling
+
+    rng = np.random.default_rng(0)
+    m = np.column_stack([rng.normal(0.1, 0.02, 1000), np.zeros(1000), np.full(1000, 3.0), np.zeros(1000)])
+    m[:5, 0] = 50.0          # a few failed flow fields
+    m[:3, 3] = 0.2           # a measure that is almost always 0
+    m[7, 1] = np.nan
+    center, scale = robust_scaling(m)
+    np.testing.assert_allclose(center, [0.1, 0, 3, 0], atol=0.005)
+    assert abs(scale[0] - 0.02) < 0.003           # the outliers do not widen it
+    assert scale[1] == 1 and scale[2] == 1         # constant columns are left unscaled
+    assert scale[3] == pytest.approx(0.2)          # the deviation where the quantile range is 0
 
 
 def test_face_only_networks_read_only_the_face():
@@ -140,11 +180,13 @@ def test_mean_frame_logits_softmax_is_the_mean_of_frame_probabilities():
 def test_build_network_rejects_unknown_arch_and_options():
     with pytest.raises(ValueError, match="Unknown arch 'resnet'"):
         build_network("resnet")
+    with pytest.raises(ValueError, match="does not take the option n_measures=29"):
+        build_network("senet", n_measures=29)
     with pytest.raises(ValueError, match="does not take the option fusion='concat'"):
-        build_network("senet", fusion="concat")
+        build_network("phcnn-lstm", fusion="concat")  # removed: the paper's sum is the only fusion
     with pytest.raises(ValueError, match="width"):
         build_network("phcnn", width=0)
-    build_network("senet", fusion="sum", fc_features=None)  # neutral values are fine for every arch
+    build_network("senet", n_measures=None, fc_features=None)  # neutral values are fine for every arch
 
 
 def _clips(n_windows=(1, 3, 2), length=4):
@@ -195,6 +237,32 @@ def test_window_dataset_errors_name_the_clip():
         WindowDataset([clips[0], short])
     with pytest.raises(ValueError, match="y has 2 entries but X has 3 clips"):
         WindowDataset(clips, y=[0, 1])
+
+
+def _with_measures(clips, k=3):
+    import dataclasses
+
+    return [dataclasses.replace(c, measures=np.full((c.n_windows, c.length, k), i, np.float32))
+            for i, c in enumerate(clips)]
+
+
+def test_window_dataset_carries_measures_as_float_and_names_clips_without():
+    clips = _with_measures(_clips())
+    dataset = WindowDataset(clips, y=[0, 1, 2])
+    assert dataset.n_measures == 3 and WindowDataset(_clips()).n_measures is None
+    X, _ = dataset.gather(np.array([3, 0]), inputs=("face", "measures"))
+    assert X["measures"].dtype == torch.float32 and X["measures"].shape == (2, 4, 3)
+    assert X["measures"][:, 0, 0].tolist() == [1, 0]  # clip number
+    assert dataset.subset([1]).n_measures == 3
+    with pytest.raises(ValueError, match=r"X\[0\] \(clip0\) carries no per-frame measures"):
+        WindowDataset(_clips()).gather(np.array([0]), inputs=("face", "measures"))
+    mixed = [clips[0], _clips()[1], clips[2]]
+    with pytest.raises(ValueError, match=r"X\[1\] \(clip1\) carries no per-frame measures but X\[0\]"):
+        WindowDataset(mixed)
+    with pytest.raises(ValueError, match=r"X\[0\] \(clip0\) carries no per-frame measures but X\[2\]"):
+        WindowDataset([_clips()[0], *clips[1:]][:1] + [_clips()[1], clips[2]])
+    with pytest.raises(ValueError, match=r"X\[2\] \(clip2\) has 5 measures per frame but X\[0\] has 3"):
+        WindowDataset(clips[:2] + _with_measures(_clips(), k=5)[2:])
 
 
 def test_clip_valid_split_keeps_clips_and_subjects_whole():
@@ -257,8 +325,8 @@ def test_fuse_batchnorm_keeps_the_outputs_and_removes_every_batch_norm(arch, cha
 def test_build_network_ignores_the_roi_size_where_the_network_reads_no_roi():
     net = build_network("senet", width=0.125, face_size=(32, 32), roi_size=(8, 24))  # sizes of the data
     assert net.inputs == ("face",)
-    with pytest.raises(ValueError, match="does not take the option fusion='concat'"):
-        build_network("face-n1-lstm", fusion="concat", roi_size=(8, 24))
+    with pytest.raises(ValueError, match="does not take the option n_measures=3"):
+        build_network("face-n1-lstm", n_measures=3, roi_size=(8, 24))
 
 
 def test_recalibrate_batchnorm_averages_batch_statistics_without_randomness_and_restores_modes():

@@ -5,9 +5,9 @@ does this for you. The data path (stacked uint8 windows, clip-wise validation
 split) and the training callbacks live here too, next to the networks they feed.
 """
 
-from .branches import FaceBranch, RegionBranch, SEResNetBranch, VGG16Branch
+from .branches import FaceBranch, MeasuresBranch, RegionBranch, SEResNetBranch, VGG16Branch
 from .networks import PHCNN, PHCNNLSTM, SENet, FaceN1LSTM, PixelLSTM, VGG16LSTM, WindowNetwork
 from .registry import ARCHITECTURES, build_network
 
 __all__ = ["ARCHITECTURES", "build_network", "WindowNetwork", "PHCNNLSTM", "PHCNN", "FaceN1LSTM", "VGG16LSTM",
-           "SENet", "PixelLSTM", "FaceBranch", "RegionBranch", "VGG16Branch", "SEResNetBranch"]
+           "SENet", "PixelLSTM", "FaceBranch", "RegionBranch", "VGG16Branch", "SEResNetBranch", "MeasuresBranch"]

@@ -8,11 +8,16 @@ convolutions during the backward pass instead of keeping their outputs (see
 
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
+import torch
 from torch import nn
 
 from .layers import FCBlock, conv_segments, conv_stack, run_segments, scaled
 
-__all__ = ["FaceBranch", "RegionBranch", "VGG16Branch", "SEResNetBranch", "VGG16_CONFIG"]
+__all__ = ["FaceBranch", "RegionBranch", "VGG16Branch", "SEResNetBranch", "MeasuresBranch", "robust_scaling",
+           "VGG16_CONFIG"]
 
 #: VGG16 "configuration D" (Simonyan & Zisserman, Table 1): conv widths, "M" = 2x2 max pool.
 VGG16_CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
@@ -182,3 +187,97 @@ class SEResNetBranch(nn.Module):
             x = run_segments(segments, images, checkpointed=True)
             return layers[-1](layers[-2](x))  # global average pool, flatten
         return self.body(images)
+
+
+class MeasuresBranch(nn.Module):
+    """Per-frame measures ``(N, K)`` -> features ``(N, out_features)``, to add to the fused image features.
+
+    The measures (:class:`~fnpgrade.measures.FrameMeasures`: each region's
+    movement since the clip's first frame on the weaker and the stronger
+    side, their ratio and difference, the eyes' aperture gap) are already
+    what a clinician compares, and the same for every face; the images carry
+    the person too, which a network trained on few people learns instead of
+    the palsy. The measures are first scaled robustly, ``(m - center) /
+    scale`` clipped to +-``clip``, with ``center`` and ``scale`` buffers the
+    classifier sets from the training windows (median and a quantile range,
+    :func:`robust_scaling`): the units differ per column (inter-ocular
+    distances of ~0.01-0.3, ratios in 0..1) and flow has outliers (a blink,
+    a failed field) that must not dominate a batch. Then two
+    ``Linear -> BatchNorm -> ReLU`` blocks, the form of the paper's FC blocks
+    without dropout (29 inputs carry little redundancy to drop).
+
+    Parameters
+    ----------
+    n_measures : int
+        Measures per frame ``K``.
+    out_features : int
+        Size of the output (the fused image features' size, so the two add).
+    hidden : int or None, default=None
+        Size of the hidden layer; ``None`` = ``out_features``.
+    clip : float, default=5.0
+        Scaled measures are clipped to ``[-clip, clip]``.
+    """
+
+    def __init__(self, n_measures, out_features, hidden=None, clip=5.0):
+        super().__init__()
+        hidden = out_features if hidden is None else int(hidden)
+        self.n_measures = int(n_measures)
+        self.clip = float(clip)
+        self.register_buffer("center", torch.zeros(self.n_measures))
+        self.register_buffer("scale", torch.ones(self.n_measures))
+        self.body = nn.Sequential(
+            nn.Linear(self.n_measures, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+            nn.Linear(hidden, out_features, bias=False), nn.BatchNorm1d(out_features), nn.ReLU(inplace=True),
+        )
+        self.out_features = out_features
+
+    @torch.no_grad()
+    def set_scaling(self, center, scale):
+        """Set the ``center`` and ``scale`` buffers (see :func:`robust_scaling`); returns self."""
+        self.center.copy_(torch.as_tensor(np.asarray(center), dtype=self.center.dtype).reshape(self.n_measures))
+        self.scale.copy_(torch.as_tensor(np.asarray(scale), dtype=self.scale.dtype).reshape(self.n_measures))
+        return self
+
+    def forward(self, measures):
+        x = measures.to(self.center.dtype)
+        # a measure that could not be taken (NaN) reads as the typical value, not as a poisoned batch
+        x = torch.nan_to_num((x - self.center) / self.scale, nan=0.0)
+        return self.body(x.clamp(-self.clip, self.clip))
+
+
+def robust_scaling(measures):
+    """Per-column ``(center, scale)`` of measures ``(..., K)``, robust to outliers (for :class:`MeasuresBranch`).
+
+    ``center`` is the median of each column; ``scale`` the 5-95% range
+    divided by 3.29 (the standard deviation for normal data), or the
+    column's largest absolute deviation from the median where that range is
+    0 (a measure that is mostly 0), or 1 for a constant column, so nothing is
+    divided by zero. Non-finite values are left out.
+
+    Parameters
+    ----------
+    measures : array-like of float, shape (..., K)
+
+    Returns
+    -------
+    center, scale : ndarray of float32, shape (K,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> center, scale = robust_scaling(np.array([[0.0, 1.0], [0.1, 1.0], [0.2, 1.0], [9.0, 1.0]]))
+    >>> center.round(3).tolist(), (scale > 0).all()
+    ([0.15, 1.0], True)
+    """
+    m = np.asarray(measures, dtype=np.float64)
+    m = m.reshape(-1, m.shape[-1])
+    m = np.where(np.isfinite(m), m, np.nan)
+    with warnings.catch_warnings():  # an all-NaN column is handled below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low, center, high = np.nanquantile(m, [0.05, 0.5, 0.95], axis=0)
+        widest = np.nanmax(np.abs(m - center), axis=0)
+    center = np.nan_to_num(center, nan=0.0)
+    spread = np.nan_to_num((high - low) / 3.29, nan=0.0)
+    widest = np.nan_to_num(widest, nan=0.0)
+    scale = np.where(spread > 0, spread, np.where(widest > 0, widest, 1.0))
+    return center.astype(np.float32), scale.astype(np.float32)

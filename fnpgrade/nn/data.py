@@ -5,7 +5,8 @@ skorch reads a list X as several inputs, so the classifier hands it a
 arrays (no copy of the data set is made) and an index of ``(clip, window)``
 pairs; :class:`WindowLoader` gathers a whole batch with one ``np.stack`` per
 input instead of per-item ``__getitem__`` plus default collate. Pixels stay
-``uint8`` until the network converts them on its device.
+``uint8`` until the network converts them on its device; the clips' per-frame
+``measures`` (when they carry them) travel as ``float32``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,17 @@ from torch.utils.data import Dataset
 from ..clips import WindowedClip
 from ..utils import check_clip_list
 
-__all__ = ["WindowDataset", "WindowLoader", "INPUTS"]
+__all__ = ["WindowDataset", "WindowLoader", "INPUTS", "MEASURES"]
 
-#: The arrays of a :class:`~fnpgrade.WindowedClip` a network can read.
+#: The image arrays of a :class:`~fnpgrade.WindowedClip` a network can read.
 INPUTS = ("face", "brow", "mouth")
+
+#: The name of the per-frame measures input (``WindowedClip.measures``, ``(W, L, K)`` float32).
+MEASURES = "measures"
+
+
+def _name(clips, i):
+    return f"X[{i}] ({clips[i].source or 'no source'})"
 
 
 class WindowDataset(Dataset):
@@ -36,10 +44,19 @@ class WindowDataset(Dataset):
     index : ndarray of int, shape (n_windows, 2), optional
         ``(clip, window)`` pairs this dataset covers; default all windows in order.
 
+    Attributes
+    ----------
+    n_measures : int or None
+        Measures per frame ``K`` when every clip carries ``measures``; None
+        when none does. Some clips with and some without, or clips with
+        different ``K``, raise a ValueError naming the first clip that differs
+        from ``X[0]``.
+
     Notes
     -----
     ``dataset[i]`` accepts an int, a slice or an array of positions and returns
-    ``(X, y)`` with ``X`` a dict of ``uint8`` tensors ``(n, L, H, W, 3)`` and
+    ``(X, y)`` with ``X`` a dict of ``uint8`` tensors ``(n, L, H, W, 3)`` (and
+    ``measures``, float32 ``(n, L, K)``, where the clips carry them) and
     ``y`` an int64 tensor (or None without labels).
     """
 
@@ -58,6 +75,7 @@ class WindowDataset(Dataset):
             if len(shapes) != 1:
                 raise ValueError(f"'{name}' images differ in size between clips: {sorted(shapes)}; crop all clips "
                                  "with the same LandmarkROICropper.")
+        self.n_measures = self._check_measures(self.clips)
         n = len(self.clips)
         self.y = None if y is None else np.asarray(y, dtype=np.int64)
         self.groups = None if groups is None else np.asarray(groups)
@@ -68,6 +86,22 @@ class WindowDataset(Dataset):
             counts = [c.n_windows for c in self.clips]
             index = np.column_stack([np.repeat(np.arange(n), counts), np.concatenate([np.arange(k) for k in counts])])
         self.index = np.asarray(index, dtype=np.int64).reshape(-1, 2)
+
+    @staticmethod
+    def _check_measures(clips):
+        """``K`` when every clip carries measures, None when none does; a ValueError naming the clip otherwise."""
+        first = clips[0].measures
+        for i, clip in enumerate(clips[1:], start=1):
+            if (clip.measures is None) != (first is None):
+                has, lacks = (i, 0) if first is None else (0, i)
+                raise ValueError(
+                    f"{_name(clips, lacks)} carries no per-frame measures but {_name(clips, has)} does. Give every "
+                    "clip measures (FrameMeasures after the cropper: make_phcnn_pipeline(measures=True)) or none.")
+            if first is not None and clip.measures.shape[-1] != first.shape[-1]:
+                raise ValueError(
+                    f"{_name(clips, i)} has {clip.measures.shape[-1]} measures per frame but X[0] has "
+                    f"{first.shape[-1]}; measure all clips with the same FrameMeasures.")
+        return None if first is None else int(first.shape[-1])
 
     def __len__(self):
         return len(self.index)
@@ -85,7 +119,7 @@ class WindowDataset(Dataset):
     def subset(self, positions):
         """A dataset over some of these windows, sharing the pixel arrays (no copy, no re-validation)."""
         new = object.__new__(type(self))
-        new.clips, new.y, new.groups = self.clips, self.y, self.groups
+        new.clips, new.y, new.groups, new.n_measures = self.clips, self.y, self.groups, self.n_measures
         new.index = self.index[np.asarray(positions, dtype=np.int64)]
         return new
 
@@ -94,10 +128,18 @@ class WindowDataset(Dataset):
         return {name: tuple(getattr(self.clips[0], name).shape[2:4]) for name in INPUTS}
 
     def gather(self, positions, inputs=INPUTS):
-        """The batch at ``positions``: ``(dict of uint8 tensors, int64 labels or None)``."""
+        """The batch at ``positions``: ``(dict of tensors, int64 labels or None)``.
+
+        ``inputs`` names the arrays gathered: images as ``uint8``, ``"measures"``
+        as ``float32`` (asking for it from clips without measures raises).
+        """
         pairs = self.index[positions]
         X = {}
         for name in inputs:
+            if name == MEASURES and self.n_measures is None:
+                raise ValueError(f"{_name(self.clips, 0)} carries no per-frame measures, which this network reads; "
+                                 "compute them with FrameMeasures after the cropper "
+                                 "(make_phcnn_pipeline(measures=True)).")
             arrays = [getattr(self.clips[c], name)[w] for c, w in pairs]
             X[name] = torch.from_numpy(np.stack(arrays))
         y = None if self.y is None else torch.from_numpy(self.y[pairs[:, 0]])
@@ -128,7 +170,8 @@ class WindowLoader:
         single window is always dropped (batch norm cannot train on one
         sample; the order changes every pass, so no window is always left out).
     inputs : tuple of str, default=("face", "brow", "mouth")
-        Which arrays to gather (networks that read only the face skip the ROIs).
+        Which arrays to gather (networks that read only the face skip the ROIs;
+        a network with a measures branch adds ``"measures"``).
     seed : int or None, default=None
         Seed of the shuffling order.
     start_epoch : int, default=0

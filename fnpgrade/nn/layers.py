@@ -16,7 +16,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 from torch.utils.checkpoint import checkpoint
 
-__all__ = ["scaled", "frames_to_images", "asymmetry_images", "movement_images", "FRAME_INPUTS", "ConvBlock",
+__all__ = ["scaled", "frames_to_images", "asymmetry_images", "FRAME_INPUTS", "ConvBlock",
            "FCBlock", "conv_stack", "conv_segments", "run_segments", "fuse_batchnorm", "recalibrate_batchnorm"]
 
 
@@ -71,23 +71,8 @@ def asymmetry_images(x, channels_last=False, dtype=torch.float32):
     return _as_images([grey, 2.0 * (grey - grey.flip(-1)), 4.0 * (grey - grey[:, :1])], channels_last)
 
 
-def movement_images(x, channels_last=False, dtype=torch.float32):
-    """Turn ``uint8`` frames ``(B, L, H, W, 3)`` into movement images ``(B*L, 3, H, W)``.
-
-    Channel 0 is the grey frame (-1..1), channel 1 four times the grey frame
-    minus the window's first frame (movement), channel 2 that movement minus
-    its mirror image (one-sided movement). Unlike
-    :func:`asymmetry_images` no channel holds the frame's static left/right
-    difference, which mixes a face's own asymmetry (and a turned head) into
-    the weakness; only what moves is compared across the midline.
-    """
-    grey = _grey(x, dtype)
-    moved = 4.0 * (grey - grey[:, :1])
-    return _as_images([grey, moved, moved - moved.flip(-1)], channels_last)
-
-
 #: What ``WindowNetwork.set_frame_inputs`` accepts: the function that turns uint8 frames into images.
-FRAME_INPUTS = {"rgb": frames_to_images, "asymmetry": asymmetry_images, "movement": movement_images}
+FRAME_INPUTS = {"rgb": frames_to_images, "asymmetry": asymmetry_images}
 
 
 class ConvBlock(nn.Sequential):

@@ -2,8 +2,9 @@
 
 Every network takes the ``uint8`` windows ``face (B, L, 128, 128, 3)``,
 ``brow`` and ``mouth (B, L, 40, 120, 3)`` as keyword arguments and returns class
-logits ``(B, n_classes)``. ``inputs`` names the arrays a network reads, so the
-data path gathers only those. Networks without an LSTM classify each frame and
+logits ``(B, n_classes)``; PHCNN and PHCNN-LSTM built with ``n_measures`` also
+read ``measures (B, L, K)``, per-frame movement measures. ``inputs`` names the
+arrays a network reads, so the data path gathers only those. Networks without an LSTM classify each frame and
 return ``log(mean_frames softmax)``: its softmax is the mean of the frame
 probabilities, and cross entropy on it is the loss of that mean.
 """
@@ -16,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .branches import FaceBranch, RegionBranch, SEResNetBranch, VGG16Branch
+from .branches import FaceBranch, MeasuresBranch, RegionBranch, SEResNetBranch, VGG16Branch
 from .layers import FRAME_INPUTS, scaled
 
 __all__ = ["WindowNetwork", "PHCNNLSTM", "PHCNN", "FaceN1LSTM", "VGG16LSTM", "SENet", "PixelLSTM",
@@ -69,7 +70,7 @@ class WindowNetwork(nn.Module):
                 module.activation_checkpointing = bool(enabled)
         return self
 
-    #: What each frame shows the network: ``"rgb"`` (the paper), ``"asymmetry"`` or ``"movement"``
+    #: What each frame shows the network: ``"rgb"`` (the paper) or ``"asymmetry"``
     #: (see :meth:`set_frame_inputs`).
     frame_inputs = "rgb"
 
@@ -78,17 +79,13 @@ class WindowNetwork(nn.Module):
 
         Parameters
         ----------
-        mode : {"rgb", "asymmetry", "movement"}, default="rgb"
+        mode : {"rgb", "asymmetry"}, default="rgb"
             ``"rgb"``: the frame's colours (the paper). ``"asymmetry"``: three
             grey-level channels, the frame, the frame minus its mirror image
             (left/right asymmetry; the crops are centred on the face), and the
             frame minus the window's first frame (movement). Both differences
             cancel most of what identifies a person, which is what a grader of
             one-sided weakness has to ignore (``docs/data.md``).
-            ``"movement"``: the frame, its movement since the window's first
-            frame, and that movement minus its mirror image (one-sided
-            movement), with no static left/right difference, which also holds
-            the face's own asymmetry.
 
         Returns
         -------
@@ -111,7 +108,8 @@ class WindowNetwork(nn.Module):
         Applied in ``forward`` while the module is in training mode only (one
         draw per window, the same for all its regions and frames, from torch's
         random generator, so seeded runs repeat); evaluation and prediction
-        never flip.
+        never flip. Per-frame ``measures`` are not flipped: they are
+        symmetric in the two sides, so a mirrored face has the same ones.
 
         Parameters
         ----------
@@ -127,21 +125,30 @@ class WindowNetwork(nn.Module):
     #: Axis of the image width in the windows ``(B, L, H, W, C)``: a left-right mirror flips it.
     WIDTH_AXIS = -2
 
+    #: The inputs that are images (a mirror flips them); anything else (``measures``) is side-symmetric.
+    IMAGES = ("face", "brow", "mouth")
+
     @classmethod
     def mirrored(cls, arrays):
-        """Every window of a batch mirrored left-right (``{name: (B, L, H, W, C)}``; None stays None)."""
-        return {name: None if frames is None else torch.as_tensor(frames).flip(cls.WIDTH_AXIS)
+        """Every window of a batch mirrored left-right.
+
+        ``arrays`` maps input names to batches; the images ``(B, L, H, W, C)``
+        are flipped along their width, ``measures`` (side-symmetric) and None
+        are returned as they are.
+        """
+        return {name: None if frames is None else
+                torch.as_tensor(frames).flip(cls.WIDTH_AXIS) if name in cls.IMAGES else frames
                 for name, frames in arrays.items()}
 
     def _mirrored_half(self, arrays):
-        """The windows of a random half of the batch flipped along their width (``(B, L, H, W, C)`` arrays)."""
-        present = [a for a in arrays.values() if a is not None]
+        """The windows of a random half of the batch flipped along their width (images only)."""
+        present = [a for name, a in arrays.items() if a is not None and name in self.IMAGES]
         flip = torch.rand(present[0].shape[0], device=present[0].device) < 0.5
         flipped = self.mirrored(arrays)
         out = {}
         for name, frames in arrays.items():
-            if frames is None:
-                out[name] = None
+            if frames is None or name not in self.IMAGES:
+                out[name] = frames
                 continue
             frames = torch.as_tensor(frames)
             mask = flip.to(frames.device).view(-1, *([1] * (frames.dim() - 1)))
@@ -152,8 +159,8 @@ class WindowNetwork(nn.Module):
         """``uint8 (B, L, H, W, 3)`` -> normalised float ``(B*L, 3, H, W)`` on this module's device."""
         return FRAME_INPUTS[self.frame_inputs](frames, channels_last=self.channels_last)
 
-    def forward(self, face=None, brow=None, mouth=None, **kwargs):
-        arrays = {"face": face, "brow": brow, "mouth": mouth}
+    def forward(self, face=None, brow=None, mouth=None, measures=None, **kwargs):
+        arrays = {"face": face, "brow": brow, "mouth": mouth, "measures": measures}
         missing = [name for name in self.inputs if arrays[name] is None]
         if missing:
             raise ValueError(f"{type(self).__name__} needs the input(s) {missing}.")
@@ -188,7 +195,11 @@ def mean_frame_logits(frame_logits):
 
 
 class PHCNNFeatures(nn.Module):
-    """The three parallel branches and their fusion, per frame.
+    """The three parallel branches and their fusion ``f = f_face + f_brow + f_mouth`` (eq. 1), per frame.
+
+    With ``n_measures`` a fourth, :class:`~fnpgrade.nn.branches.MeasuresBranch`,
+    turns the frame's movement measures into features of the same size and
+    adds them: ``f = f_face + f_brow + f_mouth + f_measures``.
 
     Parameters
     ----------
@@ -196,25 +207,35 @@ class PHCNNFeatures(nn.Module):
         Channel multiplier for all branches.
     fc_features : int
         Feature size of every branch (the paper's 1024 at width 1).
-    fusion : {"sum", "concat"}
-        ``f = f_face + f_brow + f_mouth`` (paper, eq. 1) or their concatenation.
     face_size, roi_size : (int, int)
     dropout : float
+    n_measures : int or None, default=None
+        Measures per frame ``K``; ``None`` or 0: no measures branch (the paper).
     """
 
-    def __init__(self, width, fc_features, fusion="sum", face_size=FACE_SIZE, roi_size=ROI_SIZE, dropout=0.5):
+    def __init__(self, width, fc_features, face_size=FACE_SIZE, roi_size=ROI_SIZE, dropout=0.5, n_measures=None):
         super().__init__()
-        if fusion not in ("sum", "concat"):
-            raise ValueError(f"fusion must be 'sum' or 'concat'; got {fusion!r}.")
-        self.fusion = fusion
         self.face = FaceBranch(width, fc_features, face_size, dropout)
         self.brow = RegionBranch(width, fc_features, roi_size, dropout)
         self.mouth = RegionBranch(width, fc_features, roi_size, dropout)
-        self.out_features = fc_features * (3 if fusion == "concat" else 1)
+        self.measures = MeasuresBranch(n_measures, fc_features) if n_measures else None
+        self.out_features = fc_features
 
-    def forward(self, face, brow, mouth):
-        parts = (self.face(face), self.brow(brow), self.mouth(mouth))
-        return parts[0] + parts[1] + parts[2] if self.fusion == "sum" else torch.cat(parts, dim=1)
+    def forward(self, face, brow, mouth, measures=None):
+        f = self.face(face) + self.brow(brow) + self.mouth(mouth)
+        branch = getattr(self, "measures", None)  # absent from networks pickled before the branch existed
+        if branch is not None:
+            f = f + branch(measures.reshape(-1, measures.shape[-1]))
+        return f
+
+
+def _phcnn_inputs(n_measures):
+    return ("face", "brow", "mouth", "measures") if n_measures else ("face", "brow", "mouth")
+
+
+def _check_n_measures(n_measures):
+    if n_measures is not None and not (isinstance(n_measures, int) and n_measures >= 0):
+        raise ValueError(f"n_measures must be None or an int >= 0; got {n_measures!r}.")
 
 
 def _defaults(width, fc_features, lstm_hidden):
@@ -231,27 +252,33 @@ class PHCNNLSTM(WindowNetwork):
     n_classes : int
     width : float, default=1.0
         Scales every channel count and FC size (1.0 = paper).
-    fusion : {"sum", "concat"}, default="sum"
     fc_features : int or None, default=None
         Branch feature size; ``None`` = ``1024 * width``.
     lstm_hidden : int or None, default=None
         LSTM state size (not given in the paper); ``None`` = ``512 * width``.
     face_size, roi_size : (int, int), default=(128, 128), (40, 120)
     dropout : float, default=0.5
+    n_measures : int or None, default=None
+        Read ``measures (B, L, n_measures)`` too, through a measures branch
+        whose features are added to the fused image features of each frame
+        before the LSTM (see :class:`PHCNNFeatures`); ``None``: the paper's
+        network.
     """
 
     inputs = ("face", "brow", "mouth")
 
-    def __init__(self, n_classes, width=1.0, fusion="sum", fc_features=None, lstm_hidden=None,
-                 face_size=FACE_SIZE, roi_size=ROI_SIZE, dropout=0.5):
+    def __init__(self, n_classes, width=1.0, fc_features=None, lstm_hidden=None,
+                 face_size=FACE_SIZE, roi_size=ROI_SIZE, dropout=0.5, n_measures=None):
         super().__init__()
+        _check_n_measures(n_measures)
         fc, hidden = _defaults(width, fc_features, lstm_hidden)
-        self.features = PHCNNFeatures(width, fc, fusion, face_size, roi_size, dropout)
+        self.inputs = _phcnn_inputs(n_measures)
+        self.features = PHCNNFeatures(width, fc, face_size, roi_size, dropout, n_measures)
         self.head = SequenceHead(self.features.out_features, hidden, n_classes, dropout)
 
-    def _forward(self, face, brow, mouth):
+    def _forward(self, face, brow, mouth, measures=None):
         b, l = face.shape[:2]
-        f = self.features(self.images(face), self.images(brow), self.images(mouth))
+        f = self.features(self.images(face), self.images(brow), self.images(mouth), measures)
         return self.head(f.reshape(b, l, -1))
 
 
@@ -263,16 +290,18 @@ class PHCNN(WindowNetwork):
 
     inputs = ("face", "brow", "mouth")
 
-    def __init__(self, n_classes, width=1.0, fusion="sum", fc_features=None, face_size=FACE_SIZE,
-                 roi_size=ROI_SIZE, dropout=0.5):
+    def __init__(self, n_classes, width=1.0, fc_features=None, face_size=FACE_SIZE,
+                 roi_size=ROI_SIZE, dropout=0.5, n_measures=None):
         super().__init__()
+        _check_n_measures(n_measures)
         fc, _ = _defaults(width, fc_features, None)
-        self.features = PHCNNFeatures(width, fc, fusion, face_size, roi_size, dropout)
+        self.inputs = _phcnn_inputs(n_measures)
+        self.features = PHCNNFeatures(width, fc, face_size, roi_size, dropout, n_measures)
         self.fc = nn.Linear(self.features.out_features, n_classes)
 
-    def _forward(self, face, brow, mouth):
+    def _forward(self, face, brow, mouth, measures=None):
         b, l = face.shape[:2]
-        f = self.features(self.images(face), self.images(brow), self.images(mouth))
+        f = self.features(self.images(face), self.images(brow), self.images(mouth), measures)
         return mean_frame_logits(self.fc(f).reshape(b, l, -1))
 
 

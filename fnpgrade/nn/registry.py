@@ -22,7 +22,7 @@ ARCHITECTURES = {
 def build_network(arch, n_classes=3, width=1.0, **options):
     """Build the network called ``arch``.
 
-    Options a network does not take (e.g. ``fusion`` for ``"senet"``) are
+    Options a network does not take (e.g. ``lstm_hidden`` for ``"senet"``) are
     ignored when their value is ``None`` or the paper's default, so one set of
     classifier parameters works for every ``arch``; any other unused option is
     an error. ``face_size`` and ``roi_size`` describe the data rather than the
@@ -39,8 +39,10 @@ def build_network(arch, n_classes=3, width=1.0, **options):
     width : float, default=1.0
         Channel / FC-size multiplier (1.0 = paper).
     **options
-        ``fusion``, ``fc_features``, ``lstm_hidden``, ``face_size``,
-        ``roi_size``, ``dropout``, ``pixels`` where the network takes them.
+        ``fc_features``, ``lstm_hidden``, ``face_size``, ``roi_size``,
+        ``dropout``, ``pixels`` where the network takes them; ``n_measures``
+        (per-frame measures read by a measures branch) for ``"phcnn-lstm"``
+        and ``"phcnn"`` only.
 
     Returns
     -------
@@ -60,7 +62,7 @@ def build_network(arch, n_classes=3, width=1.0, **options):
     if not (isinstance(width, (int, float)) and width > 0):
         raise ValueError(f"width must be a positive number; got {width!r}.")
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "n_classes", "width"}
-    harmless = {"fusion": "sum", "dropout": 0.5, "face_size": (128, 128), "roi_size": (40, 120)}
+    harmless = {"dropout": 0.5, "face_size": (128, 128), "roi_size": (40, 120), "n_measures": 0}
     data_sizes = {"face_size", "roi_size"}
     kwargs = {}
     for name, value in options.items():
