@@ -7,8 +7,9 @@ from sklearn.pipeline import Pipeline
 __all__ = ["make_phcnn_pipeline", "make_measures_pipeline", "STEP_NAMES", "MEASURES_STEP_NAMES"]
 
 #: Names of the pipeline's steps, for ``set_params`` and fit parameters
-#: (e.g. ``pipe.fit(X, y, classifier__groups=groups)``).
-STEP_NAMES = ("detector", "cropper", "sampler", "windower", "classifier")
+#: (e.g. ``pipe.fit(X, y, classifier__groups=groups)``); ``sampler`` and ``measures``
+#: only with ``augment=True`` / ``measures=True``.
+STEP_NAMES = ("detector", "cropper", "sampler", "measures", "windower", "classifier")
 
 #: Names of the steps of :func:`make_measures_pipeline`.
 MEASURES_STEP_NAMES = ("detector", "cropper", "measures", "classifier")
@@ -21,8 +22,8 @@ MEASURES_FACE_SIZE = 192
 
 def make_phcnn_pipeline(arch="phcnn-lstm", detector="haar", landmarks="dlib", window=4, memory=None,
                         augment=False, fps=None, missing="interpolate", no_face="raise", n_jobs=None,
-                        verbose=False, registration="frame", **classifier_params):
-    """Build ``FaceDetector -> LandmarkROICropper -> SequenceWindower -> PHCNNClassifier``.
+                        verbose=False, registration=None, measures=False, **classifier_params):
+    """Build ``FaceDetector -> LandmarkROICropper [-> FrameMeasures] -> SequenceWindower -> PHCNNClassifier``.
 
     Parameters
     ----------
@@ -52,10 +53,22 @@ def make_phcnn_pipeline(arch="phcnn-lstm", detector="haar", landmarks="dlib", wi
         Parallel clips in preprocessing (joblib).
     verbose : bool, default=False
         Progress bars for preprocessing; skorch's epoch table for training.
-    registration : {"frame", "clip"}, default="frame"
+    registration : {"frame", "clip"} or None, default=None
         Where the cropper puts the crops: fitted to each frame's landmarks (the
         paper), or fixed per clip with the frames registered on the eye
-        corners and nose (see :class:`~fnpgrade.LandmarkROICropper`).
+        corners and nose (see :class:`~fnpgrade.LandmarkROICropper`). ``None``:
+        ``"clip"`` with ``measures=True`` (the measures need registered
+        frames), else ``"frame"``.
+    measures : bool, default=False
+        Give the network the face's movement as numbers beside the pixels: a
+        :class:`~fnpgrade.measures.FrameMeasures` step after the cropper
+        attaches per-frame measures of each region's movement on each side
+        (optical flow, head motion removed) and the classifier gets
+        ``measures=True``, which adds them to the fused face, brow and mouth
+        features before the LSTM. With them the network grades people it has
+        not seen in training far better than on pixels alone (synthetic,
+        ``benchmarks/results/network_measures.md``). ``"phcnn-lstm"`` and
+        ``"phcnn"`` only; forces ``registration="clip"``.
     **classifier_params
         Passed to :class:`~fnpgrade.PHCNNClassifier` (``width``, ``max_epochs``,
         ``lr``, ``class_weight``, ``random_state``, ...).
@@ -63,7 +76,8 @@ def make_phcnn_pipeline(arch="phcnn-lstm", detector="haar", landmarks="dlib", wi
     Returns
     -------
     pipeline : sklearn.pipeline.Pipeline
-        Steps ``detector``, ``cropper``, [``sampler``,] ``windower``, ``classifier``.
+        Steps ``detector``, ``cropper``, [``sampler``,] [``measures``,]
+        ``windower``, ``classifier``.
 
     Examples
     --------
@@ -71,12 +85,19 @@ def make_phcnn_pipeline(arch="phcnn-lstm", detector="haar", landmarks="dlib", wi
     >>> pipe = make_phcnn_pipeline(width=0.25, max_epochs=5)
     >>> [name for name, _ in pipe.steps]
     ['detector', 'cropper', 'windower', 'classifier']
+    >>> [name for name, _ in make_phcnn_pipeline(measures=True).steps]
+    ['detector', 'cropper', 'measures', 'windower', 'classifier']
     """
     from .classifier import PHCNNClassifier
     from .preprocessing.detect import FaceDetector
     from .preprocessing.roi import LandmarkROICropper
     from .preprocessing.windows import SequenceWindower
 
+    if measures and registration == "frame":
+        raise ValueError("measures=True needs registration='clip' (the movement measures are read on frames "
+                         "registered to one another); got registration='frame'.")
+    if registration is None:
+        registration = "clip" if measures else "frame"
     classifier_params.setdefault("verbose", int(bool(verbose)))
     steps = [
         ("detector", FaceDetector(backend=detector, fps=fps, missing=missing, no_face=no_face, n_jobs=n_jobs,
@@ -93,9 +114,14 @@ def make_phcnn_pipeline(arch="phcnn-lstm", detector="haar", landmarks="dlib", wi
         pipeline_class = ImbPipeline
     else:
         pipeline_class = Pipeline
+    if measures:
+        from .measures import FrameMeasures
+
+        # after the sampler: jittered copies are measured on their own (moved) frames and landmarks
+        steps.append(("measures", FrameMeasures(n_jobs=n_jobs)))
     steps += [
         ("windower", SequenceWindower(length=window)),
-        ("classifier", PHCNNClassifier(arch=arch, **classifier_params)),
+        ("classifier", PHCNNClassifier(arch=arch, measures=bool(measures), **classifier_params)),
     ]
     return pipeline_class(steps, memory=memory)
 

@@ -37,6 +37,30 @@ def test_pipeline_steps_and_params_round_trip():
     assert options["classifier__mirror_augment"] is True
 
 
+def test_measures_switch_adds_frame_measures_on_registered_crops():
+    pipe = make_phcnn_pipeline(measures=True, width=0.25)
+    assert [name for name, _ in pipe.steps] == ["detector", "cropper", "measures", "windower", "classifier"]
+    params = pipe.get_params()
+    assert params["cropper__registration"] == "clip" and params["classifier__measures"] is True
+    assert make_phcnn_pipeline().get_params()["classifier__measures"] is False
+    # with the sampler, the jittered copies are measured on their own frames
+    augmented = make_phcnn_pipeline(measures=True, augment=True)
+    assert [name for name, _ in augmented.steps][2:4] == ["sampler", "measures"]
+    with pytest.raises(ValueError, match="measures=True needs registration='clip'"):
+        make_phcnn_pipeline(measures=True, registration="frame")
+
+
+def test_measures_pipeline_fits_and_predicts_new_subjects(palsy_data):
+    X, y, groups = palsy_data
+    train, test = np.flatnonzero(groups != groups[-1])[::2], np.flatnonzero(groups == groups[-1])
+    pipe = make_phcnn_pipeline(measures=True, width=0.125, max_epochs=2, batch_size=8, random_state=0)
+    pipe.fit([X[i] for i in train], y[train], classifier__groups=groups[train])
+    assert pipe.named_steps["classifier"].n_measures_ == len(pipe.named_steps["measures"].get_feature_names_out())
+    proba = pipe.predict_proba([X[i] for i in test])
+    assert proba.shape == (len(test), len(pipe.classes_))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+
+
 def test_preprocessing_yields_one_windowed_clip_per_clip(palsy_data, windows):
     X, _, _ = palsy_data
     assert len(windows) == len(X)
