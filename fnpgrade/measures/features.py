@@ -20,7 +20,10 @@ a unilateral palsy is not. Names say what a clinician would look at:
 * ``commissure_excursion_ratio``: the mouth corner's movement, weak over strong;
 * ``<part>_height_asymmetry``: difference of rest height between the sides
   (brow, lower lid, nose wing, mouth corner: resting droop), IOD units;
-* ``movement_side_balance``: |log| of the two sides' total movement ratio.
+* ``movement_side_balance``: |log| of the two sides' total movement ratio;
+* ``reference_movement``: what the nose bridge moved once head motion was
+  removed: the clip's measurement noise (3-D head turns, speech, compression).
+  Ratios treat movements below it (and below 1% of the IOD) as equal.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ def _feature_names():
     names += ["eye_closure_weak", "eye_closure_strong", "eye_closure_ratio", "eye_aperture_asymmetry_max",
               "eye_aperture_asymmetry_median", "commissure_excursion_ratio"]
     names += [f"{part}_height_asymmetry" for part in _HEIGHT_PARTS]
-    names += ["mouth_corner_width_asymmetry", "movement_side_balance"]
+    names += ["mouth_corner_width_asymmetry", "movement_side_balance", "reference_movement"]
     return tuple(names)
 
 
@@ -124,12 +127,13 @@ def measure_clip(face, landmarks, flow=None, max_key_frames=6):
     boxes = region_boxes(median)
     keep = np.flatnonzero(known)[key_frames(int(known.sum()), max_key_frames)]
     grey = np.stack([cv2.cvtColor(np.ascontiguousarray(face[t]), cv2.COLOR_RGB2GRAY) for t in keep])
+    flow = flow or DISFlow()
 
     movement = {}
     if len(grey) >= 2:
         # head motion is fitted over the landmarks' extent (brows to mouth) and removed from every field
         face_box = (*median.min(axis=0), *median.max(axis=0))
-        displacement, change = region_excursions(grey, boxes, flow or DISFlow(), face_box=face_box)
+        displacement, change = region_excursions(grey, boxes, flow, face_box=face_box)
         for region, sides in displacement.items():
             # in face axes, IOD units; the largest displacement over all frame pairs is the excursion
             movement[region] = {side: float(np.linalg.norm(frame.vectors_to_face(vectors), axis=-1).max())
@@ -138,6 +142,10 @@ def measure_clip(face, landmarks, flow=None, max_key_frames=6):
     else:
         movement = {region: {side: 0.0 for side in SIDES} for region, _ in REGIONS}
         closure = {side: 0.0 for side in SIDES}
+    # what the nose bridge moves after head motion is removed is noise (3-D head turns, speech, compression):
+    # a side is only weaker than the other by more than that
+    noise = movement.get("reference", {}).get("mid", 0.0)
+    floor = max(NOISE_IOD, noise)
     total = {side: sum(movement[region][side] for region, _ in REGIONS) for side in SIDES}
     weaker = "left" if total["left"] < total["right"] else "right"
     stronger = "right" if weaker == "left" else "left"
@@ -146,15 +154,15 @@ def measure_clip(face, landmarks, flow=None, max_key_frames=6):
     for region, _ in REGIONS:
         left, right = movement[region]["left"], movement[region]["right"]
         weak, strong = min(left, right), max(left, right)
-        features += [weak, strong, _ratio(weak, strong, NOISE_IOD),
-                     np.log((movement[region][weaker] + NOISE_IOD) / (movement[region][stronger] + NOISE_IOD))]
+        features += [weak, strong, _ratio(weak, strong, floor),
+                     np.log((movement[region][weaker] + floor) / (movement[region][stronger] + floor))]
 
     c_weak, c_strong = min(closure.values()), max(closure.values())
     # at any moment, one eye open while the other is closing is the sign of incomplete closure
     aperture_gap = eye_aperture_gap(landmarks[known])
     features += [c_weak, c_strong, _ratio(c_weak, c_strong, NOISE_APPEARANCE), aperture_gap.max(),
                  float(np.median(aperture_gap)),
-                 _ratio(min(movement["mouth_corner"].values()), max(movement["mouth_corner"].values()), NOISE_IOD)]
+                 _ratio(min(movement["mouth_corner"].values()), max(movement["mouth_corner"].values()), floor)]
 
     face_points = frame.to_face(landmarks[known])  # (T, 49, 2), IOD units, x towards the image-right eye
     for part in _HEIGHT_PARTS:
@@ -162,7 +170,10 @@ def measure_clip(face, landmarks, flow=None, max_key_frames=6):
         features.append(float(np.abs(np.median(heights[0] - heights[1]))))
     corners = [face_points[:, LANDMARK_SIDES["mouth_corner"][side][0], 0] for side in SIDES]
     features.append(float(np.abs(np.median(corners[0] + corners[1]))))  # x_left < 0 < x_right
-    features.append(float(abs(np.log((total["left"] + NOISE_IOD) / (total["right"] + NOISE_IOD)))))
+    # the totals add up every region's movement, and so every region's noise
+    total_floor = floor * len(REGIONS)
+    features.append(float(abs(np.log((total["left"] + total_floor) / (total["right"] + total_floor)))))
+    features.append(noise)
     apertures = _eye_aperture(landmarks[known])
     return {"features": np.asarray(features, float), "weaker_side": weaker, "movement": movement,
             "eye_closure": closure, "eye_aperture": {side: apertures[:, k] for k, side in enumerate(SIDES)}}

@@ -117,7 +117,9 @@ def region_boxes(points49):
     -------
     boxes : dict
         ``boxes[region][side]`` -> ndarray (4,), for every region of
-        :data:`REGIONS` and side of :data:`SIDES`.
+        :data:`REGIONS` and side of :data:`SIDES`; and ``boxes["reference"]["mid"]``,
+        the nose bridge, which no expression moves (its residual movement
+        measures the clip's noise).
     """
     points49 = np.asarray(points49, float)
     frame = face_frame(points49)
@@ -135,4 +137,7 @@ def region_boxes(points49):
         boxes["mouth_corner"][side] = _box(corner, 0.26 * d, 0.26 * d)
         boxes["upper_lip"][side] = _box(points49[_UPPER_LIP[side]], 0.22 * d, 0.18 * d)
         boxes["lower_lip"][side] = _box(points49[_LOWER_LIP[side]], 0.22 * d, 0.18 * d)
+    # the nose bridge moves with the head and with no expression: its residual movement is the clip's noise
+    bridge = points49[_NOSE_BRIDGE]
+    boxes["reference"] = {"mid": _box(bridge.mean(axis=0), 0.30 * d, max(0.30 * d, float(np.ptp(bridge[:, 1]))))}
     return boxes
