@@ -122,11 +122,13 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="synthetic-data cross-validation demo (minutes on a CPU)")
-    demo.add_argument("--subjects", type=int, default=12)
-    demo.add_argument("--clips", type=int, default=8, help="clips per subject")
-    demo.add_argument("--folds", type=int, default=4)
+    demo.add_argument("--subjects", type=int, default=36)
+    demo.add_argument("--clips", type=int, default=6, help="clips per subject")
+    demo.add_argument("--folds", type=int, default=3)
     demo.add_argument("--width", type=float, default=0.25)
-    demo.add_argument("--epochs", type=int, default=20)
+    demo.add_argument("--epochs", type=int, default=12)
+    demo.add_argument("--no-network", action="store_true",
+                      help="only the clinical (measures) grader, not the paper's network (much faster)")
     demo.add_argument("--out", default="out", help="folder for the confusion matrix and scores")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quiet", action="store_true", help="no progress bars or epoch table")
@@ -327,7 +329,8 @@ def _cmd_demo(args):
     from .demo import run_demo
 
     run_demo(n_subjects=args.subjects, clips_per_subject=args.clips, n_folds=args.folds, width=args.width,
-             max_epochs=args.epochs, out_dir=args.out, random_state=args.seed, verbose=not args.quiet)
+             max_epochs=args.epochs, out_dir=args.out, random_state=args.seed, network=not args.no_network,
+             verbose=not args.quiet)
     return 0
 
 

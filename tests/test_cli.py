@@ -426,6 +426,8 @@ def test_demo_says_how_many_people_and_why_folds_are_uneven(tmp_path, capsys):
     assert "frame" in captured.err and "train_loss" in captured.out  # progress while it works
     scores = json.loads((tmp_path / "demo_scores.json").read_text())
     assert all(isinstance(fold["accuracy"], float) for fold in scores["folds"])
+    assert sorted(scores["graders"]) == ["PHCNN-LSTM (paper, width 0.125)", "measures (clinical)"]
+    assert "clip_recall_II" in captured.out and "subject_accuracy" in captured.out
     assert "np.float64" not in captured.out
 
 
