@@ -84,6 +84,13 @@ def _add_model_args(parser):
                              + ", ".join(f"{k} {v}" for k, v in PRESETS["small"].items())
                              + "; 'paper': Liu et al.'s " + ", ".join(f"{k} {v}" for k, v in PRESETS["paper"].items())
                              + " (for thousands of clips, on a GPU). --width/--epochs/--batch-size/--lr override it.")
+    parser.add_argument("--grader", choices=("phcnn", "measures"), default="phcnn",
+                        help="'phcnn': the paper's network on pixels (default; --arch, --preset and the network "
+                             "options apply); 'measures': the clinical grader, gradient boosting on measures of "
+                             "each side's movement and rest position, which grades people it has never seen far "
+                             "better when a study has few people (see docs/measures.md)")
+    parser.add_argument("--landmarks", choices=("mediapipe", "dlib"), default=None,
+                        help="landmark model (default: dlib for phcnn, mediapipe for measures)")
     parser.add_argument("--arch", choices=ARCHS, default="phcnn-lstm", help="network (default: %(default)s)")
     parser.add_argument("--width", type=float, default=None, help="width multiplier; 1.0 is the paper's size")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs")
@@ -247,13 +254,17 @@ def build_pipeline(args):
     -------
     pipeline : sklearn.pipeline.Pipeline
     """
-    from .pipeline import make_phcnn_pipeline
+    from .pipeline import make_measures_pipeline, make_phcnn_pipeline
 
-    settings = _settings(args)
-    pipe = make_phcnn_pipeline(arch=args.arch, width=settings["width"], max_epochs=settings["epochs"],
-                               batch_size=settings["batch_size"], lr=settings["lr"], window=args.window,
-                               fps=args.fps, device=args.device, random_state=args.seed, augment=args.augment,
-                               n_jobs=args.jobs, verbose=not args.quiet)
+    if getattr(args, "grader", "phcnn") == "measures":
+        pipe = make_measures_pipeline(landmarks=args.landmarks or "mediapipe", fps=args.fps,
+                                      random_state=args.seed, n_jobs=args.jobs, verbose=not args.quiet)
+    else:
+        settings = _settings(args)
+        pipe = make_phcnn_pipeline(arch=args.arch, width=settings["width"], max_epochs=settings["epochs"],
+                                   batch_size=settings["batch_size"], lr=settings["lr"], window=args.window,
+                                   fps=args.fps, device=args.device, random_state=args.seed, augment=args.augment,
+                                   landmarks=args.landmarks or "dlib", n_jobs=args.jobs, verbose=not args.quiet)
     _set_face_options(_detector(pipe), args)
     _detector(pipe).set_params(no_face="blank" if args.no_face == "skip" else "raise")
     return pipe
@@ -276,11 +287,12 @@ def _detector(pipe):
 
 def _learns_nothing(step):
     """Steps fitted on nothing: run once on all clips, never once per fold (nothing can leak through them)."""
+    from .measures import FaceMeasures
     from .preprocessing.detect import FaceDetector
     from .preprocessing.roi import LandmarkROICropper
     from .preprocessing.windows import SequenceWindower
 
-    return isinstance(step, (FaceDetector, LandmarkROICropper, SequenceWindower))
+    return isinstance(step, (FaceDetector, LandmarkROICropper, SequenceWindower, FaceMeasures))
 
 
 def _split_at_learning(pipe):

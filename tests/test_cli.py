@@ -476,3 +476,24 @@ def test_predict_works_with_any_pipeline_that_starts_with_a_face_detector(video_
     assert "Model card: none" in captured.err and "no_face.mp4: not graded" in captured.err
     assert main(["predict", str(model), str(video_dataset / "clip0.avi"), "--per-window"]) == 2
     assert "--per-window needs a grader that scores windows" in capsys.readouterr().err
+
+
+def test_the_measures_grader_trains_cross_validates_and_grades_a_real_video(video_dataset, tmp_path, pyfeat_path,
+                                                                            capsys):
+    pytest.importorskip("mediapipe", reason="the measures grader reads landmarks with MediaPipe by default")
+    out = tmp_path / "cv.json"
+    assert main(["cv", "--data", str(video_dataset), "--folds", "2", "--grader", "measures", "--quiet",
+                 "--out", str(out)]) == 0
+    assert len(json.loads(out.read_text())["folds"]) == 2
+    model = tmp_path / "measures.joblib"
+    assert main(["train", "--data", str(video_dataset), "--grader", "measures", "--quiet", "--synthetic",
+                 "--out", str(model)]) == 0
+    from fnpgrade.persistence import load_model
+
+    pipe = load_model(model)
+    assert [name for name, _ in pipe.steps] == ["detector", "cropper", "measures", "classifier"]
+    capsys.readouterr()
+    assert main(["predict", str(model), pyfeat_path("single_face.mp4"), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row["level"] in ("I", "II", "III") and abs(sum(row["probabilities"].values()) - 1) < 1e-3
+    assert main(["predict", str(model), pyfeat_path("no_face.mp4")]) != 0  # no face, no grade
