@@ -729,7 +729,7 @@ def measures_data():
     return make_measures_clips(12, seed=0), make_measures_clips(10, seed=1)
 
 
-MEASURES_TRAINING = dict(width=0.25, max_epochs=10, batch_size=12, lr=0.02, train_split=None, random_state=0,
+MEASURES_TRAINING = dict(width=0.25, max_epochs=16, batch_size=12, lr=0.02, train_split=None, random_state=0,
                          verbose=0)
 
 
@@ -743,7 +743,7 @@ def test_the_measures_network_learns_a_level_only_the_measures_carry_on_new_clip
     (X, y), (X_new, y_new) = measures_data
     assert measures_fitted.n_measures_ == 29 and measures_fitted.module_.inputs[-1] == "measures"
     accuracy = np.mean(measures_fitted.predict(X_new) == y_new)
-    assert accuracy >= 0.9, accuracy  # chance is 1/3
+    assert accuracy >= 0.9, accuracy  # 0.97 measured; chance is 1/3
     # the same network on the pixels alone (random here) cannot: the level is in the measures only
     pixels = PHCNNClassifier(mirror_augment=True, **MEASURES_TRAINING).fit(X, y)
     assert pixels.n_measures_ is None and "measures" not in pixels.module_.inputs

@@ -117,6 +117,32 @@ def test_measures_branch_adds_scaled_measures_features_to_the_fused_frame_featur
         net(**batch)
 
 
+def test_image_dropout_drops_whole_windows_image_features_in_training_only():
+    net = build_network("phcnn-lstm", width=0.125, n_measures=3)
+    assert net.features.image_dropout == 0.75 and build_network("phcnn", width=0.125).features.image_dropout == 0
+    features = net.features
+    batch = _batch(b=64, length=2)
+    x = {k: frames_to_images(v) for k, v in batch.items()}
+    measures = torch.rand(64, 2, 3, generator=torch.Generator().manual_seed(1))
+    features.eval()  # batch norms with fixed statistics: the same features in every call
+    with torch.no_grad():
+        images = (features.face(x["face"]) + features.brow(x["brow"]) + features.mouth(x["mouth"])).reshape(64, 2, -1)
+        branch = features.measures(measures.reshape(-1, 3)).reshape(64, 2, -1)
+        torch.testing.assert_close(features(**x, measures=measures).reshape(64, 2, -1), images + branch)
+        # training mode for the dropout decision only (the branches stay in eval mode)
+        features.training = True
+        torch.manual_seed(0)
+        trained = features(**x, measures=measures).reshape(64, 2, -1) - branch
+    dropped = trained.abs().amax(dim=(1, 2)) == 0
+    # a window loses its image features in all its frames or keeps them all, scaled by 1 / (1 - 0.75)
+    torch.testing.assert_close(trained[~dropped], 4 * images[~dropped], rtol=1e-4, atol=1e-5)
+    assert 36 <= int(dropped.sum()) <= 60  # 48 expected of 64
+    with pytest.raises(ValueError, match="image_dropout needs a measures branch"):
+        build_network("phcnn-lstm", width=0.125, image_dropout=0.5)
+    with pytest.raises(ValueError, match=r"image_dropout must be in \[0, 1\)"):
+        build_network("phcnn", width=0.125, n_measures=3, image_dropout=1.0)
+
+
 def test_robust_scaling_ignores_outliers_and_never_divides_by_zero():
     from fnpgrade.nn.branches import robust_scaling
 

@@ -41,8 +41,8 @@ def build_network(arch, n_classes=3, width=1.0, **options):
     **options
         ``fc_features``, ``lstm_hidden``, ``face_size``, ``roi_size``,
         ``dropout``, ``pixels`` where the network takes them; ``n_measures``
-        (per-frame measures read by a measures branch) for ``"phcnn-lstm"``
-        and ``"phcnn"`` only.
+        (per-frame measures read by a measures branch) and ``image_dropout``
+        for ``"phcnn-lstm"`` and ``"phcnn"`` only.
 
     Returns
     -------
