@@ -37,9 +37,9 @@ def steady_clip(astronaut):
 
 
 def _hog_box(image):
-    from fnpgrade.preprocessing.detect import _loaded_backend
+    from fnpgrade.preprocessing.detectors import loaded_detector
 
-    boxes = _loaded_backend("dlib", {}).detect(image)  # dlib's own HOG detector, at the photo's resolution
+    boxes = loaded_detector("dlib").detect(image)  # dlib's own HOG detector, at the photo's resolution
     return boxes[np.argmax(boxes[:, 2] - boxes[:, 0])]
 
 

@@ -233,9 +233,9 @@ def test_pipeline_memory_caches_preprocessing(tmp_path, face, monkeypatch):
     calls = []
     original = FaceDetector._track_clip
 
-    def counting(self, source, index, backend=None):
+    def counting(self, source, index, *args, **kwargs):
         calls.append(index)
-        return original(self, source, index, backend)
+        return original(self, source, index, *args, **kwargs)
 
     monkeypatch.setattr(FaceDetector, "_track_clip", counting)
     X = [np.stack([_frame(face)] * 4), np.stack([_frame(face, _similarity(shift=(20, 0)))] * 4)]

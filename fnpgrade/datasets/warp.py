@@ -13,6 +13,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..preprocessing.geometry import apply_affine  # noqa: F401  (one definition, re-exported here)
+
 __all__ = ["border_points", "tps_displacement", "warp_points_image", "similarity_matrix", "apply_affine"]
 
 
@@ -116,8 +118,3 @@ def similarity_matrix(scale=1.0, angle_deg=0.0, center=(0.0, 0.0), shift=(0.0, 0
     m[:, 2] += np.asarray(shift, float)
     return m
 
-
-def apply_affine(matrix, points):
-    """Apply a 2x3 affine matrix to ``(n, 2)`` points."""
-    points = np.asarray(points, float)
-    return points @ matrix[:, :2].T + matrix[:, 2]

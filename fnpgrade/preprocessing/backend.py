@@ -1,10 +1,16 @@
-"""The base of the detector and landmark backends: a model loaded lazily, never pickled."""
+"""The base of the detector and landmark backends: a model loaded lazily, never pickled, loaded once per process.
+
+:class:`LazyModelBackend` is the one base of ``DETECTOR_BACKENDS``
+(:mod:`fnpgrade.preprocessing.detectors`) and ``LANDMARK_BACKENDS``
+(:mod:`fnpgrade.preprocessing.landmarks`); :func:`loaded_backend` is their one
+model cache.
+"""
 
 from __future__ import annotations
 
 import abc
 
-__all__ = ["LazyModelBackend"]
+__all__ = ["LazyModelBackend", "loaded_backend"]
 
 
 class LazyModelBackend(abc.ABC):
@@ -41,3 +47,32 @@ class LazyModelBackend(abc.ABC):
     @abc.abstractmethod
     def _load(self):
         """Build and return the model (called once, lazily)."""
+
+
+_LOADED = {}
+
+
+def loaded_backend(backend):
+    """A loaded backend of ``backend``'s class and options, one per process.
+
+    Loading a model (dlib's shape predictor, a torch network) takes far longer
+    than running it on a frame: estimators and joblib workers share one loaded
+    copy per configuration across clips, fits and clones.
+
+    Parameters
+    ----------
+    backend : LazyModelBackend
+        An (unloaded) backend; its class, its options and the weights file it
+        would read (``weights_path()``, where it has one: a cached file may be
+        replaced) make the key.
+
+    Returns
+    -------
+    backend : LazyModelBackend
+        The cached, loaded instance (``backend`` itself the first time).
+    """
+    weights = backend.weights_path() if hasattr(backend, "weights_path") else None
+    key = (type(backend), weights, tuple(sorted((k, str(v)) for k, v in backend.options.items())))
+    if key not in _LOADED:
+        _LOADED[key] = backend.load()
+    return _LOADED[key]

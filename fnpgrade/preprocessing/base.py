@@ -1,0 +1,106 @@
+"""ClipTransformer: the base of the per-clip preprocessing steps.
+
+A per-clip step maps a list of clips to a list of results, one per clip, with
+one report dict per clip in ``report_``. What they all need, and what the base
+does once: run the clips in order or in joblib workers (each worker uses its
+process's loaded model, not a copy unpickled per clip), show a progress bar,
+collect the reports, and pickle without the loaded model.
+"""
+
+from __future__ import annotations
+
+from sklearn.base import BaseEstimator, TransformerMixin
+
+__all__ = ["ClipTransformer"]
+
+
+class ClipTransformer(TransformerMixin, BaseEstimator):
+    """Base class of the steps that transform each clip on its own.
+
+    Subclasses implement :meth:`_transform_one` and, when they hold a model,
+    name its fitted attribute in ``_model_attribute`` and implement
+    :meth:`_unloaded_model` and :meth:`_worker_model`. They call
+    :meth:`_map_clips` from ``transform``. Their ``__init__`` takes ``n_jobs``
+    and ``verbose``.
+
+    The progress bar counts clips; a step whose clips can be long (a video)
+    counts frames instead by overriding :meth:`_progress_total` and
+    :meth:`_progress_done`, and by advancing the ``progress`` bar it is given
+    while it reads the clip.
+    """
+
+    #: Fitted attribute holding a loaded :class:`~fnpgrade.preprocessing.backend.LazyModelBackend`
+    #: (dropped when pickling), or None.
+    _model_attribute = None
+    #: Unit of the progress bar.
+    _progress_unit = "clip"
+
+    def _transform_one(self, clip, index, model=None, progress=None):
+        """``(result, report)`` for clip ``index``, using ``model`` (default: the fitted one)."""
+        raise NotImplementedError
+
+    def _unloaded_model(self):
+        """A fresh, unloaded copy of the model backend (what pickles in its place)."""
+        raise NotImplementedError
+
+    def _worker_model(self):
+        """The model to use in a joblib worker process (the process's cached loaded copy)."""
+        return None
+
+    def _progress_total(self, clips):
+        return len(clips)
+
+    def _progress_done(self, report):
+        """How far a clip finished in a worker advances the bar."""
+        return 1
+
+    def _map_clips(self, clips):
+        """Transform every clip, in order; set ``report_``; return the results as a list."""
+        bar = self._progress_bar(clips)
+        results = []
+        try:
+            if self.n_jobs in (None, 1) or len(clips) == 1:
+                per_clip = self._progress_unit == "clip"
+                for index, clip in enumerate(clips):
+                    results.append(self._transform_one(clip, index, progress=None if per_clip else bar))
+                    if bar is not None and per_clip:
+                        bar.update(1)
+            else:
+                from joblib import Parallel, delayed
+
+                parallel = Parallel(n_jobs=self.n_jobs, return_as="generator")
+                for result in parallel(delayed(_transform_in_worker)(self, clip, index)
+                                       for index, clip in enumerate(clips)):
+                    results.append(result)
+                    if bar is not None:  # workers cannot update the parent's bar: count a clip when it is done
+                        bar.update(self._progress_done(result[1]))
+        finally:
+            if bar is not None:
+                bar.close()
+        self.report_ = [report for _, report in results]
+        return [result for result, _ in results]
+
+    def _progress_bar(self, clips):
+        if not self.verbose:
+            return None
+        from tqdm.auto import tqdm
+
+        desc = type(self).__name__
+        if self._progress_unit != "clip":
+            desc += f" ({len(clips)} clip{'s' * (len(clips) != 1)})"
+        return tqdm(total=self._progress_total(clips), desc=desc, unit=self._progress_unit)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        if self._model_attribute is not None and self._model_attribute in state:
+            state[self._model_attribute] = self._unloaded_model()  # loaded models do not pickle
+        return state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        return tags
+
+
+def _transform_in_worker(estimator, clip, index):
+    return estimator._transform_one(clip, index, model=estimator._worker_model())
