@@ -224,6 +224,8 @@ def run(args):
                                    **({"train_split": None} if args.no_valid_split else {}))
         pipe.set_params(cropper__align=args.align, cropper__registration=args.registration)
         classifiers = {m: clone(pipe[-1]).set_params(measures=m == "phcnn+measures") for m in networks}
+        if args.image_dropout is not None and "phcnn+measures" in classifiers:
+            classifiers["phcnn+measures"].set_params(module__image_dropout=args.image_dropout)
         t0 = time.perf_counter()
         crops, no_face, measures = {}, {}, {}
         measures_pipe = make_measures_pipeline(no_face="blank", random_state=args.seed)
@@ -351,6 +353,9 @@ def main(argv=None):
     parser.add_argument("--measures", action="store_true",
                         help="train the network with its measures branch (model phcnn becomes phcnn+measures; "
                              "forces --registration clip)")
+    parser.add_argument("--image-dropout", type=float, default=None,
+                        help="phcnn+measures: probability of dropping a training window's image features "
+                             "(default: the network's, 0.75)")
     parser.add_argument("--frame-inputs", choices=("rgb", "asymmetry"), default="rgb",
                         help="what the network sees per frame (PHCNNClassifier frame_inputs)")
     parser.add_argument("--threads", type=int, default=None,
