@@ -24,8 +24,6 @@ import numpy as np
 
 __all__ = ["main", "build_parser", "build_pipeline", "PRESETS"]
 
-ARCHS = ("phcnn-lstm", "phcnn", "face-n1-lstm", "vgg16-lstm", "senet", "lstm")
-
 #: Training settings by data size. ``small`` (the default) suits a study of a few
 #: dozen videos on a CPU, like the demo; ``paper`` is Liu et al.'s setting for
 #: 5420 windows on a GPU (lr 1e-4 with batch 64 barely moves in 50 epochs on a
@@ -91,7 +89,10 @@ def _add_model_args(parser):
                              "better when a study has few people (see docs/measures.md)")
     parser.add_argument("--landmarks", choices=("mediapipe", "dlib"), default=None,
                         help="landmark model (default: dlib for phcnn, mediapipe for measures)")
-    parser.add_argument("--arch", choices=ARCHS, default="phcnn-lstm", help="network (default: %(default)s)")
+    from .nn.registry import ARCHITECTURES  # the one list of networks (imports torch, which training needs anyway)
+
+    parser.add_argument("--arch", choices=tuple(ARCHITECTURES), default="phcnn-lstm",
+                        help="network (default: %(default)s)")
     parser.add_argument("--width", type=float, default=None, help="width multiplier; 1.0 is the paper's size")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs")
     parser.add_argument("--batch-size", type=int, default=None)
