@@ -145,9 +145,12 @@ def make_measures_pipeline(classifier=None, detector="haar", landmarks="mediapip
     ----------
     classifier : estimator or None, default=None
         Any scikit-learn classifier with ``predict_proba``. ``None``:
-        ``HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05,
-        class_weight="balanced")`` (missing measures, e.g. clips without a
-        face, are handled natively).
+        ``RandomForestClassifier(n_estimators=300, class_weight="balanced")``:
+        it learns from a few dozen clips (gradient boosting's leaves of 20
+        samples gave a constant answer on 24 training clips) and graded as
+        well as gradient boosting on larger data (synthetic, 780 clips, 4 folds
+        by person: 0.851 against 0.840 per clip); missing measures (clips
+        without a face) are handled natively.
     landmarks : {"mediapipe", "dlib", "fan"}, default="mediapipe"
         Landmark backend placing the regions and reading eyelids and rest
         positions. MediaPipe Face Mesh (the optional ``mediapipe`` install,
@@ -174,15 +177,14 @@ def make_measures_pipeline(classifier=None, detector="haar", landmarks="mediapip
     >>> [name for name, _ in pipe.steps]
     ['detector', 'cropper', 'measures', 'classifier']
     """
-    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.ensemble import RandomForestClassifier
 
     from .measures import FaceMeasures
     from .preprocessing.detect import FaceDetector
     from .preprocessing.roi import LandmarkROICropper
 
     if classifier is None:
-        classifier = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, class_weight="balanced",
-                                                    random_state=random_state)
+        classifier = RandomForestClassifier(n_estimators=300, class_weight="balanced", random_state=random_state)
     steps = [
         ("detector", FaceDetector(backend=detector, fps=fps, missing=missing, no_face=no_face, n_jobs=n_jobs,
                                   verbose=verbose)),

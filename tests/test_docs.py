@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-PAGES = ["quickstart.md", "api.md", "evaluation.md", "reliability.md"]
+PAGES = ["quickstart.md", "api.md", "evaluation.md", "reliability.md", "measures.md"]
 
 # (old, new): applied to the page's python code in the default (fast) run; each must occur.
 FAST = {
@@ -25,6 +25,8 @@ FAST = {
                       ("max_epochs=30", "max_epochs=1"), ("StratifiedGroupKFold(4)", "StratifiedGroupKFold(2)")],
     "api.md": [("n_subjects=12, clips_per_subject=8", "n_subjects=6, clips_per_subject=2"),
                ("max_epochs=30", "max_epochs=1")],
+    "measures.md": [("n_subjects=12, clips_per_subject=4", "n_subjects=6, clips_per_subject=3"),
+                    ('info["subject"] < 8', 'info["subject"] < 4')],
     "evaluation.md": [("n_subjects=12, clips_per_subject=8", "n_subjects=6, clips_per_subject=2"),
                       ("max_epochs=30", "max_epochs=1"), ("n_splits=5", "n_splits=2")],
 }
