@@ -180,41 +180,50 @@ def load_clip_folder(root, labels="labels.csv", target="level", fps=None, valida
     col = {name: header.index(name) for name in header}
     X, labels_out, groups, seen = [], [], [], {}
     for line, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        where = f"{csv_path.name} row {line}"
-        if len(row) < len(header):
-            row = row + [""] * (len(header) - len(row))
-        subject = row[col["subject"]].strip()
-        if not subject:
-            raise ValueError(f"{where}: the subject is empty; every clip needs a subject id.")
-        label = _parse_label(row[col["grade"]], target, where)
-        rel = row[col["path"]].strip()
-        if not rel:
-            raise ValueError(f"{where}: the path is empty.")
-        path = Path(rel) if Path(rel).is_absolute() else root / rel
-        start = _parse_index(row[col["start"]], "start", where) if "start" in col else None
-        stop = _parse_index(row[col["stop"]], "stop", where) if "stop" in col else None
-        if start is not None and stop is not None and stop <= start:
-            raise ValueError(f"{where}: stop={stop} must be greater than start={start}.")
-        key = (str(path.resolve()), start, stop)
-        if key in seen:
-            raise ValueError(f"{where}: duplicates row {seen[key]} ({rel}, start={start}, stop={stop}); "
-                             "remove one of them.")
-        seen[key] = line
-        check_clip_path(path, where, validate)
-        if start is None and stop is None and fps is None:
-            X.append(str(path))
-        else:
-            X.append(ClipRef(str(path), start, stop, fps))
-        labels_out.append(label)
-        groups.append(subject)
+        parsed = _parse_row(row, line, header, col, csv_path, root, target, fps, validate, seen)
+        if parsed is not None:
+            clip, label, subject = parsed
+            X.append(clip)
+            labels_out.append(label)
+            groups.append(subject)
     if not X:
         raise ValueError(f"{csv_path}: the labels file has a header but no rows.")
+    return X, _targets(labels_out, target, csv_path), np.asarray(groups, dtype=object)
+
+
+def _parse_row(row, line, header, col, csv_path, root, target, fps, validate, seen):
+    """``(clip, label, subject)`` of one CSV row (``None`` for a blank row); ``seen`` catches duplicates."""
+    if not any(cell.strip() for cell in row):
+        return None
+    where = f"{csv_path.name} row {line}"
+    if len(row) < len(header):
+        row = row + [""] * (len(header) - len(row))
+    subject = row[col["subject"]].strip()
+    if not subject:
+        raise ValueError(f"{where}: the subject is empty; every clip needs a subject id.")
+    label = _parse_label(row[col["grade"]], target, where)
+    rel = row[col["path"]].strip()
+    if not rel:
+        raise ValueError(f"{where}: the path is empty.")
+    path = Path(rel) if Path(rel).is_absolute() else root / rel
+    start = _parse_index(row[col["start"]], "start", where) if "start" in col else None
+    stop = _parse_index(row[col["stop"]], "stop", where) if "stop" in col else None
+    if start is not None and stop is not None and stop <= start:
+        raise ValueError(f"{where}: stop={stop} must be greater than start={start}.")
+    key = (str(path.resolve()), start, stop)
+    if key in seen:
+        raise ValueError(f"{where}: duplicates row {seen[key]} ({rel}, start={start}, stop={stop}); "
+                         "remove one of them.")
+    seen[key] = line
+    check_clip_path(path, where, validate)
+    clip = str(path) if start is None and stop is None and fps is None else ClipRef(str(path), start, stop, fps)
+    return clip, label, subject
+
+
+def _targets(labels, target, csv_path):
+    """The labels as ``target`` asks: HB grades (int) or levels ("I"/"II"/"III")."""
     if target == "hb":
-        if any(isinstance(v, str) for v in labels_out):
+        if any(isinstance(v, str) for v in labels):
             raise ValueError(f"{csv_path}: target='hb' needs House-Brackmann grades, but some rows give levels.")
-        y = np.asarray(labels_out, dtype=int)
-    else:
-        y = np.array([v if isinstance(v, str) else hb_to_level(v) for v in labels_out], dtype=object)
-    return X, y, np.asarray(groups, dtype=object)
+        return np.asarray(labels, dtype=int)
+    return np.array([v if isinstance(v, str) else hb_to_level(v) for v in labels], dtype=object)

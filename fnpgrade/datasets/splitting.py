@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 import warnings
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import IMAGE_EXTENSIONS, ClipRef, _array_to_clip, describe_source, iter_frames
+from ..preprocessing.windows import window_starts
 
 __all__ = ["split_into_clips", "concat_datasets", "count_frames"]
 
@@ -89,13 +91,7 @@ def split_into_clips(X, y, groups=None, length=4, stride=None, fps=None, drop_la
     >>> [len(c) for c in Xc], list(yc), list(gc)
     ([4, 4, 4], ['II', 'II', 'I'], ['a', 'a', 'b'])
     """
-    import numbers
-
-    if not isinstance(length, numbers.Integral) or length < 1:
-        raise ValueError(f"The 'length' parameter of split_into_clips must be an int in [1, inf). Got {length!r} instead.")
-    stride = length if stride is None else stride
-    if not isinstance(stride, numbers.Integral) or stride < 1:
-        raise ValueError(f"The 'stride' parameter of split_into_clips must be an int in [1, inf). Got {stride!r} instead.")
+    stride = _check_lengths(length, stride)
     X = list(X)
     y = _labels(y)
     if len(y) != len(X):
@@ -107,25 +103,8 @@ def split_into_clips(X, y, groups=None, length=4, stride=None, fps=None, drop_la
     out_X, idx, short = [], [], []
     for i, source in enumerate(X):
         where = describe_source(source, i)
-        if isinstance(source, (str, os.PathLike, ClipRef)):
-            ref = source if isinstance(source, ClipRef) else ClipRef(str(source), None, None, fps)
-            if ref.fps is None and fps is not None:
-                ref = ClipRef(ref.path, ref.start, ref.stop, fps)
-            n = count_frames(ref)
-            offset = ref.start or 0
-            make = lambda s, e, ref=ref, offset=offset: ClipRef(ref.path, offset + s, offset + e, ref.fps)  # noqa: E731
-        else:
-            array = _array_to_clip(source, where) if not isinstance(source, np.ndarray) or source.ndim != 4 \
-                else source
-            n = len(array)
-            make = lambda s, e, array=array: array[s:e]  # noqa: E731
-        starts = list(range(0, max(n - length, -1) + 1, stride)) if n >= length else []
-        pieces = [(s, s + length) for s in starts]
-        if not drop_last:
-            covered = pieces[-1][1] if pieces else 0
-            last_start = (starts[-1] + stride) if starts else 0
-            if last_start < n and (not pieces or covered < n):
-                pieces.append((last_start, n))
+        n, make = _sliceable(source, where, fps)
+        pieces = _pieces(n, length, stride, drop_last)
         if not pieces:
             short.append(f"{where} ({n} frames)")
         for s, e in pieces:
@@ -136,6 +115,40 @@ def split_into_clips(X, y, groups=None, length=4, stride=None, fps=None, drop_la
                       f"{', '.join(short[:5])}{' ...' if len(short) > 5 else ''}.", stacklevel=2)
     idx = np.asarray(idx, dtype=int)
     return out_X, y[idx], (groups[idx] if groups is not None else None)
+
+
+def _check_lengths(length, stride):
+    """Validate ``length`` and ``stride`` (default ``length``); return the stride."""
+    if not isinstance(length, numbers.Integral) or length < 1:
+        raise ValueError(f"The 'length' parameter of split_into_clips must be an int in [1, inf). Got {length!r} instead.")
+    stride = length if stride is None else stride
+    if not isinstance(stride, numbers.Integral) or stride < 1:
+        raise ValueError(f"The 'stride' parameter of split_into_clips must be an int in [1, inf). Got {stride!r} instead.")
+    return stride
+
+
+def _sliceable(source, where, fps):
+    """``(n_frames, make)`` for one input: ``make(s, e)`` is its frames ``s:e`` (an array view or a ClipRef)."""
+    if isinstance(source, (str, os.PathLike, ClipRef)):
+        ref = source if isinstance(source, ClipRef) else ClipRef(str(source), None, None, fps)
+        if ref.fps is None and fps is not None:
+            ref = ClipRef(ref.path, ref.start, ref.stop, fps)
+        offset = ref.start or 0
+        return count_frames(ref), lambda s, e: ClipRef(ref.path, offset + s, offset + e, ref.fps)
+    array = _array_to_clip(source, where) if not isinstance(source, np.ndarray) or source.ndim != 4 else source
+    return len(array), lambda s, e: array[s:e]
+
+
+def _pieces(n, length, stride, drop_last):
+    """``(start, stop)`` of the clips cut from ``n`` frames (the windower's grid, without its end cover)."""
+    starts = window_starts(n, length, stride, cover_end=False).tolist() if n >= length else []
+    pieces = [(s, s + length) for s in starts]
+    if not drop_last:
+        covered = pieces[-1][1] if pieces else 0
+        last_start = (starts[-1] + stride) if starts else 0
+        if last_start < n and (not pieces or covered < n):
+            pieces.append((last_start, n))
+    return pieces
 
 
 def concat_datasets(*datasets, names=None):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -241,6 +242,8 @@ def make_palsy_clips(n_subjects=12, clips_per_subject=8, frames_per_clip=4, face
 
 def _make(n_subjects, clips_per_subject, lo, hi, faces, target, grades, random_state, expressions, frame_size,
           identity_variation, morph, capture_variation, return_info):
+    # The order of the draws from ``rng`` is the data set: a refactoring must keep it, so that a
+    # random_state gives the same clips in every version.
     rng = np.random.default_rng(check_random_state(random_state).randint(2**31 - 1))
 
     bases = real_faces(faces, size=frame_size)
@@ -258,124 +261,178 @@ def _make(n_subjects, clips_per_subject, lo, hi, faces, target, grades, random_s
     subject_cluster = [i % len(clusters) for i in range(n_subjects)]
     if grades is None or isinstance(grades, dict):
         hb = _deal_grades(hb, len(clusters), rng)
-    # people that end up in one face (a morph) are one group: union-find over families
-    parent = {f: f for f in families}
+    people = _PersonGroups(families)
 
-    def find(f):
+    X, cols = [], {k: [] for k in ("subject", "group", "identity", "family", "partner", "hb", "level",
+                                   "affected_side", "expression", "mirrored", "intensity", "landmarks")}
+    for s in range(n_subjects):
+        subject = _make_subject(s, clusters[subject_cluster[s]], len(clusters), by_family, int(hb[s]), expressions,
+                                identity_variation, morph, rng)
+        people.add(subject)
+        for c in range(clips_per_subject):
+            expression = subject.order[c % len(subject.order)]
+            frames, marks, intensity = _make_clip(subject, expression, lo, hi, frame_size, capture_variation, rng)
+            X.append(frames)
+            side_left = subject.affected_left != subject.mirrored
+            cols["subject"].append(s)
+            cols["group"].append(s)  # replaced by the person group below
+            cols["identity"].append(subject.base.name)
+            cols["family"].append(subject.family)
+            cols["partner"].append(subject.partner.name if subject.partner is not None else "")
+            cols["hb"].append(subject.grade)
+            cols["level"].append(hb_to_level(subject.grade))
+            cols["affected_side"].append("left" if side_left else "right")
+            cols["expression"].append(expression)
+            cols["mirrored"].append(subject.mirrored)
+            cols["intensity"].append(intensity)
+            cols["landmarks"].append(marks)
+
+    hb_clips = np.asarray(cols["hb"], int)
+    y = hb_clips if target == "hb" else hb_to_level(hb_clips)
+    cols["group"] = [people.group_of(subject) for subject in cols["subject"]]
+    groups = np.asarray(cols["group"], int)
+    if not return_info:
+        return X, y, groups
+    return X, y, groups, _info(cols)
+
+
+class _PersonGroups:
+    """Subjects whose faces share a real person (through a morph) form one group: union-find over families."""
+
+    def __init__(self, families):
+        self.parent = {f: f for f in families}
+        self.subject_people = []
+
+    def find(self, f):
+        parent = self.parent
         while parent[f] != f:
             parent[f] = parent[parent[f]]
             f = parent[f]
         return f
 
-    subject_people = []
+    def add(self, subject):
+        self.subject_people.append(subject.family)
+        if subject.partner is not None:
+            self.parent[self.find(subject.other)] = self.find(subject.family)
 
-    S = frame_size
-    X, cols = [], {k: [] for k in ("subject", "group", "identity", "family", "partner", "hb", "level",
-                                   "affected_side", "expression", "mirrored", "intensity", "landmarks")}
-    for s in range(n_subjects):
-        members = clusters[subject_cluster[s]]
-        family = members[(s // len(clusters)) % len(members)]
-        base = by_family[family][rng.integers(len(by_family[family]))]
-        partner = None
-        weight = 0.0
-        if len(members) > 1 and rng.random() < morph:
-            other = [f for f in members if f != family][0]
-            partner = by_family[other][rng.integers(len(by_family[other]))]
-            weight = rng.uniform(0.25, 0.5)
-        subject_people.append(family)
-        if partner is not None:
-            parent[find(other)] = find(family)
-        image, points68 = synthesize_identity(
-            base, rng, partner=partner, morph_weight=weight,
-            strength=identity_variation * rng.uniform(0.4, 1.0),
-            recolour=identity_variation > 0,
-            new_background=identity_variation > 0 and rng.random() < 0.5)
-        rest = np.vstack([points68, extra_points(points68)])
-        left_eye, right_eye = points68[36:42].mean(0), points68[42:48].mean(0)
-        iod = np.linalg.norm(right_eye - left_eye)
-        mid_x = (left_eye[0] + right_eye[0]) / 2
+    def group_of(self, subject):
+        """Group id of subject number ``subject``: the first subject of its person group."""
+        first = {}
+        for index, family in enumerate(self.subject_people):
+            first.setdefault(self.find(family), index)
+        return first[self.find(self.subject_people[subject])]
 
-        grade = int(hb[s])
-        affected_left = bool(rng.random() < 0.5)
-        weakness = dict(HB_WEAKNESS[grade])
-        if grade == 1:
-            # healthy faces are not perfectly symmetric either
-            weakness.update(forehead=rng.uniform(0.9, 1.0), eye=rng.uniform(0.95, 1.0), mouth=rng.uniform(0.9, 1.0),
-                            droop=rng.uniform(0, 0.008))
-        elif grade < 6:
-            for key in ("forehead", "eye", "mouth"):
-                weakness[key] = float(np.clip(weakness[key] + rng.uniform(-0.05, 0.05), 0, 1))
-            weakness["droop"] = weakness["droop"] * rng.uniform(0.8, 1.2)
-        droop = droop_displacement(rest, affected_left, weakness["droop"])
-        mirrored = bool(rng.random() < 0.5)
-        order = [expressions[i] for i in rng.permutation(len(expressions))]
 
-        for c in range(clips_per_subject):
-            expression = order[c % len(order)]
-            n_frames = int(rng.integers(lo, hi + 1))
-            movement = expression_displacement(expression, rest)
-            factor = side_strength(rest, mid_x, iod, affected_left, weakness, EFFORT.get(expression))
-            # one movement of 1.5-2.5 s sampled at 6 FPS; the clip is a window of it
-            span = int(rng.integers(9, 16))
-            start = rng.uniform(0.5, max(0.5, span - n_frames - 0.5))
-            peak = rng.uniform(0.75, 1.0)
-            t = start + np.arange(n_frames)
-            intensity = peak * np.sin(np.pi * np.clip(t / span, 0, 1)) ** 0.7
-            if expression == "rest":
-                intensity = np.zeros(n_frames)
-            # capture: one camera set-up per clip, slight head motion per frame
-            cv_ = capture_variation
-            scale = 1 + rng.uniform(-0.08, 0.08) * cv_
-            angle = rng.uniform(-7, 7) * cv_
-            shift = rng.uniform(-0.05, 0.05, 2) * S * cv_
-            photo = dict(contrast=1 + rng.uniform(-0.2, 0.2) * cv_, brightness=rng.uniform(-20, 20) * cv_,
-                         gains=(1 + rng.uniform(-0.08, 0.08, 3) * cv_).astype(np.float32),
-                         gamma=float(np.exp(rng.uniform(-0.2, 0.2) * cv_)), blur=rng.uniform(0, 1.2) * cv_,
-                         noise=rng.uniform(0, 4) * cv_)
-            frames, marks = [], []
-            for k in range(n_frames):
-                target_pts = rest + droop + intensity[k] * factor[:, None] * movement
-                # eyelids: lowered by the closure each side can manage (37: image-left eye, 43: image-right)
-                closing = EYE_CLOSURE.get(expression, 0.0) * intensity[k]
-                lidded, lid_pts = close_eyelids(image, points68, (closing * factor[37], closing * factor[43]))
-                warped = lidded if not np.any(target_pts != rest) else warp_points_image(lidded, rest, target_pts)
-                target_pts = target_pts.copy()
-                target_pts[:68] += lid_pts - points68
-                wobble = rng.normal(0, 0.6, 2) * cv_
-                matrix = similarity_matrix(scale, angle + rng.normal(0, 0.4) * cv_, (S / 2, S / 2), shift + wobble)
-                frame = cv2.warpAffine(warped, matrix, (S, S), flags=cv2.INTER_LINEAR,
-                                       borderMode=cv2.BORDER_REFLECT101)
-                pts = apply_affine(matrix, target_pts[:68])
-                if mirrored:
-                    frame = frame[:, ::-1]
-                    pts = pts[MIRROR_68].copy()  # keep iBUG numbering: 36-41 is the image-left eye
-                    pts[:, 0] = S - 1 - pts[:, 0]
-                frames.append(_photometric(frame, photo, rng, cv_))
-                marks.append(pts)
-            X.append(np.stack(frames))
-            side_left = affected_left != mirrored
-            cols["subject"].append(s)
-            cols["group"].append(s)  # replaced by the person group below
-            cols["identity"].append(base.name)
-            cols["family"].append(family)
-            cols["partner"].append(partner.name if partner is not None else "")
-            cols["hb"].append(grade)
-            cols["level"].append(hb_to_level(grade))
-            cols["affected_side"].append("left" if side_left else "right")
-            cols["expression"].append(expression)
-            cols["mirrored"].append(mirrored)
-            cols["intensity"].append(intensity)
-            cols["landmarks"].append(np.stack(marks))
+@dataclass
+class _Subject:
+    """One synthetic person: a face, its landmarks at rest, a grade and a side."""
 
-    hb_clips = np.asarray(cols["hb"], int)
-    y = hb_clips if target == "hb" else hb_to_level(hb_clips)
-    first = {}
-    for subject, family in enumerate(subject_people):
-        first.setdefault(find(family), subject)
-    cols["group"] = [first[find(subject_people[subject])] for subject in cols["subject"]]
-    groups = np.asarray(cols["group"], int)
-    if not return_info:
-        return X, y, groups
+    family: str
+    base: object
+    partner: object
+    other: object
+    image: np.ndarray
+    points68: np.ndarray
+    rest: np.ndarray
+    iod: float
+    mid_x: float
+    grade: int
+    affected_left: bool
+    weakness: dict
+    droop: np.ndarray
+    mirrored: bool
+    order: list
+
+
+def _make_subject(s, members, n_clusters, by_family, grade, expressions, identity_variation, morph, rng):
+    family = members[(s // n_clusters) % len(members)]
+    base = by_family[family][rng.integers(len(by_family[family]))]
+    partner = other = None
+    weight = 0.0
+    if len(members) > 1 and rng.random() < morph:
+        other = [f for f in members if f != family][0]
+        partner = by_family[other][rng.integers(len(by_family[other]))]
+        weight = rng.uniform(0.25, 0.5)
+    image, points68 = synthesize_identity(
+        base, rng, partner=partner, morph_weight=weight,
+        strength=identity_variation * rng.uniform(0.4, 1.0),
+        recolour=identity_variation > 0,
+        new_background=identity_variation > 0 and rng.random() < 0.5)
+    rest = np.vstack([points68, extra_points(points68)])
+    left_eye, right_eye = points68[36:42].mean(0), points68[42:48].mean(0)
+    affected_left = bool(rng.random() < 0.5)
+    weakness = _weakness(grade, rng)
+    droop = droop_displacement(rest, affected_left, weakness["droop"])
+    mirrored = bool(rng.random() < 0.5)
+    order = [expressions[i] for i in rng.permutation(len(expressions))]
+    return _Subject(family=family, base=base, partner=partner, other=other, image=image, points68=points68,
+                    rest=rest, iod=np.linalg.norm(right_eye - left_eye), mid_x=(left_eye[0] + right_eye[0]) / 2,
+                    grade=grade, affected_left=affected_left, weakness=weakness, droop=droop, mirrored=mirrored,
+                    order=order)
+
+
+def _weakness(grade, rng):
+    """How much of its normal movement each region of the weak side keeps, with a little spread per person."""
+    weakness = dict(HB_WEAKNESS[grade])
+    if grade == 1:
+        # healthy faces are not perfectly symmetric either
+        weakness.update(forehead=rng.uniform(0.9, 1.0), eye=rng.uniform(0.95, 1.0), mouth=rng.uniform(0.9, 1.0),
+                        droop=rng.uniform(0, 0.008))
+    elif grade < 6:
+        for key in ("forehead", "eye", "mouth"):
+            weakness[key] = float(np.clip(weakness[key] + rng.uniform(-0.05, 0.05), 0, 1))
+        weakness["droop"] = weakness["droop"] * rng.uniform(0.8, 1.2)
+    return weakness
+
+
+def _make_clip(subject, expression, lo, hi, S, cv_, rng):
+    """One clip of ``subject`` making ``expression``: frames (T, S, S, 3), landmarks (T, 68, 2), intensity (T,)."""
+    rest = subject.rest
+    n_frames = int(rng.integers(lo, hi + 1))
+    movement = expression_displacement(expression, rest)
+    factor = side_strength(rest, subject.mid_x, subject.iod, subject.affected_left, subject.weakness,
+                           EFFORT.get(expression))
+    # one movement of 1.5-2.5 s sampled at 6 FPS; the clip is a window of it
+    span = int(rng.integers(9, 16))
+    start = rng.uniform(0.5, max(0.5, span - n_frames - 0.5))
+    peak = rng.uniform(0.75, 1.0)
+    t = start + np.arange(n_frames)
+    intensity = peak * np.sin(np.pi * np.clip(t / span, 0, 1)) ** 0.7
+    if expression == "rest":
+        intensity = np.zeros(n_frames)
+    # capture: one camera set-up per clip, slight head motion per frame
+    scale = 1 + rng.uniform(-0.08, 0.08) * cv_
+    angle = rng.uniform(-7, 7) * cv_
+    shift = rng.uniform(-0.05, 0.05, 2) * S * cv_
+    photo = dict(contrast=1 + rng.uniform(-0.2, 0.2) * cv_, brightness=rng.uniform(-20, 20) * cv_,
+                 gains=(1 + rng.uniform(-0.08, 0.08, 3) * cv_).astype(np.float32),
+                 gamma=float(np.exp(rng.uniform(-0.2, 0.2) * cv_)), blur=rng.uniform(0, 1.2) * cv_,
+                 noise=rng.uniform(0, 4) * cv_)
+    image, points68 = subject.image, subject.points68
+    frames, marks = [], []
+    for k in range(n_frames):
+        target_pts = rest + subject.droop + intensity[k] * factor[:, None] * movement
+        # eyelids: lowered by the closure each side can manage (37: image-left eye, 43: image-right)
+        closing = EYE_CLOSURE.get(expression, 0.0) * intensity[k]
+        lidded, lid_pts = close_eyelids(image, points68, (closing * factor[37], closing * factor[43]))
+        warped = lidded if not np.any(target_pts != rest) else warp_points_image(lidded, rest, target_pts)
+        target_pts = target_pts.copy()
+        target_pts[:68] += lid_pts - points68
+        wobble = rng.normal(0, 0.6, 2) * cv_
+        matrix = similarity_matrix(scale, angle + rng.normal(0, 0.4) * cv_, (S / 2, S / 2), shift + wobble)
+        frame = cv2.warpAffine(warped, matrix, (S, S), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+        pts = apply_affine(matrix, target_pts[:68])
+        if subject.mirrored:
+            frame = frame[:, ::-1]
+            pts = pts[MIRROR_68].copy()  # keep iBUG numbering: 36-41 is the image-left eye
+            pts[:, 0] = S - 1 - pts[:, 0]
+        frames.append(_photometric(frame, photo, rng, cv_))
+        marks.append(pts)
+    return np.stack(frames), np.stack(marks), intensity
+
+
+def _info(cols):
+    """The per-clip columns as arrays (``return_info=True``)."""
     info = {}
     for key, values in cols.items():
         if key in ("intensity", "landmarks"):
@@ -388,4 +445,4 @@ def _make(n_subjects, clips_per_subject, lo, hi, faces, target, grades, random_s
             info[key] = np.asarray(values, bool)
         else:
             info[key] = np.asarray(values, dtype=object)
-    return X, y, groups, info
+    return info
