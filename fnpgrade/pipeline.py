@@ -22,7 +22,7 @@ MEASURES_FACE_SIZE = 192
 
 def make_phcnn_pipeline(arch="phcnn-lstm", detector="haar", landmarks="dlib", window=4, memory=None,
                         augment=False, fps=None, missing="interpolate", no_face="raise", n_jobs=None,
-                        verbose=False, registration=None, measures=False, **classifier_params):
+                        verbose=False, measures=False, **classifier_params):
     """Build ``FaceDetector -> LandmarkROICropper [-> FrameMeasures] -> SequenceWindower -> PHCNNClassifier``.
 
     Parameters
@@ -53,12 +53,6 @@ def make_phcnn_pipeline(arch="phcnn-lstm", detector="haar", landmarks="dlib", wi
         Parallel clips in preprocessing (joblib).
     verbose : bool, default=False
         Progress bars for preprocessing; skorch's epoch table for training.
-    registration : {"frame", "clip"} or None, default=None
-        Where the cropper puts the crops: fitted to each frame's landmarks (the
-        paper), or fixed per clip with the frames registered on the eye
-        corners and nose (see :class:`~fnpgrade.LandmarkROICropper`). ``None``:
-        ``"clip"`` with ``measures=True`` (the measures need registered
-        frames), else ``"frame"``.
     measures : bool, default=False
         Give the network the face's movement as numbers beside the pixels: a
         :class:`~fnpgrade.measures.FrameMeasures` step after the cropper
@@ -68,7 +62,12 @@ def make_phcnn_pipeline(arch="phcnn-lstm", detector="haar", landmarks="dlib", wi
         features before the LSTM. With them the network grades people it has
         not seen in training far better than on pixels alone (synthetic,
         ``benchmarks/results/network_measures.md``). ``"phcnn-lstm"`` and
-        ``"phcnn"`` only; forces ``registration="clip"``.
+        ``"phcnn"`` only. The cropper then registers the frames of a clip to
+        one another (``registration="clip"``: the measures are read on a still
+        face); without measures it fits the crops to each frame's landmarks
+        (``"frame"``, the paper). Either can be set with
+        ``set_params(cropper__registration=...)``; for the network on pixels
+        alone the two graded new people alike (``docs/data.md``).
     **classifier_params
         Passed to :class:`~fnpgrade.PHCNNClassifier` (``width``, ``max_epochs``,
         ``lr``, ``class_weight``, ``random_state``, ...).
@@ -93,11 +92,11 @@ def make_phcnn_pipeline(arch="phcnn-lstm", detector="haar", landmarks="dlib", wi
     from .preprocessing.roi import LandmarkROICropper
     from .preprocessing.windows import SequenceWindower
 
-    if measures and registration == "frame":
-        raise ValueError("measures=True needs registration='clip' (the movement measures are read on frames "
-                         "registered to one another); got registration='frame'.")
-    if registration is None:
-        registration = "clip" if measures else "frame"
+    if "registration" in classifier_params:  # a parameter of the pipeline until measures= decided it
+        raise TypeError("make_phcnn_pipeline no longer takes registration=: the crops are registered per clip "
+                        "with measures=True and per frame (the paper) without; to override, "
+                        "pipe.set_params(cropper__registration='clip' or 'frame').")
+    registration = "clip" if measures else "frame"
     classifier_params.setdefault("verbose", int(bool(verbose)))
     steps = [
         ("detector", FaceDetector(backend=detector, fps=fps, missing=missing, no_face=no_face, n_jobs=n_jobs,

@@ -32,9 +32,10 @@ def test_pipeline_steps_and_params_round_trip():
     cloned.set_params(classifier__lr=0.01, windower__length=4)
     assert cloned.get_params()["classifier__lr"] == 0.01
     assert params["cropper__registration"] == "frame"  # the paper's per-frame crops unless asked
-    options = make_phcnn_pipeline(registration="clip", frame_inputs="asymmetry", mirror_augment=True).get_params()
-    assert options["cropper__registration"] == "clip" and options["classifier__frame_inputs"] == "asymmetry"
-    assert options["classifier__mirror_augment"] is True
+    options = make_phcnn_pipeline(frame_inputs="asymmetry", mirror_augment=True).get_params()
+    assert options["classifier__frame_inputs"] == "asymmetry" and options["classifier__mirror_augment"] is True
+    with pytest.raises(TypeError, match="no longer takes registration="):
+        make_phcnn_pipeline(registration="clip")  # follows measures=; set_params(cropper__registration=...)
 
 
 def test_measures_switch_adds_frame_measures_on_registered_crops():
@@ -46,8 +47,6 @@ def test_measures_switch_adds_frame_measures_on_registered_crops():
     # with the sampler, the jittered copies are measured on their own frames
     augmented = make_phcnn_pipeline(measures=True, augment=True)
     assert [name for name, _ in augmented.steps][2:4] == ["sampler", "measures"]
-    with pytest.raises(ValueError, match="measures=True needs registration='clip'"):
-        make_phcnn_pipeline(measures=True, registration="frame")
 
 
 def test_measures_pipeline_fits_and_predicts_new_subjects(palsy_data):
