@@ -170,9 +170,7 @@ def measure_clip(face, landmarks, flow=None, max_key_frames=6):
         features.append(float(np.abs(np.median(heights[0] - heights[1]))))
     corners = [face_points[:, LANDMARK_SIDES["mouth_corner"][side][0], 0] for side in SIDES]
     features.append(float(np.abs(np.median(corners[0] + corners[1]))))  # x_left < 0 < x_right
-    # the totals add up every region's movement, and so every region's noise
-    total_floor = floor * len(REGIONS)
-    features.append(float(abs(np.log((total["left"] + total_floor) / (total["right"] + total_floor)))))
+    features.append(float(abs(np.log((total["left"] + floor) / (total["right"] + floor)))))
     features.append(noise)
     apertures = _eye_aperture(landmarks[known])
     return {"features": np.asarray(features, float), "weaker_side": weaker, "movement": movement,
