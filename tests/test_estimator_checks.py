@@ -49,6 +49,11 @@ def _face_measures():
     return FaceMeasures()
 
 
+def _frame_measures():
+    from fnpgrade.measures import FrameMeasures
+    return FrameMeasures()
+
+
 def _phcnn_classifier():
     from fnpgrade import PHCNNClassifier
     return PHCNNClassifier(width=0.125, max_epochs=1, verbose=0)
@@ -62,6 +67,7 @@ PUBLIC_ESTIMATORS = {
     "SequenceWindower": _sequence_windower,
     "JitterOverSampler": _jitter_over_sampler,
     "FaceMeasures": _face_measures,
+    "FrameMeasures": _frame_measures,
     "PHCNNClassifier": _phcnn_classifier,
 }
 

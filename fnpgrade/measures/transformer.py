@@ -6,12 +6,12 @@ import dataclasses
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..clips import RegionClip
-from ..utils import check_clip_list
+from ..preprocessing.base import ClipTransformer
+from ..utils import check_clip_list, clip_name
 from .features import FEATURE_NAMES, measure_clip
 from .frames import FRAME_FEATURE_NAMES, frame_measures
 from .motion import _PRESETS, DISFlow
@@ -19,7 +19,7 @@ from .motion import _PRESETS, DISFlow
 __all__ = ["FaceMeasures", "FrameMeasures"]
 
 
-class FaceMeasures(TransformerMixin, BaseEstimator):
+class FaceMeasures(ClipTransformer):
     """Measure each side's movement and rest position in every clip (optical flow + landmarks).
 
     Takes the :class:`~fnpgrade.RegionClip` s of a
@@ -114,51 +114,27 @@ class FaceMeasures(TransformerMixin, BaseEstimator):
             NaN rows for clips without usable landmarks (counted in ``report_``).
         """
         check_is_fitted(self)
-        clips = check_clip_list(X, RegionClip, "FaceMeasures.transform")
-        jobs = ((clip, i) for i, clip in enumerate(clips))
-        if self.n_jobs in (None, 1) or len(clips) == 1:
-            results = [_measure(self, clip, i) for clip, i in self._progress(jobs, len(clips))]
-        else:
-            from joblib import Parallel, delayed
+        return np.stack(self._map_clips(check_clip_list(X, RegionClip, "FaceMeasures.transform")))
 
-            parallel = Parallel(n_jobs=self.n_jobs, return_as="generator")
-            results = list(self._progress(parallel(delayed(_measure)(self, clip, i) for clip, i in jobs),
-                                          len(clips)))
-        self.report_ = [report for _, report in results]
-        return np.stack([row for row, _ in results])
+    def _transform_one(self, clip, index, model=None, progress=None):
+        name = clip_name(clip, index)
+        if clip.face_landmarks is None:
+            raise ValueError(f"{name}: the clip has no face_landmarks; FaceMeasures needs the RegionClips of a "
+                             "LandmarkROICropper (registration='clip').")
+        # frames where the face was not found carry interpolated geometry only: measure real frames
+        landmarks = np.where(clip.found[:, None, None], clip.face_landmarks, np.nan)
+        result = measure_clip(clip.face, landmarks, DISFlow(self.flow_preset), self.max_key_frames)
+        report = {"source": name, "n_frames": clip.n_frames, "weaker_side": result["weaker_side"],
+                  "blank": result["weaker_side"] is None}
+        return result["features"], report
 
     def get_feature_names_out(self, input_features=None):
         """Names of the measures (see :mod:`fnpgrade.measures.features`)."""
         check_is_fitted(self)
         return np.asarray(FEATURE_NAMES, dtype=object)
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        return tags
 
-    def _progress(self, iterable, total):
-        if not self.verbose:
-            return iterable
-        from tqdm.auto import tqdm
-
-        return tqdm(iterable, total=total, desc="FaceMeasures", unit="clip")
-
-
-def _measure(measures, clip, index):
-    name = clip.source or f"X[{index}]"
-    if clip.face_landmarks is None:
-        raise ValueError(f"{name}: the clip has no face_landmarks; FaceMeasures needs the RegionClips of a "
-                         "LandmarkROICropper (registration='clip').")
-    # frames where the face was not found carry interpolated geometry only: measure real frames
-    landmarks = np.where(clip.found[:, None, None], clip.face_landmarks, np.nan)
-    result = measure_clip(clip.face, landmarks, DISFlow(measures.flow_preset), measures.max_key_frames)
-    report = {"source": name, "n_frames": clip.n_frames, "weaker_side": result["weaker_side"],
-              "blank": result["weaker_side"] is None}
-    return result["features"], report
-
-
-class FrameMeasures(TransformerMixin, BaseEstimator):
+class FrameMeasures(ClipTransformer):
     """Attach per-frame movement measures to each clip, for a network's measures branch.
 
     Takes and returns :class:`~fnpgrade.RegionClip` s (from
@@ -177,11 +153,15 @@ class FrameMeasures(TransformerMixin, BaseEstimator):
         DIS optical-flow preset.
     n_jobs : int or None, default=None
         Clips measured in parallel (joblib).
+    verbose : bool, default=False
+        Show a progress bar over clips.
 
     Attributes
     ----------
     n_features_out_ : int
         Measures per frame ``K``.
+    report_ : list of dict
+        After ``transform``, per clip: ``source``, ``n_frames``.
 
     Examples
     --------
@@ -198,11 +178,13 @@ class FrameMeasures(TransformerMixin, BaseEstimator):
     _parameter_constraints = {
         "flow_preset": [StrOptions(set(_PRESETS))],
         "n_jobs": [Integral, None],
+        "verbose": ["boolean", Integral],
     }
 
-    def __init__(self, flow_preset="medium", n_jobs=None):
+    def __init__(self, flow_preset="medium", n_jobs=None, verbose=False):
         self.flow_preset = flow_preset
         self.n_jobs = n_jobs
+        self.verbose = verbose
 
     def fit(self, X=None, y=None):
         """Check the parameters. Nothing is learned.
@@ -233,29 +215,18 @@ class FrameMeasures(TransformerMixin, BaseEstimator):
         clips : list of RegionClip
         """
         check_is_fitted(self)
-        clips = check_clip_list(X, RegionClip, "FrameMeasures.transform")
-        if self.n_jobs in (None, 1) or len(clips) == 1:
-            return [_with_frame_measures(self, clip, i) for i, clip in enumerate(clips)]
-        from joblib import Parallel, delayed
+        return self._map_clips(check_clip_list(X, RegionClip, "FrameMeasures.transform"))
 
-        return Parallel(n_jobs=self.n_jobs)(delayed(_with_frame_measures)(self, clip, i)
-                                            for i, clip in enumerate(clips))
+    def _transform_one(self, clip, index, model=None, progress=None):
+        name = clip_name(clip, index)
+        if clip.face_landmarks is None:
+            raise ValueError(f"{name}: the clip has no face_landmarks; FrameMeasures needs the RegionClips of a "
+                             "LandmarkROICropper (registration='clip').")
+        landmarks = np.where(clip.found[:, None, None], clip.face_landmarks, np.nan)
+        measures = frame_measures(clip.face, landmarks, DISFlow(self.flow_preset))
+        return dataclasses.replace(clip, measures=measures), {"source": name, "n_frames": clip.n_frames}
 
     def get_feature_names_out(self, input_features=None):
         """Names of the per-frame measures."""
         check_is_fitted(self)
         return np.asarray(FRAME_FEATURE_NAMES, dtype=object)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        return tags
-
-
-def _with_frame_measures(step, clip, index):
-    if clip.face_landmarks is None:
-        raise ValueError(f"{clip.source or f'X[{index}]'}: the clip has no face_landmarks; FrameMeasures needs the "
-                         "RegionClips of a LandmarkROICropper (registration='clip').")
-    landmarks = np.where(clip.found[:, None, None], clip.face_landmarks, np.nan)
-    measures = frame_measures(clip.face, landmarks, DISFlow(step.flow_preset))
-    return dataclasses.replace(clip, measures=measures)
