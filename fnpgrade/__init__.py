@@ -24,6 +24,7 @@ _EXPORTS = {
     "make_phcnn_pipeline": "fnpgrade.pipeline",
     "make_measures_pipeline": "fnpgrade.pipeline",
     "FaceMeasures": "fnpgrade.measures",
+    "FrameMeasures": "fnpgrade.measures",
     "make_palsy_clips": "fnpgrade.datasets",
     "load_clip_folder": "fnpgrade.datasets",
     "load_ckplus": "fnpgrade.datasets",
