@@ -19,7 +19,43 @@ from .motion import _PRESETS, DISFlow
 __all__ = ["FaceMeasures", "FrameMeasures"]
 
 
-class FaceMeasures(ClipTransformer):
+class _MeasuresStep(ClipTransformer):
+    """What both measures steps share: nothing to learn, named outputs, landmarks of the found frames."""
+
+    #: Names of the measures the step computes.
+    _feature_names = ()
+
+    def fit(self, X=None, y=None):
+        """Check the parameters. Nothing is learned.
+
+        Parameters
+        ----------
+        X : list of RegionClip, optional
+            Ignored.
+        y : ignored
+
+        Returns
+        -------
+        self : estimator
+        """
+        self._validate_params()
+        self.n_features_out_ = len(self._feature_names)
+        return self
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the measures (see :mod:`fnpgrade.measures.features` and :mod:`~fnpgrade.measures.frames`)."""
+        check_is_fitted(self)
+        return np.asarray(self._feature_names, dtype=object)
+
+    def _found_landmarks(self, clip, index):
+        """The clip's face-crop landmarks, NaN in frames whose face was not found (only interpolated)."""
+        if clip.face_landmarks is None:
+            raise ValueError(f"{clip_name(clip, index)}: the clip has no face_landmarks; {type(self).__name__} needs "
+                             "the RegionClips of a LandmarkROICropper (registration='clip').")
+        return np.where(clip.found[:, None, None], clip.face_landmarks, np.nan)
+
+
+class FaceMeasures(_MeasuresStep):
     """Measure each side's movement and rest position in every clip (optical flow + landmarks).
 
     Takes the :class:`~fnpgrade.RegionClip` s of a
@@ -77,28 +113,13 @@ class FaceMeasures(ClipTransformer):
         "verbose": ["boolean", Integral],
     }
 
+    _feature_names = FEATURE_NAMES
+
     def __init__(self, flow_preset="medium", max_key_frames=6, n_jobs=None, verbose=False):
         self.flow_preset = flow_preset
         self.max_key_frames = max_key_frames
         self.n_jobs = n_jobs
         self.verbose = verbose
-
-    def fit(self, X=None, y=None):
-        """Check the parameters. Nothing is learned.
-
-        Parameters
-        ----------
-        X : list of RegionClip, optional
-            Ignored.
-        y : ignored
-
-        Returns
-        -------
-        self : FaceMeasures
-        """
-        self._validate_params()
-        self.n_features_out_ = len(FEATURE_NAMES)
-        return self
 
     def transform(self, X):
         """One row of measures per clip.
@@ -117,24 +138,15 @@ class FaceMeasures(ClipTransformer):
         return np.stack(self._map_clips(check_clip_list(X, RegionClip, "FaceMeasures.transform")))
 
     def _transform_one(self, clip, index, model=None, progress=None):
-        name = clip_name(clip, index)
-        if clip.face_landmarks is None:
-            raise ValueError(f"{name}: the clip has no face_landmarks; FaceMeasures needs the RegionClips of a "
-                             "LandmarkROICropper (registration='clip').")
         # frames where the face was not found carry interpolated geometry only: measure real frames
-        landmarks = np.where(clip.found[:, None, None], clip.face_landmarks, np.nan)
+        landmarks = self._found_landmarks(clip, index)
         result = measure_clip(clip.face, landmarks, DISFlow(self.flow_preset), self.max_key_frames)
-        report = {"source": name, "n_frames": clip.n_frames, "weaker_side": result["weaker_side"],
+        report = {"source": clip_name(clip, index), "n_frames": clip.n_frames, "weaker_side": result["weaker_side"],
                   "blank": result["weaker_side"] is None}
         return result["features"], report
 
-    def get_feature_names_out(self, input_features=None):
-        """Names of the measures (see :mod:`fnpgrade.measures.features`)."""
-        check_is_fitted(self)
-        return np.asarray(FEATURE_NAMES, dtype=object)
 
-
-class FrameMeasures(ClipTransformer):
+class FrameMeasures(_MeasuresStep):
     """Attach per-frame movement measures to each clip, for a network's measures branch.
 
     Takes and returns :class:`~fnpgrade.RegionClip` s (from
@@ -181,27 +193,12 @@ class FrameMeasures(ClipTransformer):
         "verbose": ["boolean", Integral],
     }
 
+    _feature_names = FRAME_FEATURE_NAMES
+
     def __init__(self, flow_preset="medium", n_jobs=None, verbose=False):
         self.flow_preset = flow_preset
         self.n_jobs = n_jobs
         self.verbose = verbose
-
-    def fit(self, X=None, y=None):
-        """Check the parameters. Nothing is learned.
-
-        Parameters
-        ----------
-        X : list of RegionClip, optional
-            Ignored.
-        y : ignored
-
-        Returns
-        -------
-        self : FrameMeasures
-        """
-        self._validate_params()
-        self.n_features_out_ = len(FRAME_FEATURE_NAMES)
-        return self
 
     def transform(self, X):
         """The same clips with ``measures`` attached.
@@ -218,15 +215,6 @@ class FrameMeasures(ClipTransformer):
         return self._map_clips(check_clip_list(X, RegionClip, "FrameMeasures.transform"))
 
     def _transform_one(self, clip, index, model=None, progress=None):
-        name = clip_name(clip, index)
-        if clip.face_landmarks is None:
-            raise ValueError(f"{name}: the clip has no face_landmarks; FrameMeasures needs the RegionClips of a "
-                             "LandmarkROICropper (registration='clip').")
-        landmarks = np.where(clip.found[:, None, None], clip.face_landmarks, np.nan)
-        measures = frame_measures(clip.face, landmarks, DISFlow(self.flow_preset))
-        return dataclasses.replace(clip, measures=measures), {"source": name, "n_frames": clip.n_frames}
-
-    def get_feature_names_out(self, input_features=None):
-        """Names of the per-frame measures."""
-        check_is_fitted(self)
-        return np.asarray(FRAME_FEATURE_NAMES, dtype=object)
+        measures = frame_measures(clip.face, self._found_landmarks(clip, index), DISFlow(self.flow_preset))
+        return dataclasses.replace(clip, measures=measures), {"source": clip_name(clip, index),
+                                                              "n_frames": clip.n_frames}
