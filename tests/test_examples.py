@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-NAMES = ["quickstart", "subject_wise_cv", "grid_search", "own_videos", "save_and_load"]
+NAMES = ["quickstart", "subject_wise_cv", "grid_search", "own_videos", "save_and_load", "clinical_grader"]
 
 
 def _load(name):
@@ -131,3 +131,11 @@ def test_save_and_load(tmp_path):
     np.testing.assert_allclose(result["from_weights"], result["before"], atol=1e-6)
     assert result["from_video"].sum() == pytest.approx(1.0, abs=1e-4)
     assert (tmp_path / "model.joblib").stat().st_size > 0
+
+
+def test_clinical_grader_grades_held_out_people_above_chance():
+    pytest.importorskip("mediapipe", reason="the example reads landmarks with MediaPipe by default")
+    result = _load("clinical_grader").main(["--quick"])
+    # SYNTHETIC, 12 subjects in 2 folds by person; chance is 1/3 per clip
+    assert result["clip"]["accuracy"] >= 0.5, result["clip"]
+    assert len(result["top_measures"]) == 8 and all(isinstance(n, str) for n in result["top_measures"])
