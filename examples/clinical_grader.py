@@ -60,8 +60,8 @@ def main(argv=None):
     truth = np.array([y[subjects == s][0] for s in ids])
     per_person = grading_report(truth, grades, labels=list(classes))
     print(f"\nPeople never seen in training (SYNTHETIC): per clip accuracy {per_clip['accuracy']:.3f}, "
-          f"QWK {per_clip['qwk']:.3f}; per subject accuracy {per_person["accuracy"]:.3f}, "
-          f"QWK {per_person["qwk"]:.3f} ({len(ids)} subjects)")
+          f"QWK {per_clip['qwk']:.3f}; per subject accuracy {per_person['accuracy']:.3f}, "
+          f"QWK {per_person['qwk']:.3f} ({len(ids)} subjects)")
 
     forest = pipe[-1].fit(measures, y)
     names = pipe.named_steps["measures"].get_feature_names_out()
