@@ -219,7 +219,7 @@ def run(args):
         t_gen = time.perf_counter() - t0
         pipe = make_phcnn_pipeline(arch=args.arch, width=args.width, max_epochs=args.epochs, lr=args.lr,
                                    batch_size=args.batch_size, random_state=args.seed, no_face="blank",
-                                   n_threads=args.threads, frame_inputs=args.frame_inputs,
+                                   n_threads=args.threads,
                                    mirror_augment=args.mirror_augment,
                                    **({"train_split": None} if args.no_valid_split else {}))
         pipe.set_params(cropper__align=args.align, cropper__registration=args.registration)
@@ -356,8 +356,6 @@ def main(argv=None):
     parser.add_argument("--image-dropout", type=float, default=None,
                         help="phcnn+measures: probability of dropping a training window's image features "
                              "(default: the network's, 0.75)")
-    parser.add_argument("--frame-inputs", choices=("rgb", "asymmetry"), default="rgb",
-                        help="what the network sees per frame (PHCNNClassifier frame_inputs)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads for the network (1 is much faster while other jobs load the cores)")
     parser.add_argument("--quick", action="store_true", help="2 folds, 2 subjects per person, 4 clips, 4 epochs")

@@ -1,4 +1,4 @@
-"""Experiment: do asymmetry-explicit inputs and mirrored copies help the network grade unseen people?
+"""Experiment: do mirrored copies and the measures branch help the network grade unseen people?
 
 A one-fold probe, not a benchmark with a baseline ratio: it builds the crops of
 fold 1 of ``bench_identity_generalisation.py``'s person split once (the
@@ -6,17 +6,19 @@ detector's output and each cropping's windows cached with joblib under the data
 home), then trains PHCNN-LSTM variants on them:
 
 * ``base``       -- RGB crops, as the pipeline does;
-* ``asym``       -- ``PHCNNClassifier(frame_inputs="asymmetry")``: per frame
-  three channels, grey, grey minus its mirror image (left/right asymmetry) and
-  grey minus the window's first frame (movement);
 * ``flip``       -- the training clips plus their mirror images (the grade does
   not depend on which side is affected);
-* ``asym+flip``  -- both;
 * ``mirror``     -- ``PHCNNClassifier(mirror_augment=True)``: each training
   window mirrored with probability 1/2 per epoch (instead of doubling);
 * ``clip:<variant>`` -- any of these on crops cut with
   ``LandmarkROICropper(registration="clip")`` (fixed crops per clip) instead
-  of the paper's per-frame crops.
+  of the paper's per-frame crops;
+* ``clip:meas``  -- ``PHCNNClassifier(measures=True)`` on those crops: the
+  per-frame movement measures of :class:`~fnpgrade.measures.FrameMeasures`
+  through the network's measures branch (combine: ``clip:meas+mirror``).
+
+(``frame_inputs="asymmetry"`` and ``"movement"``, variants of earlier runs,
+were removed from the package: ``benchmarks/results/network_measures.md``.)
 
 and prints per-clip and per-subject accuracy on training clips, new subjects
 of the training people ("seen") and subjects of held-out people ("unseen").
@@ -24,7 +26,7 @@ SYNTHETIC DATA.
 
 Usage::
 
-    python benchmarks/experiment_network_inputs.py --variants base,asym,asym+flip --epochs 12 --threads 1
+    python benchmarks/experiment_network_inputs.py --variants base,mirror,clip:meas+mirror --epochs 12 --threads 1
 """
 
 from __future__ import annotations
@@ -87,16 +89,21 @@ def _tracks(path, subjects_per_person, seed=0):
 def build(home, registration, subjects_per_person):
     """Aligned crops and windows of fold 1's clips for one ``registration`` of the cropper (cached)."""
     from fnpgrade import LandmarkROICropper, SequenceWindower
+    from fnpgrade.measures import FrameMeasures
 
     stem = f"experiment_network_inputs_{subjects_per_person}"
-    path = home / f"{stem}_{registration}.joblib"
+    # clip crops carry their per-frame measures (for the "meas" variants); "_m": caches from before have none
+    path = home / f"{stem}_{registration}{'_m' if registration == 'clip' else ''}.joblib"
     if path.exists():
         return joblib.load(path)
     tracks = _tracks(home / f"{stem}_tracks.joblib", subjects_per_person)
     cropper = LandmarkROICropper(align=True, registration=registration).fit()
     out = {}
     for name, d in tracks.items():
-        windows = SequenceWindower().fit_transform(cropper.transform(d["tracks"]))
+        crops = cropper.transform(d["tracks"])
+        if registration == "clip":
+            crops = FrameMeasures().fit_transform(crops)
+        windows = SequenceWindower().fit_transform(crops)
         out[name] = {**{k: v for k, v in d.items() if k != "tracks"}, "windows": windows}
     joblib.dump(out, path)
     return out
@@ -119,8 +126,9 @@ def run_variant(home, variant, args):
     X, y, groups = list(train["windows"]), train["y"], train["groups"]
     if "flip" in variant:
         X, y, groups = X + [_mirrored(w) for w in X], np.r_[y, y], np.r_[groups, groups]
-    frame_inputs = "asymmetry" if "asym" in variant else "rgb"
-    clf = PHCNNClassifier(frame_inputs=frame_inputs, mirror_augment="mirror" in variant, width=args.width,
+    if "meas" in variant and registration != "clip":
+        raise SystemExit(f"variant {variant!r}: the measures are read on clip crops; use 'clip:{variant}'.")
+    clf = PHCNNClassifier(measures="meas" in variant, mirror_augment="mirror" in variant, width=args.width,
                           lr=args.lr, weight_decay=args.weight_decay, batch_size=16,
                           max_epochs=args.epochs, random_state=args.seed, verbose=0, n_threads=args.threads,
                           **({"train_split": None} if args.no_valid_split else {}),
@@ -140,7 +148,7 @@ def run_variant(home, variant, args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--variants", default="base,asym,flip,asym+flip")
+    parser.add_argument("--variants", default="base,mirror,clip:mirror,clip:meas+mirror")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--subjects-per-person", type=int, default=10,
                         help="training subjects per training person (8 people in fold 1)")

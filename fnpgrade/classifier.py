@@ -31,7 +31,7 @@ from .nn.branches import robust_scaling
 from .nn.callbacks import (BatchNormRecalibration, EpochCheckpoint, KeepBest, PolynomialDecay, RunLRScheduler,
                            WindowAccuracy, read_checkpoint)
 from .nn.data import WindowDataset, WindowLoader
-from .nn.layers import FRAME_INPUTS, fuse_batchnorm
+from .nn.layers import fuse_batchnorm
 from .nn.registry import ARCHITECTURES, build_network
 from .nn.split import ClipValidSplit
 from .utils import check_labels
@@ -257,18 +257,6 @@ class PHCNNClassifier(NeuralNetClassifier):
         Predict with a copy of the network whose batch norms are folded into
         the preceding convolution / linear layer (same outputs up to float
         rounding, less work per window). Training is unaffected.
-    frame_inputs : {"rgb", "asymmetry"}, default="rgb"
-        What each frame shows the network. ``"rgb"``: its colours (the
-        paper). ``"asymmetry"``: the grey frame, the frame minus its mirror
-        image and the frame minus the window's first frame (see
-        :meth:`fnpgrade.nn.WindowNetwork.set_frame_inputs`), which cancel much
-        of a person's appearance. On synthetic clips of people held out from
-        training it graded 0.397 against 0.313 for ``"rgb"`` over three folds
-        (``benchmarks/bench_identity_generalisation.py``; 0.571 against 0.339
-        on one fold of ``benchmarks/experiment_network_inputs.py``); with
-        ``registration="clip"`` crops, ``mirror_augment=True`` and all
-        training people for 24 epochs 0.456 (0.607 on held-out real photos),
-        far from a usable grader still; see ``docs/data.md``.
     measures : bool, default=False
         Also read the clips' per-frame movement measures
         (``WindowedClip.measures``, from
@@ -379,7 +367,7 @@ class PHCNNClassifier(NeuralNetClassifier):
     def __init__(self, arch="phcnn-lstm", width=1.0, fc_features=None, lstm_hidden=None,
                  class_weight="balanced", max_epochs=50, batch_size=64, lr=1e-4, momentum=0.9,
                  weight_decay=2e-5, lr_power=1.0, early_stopping=None, train_split=ClipValidSplit(0.2),
-                 frame_inputs="rgb", measures=False, mirror_augment=False, precision="fp32", channels_last="auto",
+                 measures=False, mirror_augment=False, precision="fp32", channels_last="auto",
                  fuse_batchnorm=True, activation_checkpointing=False,
                  n_threads=None, device="auto", random_state=None, checkpoint_dir=None,
                  classes=None, callbacks=None, warm_start=False, verbose=1, **kwargs):
@@ -401,7 +389,6 @@ class PHCNNClassifier(NeuralNetClassifier):
         self.weight_decay = weight_decay
         self.lr_power = lr_power
         self.early_stopping = early_stopping
-        self.frame_inputs = frame_inputs
         self.measures = measures
         self.mirror_augment = mirror_augment
         self.precision = precision
@@ -494,7 +481,6 @@ class PHCNNClassifier(NeuralNetClassifier):
         "lr_power": [Interval(Real, 0, None, closed="left")],
         "early_stopping": [Interval(Integral, 1, None, closed="left"), None],
         "train_split": [callable, None],
-        "frame_inputs": [StrOptions(set(FRAME_INPUTS))],
         "measures": ["boolean"],
         "mirror_augment": ["boolean"],
         "precision": [StrOptions(set(_PRECISIONS))],
@@ -597,19 +583,12 @@ class PHCNNClassifier(NeuralNetClassifier):
             if self.measures and "measures" not in getattr(self.module_, "inputs", ()):
                 raise ValueError(f"measures=True needs a network that reads 'measures' (in its `inputs`); "
                                  f"{type(self.module_).__name__} does not.")
-            # a user's own network gets frame_inputs / mirror_augment only if it is a WindowNetwork;
-            # never ignore them silently
-            if hasattr(self.module_, "set_frame_inputs"):
-                self.module_.set_frame_inputs(self.frame_inputs)
+            # a user's own network gets mirror_augment only if it is a WindowNetwork; never ignore it silently
+            if hasattr(self.module_, "set_mirror_augment"):
                 self.module_.set_mirror_augment(self.mirror_augment)
-            else:
-                asked = [f"{name}={value!r}" for name, value, default in
-                         (("frame_inputs", self.frame_inputs, "rgb"), ("mirror_augment", self.mirror_augment, False))
-                         if value != default]
-                if asked:
-                    verb = "needs" if len(asked) == 1 else "need"
-                    raise ValueError(f"{' and '.join(asked)} {verb} a fnpgrade WindowNetwork; "
-                                     f"{type(self.module_).__name__} takes its frames as they are.")
+            elif self.mirror_augment:
+                raise ValueError(f"mirror_augment=True needs a fnpgrade WindowNetwork; "
+                                 f"{type(self.module_).__name__} takes its frames as they are.")
             return self
         shapes = getattr(self, "input_shapes_", {})
         if self.measures and self.arch not in ("phcnn-lstm", "phcnn"):
@@ -622,7 +601,6 @@ class PHCNNClassifier(NeuralNetClassifier):
         scaling = getattr(self, "measures_scaling_", None)
         if n_measures and scaling is not None:
             network.features.measures.set_scaling(*scaling)
-        network.set_frame_inputs(self.frame_inputs)
         network.set_mirror_augment(self.mirror_augment)
         if resolve_channels_last(self.channels_last, self.device, training=True):
             network.set_channels_last(True)
@@ -961,13 +939,15 @@ class PHCNNClassifier(NeuralNetClassifier):
         legacy = {name: state.pop(name) for name in _SKORCH_STATE if name in state}
         # classifiers pickled before the option existed trained without it
         state.setdefault("activation_checkpointing", False)
-        state.setdefault("frame_inputs", "rgb")
         state.setdefault("mirror_augment", False)
         state.setdefault("measures", False)
-        # fusion="concat" was removed (it never graded better than the paper's sum); a sum net loads as before
-        if state.pop("fusion", "sum") != "sum":
-            raise ValueError("This classifier was pickled with fusion='concat', which fnpgrade no longer has; "
-                             "retrain it (the paper's sum fusion is the only one).")
+        # options since removed (measured not to pay, benchmarks/results/network_measures.md): a classifier
+        # pickled with their paper values loads as before, one that used them must be retrained
+        for name, paper in (("fusion", "sum"), ("frame_inputs", "rgb")):
+            value = state.pop(name, paper)
+            if value != paper:
+                raise ValueError(f"This classifier was pickled with {name}={value!r}, which fnpgrade no longer has; "
+                                 f"retrain it (with measures=True for a network that grades new people).")
         # skorch maps the saved tensors to state["device"]; "auto" is resolved here
         requested = state.get("device")
         if requested == "auto":

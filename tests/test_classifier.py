@@ -513,50 +513,9 @@ def test_channels_last_auto_trains_nchw_and_predicts_nhwc_on_cpu(data):
     assert forced.module_.channels_last
 
 
-def test_asymmetry_images_show_mirror_differences_and_movement():
-    from fnpgrade.nn.layers import asymmetry_images, frames_to_images
-
-    rng = np.random.default_rng(0)
-    half = rng.integers(0, 256, size=(2, 3, 8, 5, 3), dtype=np.uint8)
-    symmetric = np.concatenate([half, half[..., ::-1, :]], axis=3)       # (B, L, H, W=10, 3), mirror-symmetric
-    static = np.repeat(symmetric[:, :1], 3, axis=1)                       # no movement either
-    images = asymmetry_images(torch.from_numpy(static))
-    assert images.shape == (6, 3, 8, 10)
-    grey = frames_to_images(torch.from_numpy(static)).mean(1)
-    torch.testing.assert_close(images[:, 0], grey)
-    assert images[:, 1:].abs().max() == 0                                 # no asymmetry, no movement
-    moved = static.copy()
-    moved[:, 2, :, :5] = 255                                              # frame 3: left half turns white
-    out = asymmetry_images(torch.from_numpy(moved)).reshape(2, 3, 3, 8, 10)
-    assert out[:, :2, 1:].abs().max() == 0                                # frames 1-2 unchanged
-    assert (out[:, 2, 1, :, :5] > 0).all() and (out[:, 2, 1, :, 5:] < 0).all()   # left brighter than its mirror
-    assert (out[:, 2, 2, :, :5] >= 0).all() and out[:, 2, 2, :, 5:].abs().max() == 0
-    assert asymmetry_images(torch.from_numpy(static), channels_last=True).is_contiguous(
-        memory_format=torch.channels_last)
-
-
-def test_frame_inputs_asymmetry_trains_predicts_and_survives_pickling():
-    X, y = make_clips(n_per_class=2, max_windows=1)
-    clf = PHCNNClassifier(max_epochs=1, frame_inputs="asymmetry", random_state=0, **FAST).fit(X, y)
-    assert clf.module_.frame_inputs == "asymmetry" and clf._fused_module().frame_inputs == "asymmetry"
-    proba = clf.predict_proba(X)
-    clf.set_params(fuse_batchnorm=False)
-    np.testing.assert_allclose(clf.predict_proba(X), proba, atol=1e-4)
-    again = pickle.loads(pickle.dumps(clf))
-    np.testing.assert_allclose(again.predict_proba(X), proba, atol=1e-4)
-    assert clone(clf).get_params()["frame_inputs"] == "asymmetry"
-    rgb = PHCNNClassifier(max_epochs=1, random_state=0, **FAST).fit(X, y)
-    assert rgb.module_.frame_inputs == "rgb"
-    assert not np.allclose(rgb.predict_proba(X), proba)
-    with pytest.raises(ValueError, match="frame_inputs"):
-        PHCNNClassifier(max_epochs=1, frame_inputs="mirror", **FAST).fit(X, y)
-
-
-def test_frame_inputs_is_not_ignored_for_a_network_of_ones_own():
+def test_a_network_of_ones_own_is_used_as_it_is():
     own = dict(module=torch.nn.Linear, module__in_features=4, module__out_features=3, verbose=0)
     assert isinstance(PHCNNClassifier(**own).initialize().module_, torch.nn.Linear)
-    with pytest.raises(ValueError, match="frame_inputs='asymmetry' needs a fnpgrade WindowNetwork"):
-        PHCNNClassifier(frame_inputs="asymmetry", **own).initialize()
 
 
 def test_mirror_augment_flips_whole_windows_in_training_only():
@@ -818,12 +777,14 @@ def test_measures_errors_name_the_clip(measures_data, measures_fitted):
         PHCNNClassifier(measures=True, **own).initialize()
 
 
-def test_classifier_pickled_with_the_removed_concat_fusion_is_refused(fitted):
+@pytest.mark.parametrize("name, removed, paper", [("fusion", "concat", "sum"), ("frame_inputs", "asymmetry", "rgb")])
+def test_classifier_pickled_with_a_removed_option_is_refused_unless_it_had_the_papers_value(fitted, name, removed,
+                                                                                             paper):
     state = fitted.__getstate__()
-    state["fusion"] = "concat"
-    with pytest.raises(ValueError, match="fusion='concat', which fnpgrade no longer has"):
-        PHCNNClassifier.__new__(PHCNNClassifier).__setstate__(state)
-    state["fusion"] = "sum"  # the paper's fusion, pickled when it was a parameter: loads as before
+    state[name] = removed
+    with pytest.raises(ValueError, match=f"{name}='{removed}', which fnpgrade no longer has"):
+        PHCNNClassifier.__new__(PHCNNClassifier).__setstate__(dict(state))
+    state[name] = paper  # pickled when it was a parameter, with the paper's value: loads as before
     old = PHCNNClassifier.__new__(PHCNNClassifier)
     old.__setstate__(state)
-    assert "fusion" not in old.get_params() and old.measures is False
+    assert name not in old.get_params() and old.measures is False

@@ -32,8 +32,7 @@ def test_pipeline_steps_and_params_round_trip():
     cloned.set_params(classifier__lr=0.01, windower__length=4)
     assert cloned.get_params()["classifier__lr"] == 0.01
     assert params["cropper__registration"] == "frame"  # the paper's per-frame crops unless asked
-    options = make_phcnn_pipeline(frame_inputs="asymmetry", mirror_augment=True).get_params()
-    assert options["classifier__frame_inputs"] == "asymmetry" and options["classifier__mirror_augment"] is True
+    assert make_phcnn_pipeline(mirror_augment=True).get_params()["classifier__mirror_augment"] is True
     with pytest.raises(TypeError, match="no longer takes registration="):
         make_phcnn_pipeline(registration="clip")  # follows measures=; set_params(cropper__registration=...)
 

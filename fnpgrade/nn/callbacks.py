@@ -169,8 +169,7 @@ class BatchNormRecalibration(Callback):
     once through the network without gradient, in order, ``batch_size`` at a
     time, with only the batch norms in training mode (see
     :func:`~fnpgrade.nn.layers.recalibrate_batchnorm`): dropout is off and
-    draws no random numbers. ``frame_inputs`` apply as in training (the
-    network converts its frames itself); with ``mirror_augment`` each batch
+    draws no random numbers. With ``mirror_augment`` each batch
     is run together with its mirror image, the exact half-and-half mixture
     training drew at random. The training windows are those of the last
     ``fit`` / ``partial_fit`` (the validation split's training part).

@@ -16,7 +16,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 from torch.utils.checkpoint import checkpoint
 
-__all__ = ["scaled", "frames_to_images", "asymmetry_images", "FRAME_INPUTS", "ConvBlock",
+__all__ = ["scaled", "frames_to_images", "ConvBlock",
            "FCBlock", "conv_stack", "conv_segments", "run_segments", "fuse_batchnorm", "recalibrate_batchnorm"]
 
 
@@ -43,36 +43,6 @@ def frames_to_images(x, channels_last=False, dtype=torch.float32):
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     images = images.to(dtype=dtype, memory_format=memory_format)
     return images.mul_(1.0 / 127.5).sub_(1.0)
-
-
-def _grey(x, dtype):
-    """``uint8`` frames ``(B, L, H, W, 3)`` -> grey levels ``(B, L, H, W)`` in -1..1."""
-    _check_frames(x)
-    return x.to(dtype).mean(-1).mul_(1.0 / 127.5).sub_(1.0)
-
-
-def _as_images(channels, channels_last):
-    """Per-frame channels, each ``(B, L, H, W)`` -> images ``(B*L, C, H, W)`` in the asked memory order."""
-    images = torch.stack(channels, dim=2)
-    images = images.reshape(-1, *images.shape[2:])
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    return images.contiguous(memory_format=memory_format)
-
-
-def asymmetry_images(x, channels_last=False, dtype=torch.float32):
-    """Turn ``uint8`` frames ``(B, L, H, W, 3)`` into asymmetry images ``(B*L, 3, H, W)``.
-
-    Channel 0 is the grey frame (-1..1), channel 1 twice the grey frame minus
-    its mirror image, channel 2 four times the grey frame minus the window's
-    first frame. The gains bring the two differences, usually small, to about
-    the range of the grey channel.
-    """
-    grey = _grey(x, dtype)
-    return _as_images([grey, 2.0 * (grey - grey.flip(-1)), 4.0 * (grey - grey[:, :1])], channels_last)
-
-
-#: What ``WindowNetwork.set_frame_inputs`` accepts: the function that turns uint8 frames into images.
-FRAME_INPUTS = {"rgb": frames_to_images, "asymmetry": asymmetry_images}
 
 
 class ConvBlock(nn.Sequential):

@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .branches import FaceBranch, MeasuresBranch, RegionBranch, SEResNetBranch, VGG16Branch
-from .layers import FRAME_INPUTS, scaled
+from .layers import frames_to_images, scaled
 
 __all__ = ["WindowNetwork", "PHCNNLSTM", "PHCNN", "FaceN1LSTM", "VGG16LSTM", "SENet", "PixelLSTM",
            "PHCNNFeatures"]
@@ -68,32 +68,6 @@ class WindowNetwork(nn.Module):
         for module in self.modules():
             if hasattr(type(module), "activation_checkpointing"):
                 module.activation_checkpointing = bool(enabled)
-        return self
-
-    #: What each frame shows the network: ``"rgb"`` (the paper) or ``"asymmetry"``
-    #: (see :meth:`set_frame_inputs`).
-    frame_inputs = "rgb"
-
-    def set_frame_inputs(self, mode="rgb"):
-        """Choose what each frame shows the network: its colours, or its asymmetry and movement.
-
-        Parameters
-        ----------
-        mode : {"rgb", "asymmetry"}, default="rgb"
-            ``"rgb"``: the frame's colours (the paper). ``"asymmetry"``: three
-            grey-level channels, the frame, the frame minus its mirror image
-            (left/right asymmetry; the crops are centred on the face), and the
-            frame minus the window's first frame (movement). Both differences
-            cancel most of what identifies a person, which is what a grader of
-            one-sided weakness has to ignore (``docs/data.md``).
-
-        Returns
-        -------
-        self : WindowNetwork
-        """
-        if mode not in FRAME_INPUTS:
-            raise ValueError(f"frame_inputs must be one of {sorted(FRAME_INPUTS)}; got {mode!r}.")
-        self.frame_inputs = mode
         return self
 
     #: Flip a random half of every training batch left-right (see :meth:`set_mirror_augment`).
@@ -157,7 +131,7 @@ class WindowNetwork(nn.Module):
 
     def images(self, frames):
         """``uint8 (B, L, H, W, 3)`` -> normalised float ``(B*L, 3, H, W)`` on this module's device."""
-        return FRAME_INPUTS[self.frame_inputs](frames, channels_last=self.channels_last)
+        return frames_to_images(frames, channels_last=self.channels_last)
 
     def forward(self, face=None, brow=None, mouth=None, measures=None, **kwargs):
         arrays = {"face": face, "brow": brow, "mouth": mouth, "measures": measures}
