@@ -42,6 +42,8 @@ def test_measures_switch_adds_frame_measures_on_registered_crops():
     assert [name for name, _ in pipe.steps] == ["detector", "cropper", "measures", "windower", "classifier"]
     params = pipe.get_params()
     assert params["cropper__registration"] == "clip" and params["classifier__measures"] is True
+    assert params["classifier__mirror_augment"] is True  # the measured configuration, unless asked otherwise
+    assert make_phcnn_pipeline(measures=True, mirror_augment=False).get_params()["classifier__mirror_augment"] is False
     assert make_phcnn_pipeline().get_params()["classifier__measures"] is False
     # with the sampler, the jittered copies are measured on their own frames
     augmented = make_phcnn_pipeline(measures=True, augment=True)
