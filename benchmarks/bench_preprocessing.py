@@ -86,7 +86,7 @@ def main(argv=None):
             detector = FaceDetector(detect_every=every, n_jobs=n_jobs).fit()
             seconds, cpu_seconds, tracks = time_transform(detector, X, args.repeats)
             found = sum(int(t.found.sum()) for t in tracks)
-            full = sum(r["n_full_detections"] for r in detector.report_)
+            full = sum(r["n_full_detections"] for r in detector.transform_report_)
             cropper = LandmarkROICropper(n_jobs=n_jobs).fit()
             crop_seconds, _, _ = time_transform(cropper, tracks, args.repeats)
             rows.append({"mode": label, "detect_every": every, "n_jobs": n_jobs, "frames": n_total,

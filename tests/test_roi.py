@@ -155,7 +155,7 @@ def test_frames_without_face_get_interpolated_landmarks(steps, face):
     region = cropper.transform(tracks)[0]
     assert region.found.tolist() == [True, False, True]
     np.testing.assert_allclose(region.landmarks[1], region.landmarks[[0, 2]].mean(0))
-    assert cropper.report_ == [{"source": "X[0]", "n_frames": 3, "n_landmarked": 2, "n_landmark_missed": 0,
+    assert cropper.transform_report_ == [{"source": "X[0]", "n_frames": 3, "n_landmarked": 2, "n_landmark_missed": 0,
                                 "n_interpolated": 1, "blank": False}]
     assert region.face[1].max() == 0  # the blank frame stays blank: nothing is invented
 
@@ -178,9 +178,9 @@ def test_frames_where_the_landmark_model_finds_no_face_are_counted_and_interpola
     region = cropper.transform(tracks)[0]
     assert region.found.tolist() == [True, False, True]
     assert np.isfinite(region.landmarks).all() and np.isfinite(region.face_landmarks).all()
-    assert cropper.report_[0]["n_landmark_missed"] == 1 and cropper.report_[0]["n_landmarked"] == 2
+    assert cropper.transform_report_[0]["n_landmark_missed"] == 1 and cropper.transform_report_[0]["n_landmarked"] == 2
     cropper.landmarks_ = type("Never", (), {"predict": lambda self, image, box: np.full((68, 2), np.nan)})()
-    assert cropper.transform(tracks)[0].face.max() == 0 and cropper.report_[0]["blank"]
+    assert cropper.transform(tracks)[0].face.max() == 0 and cropper.transform_report_[0]["blank"]
 
 
 def test_blank_track_gives_black_crops_and_nan_landmarks():
@@ -190,7 +190,7 @@ def test_blank_track_gives_black_crops_and_nan_landmarks():
     cropper = LandmarkROICropper().fit()
     region = cropper.transform([track])[0]
     assert region.n_frames == 3 and region.face.max() == 0 and np.isnan(region.landmarks).all()
-    assert not region.found.any() and cropper.report_[0]["blank"]
+    assert not region.found.any() and cropper.transform_report_[0]["blank"]
 
 
 def test_real_video_end_to_end(pyfeat_path):

@@ -88,7 +88,8 @@ class FaceMeasures(_MeasuresStep):
     n_features_out_ : int
         Number of measures.
     report_ : list of dict
-        After ``transform``, per clip: ``source``, ``n_frames``, ``weaker_side``
+        The fit-time report (set by ``fit_transform``; ``transform`` writes
+        ``transform_report_`` instead), per clip: ``source``, ``n_frames``, ``weaker_side``
         (image side that moved less, ``None`` without a face) and ``blank``
         (no usable landmarks: the row is NaN).
 
@@ -132,7 +133,7 @@ class FaceMeasures(_MeasuresStep):
         Returns
         -------
         measures : ndarray of float, shape (n_clips, n_features_out_)
-            NaN rows for clips without usable landmarks (counted in ``report_``).
+            NaN rows for clips without usable landmarks (counted in ``transform_report_``).
         """
         check_is_fitted(self)
         return np.stack(self._map_clips(check_clip_list(X, RegionClip, "FaceMeasures.transform")))
@@ -173,7 +174,8 @@ class FrameMeasures(_MeasuresStep):
     n_features_out_ : int
         Measures per frame ``K``.
     report_ : list of dict
-        After ``transform``, per clip: ``source``, ``n_frames``.
+        The fit-time report (set by ``fit_transform``; ``transform`` writes
+        ``transform_report_`` instead), per clip: ``source``, ``n_frames``.
 
     Examples
     --------

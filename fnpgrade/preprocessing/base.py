@@ -1,7 +1,9 @@
 """ClipTransformer: the base of the per-clip preprocessing steps.
 
 A per-clip step maps a list of clips to a list of results, one per clip, with
-one report dict per clip in ``report_``. What they all need, and what the base
+one report dict per clip: ``transform_report_`` after every ``transform``, and
+``report_``, the fit-time report, after ``fit_transform`` (which is what
+``Pipeline.fit`` calls), so that predicting never overwrites what training saw. What they all need, and what the base
 does once: run the clips in order or in joblib workers (each worker uses its
 process's loaded model, not a copy unpickled per clip), show a progress bar,
 collect the reports, and pickle without the loaded model.
@@ -55,7 +57,7 @@ class ClipTransformer(TransformerMixin, BaseEstimator):
         return 1
 
     def _map_clips(self, clips):
-        """Transform every clip, in order; set ``report_``; return the results as a list."""
+        """Transform every clip, in order; set ``transform_report_``; return the results as a list."""
         bar = self._progress_bar(clips)
         results = []
         try:
@@ -77,8 +79,28 @@ class ClipTransformer(TransformerMixin, BaseEstimator):
         finally:
             if bar is not None:
                 bar.close()
-        self.report_ = [report for _, report in results]
+        self.transform_report_ = [report for _, report in results]
         return [result for result, _ in results]
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fit, transform ``X``, and keep its report as the fit-time ``report_``.
+
+        Parameters
+        ----------
+        X : list
+            The clips.
+        y : ignored
+        **fit_params : dict
+            Passed to ``fit``.
+
+        Returns
+        -------
+        Xt : list or ndarray
+            As ``transform``.
+        """
+        out = self.fit(X, y, **fit_params).transform(X)
+        self.report_ = list(self.transform_report_)
+        return out
 
     def _progress_bar(self, clips):
         if not self.verbose:

@@ -270,7 +270,8 @@ class FaceDetector(ClipTransformer):
         The loaded detection backend (its model is dropped when pickling and
         reloaded lazily).
     report_ : list of dict
-        After ``transform``, per clip: ``source``, ``n_frames_read``,
+        The fit-time report (set by ``fit_transform``, which ``Pipeline.fit``
+        calls; ``transform`` leaves it alone), per clip: ``source``, ``n_frames_read``,
         ``n_found`` (frames with a verified face), ``n_rejected`` (detections
         that failed verification), ``n_interpolated``, ``n_dropped``,
         ``n_frames`` (kept), ``n_full_detections``, ``coverage``
@@ -278,6 +279,8 @@ class FaceDetector(ClipTransformer):
         frames read), ``start_s`` (where the clip starts in its video) and
         ``blank``. Frame ``i`` of a track lies at
         ``start_s + frame_index[i] / frame_rate`` seconds.
+    transform_report_ : list of dict
+        The same, for the clips of the last ``transform`` (a prediction's).
 
     Examples
     --------

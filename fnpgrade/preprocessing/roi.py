@@ -103,10 +103,13 @@ class LandmarkROICropper(ClipTransformer):
     landmarks_ : LandmarkBackend
         The loaded landmark backend (model dropped when pickling, reloaded lazily).
     report_ : list of dict
-        After ``transform``, per clip: ``source``, ``n_frames``, ``n_landmarked``
+        The fit-time report (set by ``fit_transform``, which ``Pipeline.fit``
+        calls; ``transform`` leaves it alone), per clip: ``source``, ``n_frames``, ``n_landmarked``
         (predicted), ``n_landmark_missed`` (frames where the detector saw a face
         but the landmark model found none in its box), ``n_interpolated``
         (filled from neighbours), ``blank``.
+    transform_report_ : list of dict
+        The same, for the clips of the last ``transform`` (a prediction's).
 
     Examples
     --------
