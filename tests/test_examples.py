@@ -107,7 +107,7 @@ def test_grid_search_preprocesses_once_per_fold():
     result = _load("grid_search").main(["--quick"])
     search, counts = result["search"], result["cached_fits"]
     assert len(search.cv_results_["params"]) == 8
-    assert set(search.best_params_) == {"classifier__lr", "classifier__fusion", "windower__length"}
+    assert set(search.best_params_) == {"classifier__lr", "classifier__class_weight", "windower__length"}
     once = result["n_folds"] + 1  # once per training split, once for the refit
     assert counts["FaceDetector"] == once, counts
     assert counts["LandmarkROICropper"] == once, counts
