@@ -114,11 +114,11 @@ def test_measures_grader_grades_people_it_has_never_seen_far_above_chance(people
     pipe = make_measures_pipeline(no_face="blank", random_state=0).fit(X, y)
     proba = pipe.predict_proba(X_test)
     accuracy = np.mean(pipe.classes_[proba.argmax(1)] == y_test)
-    # SYNTHETIC clips; chance is 1/3. Measured with this seed: see the assertion message on failure.
-    assert accuracy >= 0.65, accuracy
+    # SYNTHETIC clips; chance is 1/3. Measured with this seed: 0.85 per clip, 1.0 per subject (12 subjects)
+    assert accuracy >= 0.75, accuracy
     ids, grades, _ = grade_by_subject(proba, info["subject"], pipe.classes_)
     truth = np.array([y_test[info["subject"] == s][0] for s in ids])
-    assert np.mean(grades == truth) >= 0.75, np.mean(grades == truth)
+    assert np.mean(grades == truth) >= 10 / 12, np.mean(grades == truth)
 
 
 def _true_apertures(points68):
@@ -168,8 +168,9 @@ def test_eye_closure_and_commissure_asymmetry_follow_the_truth():
             truth["eye"].append(np.mean(left - right))
     r = {k: np.corrcoef(measured[k], truth[k])[0, 1] for k in measured}
     assert min(len(v) for v in measured.values()) >= 25
-    # measured with this seed: eye 0.91, mouth 0.97 (over 215 eye-closure clips of 5 seeds: eye 0.91)
-    assert r["mouth"] >= 0.9 and r["eye"] >= 0.9, r
+    # measured with this seed on an AMD EPYC: eye 0.91, mouth 0.97 (over 215 eye-closure clips of 5 seeds:
+    # eye 0.91); the eye bound leaves room for MediaPipe's float kernels differing between CPUs
+    assert r["mouth"] >= 0.9 and r["eye"] >= 0.88, r
 
 
 def test_predicting_does_not_overwrite_the_fit_time_reports(astronaut):
