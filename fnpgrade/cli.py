@@ -84,7 +84,7 @@ def _add_model_args(parser):
                              + " (for thousands of clips, on a GPU). --width/--epochs/--batch-size/--lr override it.")
     parser.add_argument("--grader", choices=("phcnn", "measures"), default="phcnn",
                         help="'phcnn': the paper's network on pixels (default; --arch, --preset and the network "
-                             "options apply); 'measures': the clinical grader, gradient boosting on measures of "
+                             "options apply); 'measures': the clinical grader, a random forest on measures of "
                              "each side's movement and rest position, which grades people it has never seen far "
                              "better when a study has few people (see docs/measures.md)")
     parser.add_argument("--landmarks", choices=("mediapipe", "dlib"), default=None,

@@ -66,7 +66,7 @@ def run_demo(n_subjects=36, clips_per_subject=6, n_folds=3, width=0.25, max_epoc
     """Synthetic clips of real faces; two graders cross-validated on people held out of training.
 
     The clinical grader (:func:`~fnpgrade.make_measures_pipeline`: optical-flow
-    movement and rest position of each side, gradient boosting) and the
+    movement and rest position of each side, a random forest) and the
     paper's PHCNN-LSTM (:func:`~fnpgrade.make_phcnn_pipeline`, reduced width)
     are scored on the same folds, which hold out whole people.
 
