@@ -71,7 +71,8 @@ def make_phcnn_pipeline(arch="phcnn-lstm", detector="haar", landmarks="dlib", wi
         face); without measures it fits the crops to each frame's landmarks
         (``"frame"``, the paper). Either can be set with
         ``set_params(cropper__registration=...)``; for the network on pixels
-        alone the two graded new people alike (``docs/data.md``).
+        alone the two graded new people alike
+        (``benchmarks/results/identity_generalisation.md``).
     **classifier_params
         Passed to :class:`~fnpgrade.PHCNNClassifier` (``width``, ``max_epochs``,
         ``lr``, ``class_weight``, ``random_state``, ...).
