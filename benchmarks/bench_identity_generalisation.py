@@ -126,15 +126,10 @@ def asymmetry_features(landmarks49):
 
 def _subject_scores(y_true, proba, classes, subjects):
     """Per subject (the mean of its clips' probabilities, against its single level): accuracy and QWK."""
-    from fnpgrade.grading import grade_by_subject
-    from fnpgrade.metrics import grading_report
+    from fnpgrade.metrics import subject_grading_report
 
-    y_true, subjects = np.asarray(y_true), np.asarray(subjects)
-    ids, grades, _ = grade_by_subject(proba, subjects, classes)
-    truth = np.array([y_true[subjects == s][0] for s in ids])
-    report = grading_report(truth, grades, labels=["I", "II", "III"])
-    return {"subject_accuracy": float(np.mean(grades == truth)), "subject_qwk": report["qwk"],
-            "subjects": len(ids)}
+    report = subject_grading_report(y_true, proba, subjects, classes, labels=["I", "II", "III"])
+    return {"subject_accuracy": report["accuracy"], "subject_qwk": report["qwk"], "subjects": report["n_subjects"]}
 
 
 def _faces_dict(bases):

@@ -36,8 +36,8 @@ def main(argv=None):
     args = parse_args(argv)
     from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
 
-    from fnpgrade import grade_by_subject, make_measures_pipeline, make_palsy_clips
-    from fnpgrade.metrics import grading_report
+    from fnpgrade import make_measures_pipeline, make_palsy_clips
+    from fnpgrade.metrics import grading_report, subject_grading_report
 
     n_subjects, clips, folds = (12, 3, 2) if args.quick else (36, 6, 3)
     X, y, groups, info = make_palsy_clips(n_subjects=n_subjects, clips_per_subject=clips, random_state=args.seed,
@@ -56,12 +56,11 @@ def main(argv=None):
     proba = cross_val_predict(pipe[-1], measures, y, groups=groups, cv=cv, method="predict_proba")
     classes = np.unique(y)
     per_clip = grading_report(y, classes[proba.argmax(1)], labels=list(classes))
-    ids, grades, _ = grade_by_subject(proba, subjects, classes)
-    truth = np.array([y[subjects == s][0] for s in ids])
-    per_person = grading_report(truth, grades, labels=list(classes))
+    # a clinician grades the person: each subject from the mean of its clips' probabilities
+    per_person = subject_grading_report(y, proba, subjects, classes, labels=list(classes))
     print(f"\nPeople never seen in training (SYNTHETIC): per clip accuracy {per_clip['accuracy']:.3f}, "
           f"QWK {per_clip['qwk']:.3f}; per subject accuracy {per_person['accuracy']:.3f}, "
-          f"QWK {per_person['qwk']:.3f} ({len(ids)} subjects)")
+          f"QWK {per_person['qwk']:.3f} ({per_person['n_subjects']} subjects)")
 
     forest = pipe[-1].fit(measures, y)
     names = pipe.named_steps["measures"].get_feature_names_out()

@@ -36,20 +36,17 @@ def format_fold_table(fold_reports):
 
 def _scores(y_true, proba, classes, subjects):
     """Per clip and per subject (mean of a subject's clip probabilities): accuracy, QWK and level-II recall."""
-    from .grading import grade_by_subject
-    from .metrics import grading_report
+    from .metrics import grading_report, subject_grading_report
 
-    y_true, subjects = np.asarray(y_true, dtype=object), np.asarray(subjects)
+    y_true = np.asarray(y_true, dtype=object)
     pred = np.asarray(classes, dtype=object)[np.argmax(proba, axis=1)]
     clip = grading_report(y_true, pred, labels=["I", "II", "III"])
-    ids, grades, _ = grade_by_subject(proba, subjects, classes)
-    truth = np.array([y_true[subjects == s][0] for s in ids], dtype=object)
-    person = grading_report(truth, grades, labels=["I", "II", "III"])
+    person = subject_grading_report(y_true, proba, subjects, classes, labels=["I", "II", "III"])
     level_ii = y_true == "II"
     return {"clip_accuracy": float(clip["accuracy"]), "clip_qwk": float(clip["qwk"]),
             "clip_recall_II": float(np.mean(pred[level_ii] == "II")) if level_ii.any() else float("nan"),
             "subject_accuracy": float(person["accuracy"]), "subject_qwk": float(person["qwk"]),
-            "n_clips": int(len(y_true)), "n_subjects": int(len(ids)), "pred": pred}
+            "n_clips": int(len(y_true)), "n_subjects": person["n_subjects"], "pred": pred}
 
 
 def format_grader_table(rows):

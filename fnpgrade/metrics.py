@@ -20,6 +20,7 @@ from sklearn.metrics import (accuracy_score, cohen_kappa_score, f1_score, make_s
 from .grading import HB_GRADES, LEVELS
 
 __all__ = [
+    "subject_grading_report",
     "ordinal_labels", "quadratic_weighted_kappa", "quadratic_kappa_scorer", "geometric_mean_scorer",
     "per_level_sensitivity_specificity", "grading_report", "SCORING",
 ]
@@ -56,7 +57,7 @@ def quadratic_weighted_kappa(y_true, y_pred, labels=None):
     Examples
     --------
     >>> round(quadratic_weighted_kappa(["I", "II", "III"], ["I", "III", "III"]), 3)
-    0.667
+    0.8
     """
     labels = ordinal_labels(y_true, y_pred) if labels is None else list(labels)
     # Kappa weights follow the position in `labels`, so score ordinal ranks, not the raw labels.
@@ -153,3 +154,53 @@ def _report(y_true, y_pred, labels):
         "gmean": float(_gmean(y_true, y_pred)),
         "per_level": per_level_sensitivity_specificity(y_true, y_pred, labels=labels),
     }
+
+
+def subject_grading_report(y_true, proba, subjects, classes, labels=None):
+    """Scores of one evaluation per person: each subject graded from the mean of its clips' probabilities.
+
+    A clinician grades a person, not a 4-frame clip; :func:`fnpgrade.grade_by_subject`
+    pools a subject's clips, and this scores those grades against the
+    subject's level, with the same keys as :func:`grading_report` plus
+    ``n_subjects``.
+
+    Parameters
+    ----------
+    y_true : array-like, shape (n_clips,)
+        The level of each clip (one per subject: all its clips share it).
+    proba : array-like, shape (n_clips, n_classes)
+        ``predict_proba`` of the clips.
+    subjects : array-like, shape (n_clips,)
+        The subject of each clip.
+    classes : array-like, shape (n_classes,)
+        The labels of ``proba``'s columns.
+    labels : list or None, default=None
+        The ordered levels (see :func:`grading_report`).
+
+    Returns
+    -------
+    report : dict
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> proba = np.array([[0.6, 0.3, 0.1], [0.1, 0.2, 0.7], [0.2, 0.2, 0.6], [0.5, 0.4, 0.1]])
+    >>> report = subject_grading_report(["III", "III", "III", "I"], proba, ["s1", "s1", "s1", "s2"],
+    ...                                 ["I", "II", "III"])
+    >>> report["accuracy"], report["n_subjects"]
+    (1.0, 2)
+    """
+    from .grading import grade_by_subject
+
+    y_true, subjects = np.asarray(y_true, dtype=object), np.asarray(subjects)
+    ids, grades, _ = grade_by_subject(proba, subjects, classes)
+    truth = []
+    for subject in ids:
+        levels = set(y_true[subjects == subject])
+        if len(levels) != 1:
+            raise ValueError(f"Subject {subject!r} has clips of several levels {sorted(map(str, levels))}; a "
+                             "subject's clips must share one grade to be graded as a person.")
+        truth.append(levels.pop())
+    report = grading_report(np.asarray(truth, dtype=object), grades, labels=labels)
+    report["n_subjects"] = int(len(ids))
+    return report
