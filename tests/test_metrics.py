@@ -50,3 +50,17 @@ def test_scoring_dict_works_with_cross_validate():
     scores = cross_validate(DummyClassifier(strategy="most_frequent"), X, y, cv=4, scoring=SCORING)
     assert set(f"test_{k}" for k in SCORING) <= set(scores)
     assert np.allclose(scores["test_accuracy"], 1 / 3)
+
+
+def test_subject_grading_report_grades_each_person_from_all_their_clips():
+    import numpy as np
+
+    from fnpgrade.metrics import subject_grading_report
+
+    # s1's rest clip looks normal (I), its two expression clips show level III: the person is III
+    proba = np.array([[0.6, 0.3, 0.1], [0.1, 0.2, 0.7], [0.1, 0.1, 0.8], [0.2, 0.7, 0.1], [0.7, 0.2, 0.1]])
+    y = ["III", "III", "III", "II", "I"]
+    report = subject_grading_report(y, proba, ["s1", "s1", "s1", "s2", "s3"], ["I", "II", "III"])
+    assert report["accuracy"] == 1.0 and report["n_subjects"] == 3 and report["qwk"] == 1.0
+    with pytest.raises(ValueError, match="several levels"):
+        subject_grading_report(["I", "II"], proba[:2], ["s1", "s1"], ["I", "II", "III"])
