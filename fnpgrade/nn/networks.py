@@ -17,14 +17,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..clips import FACE_SIZE as _FACE_SIDE
+from ..clips import ROI_SIZE
 from .branches import FaceBranch, MeasuresBranch, RegionBranch, SEResNetBranch, VGG16Branch
 from .layers import frames_to_images, scaled
 
 __all__ = ["WindowNetwork", "PHCNNLSTM", "PHCNN", "FaceN1LSTM", "VGG16LSTM", "SENet", "PixelLSTM",
            "PHCNNFeatures"]
 
-FACE_SIZE = (128, 128)
-ROI_SIZE = (40, 120)
+# the paper's crop sizes, defined once with the clip types
+FACE_SIZE = (_FACE_SIDE, _FACE_SIDE)
 
 
 class WindowNetwork(nn.Module):
