@@ -167,3 +167,16 @@ def test_every_public_estimator_is_checked():
     public = {name for name in fnpgrade.__all__
               if isinstance(getattr(fnpgrade, name), type) and issubclass(getattr(fnpgrade, name), BaseEstimator)}
     assert public == set(PUBLIC_ESTIMATORS), "add the new estimator to PUBLIC_ESTIMATORS"
+
+
+def test_a_per_clip_step_holding_a_model_must_say_what_pickles_in_its_place():
+    from fnpgrade.preprocessing.base import ClipTransformer
+
+    with pytest.raises(TypeError, match="_unloaded_model"):
+        class HoldsAModel(ClipTransformer):  # noqa: F841 - defining the class is the check
+            _model_attribute = "model_"
+
+            def _transform_one(self, clip, index, model=None, progress=None):
+                return clip, {}
+    with pytest.raises(TypeError, match="abstract"):
+        ClipTransformer()

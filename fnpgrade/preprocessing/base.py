@@ -11,12 +11,14 @@ collect the reports, and pickle without the loaded model.
 
 from __future__ import annotations
 
+import abc
+
 from sklearn.base import BaseEstimator, TransformerMixin
 
 __all__ = ["ClipTransformer"]
 
 
-class ClipTransformer(TransformerMixin, BaseEstimator):
+class ClipTransformer(TransformerMixin, BaseEstimator, abc.ABC):
     """Base class of the steps that transform each clip on its own.
 
     Subclasses implement :meth:`_transform_one` and, when they hold a model,
@@ -37,13 +39,20 @@ class ClipTransformer(TransformerMixin, BaseEstimator):
     #: Unit of the progress bar.
     _progress_unit = "clip"
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # a step that holds a model must say what pickles in its place, or pickling would lose it
+        if cls._model_attribute is not None and cls._unloaded_model is ClipTransformer._unloaded_model:
+            raise TypeError(f"{cls.__name__} holds a model in {cls._model_attribute!r} and must implement "
+                            "_unloaded_model() (the unloaded backend that pickles in its place).")
+
+    @abc.abstractmethod
     def _transform_one(self, clip, index, model=None, progress=None):
         """``(result, report)`` for clip ``index``, using ``model`` (default: the fitted one)."""
-        raise NotImplementedError
 
     def _unloaded_model(self):
-        """A fresh, unloaded copy of the model backend (what pickles in its place)."""
-        raise NotImplementedError
+        """A fresh, unloaded copy of the model backend (what pickles in its place); None: no model."""
+        return None
 
     def _worker_model(self):
         """The model to use in a joblib worker process (the process's cached loaded copy)."""
