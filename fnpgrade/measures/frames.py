@@ -15,9 +15,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .features import NOISE_IOD, eye_aperture_gap
-from .motion import DISFlow, remove_head_motion, _box_slices
-from .regions import REGIONS, SIDES, face_frame, region_boxes
+from .features import NOISE_IOD, _ratio, eye_aperture_gap
+from .motion import DISFlow, region_excursions
+from .regions import REGIONS, face_frame, region_boxes
 
 __all__ = ["FRAME_FEATURE_NAMES", "frame_measures"]
 
@@ -63,24 +63,21 @@ def frame_measures(face, landmarks, flow=None):
     frame = face_frame(median)
     boxes = region_boxes(median)
     face_box = (*median.min(axis=0), *median.max(axis=0))
-    grey = np.stack([cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in face])
-    flow = flow or DISFlow()
-    mirror = np.array([-1.0, 1.0])
+    rows = np.flatnonzero(known)
+    grey = np.stack([cv2.cvtColor(np.ascontiguousarray(face[t]), cv2.COLOR_RGB2GRAY) for t in rows])
     out[known, -1] = eye_aperture_gap(landmarks[known])
-    first = int(np.flatnonzero(known)[0])
-    for t in range(n):
-        if t == first or not known[t]:
-            out[t, 2:-1:4] = 1.0  # ratio of two equal (zero) displacements
-            continue
-        field, _ = remove_head_motion(flow(grey[first], grey[t]), face_box)
-        for k, (region, _) in enumerate(REGIONS):
-            sides = []
-            for side in SIDES:
-                ys, xs = _box_slices(boxes[region][side], grey.shape[1:])
-                vector = frame.vectors_to_face(field[ys, xs].reshape(-1, 2).mean(axis=0))
-                sides.append(vector * mirror if side == "right" else vector)
-            sizes = [float(np.hypot(*v)) for v in sides]
-            weak, strong = min(sizes), max(sizes)
-            out[t, 4 * k:4 * k + 4] = (weak, strong, (weak + NOISE_IOD) / (strong + NOISE_IOD),
-                                       float(np.hypot(*(sides[0] - sides[1]))))
+    out[:, 2:-1:4] = 1.0  # the first frame, and frames without landmarks: ratio of two equal (zero) movements
+    if len(rows) < 2:
+        return out
+    # every known frame against the first known one
+    displacement, _ = region_excursions(grey, boxes, flow or DISFlow(), face_box=face_box, appearance=(),
+                                        pairs=[(0, k) for k in range(1, len(rows))])
+    mirror = np.array([-1.0, 1.0])  # the right side's x, mirrored so that both sides move alike
+    for k, (region, _) in enumerate(REGIONS):
+        left = frame.vectors_to_face(displacement[region]["left"])
+        right = frame.vectors_to_face(displacement[region]["right"]) * mirror
+        sizes = np.stack([np.hypot(*left.T), np.hypot(*right.T)], axis=1)
+        weak, strong = sizes.min(axis=1), sizes.max(axis=1)
+        out[rows[1:], 4 * k:4 * k + 4] = np.stack(
+            [weak, strong, _ratio(weak, strong, NOISE_IOD), np.hypot(*(left - right).T)], axis=1)
     return out

@@ -106,16 +106,16 @@ def remove_head_motion(field, face_box, step=6, threshold=0.5):
     return field - head, matrix
 
 
-def region_excursions(grey, boxes, flow=None, face_box=None, appearance=("eye",)):
+def region_excursions(grey, boxes, flow=None, face_box=None, appearance=("eye",), pairs=None):
     """Per region and side, the movement within the clip as displacement vectors between frames.
 
-    Flow is computed between every pair of the given frames (earlier ->
+    Flow is computed between pairs of frames (by default every pair, earlier ->
     later); a region's displacement for a pair is the mean flow in its box.
 
     Parameters
     ----------
     grey : ndarray of uint8, shape (T, H, W)
-        Registered grey frames (head motion already removed).
+        Grey frames registered on the landmarks.
     boxes : dict
         ``boxes[region][side]`` -> ``(x0, y0, x1, y1)`` in pixels (see
         :func:`fnpgrade.measures.regions.region_boxes`).
@@ -128,18 +128,20 @@ def region_excursions(grey, boxes, flow=None, face_box=None, appearance=("eye",)
         Regions whose change of appearance is also measured: the mean
         absolute grey-level change (0-1) between the two frames of a pair, the
         later frame moved back by the fitted head motion.
+    pairs : sequence of (int, int) or None
+        The ``(from, to)`` frame pairs; ``None``: every pair, in the order of
+        ``itertools.combinations(range(T), 2)``.
 
     Returns
     -------
     displacement : dict
         ``displacement[region][side]`` -> ndarray ``(P, 2)``: the mean image
-        displacement (pixels) for each of the ``P = T (T - 1) / 2`` frame pairs,
-        in the order of ``itertools.combinations(range(T), 2)``.
+        displacement (pixels) for each of the ``P`` frame pairs, in order.
     change : dict
         ``change[region][side]`` -> ndarray ``(P,)`` for the ``appearance`` regions.
     """
     flow = flow or DISFlow()
-    pairs = list(itertools.combinations(range(len(grey)), 2))
+    pairs = list(itertools.combinations(range(len(grey)), 2)) if pairs is None else list(pairs)
     out = {region: {side: np.zeros((len(pairs), 2)) for side in sides} for region, sides in boxes.items()}
     change = {region: {side: np.zeros(len(pairs)) for side in boxes[region]} for region in appearance}
     slices = {region: {side: _box_slices(box, grey.shape[1:]) for side, box in sides.items()}
