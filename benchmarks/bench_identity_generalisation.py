@@ -136,24 +136,13 @@ def _faces_dict(bases):
     return {f"{b.family}/{b.name}": b.image for b in bases}
 
 
-def _crops(pipe, X):
-    """Face detection, landmarks and ROI crops (RegionClips), and a mask of the clips with a face.
-
-    Haar misses a few synthetic faces (e.g. one filling the frame); such clips
-    come back blank (``no_face="blank"``), are counted, and are left out of
-    training and scoring rather than graded on black frames.
-    """
-    crops = pipe[:2].fit_transform(X)
-    return crops, _face_found(pipe.named_steps["detector"])
-
-
 def _face_found(detector):
     """Mask of the clips of the detector's last ``transform`` in which it found a face (not blank)."""
     return np.array([not r["blank"] for r in detector.report_])
 
 
 def _subset(data, crops, found):
-    """Keep only the clips in which a face was found (X, y, groups, info and crops alike)."""
+    """Keep only the clips in which a face was found (X, y, groups, info and the per-clip outputs alike)."""
     X, y, groups, info = data
     keep = np.flatnonzero(found)
     info = {k: (v[keep] if isinstance(v, np.ndarray) else [v[i] for i in keep]) for k, v in info.items()}
@@ -226,15 +215,19 @@ def run(args):
         measures_pipe = make_measures_pipeline(no_face="blank", random_state=args.seed)
         network = bool(networks) or "geometry" in models
         for k in list(data):
-            # the detector is shared; a clip without a face is left out of every model alike
-            all_crops, found = _crops(pipe if network else measures_pipe, data[k][0])
+            # one face detection for every model (both pipelines' detectors are the same); Haar misses a
+            # few synthetic faces (one filling the frame, say): such clips come back blank, are counted,
+            # and are left out of every model alike rather than graded on black frames
+            tracks = measures_pipe[0].fit_transform(data[k][0])
+            found = _face_found(measures_pipe[0])
             no_face[k] = int((~found).sum())
-            data[k], crops[k] = _subset(data[k], all_crops, found)
-            if "phcnn+measures" in models:
-                crops[k] = FrameMeasures().fit_transform(crops[k])
+            data[k], tracks = _subset(data[k], tracks, found)
+            if network:
+                crops[k] = pipe[1].fit_transform(tracks)
+                if "phcnn+measures" in models:
+                    crops[k] = FrameMeasures().fit_transform(crops[k])
             if "measures" in models:
-                measures[k] = (measures_pipe[:3].fit_transform(data[k][0]) if network
-                               else measures_pipe[2].fit_transform(crops[k]))
+                measures[k] = measures_pipe[1:3].fit_transform(tracks)
         if any(no_face.values()):
             print(f"        clips without a detected face, left out: {no_face}")
         windower = pipe.named_steps["windower"]
