@@ -185,3 +185,29 @@ def test_predicting_does_not_overwrite_the_fit_time_reports(astronaut):
         assert [r["source"] for r in step.report_] == ["X[0]", "X[1]"]
         assert [r["source"] for r in step.transform_report_] == ["X[0]"]
     assert steps[0].report_[1]["n_frames"] == 3 and steps[0].transform_report_[0]["n_frames"] == 4
+
+
+def test_region_boxes_can_follow_the_tissue_from_frame_to_frame():
+    from fnpgrade.measures.motion import region_excursions
+
+    # skin pulled sideways as a mouth corner is: 12 px at the centre, less and less around it
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur(rng.integers(0, 255, (120, 160)).astype(np.float32), (0, 0), 3)
+    first = cv2.normalize(texture, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    yy, xx = np.mgrid[0:120, 0:160].astype(np.float32)
+    pull = 12.0 * np.exp(-((xx - 60) ** 2 + (yy - 60) ** 2) / (2 * 10.0 ** 2))
+    second = cv2.remap(first, xx - pull, yy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+    moved = 8.0
+    for _ in range(50):  # where the centre's tissue ends up: x = 60 + d with d = pull(60 + d)
+        moved = 12.0 * np.exp(-moved ** 2 / (2 * 10.0 ** 2))
+    at_first = {"corner": {"left": (56, 56, 64, 64)}}
+    at_second = {"corner": {"left": (56 + moved, 56, 64 + moved, 64)}}
+    grey = np.stack([first, second])
+    followed, _ = region_excursions(grey, [at_first, at_second], appearance=())
+    fixed, _ = region_excursions(grey, at_second, appearance=())
+    # boxes placed on each pair's first frame read the tissue's own movement (8.4 px at the centre); a box
+    # placed where the tissue ends up reads the skin beside where it started, which moved less
+    assert 0.8 * moved <= followed["corner"]["left"][0, 0] <= 1.05 * moved, (moved, followed)
+    assert fixed["corner"]["left"][0, 0] < 0.75 * followed["corner"]["left"][0, 0], (fixed, followed)
+    with pytest.raises(ValueError, match="2 frames"):
+        region_excursions(grey, [at_first], appearance=())

@@ -133,7 +133,9 @@ def measure_clip(face, landmarks, flow=None, max_key_frames=6):
     if len(grey) >= 2:
         # head motion is fitted over the landmarks' extent (brows to mouth) and removed from every field
         face_box = (*median.min(axis=0), *median.max(axis=0))
-        displacement, change = region_excursions(grey, boxes, flow, face_box=face_box)
+        # each pair reads the flow where the regions are in its first frame (they move with the expression)
+        frame_boxes = [region_boxes(landmarks[t]) for t in keep]
+        displacement, change = region_excursions(grey, frame_boxes, flow, face_box=face_box)
         for region, sides in displacement.items():
             # in face axes, IOD units; the largest displacement over all frame pairs is the excursion
             movement[region] = {side: float(np.linalg.norm(frame.vectors_to_face(vectors), axis=-1).max())

@@ -110,15 +110,21 @@ def region_excursions(grey, boxes, flow=None, face_box=None, appearance=("eye",)
     """Per region and side, the movement within the clip as displacement vectors between frames.
 
     Flow is computed between pairs of frames (by default every pair, earlier ->
-    later); a region's displacement for a pair is the mean flow in its box.
+    later); a region's displacement for a pair is the mean flow in its box in
+    the pair's first frame.
 
     Parameters
     ----------
     grey : ndarray of uint8, shape (T, H, W)
         Grey frames registered on the landmarks.
-    boxes : dict
+    boxes : dict or sequence of dict
         ``boxes[region][side]`` -> ``(x0, y0, x1, y1)`` in pixels (see
-        :func:`fnpgrade.measures.regions.region_boxes`).
+        :func:`fnpgrade.measures.regions.region_boxes`), the same in every
+        frame; or one such dict per frame, placed on that frame's landmarks,
+        so that a pair ``(i, j)`` reads the flow where the tissue is in frame
+        ``i`` (a box placed on a smiling mouth corner would read the cheek
+        beside a neutral one, and a turned head places the two sides' boxes
+        unequally on it).
     flow : callable or None
         ``flow(a, b) -> (H, W, 2)``; default :class:`DISFlow` ("medium").
     face_box : (x0, y0, x1, y1) or None
@@ -142,15 +148,19 @@ def region_excursions(grey, boxes, flow=None, face_box=None, appearance=("eye",)
     """
     flow = flow or DISFlow()
     pairs = list(itertools.combinations(range(len(grey)), 2)) if pairs is None else list(pairs)
-    out = {region: {side: np.zeros((len(pairs), 2)) for side in sides} for region, sides in boxes.items()}
-    change = {region: {side: np.zeros(len(pairs)) for side in boxes[region]} for region in appearance}
-    slices = {region: {side: _box_slices(box, grey.shape[1:]) for side, box in sides.items()}
-              for region, sides in boxes.items()}
+    per_frame = [boxes] * len(grey) if isinstance(boxes, dict) else list(boxes)
+    if len(per_frame) != len(grey):
+        raise ValueError(f"region_excursions: {len(per_frame)} sets of boxes for {len(grey)} frames; pass one dict "
+                         "for every frame, or one per frame.")
+    out = {region: {side: np.zeros((len(pairs), 2)) for side in sides} for region, sides in per_frame[0].items()}
+    change = {region: {side: np.zeros(len(pairs)) for side in per_frame[0][region]} for region in appearance}
     h, w = grey.shape[1:]
     for p, (i, j) in enumerate(pairs):
         field, head = flow(grey[i], grey[j]), None
         if face_box is not None:
             field, head = remove_head_motion(field, face_box)
+        slices = {region: {side: _box_slices(box, (h, w)) for side, box in sides.items()}
+                  for region, sides in per_frame[i].items()}
         for region, sides in slices.items():
             for side, (ys, xs) in sides.items():
                 out[region][side][p] = field[ys, xs].reshape(-1, 2).mean(axis=0)
