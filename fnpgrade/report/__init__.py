@@ -1,0 +1,23 @@
+"""What a clinician takes away from a video: affected side, region sub-grades, a grade over time, a report page.
+
+:func:`make_report` runs one video through a fitted grader (the clinical
+measures grader or the paper's network) window by window and returns a
+:class:`Report`, whose ``to_html()`` is one self-contained page and whose
+``to_json()`` holds the same numbers; :func:`make_reports` does a folder of
+videos, with one page per video and a CSV summary.
+
+Modules, one job each: :mod:`~fnpgrade.report.measuring` (per-window
+measures), :mod:`~fnpgrade.report.side` (affected side, side convention),
+:mod:`~fnpgrade.report.regions` (region sub-grades),
+:mod:`~fnpgrade.report.timeline` (windows, gaps, grade and uncertainty),
+:mod:`~fnpgrade.report.explain` (explanations),
+:mod:`~fnpgrade.report.figures` (pictures), :mod:`~fnpgrade.report.html`
+(the page), :mod:`~fnpgrade.report.core` (:func:`make_report`),
+:mod:`~fnpgrade.report.batch` (:func:`make_reports`).
+"""
+
+from .batch import make_reports
+from .core import DISCLAIMER, Report, make_report
+from .side import patient_side
+
+__all__ = ["make_report", "make_reports", "Report", "DISCLAIMER", "patient_side"]

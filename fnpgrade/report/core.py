@@ -1,0 +1,373 @@
+"""make_report: one video through a fitted grader -> a :class:`Report` (numbers, pictures, HTML, JSON)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from .measuring import measure_windows, measures_settings
+from .regions import region_scores
+from .side import SIDE_CONVENTION, affected_side, patient_side
+from .timeline import face_gaps, grade_over_time, window_spans
+
+__all__ = ["Report", "make_report", "DISCLAIMER", "DEFAULT_WINDOW"]
+
+#: The statement every report carries.
+DISCLAIMER = ("Research software, not a diagnosis. fnpgrade has not been validated on patients; these numbers "
+              "describe a video, not a person's facial nerve. A clinician decides.")
+
+#: Frames per window when neither the model nor its card says (the paper's 4-frame sequences).
+DEFAULT_WINDOW = 4
+
+
+class Report:
+    """A video's report: the numbers (``data``, JSON-ready) and the pictures (PNG bytes).
+
+    Made by :func:`make_report`. ``to_json()`` gives the numbers,
+    ``to_html()`` one self-contained page (pictures inline, no network).
+
+    Attributes
+    ----------
+    data : dict
+        Everything the page shows, as numbers and sentences (see
+        ``docs/report.md`` for the keys).
+    images : dict
+        ``name -> (caption, PNG bytes)``.
+    """
+
+    def __init__(self, data, images=None):
+        self.data = data
+        self.images = dict(images or {})
+
+    def __repr__(self):
+        grade = self.data.get("grade", {})
+        side = self.data.get("affected_side", {})
+        return f"Report({self.data.get('video')!r}: {grade.get('label')}, affected side {side.get('side')!r})"
+
+    def to_json(self, path=None, indent=2):
+        """The numbers as JSON text; also written to ``path`` when given."""
+        text = json.dumps(self.data, indent=indent, default=_jsonable)
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(text)
+        return text
+
+    def to_html(self, path=None):
+        """One self-contained HTML page; also written to ``path`` when given."""
+        from .html import render_html
+
+        text = render_html(self.data, self.images)
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    def summary_row(self):
+        """One line for a study's spreadsheet (the batch's CSV)."""
+        d = self.data
+        row = {"video": d["video"], "status": "reported", "grade": d["grade"]["label"],
+               "meaning": d["grade"]["meaning"], "stability": d["grade"]["stability"],
+               "affected_side": d["affected_side"]["side"], "side_confidence": d["affected_side"]["confidence"],
+               "movement_percent": d["affected_side"]["movement_percent"]}
+        row.update({f"P({c})": p for c, p in d["grade"]["probabilities"].items()})
+        row.update({f"{r['key']}_percent": r["percent"] for r in d["regions"]})
+        row.update({f"{r['key']}_level": r["level"] for r in d["regions"]})
+        t = d["timeline"]
+        row.update({"n_windows": len(t["windows"]), "coverage": t["coverage"], "n_gaps": len(t["gaps"]),
+                    "n_frames_without_face": t["n_frames_without_face"], "warnings": " ".join(d["warnings"])})
+        return row
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _steps(pipe):
+    from ..preprocessing.detect import FaceDetector
+
+    steps = getattr(pipe, "steps", None)
+    if not steps or not isinstance(steps[0][1], FaceDetector):
+        raise TypeError(f"make_report needs a fitted fnpgrade pipeline whose first step is a FaceDetector (from "
+                        f"make_measures_pipeline or make_phcnn_pipeline); got {type(pipe).__name__}.")
+    if not hasattr(steps[-1][1], "predict_proba"):
+        raise TypeError(f"the pipeline's final step ({type(steps[-1][1]).__name__}) has no predict_proba.")
+    return steps
+
+
+def _window_length(steps, card, window):
+    from ..preprocessing.windows import SequenceWindower
+
+    if window is not None:
+        return int(window)
+    for _, step in steps:
+        if isinstance(step, SequenceWindower):
+            return int(step.length)
+    return int((card or {}).get("clip_length") or DEFAULT_WINDOW)
+
+
+def _model_info(steps, card, model_name):
+    from ..measures import FaceMeasures
+    from ..preprocessing.roi import LandmarkROICropper
+
+    final = steps[-1][1]
+    measures = any(isinstance(s, FaceMeasures) for _, s in steps)
+    if measures:
+        kind = f"clinical grader (measures of each side -> {type(final).__name__})"
+    else:
+        kind = f"{type(final).__name__} ({getattr(final, 'arch', 'network')})"
+    cropper = next((s for _, s in steps if isinstance(s, LandmarkROICropper)), None)
+    info = {"name": model_name or "(in memory)", "grader": "measures" if measures else "network", "kind": kind,
+            "classes": [str(c) for c in final.classes_], "landmarks": getattr(cropper, "landmarks", None),
+            "fnpgrade_version": __version__}
+    if card:
+        info["card"] = {k: card.get(k) for k in ("fnpgrade_version", "created", "synthetic", "data", "target",
+                                                 "n_clips", "n_subjects", "label_counts", "fps", "clip_length",
+                                                 "validation_accuracy") if k in card}
+    return info
+
+
+def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None, model_name=None, explain=True,
+                n_bootstrap=1000, random_state=0):
+    """Grade one whole video window by window, find the affected side and region sub-grades, explain the grade.
+
+    Parameters
+    ----------
+    pipe : sklearn.pipeline.Pipeline
+        A fitted grader from :func:`~fnpgrade.make_measures_pipeline` (the
+        clinical grader) or :func:`~fnpgrade.make_phcnn_pipeline`; as loaded
+        by :func:`fnpgrade.persistence.load_model_with_card`.
+    video : str, path-like or ndarray
+        A video file, a frame folder or ``(T, H, W, 3)`` uint8 RGB frames.
+    mirrored : bool, default=False
+        The video is mirrored (front-camera "selfie"): the image's left is the
+        patient's left. Default: an ordinary camera, image left = patient's
+        right.
+    fps : float or None
+        Read the video at this rate; ``None``: the model's (its detector's).
+    window : int or None
+        Frames per window; ``None``: the pipeline's windower, else the model
+        card's clip length, else 4.
+    card : dict or None
+        The model card (:func:`fnpgrade.persistence.load_model_with_card`).
+    model_name : str or None
+        Shown on the page (e.g. the model file's name).
+    explain : bool, default=True
+        Compute the explanations (measure contributions, or occlusion and
+        Grad-CAM for a network).
+    n_bootstrap : int, default=1000
+        Resamples for the uncertainties.
+    random_state : int, default=0
+
+    Returns
+    -------
+    report : Report
+
+    Raises
+    ------
+    fnpgrade.preprocessing.detect.FaceCoverageError
+        No face in any frame of the video.
+    ValueError
+        No stretch of the video shows the face for a whole window.
+
+    Examples
+    --------
+    >>> from fnpgrade.report import make_report
+    >>> report = make_report(pipe, "patient.mp4")            # doctest: +SKIP
+    >>> report.to_html("patient.html"); report.to_json("patient.json")  # doctest: +SKIP
+    """
+    from sklearn.base import clone
+
+    from ..measures import FaceMeasures
+    from ..pipeline import MEASURES_FACE_SIZE
+    from ..preprocessing.roi import LandmarkROICropper
+    from ..readout import describe_grade, near_uniform
+    from ..utils import clip_name
+    from . import figures
+
+    steps = _steps(pipe)
+    name = clip_name(video, 0) if not isinstance(video, (str, Path)) else str(video)
+    model_detector = steps[0][1]
+    # the model's detector settings, but every stretch with a face is reported: the gaps are shown, not refused
+    detector = clone(model_detector).set_params(min_coverage=0.0, no_face="raise", verbose=False, n_jobs=None)
+    if fps is not None:
+        detector.set_params(fps=fps)
+    detector.fit()
+    track = detector.transform([video])[0]
+    face = detector.transform_report_[0]
+    length = _window_length(steps, card, window)
+    spans, n_unwindowed = window_spans(track.frame_index, length)
+    rate, start = face["frame_rate"], face["start_s"]
+    if not spans:
+        raise ValueError(f"{name}: no stretch of {length} consecutive frames shows the face (a face was verified in "
+                         f"{face['n_found']} of {face['n_frames_read']} frames at {rate:g} fps); nothing to grade. "
+                         "Use a video that shows the face for longer, or a lower --window.")
+    windows = [track.select(s) for s in spans]
+    seconds = np.array([[start + track.frame_index[s[0]] / rate, start + (track.frame_index[s[-1]] + 1) / rate]
+                        for s in spans])
+
+    # the pipeline's own steps on the windows; its measures step (if any) is measured here, keeping all of it
+    Xt, region_clips, results, measures_at = windows, None, None, None
+    for k, (_, step) in enumerate(steps[1:-1], 1):
+        if step in (None, "passthrough") or hasattr(step, "fit_resample"):
+            continue
+        if isinstance(step, FaceMeasures):
+            results = measure_windows(Xt, *measures_settings(step))
+            Xt, measures_at = np.stack([r["features"] for r in results]), k
+            continue
+        Xt = step.transform(Xt)
+        if isinstance(step, LandmarkROICropper):
+            region_clips = Xt
+    final = steps[-1][1]
+    proba = np.asarray(final.predict_proba(Xt), float)
+    classes = [str(c) for c in final.classes_]
+    grade = grade_over_time(proba, classes, seconds, n_bootstrap=n_bootstrap, random_state=random_state)
+    grade["meaning"] = describe_grade(grade["label"])
+
+    if results is None:  # a network: measure the sides on clip-registered crops of the same windows
+        cropper = next((s for _, s in steps if isinstance(s, LandmarkROICropper)), None)
+        measurer = LandmarkROICropper(landmarks=getattr(cropper, "landmarks", "dlib"), registration="clip",
+                                      face_size=MEASURES_FACE_SIZE).fit()
+        results = measure_windows(measurer.transform(windows), *measures_settings())
+    side = affected_side(results, mirrored=mirrored, n_bootstrap=n_bootstrap, random_state=random_state)
+    compared = side["image_side"] if side["image_side"] != "none" else side["weaker_image_side"]
+    regions = region_scores(results, compared, mirrored=mirrored)
+
+    n_read = int(face["n_frames_read"])
+    gaps = face_gaps(track.frame_index, n_read, rate, start)
+    timeline = {"windows": grade.pop("windows"), "window_frames": length, "frame_rate": round(float(rate), 4),
+                "duration_s": round(n_read / rate, 3), "gaps": gaps,
+                "n_frames_read": n_read, "n_found": int(face["n_found"]),
+                "n_interpolated": int(face.get("n_interpolated", 0)),
+                "n_frames_without_face": int(sum(g["n_frames"] for g in gaps)),
+                "n_frames_unwindowed": int(n_unwindowed), "coverage": round(float(face["coverage"]), 4)}
+    worst = [dict(timeline["windows"][i], index=i) for i in grade["worst"]]
+    best = [dict(timeline["windows"][i], index=i) for i in grade["best"]]
+
+    warnings = []
+    if card is not None and card.get("synthetic"):
+        warnings.append("The model was trained on synthetic faces (warped photos), not on patients.")
+    if card is None:
+        warnings.append("The model has no model card: what it was trained on is unknown.")
+    if face["coverage"] < model_detector.min_coverage:
+        warnings.append(f"Only {face['coverage']:.0%} of the frames show a verified face ({model_detector.min_coverage:.0%} "
+                        "needed for 'fnpgrade predict'): this grade comes from the stretches with a face alone.")
+    if len(timeline["windows"]) < 3:
+        warnings.append(f"Only {len(timeline['windows'])} window(s) were graded: the uncertainty cannot be estimated "
+                        "well; record a longer video with the standard expressions.")
+    if near_uniform(list(grade["probabilities"].values())):
+        warnings.append("The probabilities are near uniform: the model cannot tell the levels apart on this video.")
+    if side["side"] == "none":
+        warnings.append(f"No side is clearly weaker: {side['reason']}.")
+
+    data = {
+        "fnpgrade_version": __version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "video": name,
+        "disclaimer": DISCLAIMER,
+        "model": _model_info(steps, card, model_name),
+        "mirrored": bool(mirrored),
+        "side_convention": SIDE_CONVENTION(mirrored),
+        "grade": {k: grade[k] for k in ("label", "meaning", "probabilities", "interval", "stability", "agreement",
+                                        "method")},
+        "affected_side": side,
+        "regions": regions,
+        "timeline": timeline,
+        "worst_windows": worst,
+        "best_windows": best,
+        "warnings": warnings,
+    }
+
+    images = {}
+    lids = _lid_series(results, seconds, spans, track, rate, start, mirrored)
+    images["timeline"] = ("Grade over time: each window's probabilities; grey hatched: no face (not graded); "
+                          "red: the worst windows. Below: each eye's lid opening.",
+                          figures.to_png(figures.timeline_figure({**grade, "windows": timeline["windows"]}, gaps,
+                                                                 timeline["duration_s"], lids)))
+    images["regions"] = ("Movement of each region on the patient's left and right, summed over the windows.",
+                         figures.to_png(figures.regions_figure(regions, side["side"])))
+    montage_source = region_clips if region_clips is not None else None
+    images["montage"] = ("The face and its regions at the worst (top) and best (bottom) windows' middle frames.",
+                         _montage(montage_source or windows, worst, best, length, detector_only=montage_source is None,
+                                  landmarks=getattr(next((s for _, s in steps if isinstance(s, LandmarkROICropper)),
+                                                         None), "landmarks", "dlib")))
+    if explain:
+        label_index = classes.index(grade["label"])
+        if measures_at is not None:
+            from .explain import explain_measures
+
+            tail = pipe[measures_at + 1:]
+            names = steps[measures_at][1].get_feature_names_out()
+            explanation = explain_measures(tail, Xt, names, label_index)
+            images["explanation"] = ("How much each measure's asymmetry raised the probability of the grade.",
+                                     figures.to_png(figures.measures_explanation_figure(explanation, grade["label"])))
+        elif hasattr(final, "module_"):
+            from .explain import explain_network
+
+            explanation = explain_network(final, Xt, label_index, window_of_interest=grade["worst"][0])
+            cam = explanation.pop("gradcam")
+            images["explanation"] = ("Occlusion: how much the probability of the grade drops without each branch, "
+                                     "and without each frame of each window.",
+                                     figures.to_png(figures.network_explanation_figure(explanation, seconds,
+                                                                                       grade["label"])))
+            if cam is not None:
+                w = grade["worst"][0]
+                faces = Xt[w].face[0]
+                frame_times = start + track.frame_index[spans[w]] / rate
+                images["gradcam"] = ("Grad-CAM on the face branch for the worst window.",
+                                     figures.to_png(figures.gradcam_figure(faces, cam, [f"{t:.2f} s"
+                                                                                        for t in frame_times])))
+        else:
+            explanation = {"kind": "none", "method": f"no explanation for a {type(final).__name__}"}
+        data["explanation"] = explanation
+    return Report(data, images)
+
+
+def _lid_series(results, seconds, spans, track, rate, start, mirrored):
+    """``{patient side: (seconds, lid opening)}`` over the windows' frames with landmarks."""
+    out = {}
+    for side in ("left", "right"):
+        xs, ys = [], []
+        for result, span in zip(results, spans):
+            aperture = result.get("eye_aperture", {}).get(side)
+            if aperture is None or not len(aperture):
+                continue
+            times = start + track.frame_index[span] / rate
+            xs += list(times[: len(aperture)])
+            ys += list(np.asarray(aperture, float))
+        if xs:
+            out[patient_side(side, mirrored)] = (np.array(xs), np.array(ys))
+    return out or None
+
+
+def _montage(clips, worst, best, length, detector_only=False, landmarks="dlib"):
+    """ROI montage PNG of the middle frame of the worst and best windows."""
+    from ..clips import RegionClip
+    from ..plots import roi_montage
+    from ..preprocessing.roi import LandmarkROICropper
+    from . import figures
+
+    picks = [("worst", w) for w in worst[:2]] + [("best", b) for b in best[:1]]
+    if detector_only:
+        clips = LandmarkROICropper(landmarks=landmarks).fit().transform([clips[w["index"]] for _, w in picks])
+        chosen = [(c, kind, w) for c, (kind, w) in zip(clips, picks)]
+    else:
+        chosen = [(clips[w["index"]], kind, w) for kind, w in picks]
+    frames, labels = [], []
+    for clip, kind, w in chosen:
+        frames.append(clip.select([min(length, clip.n_frames) // 2]))
+        labels.append(f"{kind}: {w['start_s']:.1f}-{w['end_s']:.1f} s, {w['label']}")
+    joined = RegionClip(face=np.concatenate([f.face for f in frames]), brow=np.concatenate([f.brow for f in frames]),
+                        mouth=np.concatenate([f.mouth for f in frames]),
+                        landmarks=np.concatenate([f.landmarks for f in frames]),
+                        face_landmarks=(np.concatenate([f.face_landmarks for f in frames])
+                                        if all(f.face_landmarks is not None for f in frames) else None),
+                        found=np.concatenate([f.found for f in frames]), source=frames[0].source)
+    return figures.to_png(roi_montage(joined, max_frames=len(labels), frame_labels=labels, title="Worst and best windows"))

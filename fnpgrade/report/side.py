@@ -1,0 +1,167 @@
+"""Which side of the face is weaker: from each side's movement, pooled over a video's windows.
+
+A palsy weakens one side of the face: every region of that side moves less
+than its mirror partner. The measures read each region's excursion on each
+side of the *image* (:func:`~fnpgrade.measures.measure_clip`); this module
+pools them over the windows of a video, decides whether one side is clearly
+weaker, and names it as the *patient's* side.
+
+Side convention
+---------------
+An ordinary (rear or webcam, not mirrored) camera faces the patient, so the
+image's left is the patient's **right**. Front-camera "selfie" videos are
+often stored mirrored; then the image's left is the patient's left. Pass
+``mirrored=True`` for those. Everything the report calls "left"/"right"
+without "image" is the patient's side.
+
+The decision
+------------
+The weaker side is the image side whose movement, summed over all regions and
+windows, is smaller. It is called *affected* only when both hold:
+
+* **magnitude**: the weaker side moves less than :data:`CLEAR_RATIO` of the
+  stronger side's movement (summed excursions; healthy faces are not perfectly
+  symmetric);
+* **beyond noise**: the deficit (stronger minus weaker total) exceeds
+  :data:`MIN_NOISE_UNITS` times the noise of the comparison,
+  ``sqrt(sum over windows and regions of floor**2)`` where each window's floor
+  is what its nose bridge moved (at least ``NOISE_IOD``): the measures' own
+  noise floor, so a still or noisy video says "none".
+
+Otherwise the report says ``"none"``. The confidence is the share of
+bootstrap resamples of the windows in which the same side is weaker and the
+magnitude test still holds. The two thresholds were chosen on synthetic
+development subjects and checked on held-out ones (person-wise;
+``benchmarks/bench_report_side.py``, ``benchmarks/results/report_side.md``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["patient_side", "image_side", "affected_side", "CLEAR_RATIO", "MIN_NOISE_UNITS", "SIDE_CONVENTION",
+           "MOVEMENT_REGIONS"]
+
+#: The weaker side is called affected only when it moves less than this share of the stronger side.
+CLEAR_RATIO = 0.8
+
+#: ... and when the deficit is at least this many noise units (see the module docstring).
+MIN_NOISE_UNITS = 0.5
+
+#: Regions whose movement is compared (the measures' regions; the nose bridge is the noise reference).
+MOVEMENT_REGIONS = ("brow", "eye", "cheek", "nose_wing", "mouth_corner", "upper_lip", "lower_lip")
+
+
+def SIDE_CONVENTION(mirrored):  # noqa: N802 (a sentence, named like the constant it replaces)
+    """The sentence the report prints about sides."""
+    if mirrored:
+        return ("Sides are the patient's own. The video was declared mirrored (a front-camera 'selfie' video): the "
+                "image's left is the patient's left.")
+    return ("Sides are the patient's own. The video is taken as not mirrored (an ordinary camera facing the "
+            "patient): the image's left is the patient's right. For a mirrored (front-camera 'selfie') video, "
+            "make the report again with mirrored=True (--mirrored).")
+
+
+def patient_side(image_side, mirrored=False):
+    """The patient's side shown on ``image_side`` (``"left"``/``"right"``; ``None`` and ``"none"`` pass through).
+
+    Examples
+    --------
+    >>> from fnpgrade.report.side import patient_side
+    >>> patient_side("left"), patient_side("left", mirrored=True), patient_side("none")
+    ('right', 'left', 'none')
+    """
+    if image_side in (None, "none"):
+        return image_side
+    if image_side not in ("left", "right"):
+        raise ValueError(f"image_side must be 'left', 'right' or 'none'; got {image_side!r}.")
+    if mirrored:
+        return image_side
+    return "right" if image_side == "left" else "left"
+
+
+def image_side(patient, mirrored=False):
+    """The image side showing the patient's ``patient`` side (the inverse of :func:`patient_side`)."""
+    return patient_side(patient, mirrored)  # the map is its own inverse
+
+
+def _totals(results):
+    """Per window: summed movement of the left and right image sides, and the comparison's noise variance."""
+    rows = []
+    for result in results:
+        movement = result.get("movement") or {}
+        if not movement:
+            continue
+        left = sum(movement[r]["left"] for r in MOVEMENT_REGIONS if r in movement)
+        right = sum(movement[r]["right"] for r in MOVEMENT_REGIONS if r in movement)
+        n_regions = sum(r in movement for r in MOVEMENT_REGIONS)
+        rows.append((left, right, n_regions * float(result["noise"]) ** 2))
+    return np.array(rows, float).reshape(-1, 3)
+
+
+def _decide(totals, clear_ratio, min_noise_units):
+    left, right, variance = totals.sum(axis=0)
+    weaker = "left" if left < right else "right"
+    strong, weak = max(left, right), min(left, right)
+    ratio = weak / strong if strong > 0 else 1.0
+    noise = float(np.sqrt(variance))
+    noise_units = (strong - weak) / noise if noise > 0 else 0.0
+    clear = bool(ratio < clear_ratio and noise_units >= min_noise_units)
+    return weaker, float(ratio), float(noise_units), clear
+
+
+def affected_side(results, mirrored=False, clear_ratio=CLEAR_RATIO, min_noise_units=MIN_NOISE_UNITS,
+                  n_bootstrap=500, random_state=0):
+    """Decide the affected side of one video (or one person's clips) from per-window measures.
+
+    Parameters
+    ----------
+    results : list of dict
+        Per window, from :func:`fnpgrade.report.measuring.measure_windows`
+        (``movement`` per region and image side in IOD, ``noise``).
+    mirrored : bool, default=False
+        Whether the video is mirrored (see the module docstring).
+    clear_ratio, min_noise_units : float
+        The decision's thresholds (see the module docstring).
+    n_bootstrap : int, default=500
+        Resamples of the windows for the confidence.
+    random_state : int, default=0
+
+    Returns
+    -------
+    side : dict
+        ``side`` (patient's ``"left"``/``"right"``/``"none"``), ``image_side``
+        (image side, or ``"none"``), ``weaker_image_side`` (the side that moved
+        less, even when not clearly), ``movement_percent`` (the weaker side's
+        summed movement as a percentage of the stronger side's),
+        ``noise_units``, ``confidence`` (0-1: bootstrap share agreeing with
+        the decision), ``n_windows`` (windows measured), ``reason`` (a
+        sentence).
+    """
+    totals = _totals(results)
+    if not len(totals) or totals[:, :2].sum() <= 0:
+        return {"side": "none", "image_side": "none", "weaker_image_side": None, "movement_percent": None,
+                "noise_units": 0.0, "confidence": 0.0, "n_windows": int(len(totals)),
+                "reason": "no window with a measurable face: the side cannot be decided."}
+    weaker, ratio, noise_units, clear = _decide(totals, clear_ratio, min_noise_units)
+    rng = np.random.default_rng(random_state)
+    agree = 0
+    for _ in range(int(n_bootstrap)):
+        sample = totals[rng.integers(0, len(totals), len(totals))]
+        w, _, _, c = _decide(sample, clear_ratio, min_noise_units)
+        agree += (c and w == weaker) if clear else (not c)
+    confidence = agree / max(1, int(n_bootstrap))
+    percent = round(100 * ratio, 1)
+    if clear:
+        reason = (f"the patient's {patient_side(weaker, mirrored)} side (image {weaker}) moved {percent:.0f}% as far "
+                  f"as the other side over {len(totals)} windows ({noise_units:.1f} noise units of deficit)")
+    elif ratio >= clear_ratio:
+        reason = (f"both sides moved alike: the weaker (image {weaker}) moved {percent:.0f}% as far as the other, "
+                  f"not below {100 * clear_ratio:.0f}%")
+    else:
+        reason = (f"the image {weaker} side moved {percent:.0f}% as far as the other, but the deficit is within the "
+                  f"measurement noise ({noise_units:.2f} noise units, {min_noise_units:g} needed): too little "
+                  "movement to tell; record the standard expressions (raise brows, close eyes, smile)")
+    return {"side": patient_side(weaker, mirrored) if clear else "none", "image_side": weaker if clear else "none",
+            "weaker_image_side": weaker, "movement_percent": percent, "noise_units": round(noise_units, 3),
+            "confidence": round(float(confidence), 3), "n_windows": int(len(totals)), "reason": reason}
