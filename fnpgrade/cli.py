@@ -1,4 +1,4 @@
-"""The ``fnpgrade`` command: demo, cross-validation, training, prediction, preview.
+"""The ``fnpgrade`` command: demo, cross-validation, training, prediction, report, preview.
 
 Every subcommand exits non-zero with a one-line message on bad input (no
 traceback unless ``--debug``). ``train``, ``cv``, ``predict`` and ``preview``
@@ -167,6 +167,26 @@ def build_parser():
     predict.add_argument("--device", default=None, help="run the network on this device (default: the model's)")
     predict.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_face_args(predict, defaults_from_model=True)
+
+    report = sub.add_parser("report", help="a clinician's report page per video: affected side, regions, grade over "
+                                           "time, explanations (self-contained HTML)")
+    report.add_argument("videos", nargs="+", help="video files, frame folders, folders of videos, or CSV files with "
+                                                   "a 'path' column")
+    report.add_argument("--model", required=True, help="a model file from 'fnpgrade train' (trusted sources only)")
+    report.add_argument("--out", default=None,
+                        help="the HTML page to write for one video (default: <video name>.html here); a folder "
+                             "when several videos, a folder of videos or a CSV are given (default: reports/), "
+                             "with summary.csv")
+    report.add_argument("--json", action="store_true", help="also write the numbers as JSON beside each page")
+    report.add_argument("--mirrored", action="store_true",
+                        help="the video is mirrored (front-camera 'selfie'): image left is the patient's left "
+                             "(default: an ordinary camera, image left = patient's right)")
+    report.add_argument("--fps", type=_positive, default=None,
+                        help="read the videos at this rate (default: the model's)")
+    report.add_argument("--window", type=int, default=None,
+                        help="frames per graded window (default: the model's clip length, else 4)")
+    report.add_argument("--no-explain", action="store_true", help="leave out the explanations (faster)")
+    report.add_argument("--quiet", action="store_true", help="no progress bar")
 
     preview = sub.add_parser("preview", help="ROI montage of one video (check the crops)")
     preview.add_argument("video")
@@ -661,8 +681,47 @@ def _cmd_preview(args):
     return 0
 
 
+# -- report -----------------------------------------------------------------------------------
+
+def _cmd_report(args):
+    from .persistence import load_model_with_card
+    from .report import make_report, make_reports
+
+    pipe, card = load_model_with_card(args.model)
+    videos, _, tabular = _expand_inputs(args.videos)
+    options = {"mirrored": args.mirrored, "fps": args.fps, "window": args.window, "card": card,
+               "model_name": Path(args.model).name, "explain": not args.no_explain}
+    if args.window is not None and args.window < 1:
+        raise CLIError(f"--window must be at least 1; got {args.window}.")
+    if len(videos) == 1 and not tabular:
+        out = Path(args.out or f"{Path(videos[0]).name.replace('.', '_')}.html")
+        if out.suffix.lower() not in (".html", ".htm"):
+            raise CLIError(f"--out {out}: for one video, give the HTML file to write (e.g. report.html).")
+        report = make_report(pipe, videos[0], **options)
+        report.to_html(out)
+        print(f"{videos[0]}: {report.data['grade']['meaning']}; affected side: "
+              f"{report.data['affected_side']['side']}; report written to {out}")
+        if args.json:
+            report.to_json(out.with_suffix(".json"))
+            print(f"numbers written to {out.with_suffix('.json')}")
+        return 0
+    out = Path(args.out or "reports")
+    if out.suffix.lower() in (".html", ".htm"):
+        raise CLIError(f"--out {out}: several videos need a folder for their reports, not one HTML file.")
+    reports, failures = make_reports(pipe, videos, out, json=args.json, progress=not args.quiet, **options)
+    for video, report in reports.items():
+        print(f"{video}: {report.data['grade']['label']}, affected side {report.data['affected_side']['side']}")
+    print(f"{len(reports)} report(s) and summary.csv written to {out}")
+    if failures:
+        print(f"{len(failures)} of {len(videos)} videos could not be reported:", file=sys.stderr)
+        for video, reason in failures:
+            print(f"  {video}: {reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
 _COMMANDS = {"demo": _cmd_demo, "cv": _cmd_cv, "train": _cmd_train, "predict": _cmd_predict,
-             "preview": _cmd_preview}
+             "preview": _cmd_preview, "report": _cmd_report}
 
 _CLI_HINTS = {
     "train": " From the command line: --no-face skip leaves such clips out (counted and named); --min-coverage "
