@@ -10,7 +10,7 @@ FNPGRADE_DATA ?= $(CURDIR)/.fnpgrade_data
 export FNPGRADE_DATA
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-all install clean
+.PHONY: demo test test-all install clean chromium
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,18 @@ test: install
 
 test-all: install
 	$(PY) -m pytest -q -m ""
+
+# Headless Chromium renders the report page in tests/test_report.py (skipped where it is absent).
+# Debian/Ubuntu as root only; anywhere else this says so and succeeds.
+chromium:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
+		echo "chromium already installed"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+			|| echo "apt-get could not install chromium: the report's browser test will skip"; \
+	else \
+		echo "no apt-get as root here: install chromium yourself to run the report's browser test"; \
+	fi
 
 clean:
 	rm -rf $(VENV) .fnpgrade_data
