@@ -54,7 +54,8 @@ def timeline_figure(grade, gaps, duration_s, lids=None):
                       linewidth=0)
         a.set_xlim(0, max(duration_s, 1e-3))
     if gaps:
-        ax.text(gaps[0]["start_s"], 1.02, "no face", fontsize=8, color="0.3", va="bottom")
+        ax.text((gaps[0]["start_s"] + gaps[0]["end_s"]) / 2, 0.97, "no face", fontsize=8, color="0.2", va="top",
+                ha="center")
     ax.set_ylim(0, 1.0)
     ax.set_ylabel("probability")
     ax.set_title(f"Grade over time: {grade['label']} (mean of {len(windows)} windows); red: worst windows, "
@@ -91,7 +92,7 @@ def regions_figure(regions, affected):
     ax.set_xlabel("movement summed over windows (inter-ocular distances)")
     ax.set_title("Movement per region and side" + (f" (affected: patient's {affected})" if affected != "none"
                                                    else " (no side clearly affected)"), fontsize=9)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 

@@ -44,6 +44,9 @@ CLINICAL_REGIONS = (
 #: Percent of the healthy side's movement: >= the first is level I, < the second level III.
 LEVEL_LIMITS = (85.0, 30.0)
 
+#: A region moved when, in some window, one side moved more than this many times the window's noise floor.
+MOVED_NOISE_UNITS = 2.0
+
 #: The healthy eye must close by at least this share of its opening for closure completeness to be read.
 MIN_CLOSURE = 0.3
 
@@ -104,11 +107,13 @@ def region_scores(results, affected_image_side, mirrored=False):
     for key, name, parts, items in CLINICAL_REGIONS:
         totals = {side: float(sum(r["movement"][p][side] for r in measured for p in parts)) for side in ("left",
                                                                                                         "right")}
-        noise = float(sum(r["noise"] for r in measured)) * len(parts)
         side = compared or min(totals, key=totals.get)
         strong = totals[other[side]]
-        # a region that moved no more than the noise floor on its stronger side did not move: no percent
-        percent = None if strong <= noise else round(100 * min(totals[side] / strong, 1.5), 1)
+        # a region that never moved beyond twice its noise floor (in any window, on either side) did not move:
+        # its percent would compare noise with noise
+        moved = any(max(sum(r["movement"][p][s] for p in parts) for s in ("left", "right"))
+                    > MOVED_NOISE_UNITS * r["noise"] * len(parts) for r in measured)
+        percent = round(100 * min(totals[side] / strong, 1.5), 1) if moved and strong > 0 else None
         entry = {"key": key, "name": name, "items": items, "compared_side": patient_side(side, mirrored),
                  "movement": {patient_side(s, mirrored): round(v, 4) for s, v in totals.items()},
                  "percent": percent, "level": region_level(percent)}
