@@ -69,6 +69,12 @@ def score(rows):
     return out
 
 
+def misses(rows):
+    """Of the HB2-6 people not given their true side: how many were called 'none', how many the wrong side."""
+    missed = [d for hb, t, d in rows if hb > 1 and d != t]
+    return {"none": sum(d == "none" for d in missed), "wrong_side": sum(d != "none" for d in missed)}
+
+
 def per_grade(rows):
     return {g: float(np.mean([(d == "none") if hb == 1 else (d == t) for hb, t, d in rows if hb == g]))
             for g in range(1, 7) if any(hb == g for hb, _, _ in rows)}
@@ -119,13 +125,15 @@ def main():
         payload["defaults"][n_clips] = {"per_grade": per_grade(default_rows),
                                         "groups": {g: v for g, (v, _) in score(default_rows).items()}}
         payload.setdefault("held_out", {})[n_clips] = {"per_grade": per_grade(held_out_rows),
+                                                       "misses": misses(held_out_rows),
                                                        "groups": {g: v for g, (v, _) in score(held_out_rows).items()}}
     columns = list(table[0])
     print("Affected side, person-wise (SYNTHETIC subjects; share correct: HB1 'none', HB2-6 the true side)")
     print(markdown_table(table, columns))
     for n_clips in (7, 3):
         print(f"per grade, {n_clips} clips, held out:",
-              {g: round(v, 3) for g, v in payload["held_out"][n_clips]["per_grade"].items()})
+              {g: round(v, 3) for g, v in payload["held_out"][n_clips]["per_grade"].items()},
+              "HB2-6 missed:", payload["held_out"][n_clips]["misses"])
     payload["table"] = table
     payload["machine"] = machine()
     print("written to", write_json("report_side" + ("_quick" if args.quick else ""), payload))

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-PAGES = ["quickstart.md", "api.md", "evaluation.md", "reliability.md", "measures.md"]
+PAGES = ["quickstart.md", "api.md", "evaluation.md", "reliability.md", "measures.md", "report.md"]
 
 # (old, new): applied to the page's python code in the default (fast) run; each must occur.
 FAST = {
@@ -25,6 +25,7 @@ FAST = {
                       ("max_epochs=30", "max_epochs=1"), ("StratifiedGroupKFold(4)", "StratifiedGroupKFold(2)")],
     "api.md": [("n_subjects=12, clips_per_subject=8", "n_subjects=6, clips_per_subject=2"),
                ("max_epochs=30", "max_epochs=1")],
+    "report.md": [("n_subjects=12, clips_per_subject=4", "n_subjects=6, clips_per_subject=2")],
     "measures.md": [("n_subjects=12, clips_per_subject=4", "n_subjects=6, clips_per_subject=3"),
                     ('info["subject"] < 8', 'info["subject"] < 4')],
     "evaluation.md": [("n_subjects=12, clips_per_subject=8", "n_subjects=6, clips_per_subject=2"),
@@ -99,7 +100,7 @@ def test_every_documented_command_parses(page):
     text = (DOCS / page).read_text()
     lines = [line for block in _blocks(page, "bash") for line in block.splitlines()]
     # inline commands with options (a bare "`fnpgrade predict`" in prose names the command, it is not one)
-    lines += re.findall(r"`(fnpgrade (?:demo|cv|train|predict|preview) [^`]+)`", text)
+    lines += re.findall(r"`(fnpgrade (?:demo|cv|train|predict|report|preview) [^`]+)`", text)
     commands = [shlex.split(line.split("#")[0]) for line in lines]
     media_command = ["python", "-m", "fnpgrade.datasets.media"]
     commands = [c for c in commands if c and (c[0] == "fnpgrade" or c[:3] == media_command)]
