@@ -375,3 +375,23 @@ def test_page_renders_in_headless_chromium(palsy_report, tmp_path):
     for k, region in enumerate(data["regions"]):
         if region["percent"] is not None:
             assert float(shown[f"regions.{k}.percent"]) == region["percent"]
+
+
+def test_side_benchmark_scores_none_for_hb1_and_the_true_side_otherwise():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(folder))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_report_side", folder / "bench_report_side.py")
+        bench = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(bench)
+    finally:
+        sys.path.remove(str(folder))
+    rows = [(1, "left", "none"), (1, "right", "left"), (2, "left", "left"), (3, "right", "none"),
+            (5, "left", "right"), (6, "right", "right")]
+    scores = bench.score(rows)
+    assert scores["HB1 (says none)"] == (0.5, 2) and scores["HB2-3"] == (0.5, 2) and scores["HB4-6"] == (0.5, 2)
+    assert bench.misses(rows) == {"none": 1, "wrong_side": 1}
