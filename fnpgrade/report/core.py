@@ -11,7 +11,7 @@ import numpy as np
 from .. import __version__
 from .measuring import measure_windows, measures_settings
 from .regions import region_scores
-from .side import SIDE_CONVENTION, affected_side, patient_side
+from .side import affected_side, patient_side, side_convention
 from .timeline import face_gaps, grade_over_time, window_spans
 
 __all__ = ["Report", "make_report", "DISCLAIMER", "DEFAULT_WINDOW"]
@@ -274,7 +274,7 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
         "disclaimer": DISCLAIMER,
         "model": _model_info(steps, card, model_name),
         "mirrored": bool(mirrored),
-        "side_convention": SIDE_CONVENTION(mirrored),
+        "side_convention": side_convention(mirrored),
         "grade": {k: grade[k] for k in ("label", "meaning", "probabilities", "interval", "stability", "agreement",
                                         "method")},
         "affected_side": side,

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["patient_side", "image_side", "affected_side", "CLEAR_RATIO", "MIN_NOISE_UNITS", "SIDE_CONVENTION",
+__all__ = ["patient_side", "image_side", "affected_side", "CLEAR_RATIO", "MIN_NOISE_UNITS", "side_convention",
            "MOVEMENT_REGIONS"]
 
 #: The weaker side is called affected only when it moves less than this share of the stronger side.
@@ -52,7 +52,7 @@ MIN_NOISE_UNITS = 0.5
 MOVEMENT_REGIONS = ("brow", "eye", "cheek", "nose_wing", "mouth_corner", "upper_lip", "lower_lip")
 
 
-def SIDE_CONVENTION(mirrored):  # noqa: N802 (a sentence, named like the constant it replaces)
+def side_convention(mirrored):
     """The sentence the report prints about sides."""
     if mirrored:
         return ("Sides are the patient's own. The video was declared mirrored (a front-camera 'selfie' video): the "
