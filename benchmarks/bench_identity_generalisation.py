@@ -23,6 +23,11 @@ Four models are scored on the same clips:
   and side, eye closure, resting droop; gradient boosting): the clinical grader;
 * ``phcnn``    -- ``make_phcnn_pipeline`` (Haar + dlib + ROIs + PHCNN-LSTM) at a
   reduced width;
+* ``measures+neutral`` -- the same grader told each person's neutral face:
+  every clip gets the middle frame of its subject's rest clip in front
+  (:func:`~fnpgrade.measures.with_neutral_frame`) and
+  ``make_measures_pipeline(neutral=True)`` also measures each frame against
+  it (needs ``--clips 7``, so that every subject has a rest clip);
 * ``phcnn+measures`` -- the same network with its measures branch
   (``make_phcnn_pipeline(measures=True)``: per-frame movement measures from
   :class:`~fnpgrade.measures.FrameMeasures` added to the fused image features
@@ -159,7 +164,7 @@ def run(args):
 
     from fnpgrade import make_measures_pipeline, make_palsy_clips, make_phcnn_pipeline
     from fnpgrade.datasets.identities import real_faces
-    from fnpgrade.measures import FrameMeasures
+    from fnpgrade.measures import FrameMeasures, with_neutral_frame
     from fnpgrade.metrics import grading_report
     from fnpgrade.preprocessing.landmarks import IBUG68_TO_49
 
@@ -176,6 +181,8 @@ def run(args):
     networks = [m for m in models if m.startswith("phcnn")]
     if "phcnn+measures" in models:
         args.registration = "clip"  # the measures are read on registered frames
+    if "measures+neutral" in models and args.clips < 7:
+        raise SystemExit("measures+neutral needs a rest clip of every subject: use --clips 7 (the 7 expressions).")
     rows, folds = [], []
     kfold = KFold(args.folds, shuffle=True, random_state=args.seed)
     for fold, (tr, te) in enumerate(kfold.split(families)):
@@ -211,8 +218,9 @@ def run(args):
         if args.image_dropout is not None and "phcnn+measures" in classifiers:
             classifiers["phcnn+measures"].set_params(module__image_dropout=args.image_dropout)
         t0 = time.perf_counter()
-        crops, no_face, measures = {}, {}, {}
+        crops, no_face, measures, neutral = {}, {}, {}, {}
         measures_pipe = make_measures_pipeline(no_face="blank", random_state=args.seed)
+        neutral_pipe = make_measures_pipeline(no_face="blank", neutral=True, random_state=args.seed)
         network = bool(networks) or "geometry" in models
         for k in list(data):
             # one face detection for every model (both pipelines' detectors are the same); Haar misses a
@@ -228,6 +236,10 @@ def run(args):
                     crops[k] = FrameMeasures().fit_transform(crops[k])
             if "measures" in models:
                 measures[k] = measures_pipe[1:3].fit_transform(tracks)
+            if "measures+neutral" in models:
+                info = data[k][3]
+                with_rest = with_neutral_frame(data[k][0], info["subject"], info["expression"] == "rest")
+                neutral[k] = neutral_pipe[:3].fit_transform(with_rest)
         if any(no_face.values()):
             print(f"        clips without a detected face, left out: {no_face}")
         windower = pipe.named_steps["windower"]
@@ -246,11 +258,12 @@ def run(args):
                 clf = classifiers[model]
                 clf.fit(windows["train"], y_train, groups=groups_train)
                 proba = lambda k: clf.predict_proba(windows[k])  # noqa: E731
-            elif model == "measures":
-                clf = measures_pipe[-1]
+            elif model in ("measures", "measures+neutral"):
+                table = measures if model == "measures" else neutral
+                clf = clone(measures_pipe[-1])
                 with threadpool_limits(1):
-                    clf.fit(measures["train"], y_train)
-                proba = lambda k: clf.predict_proba(measures[k])  # noqa: E731
+                    clf.fit(table["train"], y_train)
+                proba = lambda k: clf.predict_proba(table[k])  # noqa: E731
             else:
                 if model == "geometry":   # the 49 landmarks the pipeline detects
                     marks = {k: [c.landmarks for c in crops[k]] for k in data}
@@ -316,7 +329,8 @@ def run(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="all",
-                        help="all, or a comma-separated list of measures, phcnn, phcnn+measures, geometry, oracle")
+                        help="all, or a comma-separated list of measures, measures+neutral, phcnn, phcnn+measures, geometry, "
+                             "oracle")
     parser.add_argument("--arch", default="phcnn-lstm")
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--epochs", type=int, default=20)

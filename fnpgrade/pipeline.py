@@ -132,8 +132,8 @@ def make_phcnn_pipeline(arch="phcnn-lstm", detector="haar", landmarks="dlib", wi
     return pipeline_class(steps, memory=memory)
 
 
-def make_measures_pipeline(classifier=None, detector="haar", landmarks="mediapipe", memory=None, fps=None,
-                           missing="interpolate", no_face="raise", n_jobs=None, verbose=False,
+def make_measures_pipeline(classifier=None, detector="haar", landmarks="mediapipe", neutral=False, memory=None,
+                           fps=None, missing="interpolate", no_face="raise", n_jobs=None, verbose=False,
                            random_state=None):
     """Build ``FaceDetector -> LandmarkROICropper -> FaceMeasures -> classifier``: the clinical grader.
 
@@ -164,6 +164,13 @@ def make_measures_pipeline(classifier=None, detector="haar", landmarks="mediapip
         openings at r 0.91 against the synthetic truth where dlib reads 0.73,
         and graded unseen people 0.845 per clip against 0.815 with dlib
         (synthetic, ``docs/results.md``). ``"dlib"`` needs nothing more.
+    neutral : bool, default=False
+        Every clip starts with the person's neutral face (put there by
+        :func:`~fnpgrade.measures.with_neutral_frame` from the person's rest
+        clip, or a recording that starts at rest): movement is also measured
+        against it (:class:`~fnpgrade.measures.FaceMeasures` ``neutral``).
+        Use it whenever each person was also filmed at rest; the clips to
+        grade must then start with it too.
     detector, memory, fps, missing, no_face, n_jobs, verbose
         As in :func:`make_phcnn_pipeline`.
     random_state : int, RandomState or None, default=None
@@ -196,7 +203,7 @@ def make_measures_pipeline(classifier=None, detector="haar", landmarks="mediapip
                                   verbose=verbose)),
         ("cropper", LandmarkROICropper(landmarks=landmarks, registration="clip", face_size=MEASURES_FACE_SIZE,
                                        n_jobs=n_jobs, verbose=verbose)),
-        ("measures", FaceMeasures(n_jobs=n_jobs, verbose=verbose)),
+        ("measures", FaceMeasures(neutral=neutral, n_jobs=n_jobs, verbose=verbose)),
         ("classifier", classifier),
     ]
     return Pipeline(steps, memory=memory)

@@ -211,3 +211,65 @@ def test_region_boxes_can_follow_the_tissue_from_frame_to_frame():
     assert fixed["corner"]["left"][0, 0] < 0.75 * followed["corner"]["left"][0, 0], (fixed, followed)
     with pytest.raises(ValueError, match="2 frames"):
         region_excursions(grey, [at_first], appearance=())
+
+
+def test_a_held_expression_is_measured_against_the_neutral_face(astronaut):
+    from fnpgrade.measures import NEUTRAL_FEATURE_NAMES
+
+    image, points = astronaut
+    lift = 0.08 * _iod(points)
+    smiling = _lift_mouth_corner(image, points, lift)
+    # the neutral face in front, from another recording (darker, lower contrast), then a smile held still
+    neutral = np.clip(0.8 * image.astype(float) + 10, 0, 255).astype(np.uint8)
+    clip = _regions([neutral, smiling, smiling, smiling])
+    measures = FaceMeasures(neutral=True).fit([clip])
+    row = dict(zip(measures.get_feature_names_out(), measures.transform([clip])[0]))
+    assert measures.n_features_out_ == len(FEATURE_NAMES) + len(NEUTRAL_FEATURE_NAMES)
+    # the held smile does not move between its own frames; against the neutral face it is a one-sided lift
+    assert row["mouth_corner_movement_strong"] < 0.01, row["mouth_corner_movement_strong"]
+    assert 0.5 * 0.08 <= row["mouth_corner_from_neutral_strong"] <= 1.1 * 0.08, row["mouth_corner_from_neutral_strong"]
+    assert row["mouth_corner_from_neutral_ratio"] < 0.3, row["mouth_corner_from_neutral_ratio"]
+    assert row["brow_from_neutral_strong"] < 0.2 * row["mouth_corner_from_neutral_strong"]
+    assert measures.transform_report_[0]["neutral_found"]
+
+
+def test_with_neutral_frame_puts_each_persons_rest_face_in_front_and_names_who_has_none():
+    from fnpgrade.measures import with_neutral_frame
+
+    rest = np.arange(4, dtype=np.uint8)[:, None, None, None] * np.ones((4, 6, 6, 3), np.uint8)
+    smile = np.full((3, 6, 6, 3), 200, np.uint8)
+    out = with_neutral_frame([smile, rest, smile], ["a", "a", "b"][:2] + ["a"], [False, True, False])
+    assert [len(c) for c in out] == [4, 5, 4]
+    assert all(int(c[0].max()) == 2 for c in out)  # the middle frame of the rest clip
+    np.testing.assert_array_equal(out[0][1:], smile)
+    with pytest.raises(ValueError, match="no rest clip for subject.*b"):
+        with_neutral_frame([smile, rest, smile], ["a", "a", "b"], [False, True, False])
+    with pytest.raises(ValueError, match="resize"):
+        with_neutral_frame([np.zeros((2, 8, 8, 3), np.uint8), rest], ["a", "a"], [False, True])
+
+
+@pytest.mark.slow
+def test_the_grader_with_the_neutral_face_grades_people_it_has_never_seen():
+    from fnpgrade import make_palsy_clips
+    from fnpgrade.datasets.identities import real_faces
+    from fnpgrade.measures import with_neutral_frame
+
+    bases = real_faces(None)
+    families = sorted({b.family for b in bases})
+    test_people = set(families[::4][:2])
+
+    def clips(keep, n_subjects, seed):
+        faces = {f"{b.family}/{b.name}": b.image for b in bases if (b.family in test_people) == keep}
+        X, y, _, info = make_palsy_clips(n_subjects=n_subjects, clips_per_subject=7, faces=faces, random_state=seed,
+                                         return_info=True)
+        return X, y, with_neutral_frame(X, info["subject"], info["expression"] == "rest")
+
+    X, y, X_neutral = clips(False, 24, 0)
+    X_test, y_test, X_test_neutral = clips(True, 10, 1)
+    scores = {}
+    for neutral, train, test in ((False, X, X_test), (True, X_neutral, X_test_neutral)):
+        pipe = make_measures_pipeline(neutral=neutral, no_face="blank", random_state=0).fit(train, y)
+        scores[neutral] = np.mean(pipe.predict(test) == y_test)
+    # SYNTHETIC clips of 2 people never seen (70 clips); chance is 1/3. Measured with these seeds: 0.929 with the
+    # neutral face, 0.914 without; the lift is measured on more people in docs/results.md
+    assert scores[True] >= 0.85 and scores[True] >= scores[False] - 0.03, scores
