@@ -20,6 +20,7 @@ import pytest
 from fnpgrade import make_measures_pipeline, make_palsy_clips, make_phcnn_pipeline
 from fnpgrade.datasets.expressions import EXPRESSIONS
 from fnpgrade.io import write_video
+from fnpgrade.measures import FEATURE_NAMES, NEUTRAL_FEATURE_NAMES, FaceMeasures
 from fnpgrade.model_card import make_model_card
 from fnpgrade.persistence import save_model
 from fnpgrade.report import DISCLAIMER, Report, make_report, make_reports
@@ -145,7 +146,6 @@ def test_grade_over_time_uncertainty():
 
 
 def test_symmetric_values_are_those_of_a_symmetric_face():
-    from fnpgrade.measures import FEATURE_NAMES
 
     X = np.random.default_rng(0).random((3, len(FEATURE_NAMES)))
     sym = explain.symmetric_values(X, FEATURE_NAMES)
@@ -208,6 +208,30 @@ def test_report_features_are_the_pipelines_own(measures_model, palsy_video):
     clips = pipe.named_steps["cropper"].transform([tracks[0].select(np.arange(4))])
     ours = np.stack([r["features"] for r in measure_windows(clips)])
     np.testing.assert_allclose(ours, pipe.named_steps["measures"].transform(clips), rtol=1e-6, equal_nan=True)
+    # a model measuring against the neutral face: the first frame is the reference, as FaceMeasures(neutral=True)
+    ours = np.stack([r["features"] for r in measure_windows(clips, neutral=True)])
+    np.testing.assert_allclose(ours, FaceMeasures(neutral=True).fit(clips).transform(clips), rtol=1e-6, equal_nan=True)
+
+
+def test_a_neutral_model_grades_every_window_against_the_videos_first_face(measures_model, palsy_video):
+    from sklearn.dummy import DummyClassifier
+    from sklearn.pipeline import Pipeline
+
+    pipe, _, _ = measures_model
+    seen = []
+
+    class Recording(DummyClassifier):
+        def predict_proba(self, X):
+            seen.append(np.asarray(X))
+            return super().predict_proba(X)
+
+    n_features = len(FEATURE_NAMES) + len(NEUTRAL_FEATURE_NAMES)
+    classifier = Recording(strategy="prior").fit(np.zeros((3, n_features)), ["I", "II", "III"])
+    neutral = Pipeline(pipe.steps[:2] + [("measures", FaceMeasures(neutral=True).fit()), ("classifier", classifier)])
+    report = make_report(neutral, palsy_video[0], explain=False)
+    assert seen and seen[0].shape == (len(report.data["timeline"]["windows"]), n_features)
+    # the neutral measures of the first window (which starts on the reference frame itself) are finite
+    assert np.isfinite(seen[0][0, len(FEATURE_NAMES):]).all()
 
 
 def test_measures_explanation(palsy_report):

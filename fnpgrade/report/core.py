@@ -209,7 +209,13 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
         raise ValueError(f"{name}: no stretch of {length} consecutive frames shows the face (a face was verified in "
                          f"{face['n_found']} of {face['n_frames_read']} frames at {rate:g} fps); nothing to grade. "
                          "Use a video that shows the face for longer, or a lower --window.")
-    windows = [track.select(s) for s in spans]
+    measures_step = next((s for _, s in steps if isinstance(s, FaceMeasures)), None)
+    if measures_step is not None and measures_step.neutral:
+        # a model that measures against the neutral face: the video's first frame with a face is taken as the
+        # person at rest (a recording starts at rest) and put in front of every window, as in training
+        windows = [track.select(np.r_[spans[0][0], s]) for s in spans]
+    else:
+        windows = [track.select(s) for s in spans]
     seconds = np.array([[start + track.frame_index[s[0]] / rate, start + (track.frame_index[s[-1]] + 1) / rate]
                         for s in spans])
 

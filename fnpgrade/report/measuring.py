@@ -16,14 +16,15 @@ __all__ = ["measure_windows", "measures_settings"]
 
 
 def measures_settings(step=None):
-    """``(flow_preset, max_key_frames)`` of a fitted ``FaceMeasures`` step, or its defaults for ``None``."""
+    """``(flow_preset, max_key_frames, neutral)`` of a fitted ``FaceMeasures`` step, or its defaults for ``None``."""
     from ..measures import FaceMeasures
 
     step = step if step is not None else FaceMeasures()
-    return getattr(step, "flow_preset", "medium"), getattr(step, "max_key_frames", 6)
+    return (getattr(step, "flow_preset", "medium"), getattr(step, "max_key_frames", 6),
+            bool(getattr(step, "neutral", False)))
 
 
-def measure_windows(region_clips, flow_preset="medium", max_key_frames=6):
+def measure_windows(region_clips, flow_preset="medium", max_key_frames=6, neutral=False):
     """Measure each :class:`~fnpgrade.RegionClip` (registered per clip) with :func:`~fnpgrade.measures.measure_clip`.
 
     Parameters
@@ -34,6 +35,9 @@ def measure_windows(region_clips, flow_preset="medium", max_key_frames=6):
         DIS preset, as ``FaceMeasures(flow_preset=...)``.
     max_key_frames : int, default=6
         As ``FaceMeasures(max_key_frames=...)``.
+    neutral : bool, default=False
+        As ``FaceMeasures(neutral=...)``: each clip's first frame is the
+        neutral face; the other frames are measured as a clip, and against it.
 
     Returns
     -------
@@ -44,6 +48,7 @@ def measure_windows(region_clips, flow_preset="medium", max_key_frames=6):
     """
     from ..measures.features import NOISE_IOD, measure_clip
     from ..measures.motion import DISFlow
+    from ..measures.neutral import measure_from_neutral
 
     flow = DISFlow(flow_preset)
     results = []
@@ -53,7 +58,11 @@ def measure_windows(region_clips, flow_preset="medium", max_key_frames=6):
                              "the RegionClips of LandmarkROICropper(registration='clip').")
         # as FaceMeasures: frames whose face was not found carry interpolated geometry only
         landmarks = np.where(clip.found[:, None, None], clip.face_landmarks, np.nan)
-        result = measure_clip(clip.face, landmarks, flow, max_key_frames)
+        first = 1 if neutral else 0
+        result = measure_clip(clip.face[first:], landmarks[first:], flow, max_key_frames)
+        if neutral:
+            result["features"] = np.concatenate([result["features"],
+                                                 measure_from_neutral(clip.face, landmarks, flow)["features"]])
         reference = result["movement"].get("reference", {}).get("mid", 0.0) if result["movement"] else 0.0
         result["noise"] = float(max(NOISE_IOD, reference))
         results.append(result)
