@@ -146,7 +146,6 @@ def test_grade_over_time_uncertainty():
 
 
 def test_symmetric_values_are_those_of_a_symmetric_face():
-
     X = np.random.default_rng(0).random((3, len(FEATURE_NAMES)))
     sym = explain.symmetric_values(X, FEATURE_NAMES)
     names = list(FEATURE_NAMES)
