@@ -33,7 +33,9 @@ Four models are scored on the same clips:
   :class:`~fnpgrade.measures.FrameMeasures` added to the fused image features
   before the LSTM; clip registration). ``--measures`` turns ``phcnn`` into it;
   ``--model phcnn,phcnn+measures`` trains both on the same crops (then both
-  on ``registration="clip"`` crops);
+  on ``registration="clip"`` crops); ``phcnn+measures+neutral`` is it on
+  clips with the person's neutral face in front (as ``measures+neutral``), so
+  that the per-frame movement is movement from rest;
 * ``geometry`` -- gradient boosting on left/right asymmetry of the 49 landmarks
   the same pipeline detects: shape differences per frame and movement
   differences over the clip (frames aligned on rigid points). A cheap
@@ -179,10 +181,10 @@ def run(args):
     if args.measures:
         models = ["phcnn+measures" if m == "phcnn" else m for m in models]
     networks = [m for m in models if m.startswith("phcnn")]
-    if "phcnn+measures" in models:
+    if "phcnn+measures" in models or "phcnn+measures+neutral" in models:
         args.registration = "clip"  # the measures are read on registered frames
-    if "measures+neutral" in models and args.clips < 7:
-        raise SystemExit("measures+neutral needs a rest clip of every subject: use --clips 7 (the 7 expressions).")
+    if any(m.endswith("+neutral") for m in models) and args.clips < 7:
+        raise SystemExit("the +neutral models need a rest clip of every subject: use --clips 7 (the 7 expressions).")
     rows, folds = [], []
     kfold = KFold(args.folds, shuffle=True, random_state=args.seed)
     for fold, (tr, te) in enumerate(kfold.split(families)):
@@ -214,14 +216,16 @@ def run(args):
                                    mirror_augment=args.mirror_augment,
                                    **({"train_split": None} if args.no_valid_split else {}))
         pipe.set_params(cropper__align=args.align, cropper__registration=args.registration)
-        classifiers = {m: clone(pipe[-1]).set_params(measures=m == "phcnn+measures") for m in networks}
-        if args.image_dropout is not None and "phcnn+measures" in classifiers:
-            classifiers["phcnn+measures"].set_params(module__image_dropout=args.image_dropout)
+        classifiers = {m: clone(pipe[-1]).set_params(measures=m.startswith("phcnn+measures")) for m in networks}
+        for m in ("phcnn+measures", "phcnn+measures+neutral"):
+            if args.image_dropout is not None and m in classifiers:
+                classifiers[m].set_params(module__image_dropout=args.image_dropout)
         t0 = time.perf_counter()
         crops, no_face, measures, neutral = {}, {}, {}, {}
         measures_pipe = make_measures_pipeline(no_face="blank", random_state=args.seed)
         neutral_pipe = make_measures_pipeline(no_face="blank", neutral=True, random_state=args.seed)
-        network = bool(networks) or "geometry" in models
+        network = any(m in models for m in ("phcnn", "phcnn+measures", "geometry"))
+        windows = {m: {} for m in networks}
         for k in list(data):
             # one face detection for every model (both pipelines' detectors are the same); Haar misses a
             # few synthetic faces (one filling the frame, say): such clips come back blank, are counted,
@@ -232,18 +236,25 @@ def run(args):
             data[k], tracks = _subset(data[k], tracks, found)
             if network:
                 crops[k] = pipe[1].fit_transform(tracks)
+                if "phcnn" in models:
+                    windows["phcnn"][k] = pipe.named_steps["windower"].fit_transform(crops[k])
                 if "phcnn+measures" in models:
-                    crops[k] = FrameMeasures().fit_transform(crops[k])
+                    windows["phcnn+measures"][k] = pipe.named_steps["windower"].fit_transform(
+                        FrameMeasures().fit_transform(crops[k]))
             if "measures" in models:
                 measures[k] = measures_pipe[1:3].fit_transform(tracks)
-            if "measures+neutral" in models:
+            if "measures+neutral" in models or "phcnn+measures+neutral" in models:
                 info = data[k][3]
                 with_rest = with_neutral_frame(data[k][0], info["subject"], info["expression"] == "rest")
-                neutral[k] = neutral_pipe[:3].fit_transform(with_rest)
+                neutral_tracks = neutral_pipe[0].fit_transform(with_rest)
+                if "measures+neutral" in models:
+                    neutral[k] = neutral_pipe[1:3].fit_transform(neutral_tracks)
+                if "phcnn+measures+neutral" in models:
+                    # per-frame movement since the clip's first frame, which is now the person's neutral face
+                    windows["phcnn+measures+neutral"][k] = pipe.named_steps["windower"].fit_transform(
+                        FrameMeasures().fit_transform(pipe[1].fit_transform(neutral_tracks)))
         if any(no_face.values()):
             print(f"        clips without a detected face, left out: {no_face}")
-        windower = pipe.named_steps["windower"]
-        windows = {k: windower.fit_transform(v) for k, v in crops.items()} if networks else {}
         t_prep = time.perf_counter() - t0
         n_clips = {k: len(v[0]) for k, v in data.items()}
         print(f"fold {fold + 1}: train people {sorted(train_fam)}\n        test people {sorted(test_fam)}\n"
@@ -255,9 +266,9 @@ def run(args):
         for model in models:
             t0 = time.perf_counter()
             if model in classifiers:
-                clf = classifiers[model]
-                clf.fit(windows["train"], y_train, groups=groups_train)
-                proba = lambda k: clf.predict_proba(windows[k])  # noqa: E731
+                clf, table = classifiers[model], windows[model]
+                clf.fit(table["train"], y_train, groups=groups_train)
+                proba = lambda k: clf.predict_proba(table[k])  # noqa: E731
             elif model in ("measures", "measures+neutral"):
                 table = measures if model == "measures" else neutral
                 clf = clone(measures_pipe[-1])
@@ -329,8 +340,8 @@ def run(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="all",
-                        help="all, or a comma-separated list of measures, measures+neutral, phcnn, phcnn+measures, geometry, "
-                             "oracle")
+                        help="all, or a comma-separated list of measures, measures+neutral, phcnn, phcnn+measures, "
+                             "phcnn+measures+neutral, geometry, oracle")
     parser.add_argument("--arch", default="phcnn-lstm")
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--epochs", type=int, default=20)

@@ -131,7 +131,9 @@ def build_parser():
 
     demo = sub.add_parser("demo", help="synthetic-data cross-validation demo (minutes on a CPU)")
     demo.add_argument("--subjects", type=int, default=36)
-    demo.add_argument("--clips", type=int, default=6, help="clips per subject")
+    demo.add_argument("--clips", type=int, default=7,
+                      help="clips per subject (7: every expression, rest included, so that the grader told each "
+                           "person's neutral face runs too)")
     demo.add_argument("--folds", type=int, default=3)
     demo.add_argument("--width", type=float, default=0.25)
     demo.add_argument("--epochs", type=int, default=12)

@@ -58,19 +58,23 @@ def format_grader_table(rows):
     return "\n".join(lines)
 
 
-def run_demo(n_subjects=36, clips_per_subject=6, n_folds=3, width=0.25, max_epochs=12, lr=0.01, batch_size=16,
+def run_demo(n_subjects=36, clips_per_subject=7, n_folds=3, width=0.25, max_epochs=12, lr=0.01, batch_size=16,
              out_dir="out", random_state=0, network=True, print_fn=print, verbose=True):
     """Synthetic clips of real faces; two graders cross-validated on people held out of training.
 
     The clinical grader (:func:`~fnpgrade.make_measures_pipeline`: optical-flow
-    movement and rest position of each side, a random forest) and the
-    paper's PHCNN-LSTM (:func:`~fnpgrade.make_phcnn_pipeline`, reduced width)
-    are scored on the same folds, which hold out whole people.
+    movement and rest position of each side, a random forest), the same
+    grader told each person's neutral face (``neutral=True``, every clip with
+    the middle frame of the person's rest clip in front; when every subject
+    has a rest clip) and the paper's PHCNN-LSTM
+    (:func:`~fnpgrade.make_phcnn_pipeline`, reduced width) are scored on the
+    same folds, which hold out whole people.
 
     Parameters
     ----------
     n_subjects, clips_per_subject : int
-        Size of the synthetic data set (see :func:`fnpgrade.make_palsy_clips`).
+        Size of the synthetic data set (see :func:`fnpgrade.make_palsy_clips`);
+        with 7 clips every subject performs all 7 expressions, rest included.
     n_folds : int
         Folds of ``StratifiedGroupKFold`` over people (a person's subjects never
         straddle folds).
@@ -105,6 +109,7 @@ def run_demo(n_subjects=36, clips_per_subject=6, n_folds=3, width=0.25, max_epoc
     from sklearn.model_selection import StratifiedGroupKFold
 
     from .datasets import make_palsy_clips
+    from .measures import with_neutral_frame
     from .metrics import grading_report
     from .pipeline import make_measures_pipeline, make_phcnn_pipeline
     from .plots import plot_confusion_matrix
@@ -139,6 +144,16 @@ def run_demo(n_subjects=36, clips_per_subject=6, n_folds=3, width=0.25, max_epoc
     detector_report = measures_pipe[0].report_
     measures = measures_pipe[1:3].fit_transform(tracks)
     windows = phcnn_pipe[1:-1].fit_transform(tracks) if network else None
+    is_rest = np.asarray(info["expression"]) == "rest"
+    neutral = None
+    if set(subjects[is_rest]) == set(subjects):
+        # each person's neutral face (their rest clip's middle frame) in front of each of their clips
+        neutral_pipe = make_measures_pipeline(neutral=True, no_face="blank", random_state=random_state,
+                                              verbose=verbose)
+        neutral = neutral_pipe[:3].fit_transform(with_neutral_frame(X, subjects, is_rest))
+    else:
+        print_fn("Not every subject has a rest clip (use 7 clips per subject): the grader told each person's "
+                 "neutral face is left out.")
     print_fn(f"Preprocessing: {time.perf_counter() - t0:.1f} s")
     # Viola-Jones misses some faces: such clips come back blank; they are counted, named and left
     # out of the evaluation rather than graded on black frames.
@@ -151,9 +166,12 @@ def run_demo(n_subjects=36, clips_per_subject=6, n_folds=3, width=0.25, max_epoc
     idx = np.flatnonzero(keep)
     y, groups, subjects, measures = y[idx], np.asarray(groups)[idx], subjects[idx], measures[idx]
     windows = [windows[i] for i in idx] if network else None
+    tables = {"measures (clinical)": measures}
+    if neutral is not None:
+        tables["measures + neutral face (clinical)"] = neutral[idx]
 
     cv = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=random_state)
-    graders = {"measures (clinical)": measures_pipe[-1]}
+    graders = {name: measures_pipe[-1] for name in tables}
     if network:
         graders[f"PHCNN-LSTM (paper, width {width})"] = phcnn_pipe[-1]
     proba = {name: np.zeros((len(y), 3)) for name in graders}
@@ -166,16 +184,16 @@ def run_demo(n_subjects=36, clips_per_subject=6, n_folds=3, width=0.25, max_epoc
             with warnings.catch_warnings():
                 # groups are real people, each behind several synthetic subjects of different grades
                 warnings.filterwarnings("ignore", message=".*more than one label", category=UserWarning)
-                if name.startswith("measures"):
-                    clf.fit(measures[train], y[train])
-                    p = clf.predict_proba(measures[test])
+                if name in tables:
+                    clf.fit(tables[name][train], y[train])
+                    p = clf.predict_proba(tables[name][test])
                 else:
                     clf.fit([windows[i] for i in train], y[train], groups=groups[train])
                     p = clf.predict_proba([windows[i] for i in test])
             # columns in the order I, II, III whatever the fold's classes
             for k, level in enumerate(clf.classes_):
                 proba[name][test, ["I", "II", "III"].index(level)] = p[:, k]
-            if name.startswith("measures"):
+            if name == "measures (clinical)":
                 pred = np.asarray(clf.classes_, dtype=object)[p.argmax(1)]
                 reports.append(grading_report(y[test], pred, labels=["I", "II", "III"]))
                 print_fn(f"  measures grader: accuracy {reports[-1]['accuracy']:.3f} on held-out people")
@@ -198,7 +216,8 @@ def run_demo(n_subjects=36, clips_per_subject=6, n_folds=3, width=0.25, max_epoc
     print_fn("\nThese are synthetic faces with a simulated weakness: the scores show how well each grader "
              "carries the grade to people it has never seen, not how it grades patients. The clinical grader "
              "compares the two sides of the face, which a person's appearance hardly changes; the paper's network "
-             "learns faces along with the palsy from a few dozen people. See docs/results.md.")
+             "learns faces along with the palsy from a few dozen people. Told each person's neutral face, the "
+             "clinical grader measures every expression from rest, as a clinician does. See docs/results.md.")
     print_fn(f"\nConfusion matrix: {png}\nTotal time: {seconds:.0f} s")
     return {"graders": public, "folds": reports, "n_people": n_people, "confusion_png": str(png),
             "seconds": float(seconds)}
