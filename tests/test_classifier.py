@@ -291,9 +291,13 @@ def test_warm_start_continues_training():
 
 def test_early_stopping_and_no_validation_split():
     X, y = make_clips(n_per_class=2)
-    clf = PHCNNClassifier(max_epochs=30, early_stopping=1, lr=0.0, **{k: v for k, v in FAST.items() if k != "lr"})
+    # lr 0: the weights stay; only batch norm's running statistics drift, and the validation loss with them,
+    # so the stop comes from its improvements falling under the threshold. Seeded: without a seed the
+    # initial weights (and so that drift) followed whatever the tests before had drawn
+    clf = PHCNNClassifier(max_epochs=30, early_stopping=1, lr=0.0, random_state=0,
+                          **{k: v for k, v in FAST.items() if k != "lr"})
     clf.fit(X, y)
-    assert len(clf.history) < 30
+    assert len(clf.history) < 30, len(clf.history)
     no_valid = PHCNNClassifier(max_epochs=2, train_split=None, early_stopping=5, **FAST).fit(X, y)
     assert "valid_loss" not in no_valid.history[-1] and no_valid.history[-1, "best_epoch"] is not None
 
