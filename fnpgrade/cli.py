@@ -87,6 +87,11 @@ def _add_model_args(parser):
                              "options apply); 'measures': the clinical grader, a random forest on measures of "
                              "each side's movement and rest position, which grades people it has never seen far "
                              "better when a study has few people (see docs/measures.md)")
+    parser.add_argument("--neutral", action="store_true",
+                        help="measures grader: every video starts with the person's face at rest (neutral), and "
+                             "each is also measured from its first frame, as a clinician grades an expression "
+                             "against the rest face (the largest gain of any option, docs/measures.md); videos to "
+                             "grade must start at rest too")
     parser.add_argument("--landmarks", choices=("mediapipe", "dlib"), default=None,
                         help="landmark model (default: dlib for phcnn, mediapipe for measures)")
     from .nn.registry import ARCHITECTURES  # the one list of networks (imports torch, which training needs anyway)
@@ -279,8 +284,14 @@ def build_pipeline(args):
     """
     from .pipeline import make_measures_pipeline, make_phcnn_pipeline
 
+    neutral = bool(getattr(args, "neutral", False))
+    if neutral and getattr(args, "grader", "phcnn") != "measures":
+        raise CLIError("--neutral is an option of the measures grader: add --grader measures.")
+    if neutral and getattr(args, "clip_length", None):
+        raise CLIError("--neutral measures each video from its first frame (the face at rest); --clip-length would "
+                       "cut videos into clips of which only the first starts at rest. Use one of them.")
     if getattr(args, "grader", "phcnn") == "measures":
-        pipe = make_measures_pipeline(landmarks=args.landmarks or "mediapipe", fps=args.fps,
+        pipe = make_measures_pipeline(landmarks=args.landmarks or "mediapipe", neutral=neutral, fps=args.fps,
                                       random_state=args.seed, n_jobs=args.jobs, verbose=not args.quiet)
     else:
         settings = _settings(args)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fnpgrade import make_palsy_clips
-from fnpgrade.cli import PRESETS, build_parser, build_pipeline, main
+from fnpgrade.cli import PRESETS, CLIError, build_parser, build_pipeline, main
 from fnpgrade.io import write_video
 from fnpgrade.persistence import load_model, load_model_with_card
 from fnpgrade.preprocessing.detect import FaceCoverageError, FaceDetector
@@ -360,6 +360,18 @@ def test_train_defaults_to_the_small_data_preset():
     assert (paper.width, paper.lr, paper.batch_size, paper.max_epochs) == (1.0, 1e-4, 64, 50)
     assert classifier("--epochs", "3").max_epochs == 3 and PRESETS["small"]["lr"] == 0.01
     assert "preset" in build_parser().parse_args(["train", "--data", "d", "--out", "m"]).__dict__
+
+
+def test_neutral_option_builds_the_measures_grader_that_reads_the_first_frame_as_rest():
+    def pipeline(*extra):
+        return build_pipeline(build_parser().parse_args(["train", "--data", "d", "--out", "m", *extra]))
+
+    assert pipeline("--grader", "measures", "--neutral").named_steps["measures"].neutral is True
+    assert pipeline("--grader", "measures").named_steps["measures"].neutral is False
+    with pytest.raises(CLIError, match="--grader measures"):
+        pipeline("--neutral")
+    with pytest.raises(CLIError, match="--clip-length"):
+        pipeline("--grader", "measures", "--neutral", "--clip-length", "4")
 
 
 def test_train_warns_when_validation_accuracy_is_at_chance(video_dataset, tmp_path, monkeypatch, capsys):
