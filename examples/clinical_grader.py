@@ -69,7 +69,8 @@ def main(argv=None):
     per_clip = grading_report(y, classes[proba.argmax(1)], labels=list(classes))
     # a clinician grades the person: each subject from the mean of its clips' probabilities
     per_person = subject_grading_report(y, proba, subjects, classes, labels=list(classes))
-    print(f"\nPeople never seen in training (SYNTHETIC{', neutral face known' if neutral else ''}): per clip accuracy {per_clip['accuracy']:.3f}, "
+    known = ", neutral face known" if neutral else ""
+    print(f"\nPeople never seen in training (SYNTHETIC{known}): per clip accuracy {per_clip['accuracy']:.3f}, "
           f"QWK {per_clip['qwk']:.3f}; per subject accuracy {per_person['accuracy']:.3f}, "
           f"QWK {per_person['qwk']:.3f} ({per_person['n_subjects']} subjects)")
 

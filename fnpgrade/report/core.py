@@ -210,12 +210,10 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
                          f"{face['n_found']} of {face['n_frames_read']} frames at {rate:g} fps); nothing to grade. "
                          "Use a video that shows the face for longer, or a lower --window.")
     measures_step = next((s for _, s in steps if isinstance(s, FaceMeasures)), None)
-    if measures_step is not None and measures_step.neutral:
-        # a model that measures against the neutral face: the video's first frame with a face is taken as the
-        # person at rest (a recording starts at rest) and put in front of every window, as in training
-        windows = [track.select(np.r_[spans[0][0], s]) for s in spans]
-    else:
-        windows = [track.select(s) for s in spans]
+    # a model that measures against the neutral face: the video's first frame with a face is taken as the
+    # person at rest (a recording starts at rest) and put in front of every window, as in training
+    lead = 1 if measures_step is not None and measures_step.neutral else 0
+    windows = [track.select(np.r_[spans[0][0], s] if lead else s) for s in spans]
     seconds = np.array([[start + track.frame_index[s[0]] / rate, start + (track.frame_index[s[-1]] + 1) / rate]
                         for s in spans])
 
@@ -301,8 +299,8 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
                          figures.to_png(figures.regions_figure(regions, side["side"])))
     montage_source = region_clips if region_clips is not None else None
     images["montage"] = ("The face and its regions at the worst (top) and best (bottom) windows' middle frames.",
-                         _montage(montage_source or windows, worst, best, length, detector_only=montage_source is None,
-                                  landmarks=getattr(next((s for _, s in steps if isinstance(s, LandmarkROICropper)),
+                         _montage(montage_source or windows, worst, best, length, lead,
+                                  detector_only=montage_source is None, landmarks=getattr(next((s for _, s in steps if isinstance(s, LandmarkROICropper)),
                                                          None), "landmarks", "dlib")))
     if explain:
         label_index = classes.index(grade["label"])
@@ -353,8 +351,8 @@ def _lid_series(results, seconds, spans, track, rate, start, mirrored):
     return out or None
 
 
-def _montage(clips, worst, best, length, detector_only=False, landmarks="dlib"):
-    """ROI montage PNG of the middle frame of the worst and best windows."""
+def _montage(clips, worst, best, length, lead=0, detector_only=False, landmarks="dlib"):
+    """ROI montage PNG of the middle frame of the worst and best windows (after ``lead`` reference frames)."""
     from ..clips import RegionClip
     from ..plots import roi_montage
     from ..preprocessing.roi import LandmarkROICropper
@@ -368,7 +366,7 @@ def _montage(clips, worst, best, length, detector_only=False, landmarks="dlib"):
         chosen = [(clips[w["index"]], kind, w) for kind, w in picks]
     frames, labels = [], []
     for clip, kind, w in chosen:
-        frames.append(clip.select([min(length, clip.n_frames) // 2]))
+        frames.append(clip.select([min(lead + length // 2, clip.n_frames - 1)]))
         labels.append(f"{kind}: {w['start_s']:.1f}-{w['end_s']:.1f} s, {w['label']}")
     joined = RegionClip(face=np.concatenate([f.face for f in frames]), brow=np.concatenate([f.brow for f in frames]),
                         mouth=np.concatenate([f.mouth for f in frames]),
