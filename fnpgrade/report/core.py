@@ -298,10 +298,11 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
     images["regions"] = ("Movement of each region on the patient's left and right, summed over the windows.",
                          figures.to_png(figures.regions_figure(regions, side["side"])))
     montage_source = region_clips if region_clips is not None else None
+    cropper = next((s for _, s in steps if isinstance(s, LandmarkROICropper)), None)
     images["montage"] = ("The face and its regions at the worst (top) and best (bottom) windows' middle frames.",
                          _montage(montage_source or windows, worst, best, length, lead,
-                                  detector_only=montage_source is None, landmarks=getattr(next((s for _, s in steps if isinstance(s, LandmarkROICropper)),
-                                                         None), "landmarks", "dlib")))
+                                  detector_only=montage_source is None,
+                                  landmarks=getattr(cropper, "landmarks", "dlib")))
     if explain:
         label_index = classes.index(grade["label"])
         if measures_at is not None:
