@@ -66,6 +66,16 @@ def _ratio(weak, strong, noise):
     return (weak + noise) / (strong + noise)
 
 
+def largest_movements(displacement, frame):
+    """``{region: {side: IOD}}``: each region's largest displacement over the frame pairs, in face axes.
+
+    ``displacement`` is :func:`~fnpgrade.measures.motion.region_excursions`' first result (pixels per pair);
+    ``frame`` the :class:`~fnpgrade.measures.regions.FaceFrame` that turns pixels into inter-ocular distances.
+    """
+    return {region: {side: float(np.linalg.norm(frame.vectors_to_face(vectors), axis=-1).max())
+                     for side, vectors in sides.items()} for region, sides in displacement.items()}
+
+
 def eye_aperture_gap(face_points):
     """Per frame: difference of the two eyes' lid openings over the wider one's, ``(T,)`` in [0, 1].
 
@@ -124,7 +134,6 @@ def measure_clip(face, landmarks, flow=None, max_key_frames=6):
         return empty
     median = np.median(landmarks[known], axis=0)
     frame = face_frame(median)
-    boxes = region_boxes(median)
     keep = np.flatnonzero(known)[key_frames(int(known.sum()), max_key_frames)]
     grey = np.stack([cv2.cvtColor(np.ascontiguousarray(face[t]), cv2.COLOR_RGB2GRAY) for t in keep])
     flow = flow or DISFlow()
@@ -136,10 +145,8 @@ def measure_clip(face, landmarks, flow=None, max_key_frames=6):
         # each pair reads the flow where the regions are in its first frame (they move with the expression)
         frame_boxes = [region_boxes(landmarks[t]) for t in keep]
         displacement, change = region_excursions(grey, frame_boxes, flow, face_box=face_box)
-        for region, sides in displacement.items():
-            # in face axes, IOD units; the largest displacement over all frame pairs is the excursion
-            movement[region] = {side: float(np.linalg.norm(frame.vectors_to_face(vectors), axis=-1).max())
-                                for side, vectors in sides.items()}
+        # in face axes, IOD units; the largest displacement over all frame pairs is the excursion
+        movement = largest_movements(displacement, frame)
         closure = {side: float(change["eye"][side].max()) for side in SIDES}
     else:
         movement = {region: {side: 0.0 for side in SIDES} for region, _ in REGIONS}

@@ -21,10 +21,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .features import NOISE_APPEARANCE, NOISE_IOD, _ratio, largest_movements, measure_clip
 from .motion import DISFlow, key_frames, region_excursions
 from .regions import REGIONS, SIDES, face_frame, region_boxes
 
-__all__ = ["NEUTRAL_FEATURE_NAMES", "measure_from_neutral", "with_neutral_frame", "normalise_grey"]
+__all__ = ["NEUTRAL_FEATURE_NAMES", "measure_from_neutral", "measure_with_neutral", "with_neutral_frame",
+           "normalise_grey"]
 
 
 def _names():
@@ -53,7 +55,8 @@ def normalise_grey(rgb, box, spread=40.0):
     return np.clip((grey - face.mean()) / (face.std() + 1e-6) * spread + 128.0, 0, 255).astype(np.uint8)
 
 
-def measure_from_neutral(face, landmarks, flow=None, max_frames=24, noise=0.01, noise_appearance=0.01):
+def measure_from_neutral(face, landmarks, flow=None, max_frames=24, noise=NOISE_IOD,
+                         noise_appearance=NOISE_APPEARANCE):
     """Each region's largest movement away from the neutral face (frame 0), per side.
 
     Parameters
@@ -90,17 +93,34 @@ def measure_from_neutral(face, landmarks, flow=None, max_frames=24, noise=0.01, 
     grey = np.stack([normalise_grey(face[t], face_box) for t in np.r_[0, others]])
     displacement, change = region_excursions(grey, region_boxes(neutral), flow or DISFlow(), face_box=face_box,
                                              pairs=[(0, k) for k in range(1, len(grey))])
-    frame = face_frame(neutral)
-    movement = {region: {side: float(np.linalg.norm(frame.vectors_to_face(vectors), axis=-1).max())
-                         for side, vectors in sides.items()} for region, sides in displacement.items()}
+    movement = largest_movements(displacement, face_frame(neutral))
     closure = {side: float(change["eye"][side].max()) for side in SIDES}
     features = []
     for region, _ in REGIONS:
         weak, strong = min(movement[region].values()), max(movement[region].values())
-        features += [weak, strong, (weak + noise) / (strong + noise)]
+        features += [weak, strong, _ratio(weak, strong, noise)]
     weak, strong = min(closure.values()), max(closure.values())
-    features += [weak, strong, (weak + noise_appearance) / (strong + noise_appearance)]
+    features += [weak, strong, _ratio(weak, strong, noise_appearance)]
     return {"features": np.asarray(features, float), "movement": movement, "eye_closure": closure}
+
+
+def measure_with_neutral(face, landmarks, flow=None, max_key_frames=6, neutral=True):
+    """What ``FaceMeasures(neutral=...)`` measures of one clip: :func:`~fnpgrade.measures.measure_clip`'s result.
+
+    With ``neutral``, frame 0 is the person's neutral face: the clip is the
+    frames after it (:func:`~fnpgrade.measures.measure_clip`), its
+    ``features`` are followed by :func:`measure_from_neutral`'s, and
+    ``neutral_found`` says whether those could be measured. Without it, the
+    clip is measured as it is.
+    """
+    flow = flow or DISFlow()
+    first = 1 if neutral else 0  # the neutral frame is a reference, not part of the expression
+    result = measure_clip(face[first:], landmarks[first:], flow, max_key_frames)
+    if neutral:
+        from_neutral = measure_from_neutral(face, landmarks, flow)["features"]
+        result["features"] = np.concatenate([result["features"], from_neutral])
+        result["neutral_found"] = bool(np.isfinite(from_neutral).all())
+    return result
 
 
 def with_neutral_frame(clips, subjects, is_rest):

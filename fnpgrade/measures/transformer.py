@@ -12,10 +12,10 @@ from sklearn.utils.validation import check_is_fitted
 from ..clips import RegionClip
 from ..preprocessing.base import ClipTransformer
 from ..utils import check_clip_list, clip_name
-from .features import FEATURE_NAMES, measure_clip
+from .features import FEATURE_NAMES
 from .frames import FRAME_FEATURE_NAMES, frame_measures
 from .motion import _PRESETS, DISFlow
-from .neutral import NEUTRAL_FEATURE_NAMES, measure_from_neutral
+from .neutral import NEUTRAL_FEATURE_NAMES, measure_with_neutral
 
 __all__ = ["FaceMeasures", "FrameMeasures"]
 
@@ -162,17 +162,13 @@ class FaceMeasures(_MeasuresStep):
     def _transform_one(self, clip, index, model=None, progress=None):
         # frames where the face was not found carry interpolated geometry only: measure real frames
         landmarks = self._found_landmarks(clip, index)
-        flow = DISFlow(self.flow_preset)
-        first = 1 if self.neutral else 0  # the neutral frame is a reference, not part of the expression
-        result = measure_clip(clip.face[first:], landmarks[first:], flow, self.max_key_frames)
-        features = result["features"]
+        result = measure_with_neutral(clip.face, landmarks, DISFlow(self.flow_preset), self.max_key_frames,
+                                      self.neutral)
         report = {"source": clip_name(clip, index), "n_frames": clip.n_frames, "weaker_side": result["weaker_side"],
                   "blank": result["weaker_side"] is None}
         if self.neutral:
-            from_neutral = measure_from_neutral(clip.face, landmarks, flow)
-            features = np.concatenate([features, from_neutral["features"]])
-            report["neutral_found"] = bool(np.isfinite(from_neutral["features"]).all())
-        return features, report
+            report["neutral_found"] = result["neutral_found"]
+        return result["features"], report
 
 
 class FrameMeasures(_MeasuresStep):

@@ -46,9 +46,9 @@ def measure_windows(region_clips, flow_preset="medium", max_key_frames=6, neutra
         ``noise``: the clip's noise floor in IOD (the larger of what the nose
         bridge moved and :data:`~fnpgrade.measures.features.NOISE_IOD`).
     """
-    from ..measures.features import NOISE_IOD, measure_clip
+    from ..measures.features import NOISE_IOD
     from ..measures.motion import DISFlow
-    from ..measures.neutral import measure_from_neutral
+    from ..measures.neutral import measure_with_neutral
 
     flow = DISFlow(flow_preset)
     results = []
@@ -58,11 +58,7 @@ def measure_windows(region_clips, flow_preset="medium", max_key_frames=6, neutra
                              "the RegionClips of LandmarkROICropper(registration='clip').")
         # as FaceMeasures: frames whose face was not found carry interpolated geometry only
         landmarks = np.where(clip.found[:, None, None], clip.face_landmarks, np.nan)
-        first = 1 if neutral else 0
-        result = measure_clip(clip.face[first:], landmarks[first:], flow, max_key_frames)
-        if neutral:
-            result["features"] = np.concatenate([result["features"],
-                                                 measure_from_neutral(clip.face, landmarks, flow)["features"]])
+        result = measure_with_neutral(clip.face, landmarks, flow, max_key_frames, neutral)
         reference = result["movement"].get("reference", {}).get("mid", 0.0) if result["movement"] else 0.0
         result["noise"] = float(max(NOISE_IOD, reference))
         results.append(result)
