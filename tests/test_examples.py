@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-NAMES = ["quickstart", "subject_wise_cv", "grid_search", "own_videos", "save_and_load", "clinical_grader"]
+NAMES = ["quickstart", "subject_wise_cv", "grid_search", "own_videos", "save_and_load", "clinical_grader",
+         "train_on_gpus"]
 
 
 def _load(name):
@@ -139,3 +140,18 @@ def test_clinical_grader_grades_held_out_people_above_chance():
     # SYNTHETIC, 12 subjects in 2 folds by person; chance is 1/3 per clip
     assert result["clip"]["accuracy"] >= 0.5, result["clip"]
     assert len(result["top_measures"]) == 8 and all(isinstance(n, str) for n in result["top_measures"])
+
+
+def test_train_on_gpus_saves_a_pipeline_that_grades_as_the_trained_network(tmp_path):
+    pytest.importorskip("accelerate")
+    from fnpgrade.persistence import load_model
+
+    out, cache = tmp_path / "model.joblib", tmp_path / "cache"
+    result = _load("train_on_gpus").main(["--quick", "--out", str(out), "--cache", str(cache)])
+    assert result["n_processes"] == 1  # run in-process: one process (the 2-process run is tests/test_accelerate.py)
+    assert any(cache.rglob("output.pkl"))  # the preprocessed windows, for the other processes to read
+    loaded = load_model(out)
+    assert [name for name, _ in loaded.steps] == ["detector", "cropper", "windower", "classifier"]
+    windows = result["windows"]
+    np.testing.assert_allclose(loaded[-1].predict_proba(windows), result["classifier"].predict_proba(windows),
+                               atol=1e-6)

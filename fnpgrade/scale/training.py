@@ -109,13 +109,34 @@ def _distributed():
         and torch.distributed.get_world_size() > 1
 
 
+class _SumOverProcesses(torch.autograd.Function):
+    """``all_reduce(SUM)`` with its gradient (the sum's gradient is the sum of the processes' gradients).
+
+    (``torch.distributed.nn.functional.all_reduce`` does the same but is
+    deprecated, and the functional collectives that replace it have no
+    gradient for all-reduce.)
+    """
+
+    @staticmethod
+    def forward(ctx, tensor):
+        total = tensor.clone()
+        torch.distributed.all_reduce(total)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad):
+        total = grad.clone()
+        torch.distributed.all_reduce(total)
+        return total
+
+
 class ProcessGroupBatchNorm(_BatchNorm):
     """Batch norm whose training statistics are those of the global batch, over all processes.
 
     Like ``torch.nn.SyncBatchNorm``, but on any device: torch's refuses CPU
     tensors (``"SyncBatchNorm expected input tensor to be on GPU"``), so it
-    cannot run on the gloo backend. Sums are exchanged with the differentiable
-    ``torch.distributed.nn.functional.all_reduce`` (two per layer and step:
+    cannot run on the gloo backend. Sums are exchanged with a differentiable
+    all-reduce (two per layer and step:
     sums and counts, then squared deviations from the global mean, the
     two-pass variance float32 batch norm computes too), so gradients flow
     through the shared statistics as in one process. Outside training, or
@@ -131,8 +152,7 @@ class ProcessGroupBatchNorm(_BatchNorm):
     def forward(self, input):
         if not (self.training and _distributed()):
             return super().forward(input)
-        from torch.distributed.nn.functional import all_reduce
-
+        all_reduce = _SumOverProcesses.apply
         self._check_input_dim(input)
         x = input.float()
         dims = [0] + list(range(2, x.dim()))
