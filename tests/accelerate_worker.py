@@ -29,6 +29,29 @@ def toy_clips(n_clips=12, n_windows=3, length=2, seed=0):
     return X, np.array(y), np.array(groups)
 
 
+def StopAfter(epochs):
+    """A callback ending training after ``epochs`` epochs, as an interrupted run (skorch ends fit on KeyboardInterrupt)."""
+    from skorch.callbacks import Callback
+
+    class Stop(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) >= epochs:
+                raise KeyboardInterrupt
+
+    return Stop()
+
+
+def Count(epochs):
+    """A callback appending to ``epochs`` at every epoch it sees run."""
+    from skorch.callbacks import Callback
+
+    class Counter(Callback):
+        def on_epoch_begin(self, net, **kwargs):
+            epochs.append(len(net.history))
+
+    return Counter()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
@@ -40,16 +63,23 @@ def main(argv=None):
     torch.set_num_threads(1)
     from accelerate import Accelerator
 
+    from fnpgrade.nn.callbacks import read_checkpoint
     from fnpgrade.nn.split import ClipValidSplit
     from fnpgrade.scale.training import AcceleratedPHCNNClassifier
 
     accelerator = Accelerator()
     X, y, groups = toy_clips()
     y[-1], groups[-1] = "I", 99  # 7 clips of level I, 5 of level II: "balanced" class weights differ
-    clf = AcceleratedPHCNNClassifier(
-        accelerator=accelerator, sync_batchnorm=not args.no_sync, arch="phcnn-lstm", width=0.25, max_epochs=3,
-        batch_size=5, lr=args.lr, train_split=ClipValidSplit(0.25), random_state=0, verbose=0,
-        module__dropout=args.dropout, checkpoint_dir=args.checkpoint_dir)
+    params = dict(accelerator=accelerator, sync_batchnorm=not args.no_sync, arch="phcnn-lstm", width=0.25,
+                  max_epochs=3, batch_size=5, lr=args.lr, train_split=ClipValidSplit(0.25), random_state=0,
+                  verbose=0, module__dropout=args.dropout, checkpoint_dir=args.checkpoint_dir)
+    resumed_after = None
+    if args.checkpoint_dir is not None:
+        # a run stopped after its first epoch (its checkpoint written), then a new one resuming from it
+        AcceleratedPHCNNClassifier(**params, callbacks=[("stop", StopAfter(1))]).fit(X, y, groups=groups)
+        resumed_after = len(read_checkpoint(args.checkpoint_dir)["history"])
+    epochs_run = []
+    clf = AcceleratedPHCNNClassifier(**params, callbacks=[("count", Count(epochs_run))])
     clf.fit(X, y, groups=groups)
     history = [{k: row.get(k) for k in ("train_loss", "valid_loss", "valid_acc", "best_epoch")}
                for row in clf.history]
@@ -58,7 +88,7 @@ def main(argv=None):
     state = clf.module_.state_dict()
     plain = clf.to_classifier()
     result = {
-        "rank": accelerator.process_index, "n_processes": accelerator.num_processes,
+        "rank": accelerator.process_index, "resumed_after": resumed_after, "epochs_run": len(epochs_run), "n_processes": accelerator.num_processes,
         "history": history, "train_batch_sizes": batches, "batch_losses": batch_losses,
         "params": {k: v.double().sum().item() for k, v in state.items() if v.is_floating_point()},
         "batchnorm_types": sorted({type(m).__name__ for m in clf.module_.modules() if "Norm" in type(m).__name__}),

@@ -102,6 +102,14 @@ def test_without_synced_batch_norm_each_process_normalises_its_own_part(runs):
     assert np.abs(_losses(rank0) - _losses(one)).max() > 1e-3
 
 
+def test_a_two_process_run_resumes_from_its_checkpoint_as_if_never_interrupted(runs):
+    """The 2-process run of the comparison above was stopped after epoch 1 and resumed from its checkpoint."""
+    (one,), (rank0, rank1) = runs["one"], runs["two"]
+    assert rank0["resumed_after"] == rank1["resumed_after"] == 1
+    assert rank0["epochs_run"] == rank1["epochs_run"] == 2 and one["epochs_run"] == 3  # epochs 2 and 3 only
+    np.testing.assert_allclose(_losses(rank0), _losses(one), rtol=2e-5)
+
+
 def test_only_the_main_process_writes_the_checkpoint(runs):
     state = read_checkpoint(runs["checkpoint"])
     assert len(state["history"]) == 3
