@@ -25,6 +25,7 @@ order, cuts the same global batches, and takes its own part of each.
 
 from __future__ import annotations
 
+import copy
 from contextlib import contextmanager
 
 import numpy as np
@@ -261,8 +262,11 @@ class AcceleratedPHCNNClassifier(AccelerateMixin, PHCNNClassifier):
         (and, per process, batch statistics of ``batch_size / N`` windows).
         The fitted network has ordinary batch norms either way.
     unwrap_after_train : bool, default=True
-        skorch's: after ``fit`` the network is the plain module (predicting,
-        pickling through :meth:`to_classifier`).
+        skorch's: after ``fit`` the network is the plain module with ordinary
+        batch norms (predicting, :meth:`to_classifier`). A later ``fit`` or
+        ``partial_fit`` wraps it again either way; ``False`` keeps the DDP
+        wrapper and the synced batch norms, which prediction does not fold
+        into the layers before them (``fuse_batchnorm``).
     **kwargs
         Every :class:`~fnpgrade.PHCNNClassifier` parameter. ``batch_size`` is
         the global batch (all processes together). ``device`` stays None: the
@@ -546,6 +550,8 @@ class AcceleratedPHCNNClassifier(AccelerateMixin, PHCNNClassifier):
         clf.initialize()
         clf.module_.load_state_dict(self._plain().state_dict())
         clf.module_.eval()
-        clf.seed_, clf.torch_generator_ = self.seed_, self.torch_generator_
-        clf.history_ = self.history_
+        clf.seed_ = self.seed_
+        clf.torch_generator_ = torch.Generator().manual_seed(0)
+        clf.torch_generator_.set_state(self.torch_generator_.get_state())
+        clf.history_ = copy.deepcopy(self.history_)  # its own: more training of this one leaves it unchanged
         return clf
