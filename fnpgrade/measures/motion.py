@@ -19,7 +19,7 @@ import itertools
 import cv2
 import numpy as np
 
-__all__ = ["DISFlow", "region_excursions", "remove_head_motion", "key_frames"]
+__all__ = ["DISFlow", "local_contrast", "region_excursions", "remove_head_motion", "key_frames"]
 
 _PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
             "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
@@ -28,7 +28,8 @@ _PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOP
 class DISFlow:
     """OpenCV's DIS optical flow between two grey uint8 images (``flow[y, x] = (dx, dy)`` in pixels).
 
-    The OpenCV object is created on first use and not pickled.
+    Both images are first put through :func:`local_contrast`, so that a
+    side in shadow moves as much as a lit one. The OpenCV object is created on first use and not pickled.
     """
 
     def __init__(self, preset="medium"):
@@ -40,10 +41,33 @@ class DISFlow:
     def __call__(self, first, second):
         if self._dis is None:
             self._dis = cv2.DISOpticalFlow_create(_PRESETS[self.preset])
-        return self._dis.calc(first, second, None)
+        return self._dis.calc(local_contrast(first), local_contrast(second), None)
 
     def __getstate__(self):
         return {"preset": self.preset, "_dis": None}
+
+
+def local_contrast(grey):
+    """``grey`` with its local mean removed and its local contrast set to one level, as uint8.
+
+    Real faces are lit from one side: the shaded half has less contrast, and
+    DIS (which matches patches of grey levels and smooths the field where the
+    texture is weak) reads less movement there than on the lit half, so a
+    healthy face looks one-sided. Each pixel is replaced by its difference
+    from a Gaussian-weighted local mean over the local standard deviation
+    (the structure-texture idea of flow under changing light, Wedel et al.
+    2009). The window is 1/32 of the image width (6 pixels on the 192-pixel
+    face the measures read, about a tenth of the inter-ocular distance).
+    Measured on the healthy ``single_face.mp4`` (left side 20-30 grey levels
+    darker): nose-wing movement ratio weaker/stronger side 0.52 -> 0.94,
+    cheek 0.63 -> 0.81.
+    """
+    g = grey.astype(np.float32)
+    sigma = max(1.0, g.shape[1] / 32.0)
+    mean = cv2.GaussianBlur(g, (0, 0), sigma)
+    var = cv2.GaussianBlur((g - mean) ** 2, (0, 0), sigma)
+    # +25 (a standard deviation of 5 levels) keeps flat, noisy skin from being blown up to full contrast
+    return np.clip((g - mean) / np.sqrt(var + 25.0) * 40.0 + 128.0, 0, 255).astype(np.uint8)
 
 
 def key_frames(n_frames, max_frames):
