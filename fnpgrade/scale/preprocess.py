@@ -1,0 +1,153 @@
+"""Preprocess many videos into a :class:`~fnpgrade.scale.store.ClipStore`, on a Dask cluster or here.
+
+Each video is one task: the pipeline's preprocessing steps (detector,
+cropper, measures, windower: everything before the classifier) run on it and
+the windows are written to the store by the worker itself, so only a short
+status travels back. A video that fails (no face, unreadable file) is named in
+the summary with its error and the others go on; videos already complete in
+the store are skipped, so a run that stopped is resumed by running it again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from sklearn.base import clone
+
+from .store import ClipStore, clip_key
+
+__all__ = ["preprocess_to_store", "PreprocessSummary"]
+
+
+@dataclass
+class PreprocessSummary:
+    """What a :func:`preprocess_to_store` run did.
+
+    Attributes
+    ----------
+    written : list of str
+        Keys written by this run (damaged entries found are among them: redone).
+    skipped : list of str
+        Keys already complete in the store (not redone).
+    failed : dict
+        ``{source: "ErrorType: message"}`` of the videos that could not be preprocessed.
+    seconds : float
+    """
+
+    written: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    failed: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def __str__(self):
+        lines = [f"{len(self.written)} written, {len(self.skipped)} already in the store, {len(self.failed)} failed "
+                 f"({self.seconds:.0f} s)"]
+        lines += [f"  FAILED {source}: {error}" for source, error in self.failed.items()]
+        return "\n".join(lines)
+
+
+def _report_of(steps):
+    """The per-clip reports of a one-clip transform, by step name (JSON-friendly)."""
+    out = {}
+    for name, step in steps.steps:
+        report = getattr(step, "transform_report_", None)
+        if report:
+            out[name] = report[0]
+    return out
+
+
+def _preprocess_one(steps, store_path, source, key, label, subject):
+    """Run ``steps`` on one video and write it to the store; return ``(key, None)`` or ``(key, error)``."""
+    try:
+        windows = steps.transform([source])
+        ClipStore(store_path).write(key, windows[0], label=label, subject=subject, report=_report_of(steps))
+        return key, None
+    except Exception as error:  # noqa: BLE001 -- one bad video must not stop the others; it is named
+        return key, f"{type(error).__name__}: {error}"
+
+
+def preprocess_to_store(sources, store, pipeline, labels=None, subjects=None, client=None, verify=False,
+                        progress=True):
+    """Preprocess videos into ``store``, each video a task on ``client`` (or here, one after another).
+
+    Parameters
+    ----------
+    sources : list of str or Path
+        Video files or frame folders.
+    store : ClipStore or str or Path
+        Where the windows go (on a cluster: a folder every worker can write).
+    pipeline : Pipeline
+        A fnpgrade pipeline (``make_phcnn_pipeline(...)``); its steps before
+        the classifier are run (they learn nothing in ``fit``: fitting loads
+        their models).
+    labels, subjects : sequence or None
+        Grade and subject of each source, kept with its windows.
+    client : dask.distributed.Client or None
+        Run the videos as tasks on this cluster; ``None`` runs them here.
+    verify : bool, default=False
+        Also read every entry already in the store and redo those whose data
+        no longer match their checksum (:meth:`ClipStore.verify`). Without it,
+        entries that were not finished, or whose arrays are missing or
+        shorter than written (:meth:`ClipStore.intact`), are redone.
+    progress : bool, default=True
+        Print one line per finished video.
+
+    Returns
+    -------
+    PreprocessSummary
+        Keys written and skipped, and the failures, each named with its error.
+    """
+    start = time.perf_counter()
+    store = store if isinstance(store, ClipStore) else ClipStore(store)
+    sources = [str(s) for s in sources]
+    n = len(sources)
+    for name, values in (("labels", labels), ("subjects", subjects)):
+        if values is not None and len(values) != n:
+            raise ValueError(f"{name} has {len(values)} entries for {n} videos; give one per video.")
+    steps = pipeline[:-1] if hasattr(pipeline, "steps") and pipeline.steps[-1][0] == "classifier" else pipeline
+    steps = clone(steps)
+    _fit_steps(steps)
+    summary = PreprocessSummary()
+    for key in store.incomplete():  # a run stopped while writing these: redo them
+        store.remove(key)
+    todo = []
+    for i, source in enumerate(sources):
+        key = clip_key(source)
+        if key in store and store.intact(key) and (not verify or store.verify(key)):
+            summary.skipped.append(key)
+        else:
+            todo.append((source, key, None if labels is None else labels[i], None if subjects is None else subjects[i]))
+    sources_of = {key: source for source, key, _, _ in todo}
+
+    def record(key, error, done):
+        if error is None:
+            summary.written.append(key)
+        else:
+            summary.failed[sources_of[key]] = error
+        if progress:
+            print(f"[{done}/{len(todo)}] {sources_of[key]}: {'ok' if error is None else 'FAILED ' + error}",
+                  flush=True)
+
+    if client is None:
+        for done, (source, key, label, subject) in enumerate(todo, start=1):
+            record(*_preprocess_one(steps, str(store.path), source, key, label, subject), done)
+    else:
+        from dask.distributed import as_completed
+
+        # the steps travel once (scattered), without their models: each worker loads them on first use
+        steps_future = client.scatter(steps, broadcast=True)
+        futures = [client.submit(_preprocess_one, steps_future, str(store.path), source, key, label, subject,
+                                 key=f"fnpgrade-preprocess-{key}", pure=False)
+                   for source, key, label, subject in todo]
+        for done, future in enumerate(as_completed(futures), start=1):
+            record(*future.result(), done)
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _fit_steps(steps):
+    """``fit`` of the preprocessing steps learns nothing (they are fitted on no clips); samplers act only in training."""
+    for _, step in steps.steps:
+        if step not in (None, "passthrough") and not hasattr(step, "fit_resample"):
+            step.fit(None)
