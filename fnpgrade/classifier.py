@@ -729,6 +729,8 @@ class PHCNNClassifier(NeuralNetClassifier):
         module = self._inference_module if self._inference_module is not None else self.module_
         with self._autocast():
             out = module(**x, **fit_params)
+        if isinstance(out, tuple):  # training a network with a measures branch: (logits, measures-branch logits)
+            return tuple(o.float() for o in out)
         return out.float()
 
     # set only while predict_proba runs: the batch-norm-folded copy of module_
@@ -744,6 +746,10 @@ class PHCNNClassifier(NeuralNetClassifier):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Weighted cross entropy of the window logits."""
+        if isinstance(y_pred, tuple):
+            y_pred, aux = y_pred
+            y_true = y_true.to(y_pred.device)
+            return self.criterion_(y_pred, y_true) + self.criterion_(aux, y_true)
         y_true = y_true.to(y_pred.device)
         return self.criterion_(y_pred, y_true)
 

@@ -713,6 +713,16 @@ def test_the_measures_network_learns_a_level_only_the_measures_carry_on_new_clip
     assert np.mean(pixels.predict(X_new) == y_new) <= 0.6
 
 
+def test_training_loss_adds_the_measures_heads_loss(measures_fitted):
+    torch.manual_seed(0)
+    logits, measures_logits = torch.randn(5, 3), torch.randn(5, 3)
+    y = torch.tensor([0, 1, 2, 1, 0])
+    criterion = measures_fitted.criterion_
+    loss = measures_fitted.get_loss((logits, measures_logits), y, training=True)
+    torch.testing.assert_close(loss, criterion(logits, y) + criterion(measures_logits, y))
+    torch.testing.assert_close(measures_fitted.get_loss(logits, y), criterion(logits, y))
+
+
 def test_measures_are_scaled_with_the_training_windows_robust_statistics(measures_fitted, measures_data):
     from fnpgrade.nn.branches import robust_scaling
 

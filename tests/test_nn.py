@@ -380,3 +380,28 @@ def test_recalibrate_batchnorm_averages_batch_statistics_without_randomness_and_
     assert recalibrate_batchnorm(module, []) == 0  # nothing seen: the statistics stay
     for k, v in module.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+@pytest.mark.parametrize("arch", ["phcnn-lstm", "phcnn"])
+def test_measures_head_trains_beside_the_network_and_evaluation_averages_the_two_heads(arch):
+    torch.manual_seed(0)
+    net = build_network(arch, width=0.125, n_measures=4)
+    batch = _batch(b=3, length=2)
+    measures = torch.rand(3, 2, 4, generator=torch.Generator().manual_seed(2))
+    net.train()
+    out = net(**batch, measures=measures)
+    # training: (the network's logits, the measures head's), so the classifier can add both losses
+    assert isinstance(out, tuple) and [o.shape for o in out] == [(3, 3), (3, 3)]
+    net.eval()
+    with torch.no_grad():
+        evaluated = net(**batch, measures=measures)
+        b, l = 3, 2
+        x = {k: frames_to_images(v) for k, v in batch.items()}
+        f, m = net.features(**x, measures=measures, return_measures=True)
+        own = net.head(f.reshape(b, l, -1)) if arch == "phcnn-lstm" else mean_frame_logits(net.fc(f).reshape(b, l, -1))
+        head = net.measures_head(m.reshape(b, l, -1).mean(dim=1))
+    expected = (torch.softmax(own, -1) + torch.softmax(head, -1)) / 2
+    torch.testing.assert_close(evaluated.exp(), expected)
+    # the paper's network (no measures) has one head and returns plain logits in training too
+    plain = build_network(arch, width=0.125).train()
+    assert plain.measures_head is None and torch.is_tensor(plain(**batch))
