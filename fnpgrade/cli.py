@@ -113,8 +113,8 @@ def _add_model_args(parser):
     parser.add_argument("--quiet", action="store_true", help="no progress bars or epoch table")
 
 
-def _add_data_args(parser):
-    parser.add_argument("--data", required=True, help="root folder of the clips")
+def _add_data_args(parser, required=True):
+    parser.add_argument("--data", required=required, help="root folder of the clips")
     parser.add_argument("--labels", default=None,
                         help="CSV with columns subject, grade, path[, start, stop]; read from the current folder, "
                              "else from --data (default: DATA/labels.csv)")
@@ -156,10 +156,26 @@ def build_parser():
     cv.add_argument("--out", default=None, help="write per-fold scores as JSON here")
 
     train = sub.add_parser("train", help="train on your data and save the model (with its model card)")
-    _add_data_args(train)
+    _add_data_args(train, required=False)
     _add_model_args(train)
     _add_face_args(train)
     train.add_argument("--out", required=True, help="model file to write (joblib)")
+    train.add_argument("--store", default=None,
+                       help="train on the clips of this clip store (from 'fnpgrade preprocess') instead of --data; "
+                            "give the same model and face settings as when preprocessing")
+
+    preprocess = sub.add_parser("preprocess", help="detect, crop and window every clip of --data into a clip store "
+                                                   "on disk (zarr), here or on a Dask cluster; resumable")
+    _add_data_args(preprocess)
+    _add_model_args(preprocess)
+    _add_face_args(preprocess)
+    preprocess.add_argument("--store", required=True, help="the store's folder (on a cluster: shared storage)")
+    where = preprocess.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", default=None, help="address of a Dask scheduler, e.g. tcp://host:8786")
+    where.add_argument("--workers", type=int, default=None,
+                       help="start a local Dask cluster of this many worker processes (default: run here, serially)")
+    preprocess.add_argument("--verify", action="store_true",
+                            help="also check the data of clips already in the store against their checksums")
 
     predict = sub.add_parser("predict", help="grade videos with a saved model")
     predict.add_argument("model", help="a model file from 'fnpgrade train' (joblib; trusted sources only)")
@@ -448,21 +464,85 @@ def _print_settings(args):
           + ", ".join(f"{k} {v:g}" for k, v in settings.items()) + ")")
 
 
+def _cmd_preprocess(args):
+    from .scale.preprocess import preprocess_to_store
+
+    X, y, groups = _load_data(args)
+    pipe = build_pipeline(args)
+    _print_settings(args)
+    client, cluster = None, None
+    if args.scheduler or args.workers:
+        from dask.distributed import Client, LocalCluster
+
+        if args.scheduler:
+            client = Client(args.scheduler)
+        else:
+            cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None)
+            client = Client(cluster)
+        print(f"Dask: {len(client.scheduler_info()['workers'])} workers at {client.scheduler.address}")
+    try:
+        summary = preprocess_to_store(X, args.store, pipe, labels=list(y), subjects=list(groups), client=client,
+                                      verify=args.verify, progress=not args.quiet)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    print(summary)
+    print(f"store: {args.store}")
+    return 1 if summary.failed else 0
+
+
+def _store_training_data(args, head):
+    """Clips, labels and subjects of ``--store`` (lazily read), leaving out (counted, named) faceless ones."""
+    from .scale.store import ClipStore
+
+    store = ClipStore(args.store, mode="r")
+    if not len(store):
+        raise CLIError(f"{args.store}: the store holds no complete clip; run 'fnpgrade preprocess' first.")
+    store.check_preprocessing(head)
+    keys = store.keys()
+    reports = [store.attrs(k)["report"].get("detector", {}) for k in keys]
+    blank = [bool(r.get("blank")) for r in reports]
+    if any(blank):
+        refused = [store.attrs(k)["source"] for k, b in zip(keys, blank) if b]
+        print(f"{len(refused)} of {len(keys)} clips left out: too little face: " + ", ".join(refused[:10])
+              + (" ..." if len(refused) > 10 else ""))
+        keys = [k for k, b in zip(keys, blank) if not b]
+    if not keys:
+        raise CLIError("no clip of the store has enough face to train on.")
+    y, groups = np.asarray(store.labels(keys), dtype=object), np.asarray(store.subjects(keys), dtype=object)
+    coverage = np.array([r.get("coverage", np.nan) for r, b in zip(reports, blank) if not b], dtype=float)
+    print(f"{len(keys)} clips of {len(set(groups))} subjects from the store {args.store}; labels: " + _counts(y))
+    return store.clips(keys), y, groups, int(sum(blank)), coverage
+
+
 def _cmd_train(args):
     from .model_card import at_chance, format_model_card, make_model_card
     from .persistence import save_model
 
-    X, y, groups = _load_data(args)
+    if (args.data is None) == (args.store is None):
+        raise CLIError("give the clips with --data (a folder and its labels CSV) or --store (a clip store from "
+                       "'fnpgrade preprocess'), one of them.")
+    pipe = build_pipeline(args)
+    head, tail = _split_at_learning(pipe)
+    if args.store:
+        Xt, y, groups, skipped, coverage = _store_training_data(args, head)
+        from .scale.preprocess import fit_without_clips
+
+        fit_without_clips(head)  # the steps learn nothing: fitted, the saved pipeline grades videos from the start
+    else:
+        X, y, groups = _load_data(args)
     if len(set(y)) < 2:
         raise CLIError(f"all clips have the label {y[0]!r}; a grader needs at least two levels to learn from.")
-    pipe = build_pipeline(args)
     _print_settings(args)
-    head, tail = _split_at_learning(pipe)
-    Xt, y, groups, skipped, coverage = _preprocess_once(head, X, y, groups)
+    if not args.store:
+        Xt, y, groups, skipped, coverage = _preprocess_once(head, X, y, groups)
     tail.fit(Xt, y, **_groups_params(tail, groups))
     # --no-face skip is for training: the saved model refuses a faceless video again, from any caller
     _detector(pipe).set_params(no_face="raise")
-    card = make_model_card(pipe, y, groups, synthetic=args.synthetic, data_name=Path(args.data).resolve().name,
+    card = make_model_card(pipe, y, groups, synthetic=args.synthetic,
+                           data_name=Path(args.store or args.data).resolve().name,
                            target=args.target, fps=args.fps, clip_length=args.clip_length,
                            settings={"arch": args.arch, "preset": args.preset, **_settings(args),
                                      "window": args.window},
@@ -734,7 +814,7 @@ def _cmd_report(args):
 
 
 _COMMANDS = {"demo": _cmd_demo, "cv": _cmd_cv, "train": _cmd_train, "predict": _cmd_predict,
-             "preview": _cmd_preview, "report": _cmd_report}
+             "preview": _cmd_preview, "report": _cmd_report, "preprocess": _cmd_preprocess}
 
 _CLI_HINTS = {
     "train": " From the command line: --no-face skip leaves such clips out (counted and named); --min-coverage "

@@ -83,7 +83,7 @@ def real_model(real_study, tmp_path_factory):
 
 def test_help_lists_every_subcommand():
     text = build_parser().format_help()
-    for command in ("demo", "cv", "train", "predict", "preview"):
+    for command in ("demo", "cv", "train", "predict", "preview", "report", "preprocess"):
         assert command in text
 
 
@@ -509,3 +509,28 @@ def test_the_measures_grader_trains_cross_validates_and_grades_a_real_video(vide
     row = json.loads(capsys.readouterr().out)[0]
     assert row["level"] in ("I", "II", "III") and abs(sum(row["probabilities"].values()) - 1) < 1e-3
     assert main(["predict", str(model), pyfeat_path("no_face.mp4")]) != 0  # no face, no grade
+
+
+# -- 9. a clip store on disk --------------------------------------------------------------------
+
+def test_preprocess_into_a_store_then_train_from_it_as_from_the_folder(video_dataset, trained_model, tmp_path):
+    pytest.importorskip("zarr")
+    store = tmp_path / "study.zarr"
+    status, stdout, _ = _run(["preprocess", "--data", str(video_dataset), "--store", str(store), "--quiet", *TINY])
+    assert status == 0 and "8 written, 0 already in the store, 0 failed" in stdout, stdout
+    status, stdout, _ = _run(["preprocess", "--data", str(video_dataset), "--store", str(store), "--quiet", *TINY])
+    assert status == 0 and "0 written, 8 already in the store" in stdout  # resumed: nothing redone
+    out = tmp_path / "m.joblib"
+    status, stdout, stderr = _run(["train", "--store", str(store), *TINY, "--synthetic", "--quiet", "--out", str(out)])
+    assert status == 0 and "8 clips of 4 subjects from the store" in stdout, stderr
+    from_store, from_folder = load_model(out), load_model(trained_model[0])
+    # the same windows (the folder's are read in labels.csv order, the store's by key): same loss after one epoch
+    video = str(video_dataset / "clip0.avi")
+    assert from_store.predict([video])[0] in ("I", "II", "III")
+    assert from_store[-1].history[-1, "train_loss"] == pytest.approx(from_folder[-1].history[-1, "train_loss"],
+                                                                      rel=0.05)
+    # other settings than the store's: refused, naming what differs
+    status, _, stderr = _run(["train", "--store", str(store), *TINY, "--window", "3", "--out", str(out)])
+    assert status == 2 and "preprocessed with other settings" in stderr and "window" in stderr
+    status, _, stderr = _run(["train", *TINY, "--out", str(out)])
+    assert status == 2 and "--data" in stderr and "--store" in stderr

@@ -17,7 +17,7 @@ from sklearn.base import clone
 
 from .store import ClipStore, clip_key
 
-__all__ = ["preprocess_to_store", "PreprocessSummary"]
+__all__ = ["preprocess_to_store", "PreprocessSummary", "fit_without_clips"]
 
 
 @dataclass
@@ -73,8 +73,8 @@ def preprocess_to_store(sources, store, pipeline, labels=None, subjects=None, cl
 
     Parameters
     ----------
-    sources : list of str or Path
-        Video files or frame folders.
+    sources : list of str, Path or ClipRef
+        Video files, frame folders, or clips of videos (``ClipRef``).
     store : ClipStore or str or Path
         Where the windows go (on a cluster: a folder every worker can write).
     pipeline : Pipeline
@@ -100,25 +100,27 @@ def preprocess_to_store(sources, store, pipeline, labels=None, subjects=None, cl
     """
     start = time.perf_counter()
     store = store if isinstance(store, ClipStore) else ClipStore(store)
-    sources = [str(s) for s in sources]
+    # paths as text; ClipRefs (a clip of a longer video, from --clip-length) travel as they are
+    sources = [s if hasattr(s, "source") else str(s) for s in sources]
     n = len(sources)
     for name, values in (("labels", labels), ("subjects", subjects)):
         if values is not None and len(values) != n:
             raise ValueError(f"{name} has {len(values)} entries for {n} videos; give one per video.")
     steps = pipeline[:-1] if hasattr(pipeline, "steps") and pipeline.steps[-1][0] == "classifier" else pipeline
     steps = clone(steps)
-    _fit_steps(steps)
+    fit_without_clips(steps)
+    store.check_preprocessing(steps)
     summary = PreprocessSummary()
     for key in store.incomplete():  # a run stopped while writing these: redo them
         store.remove(key)
     todo = []
     for i, source in enumerate(sources):
-        key = clip_key(source)
+        key = clip_key(str(source))
         if key in store and store.intact(key) and (not verify or store.verify(key)):
             summary.skipped.append(key)
         else:
             todo.append((source, key, None if labels is None else labels[i], None if subjects is None else subjects[i]))
-    sources_of = {key: source for source, key, _, _ in todo}
+    sources_of = {key: str(source) for source, key, _, _ in todo}
 
     def record(key, error, done):
         if error is None:
@@ -146,7 +148,7 @@ def preprocess_to_store(sources, store, pipeline, labels=None, subjects=None, cl
     return summary
 
 
-def _fit_steps(steps):
+def fit_without_clips(steps):
     """``fit`` of the preprocessing steps learns nothing (they are fitted on no clips); samplers act only in training."""
     for _, step in steps.steps:
         if step not in (None, "passthrough") and not hasattr(step, "fit_resample"):

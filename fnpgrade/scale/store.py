@@ -180,6 +180,41 @@ class ClipStore:
             raise KeyError(f"{self.path}: clip {key!r} {state}; preprocess it (again) into the store.")
         return self._clips[key]
 
+    # ------------------------------------------------------------------ how the clips were made
+    def check_preprocessing(self, steps):
+        """Record the preprocessing steps' settings, or check that ``steps`` has those already recorded.
+
+        A store holds the output of one preprocessing; windows of another
+        (other crops, another window length) mixed into it would train a model
+        that reads neither. The first writer records each step's class and
+        parameters; later writers and :meth:`check_preprocessing` callers
+        before training must have the same.
+
+        Raises
+        ------
+        ValueError
+            Naming the step and the parameters that differ.
+        """
+        described = _describe_steps(steps)
+        recorded = self._root.attrs.get("preprocessing")
+        if recorded is None:
+            if self.mode == "a":
+                self._root.attrs["preprocessing"] = described
+            return described
+        if recorded != described:
+            differs = []
+            for name in sorted(set(recorded) | set(described)):
+                a, b = recorded.get(name), described.get(name)
+                if a != b:
+                    keys = sorted(set((a or {}).get("params", {})) | set((b or {}).get("params", {})))
+                    diff = [k for k in keys if (a or {}).get("params", {}).get(k) != (b or {}).get("params", {}).get(k)]
+                    differs.append(f"{name}: " + (", ".join(f"{k} stored {(a or {}).get('params', {}).get(k)!r}, "
+                                                            f"now {(b or {}).get('params', {}).get(k)!r}" for k in diff)
+                                                  or f"stored {a and a.get('class')}, now {b and b.get('class')}"))
+            raise ValueError(f"{self.path}: its clips were preprocessed with other settings ({'; '.join(differs)}). "
+                             "Use the same settings, or another store.")
+        return described
+
     # ------------------------------------------------------------------ writing
     def write(self, key, clip, label=None, subject=None, report=None):
         """Write one clip as entry ``key``, replacing an incomplete or earlier entry of that key.
@@ -286,6 +321,17 @@ class ClipStore:
         if self.mode == "r":
             raise PermissionError(f"{self.path} is open read-only.")
         del self._clips[key]
+
+
+def _describe_steps(steps):
+    """``{step name: {"class": ..., "params": {...}}}`` of a pipeline's preprocessing steps, JSON-safe."""
+    out = {}
+    for name, step in steps.steps:
+        if step in (None, "passthrough") or hasattr(step, "fit_resample"):  # samplers act in training only
+            continue
+        params = {k: v for k, v in step.get_params(deep=False).items() if k not in ("n_jobs", "verbose", "progress")}
+        out[name] = {"class": type(step).__name__, "params": json.loads(json.dumps(params, default=_json_default))}
+    return out
 
 
 def _json_scalar(value):
