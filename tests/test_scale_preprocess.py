@@ -44,3 +44,25 @@ def test_threads_sharing_one_copy_of_the_steps_store_each_video_with_its_own_rep
         assert store.clip(clip_key(path)).n_padded == 4 - frames
         assert store.verify(clip_key(path))
     np.testing.assert_array_equal(sorted(store.keys()), sorted(clip_key(p) for p in paths))
+
+
+def test_a_damaged_chunk_met_in_training_names_the_clip_and_what_to_do(tmp_path):
+    from fnpgrade import PHCNNClassifier
+    from fnpgrade.clips import WindowedClip
+
+    rng = np.random.default_rng(0)
+    store = ClipStore(tmp_path / "s.zarr")
+    for i in range(4):
+        store.write(f"c{i}", WindowedClip(rng.integers(0, 256, (2, 2, 128, 128, 3), dtype=np.uint8),
+                                          rng.integers(0, 256, (2, 2, 40, 120, 3), dtype=np.uint8),
+                                          rng.integers(0, 256, (2, 2, 40, 120, 3), dtype=np.uint8),
+                                          source=f"videos/p{i}.mp4"), label="I" if i % 2 else "II")
+    chunk = next((tmp_path / "s.zarr" / "clips" / "c2" / "mouth" / "c").rglob("*"))
+    while chunk.is_dir():
+        chunk = next(chunk.iterdir())
+    chunk.write_bytes(b"\x00garbage" * 50)  # a disk error / a copy cut short
+    clf = PHCNNClassifier(width=0.125, max_epochs=1, batch_size=8, train_split=None, random_state=0, verbose=0,
+                          device="cpu", n_threads=1)
+    with pytest.raises(ValueError, match=r"videos/p2\.mp4 \(store entry 'c2'\): 'mouth' window.*ClipStore\.verify"):
+        clf.fit(store.clips(), store.labels())
+    assert not store.verify("c2") and store.verify("c1")

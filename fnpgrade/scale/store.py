@@ -36,7 +36,7 @@ import numpy as np
 
 from ..clips import WindowedClip
 
-__all__ = ["ClipStore", "StoredWindowedClip", "clip_key", "FORMAT_VERSION"]
+__all__ = ["ClipStore", "StoredWindowedClip", "StoredArray", "clip_key", "FORMAT_VERSION"]
 
 #: Version of the store's layout, written in its attributes (a newer layout is refused, not misread).
 FORMAT_VERSION = 1
@@ -74,6 +74,40 @@ def _checksum(arrays):
     return digest.hexdigest()
 
 
+class StoredArray:
+    """One image array of a stored clip (a zarr array) that names the clip when a window cannot be read.
+
+    Read by ``clip.face[w]`` like the array itself; zarr's own error on a
+    damaged chunk ("Zstd decompression error: invalid input data") says
+    neither which of thousands of clips it is nor what to do.
+    """
+
+    def __init__(self, array, where, name):
+        self.array, self.where, self.name = array, where, name
+
+    shape = property(lambda self: self.array.shape)
+    dtype = property(lambda self: self.array.dtype)
+    ndim = property(lambda self: self.array.ndim)
+
+    def __len__(self):
+        return self.array.shape[0]
+
+    def __getitem__(self, item):
+        try:
+            return self.array[item]
+        except Exception as error:  # a damaged or missing chunk, an unreachable file system: name the clip
+            raise ValueError(
+                f"{self.where}: '{self.name}' window(s) {item!r} cannot be read from the store "
+                f"({type(error).__name__}: {error}). The entry is damaged: ClipStore.verify(key) finds such "
+                "entries and preprocessing again (fnpgrade preprocess --verify) rewrites them.") from error
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self[...], dtype=dtype)
+
+    def __repr__(self):
+        return f"StoredArray({self.where}, {self.name!r}, shape={self.shape})"
+
+
 @dataclass(frozen=True, eq=False)
 class StoredWindowedClip(WindowedClip):
     """A :class:`~fnpgrade.WindowedClip` whose ``face``, ``brow`` and ``mouth`` stay on disk.
@@ -88,8 +122,13 @@ class StoredWindowedClip(WindowedClip):
 
     def __post_init__(self):
         where = self.source or self.key or "StoredWindowedClip"
+        if self.key and self.source:
+            where = f"{self.source} (store entry {self.key!r})"
         for name in IMAGES:
             array = getattr(self, name)
+            if not isinstance(array, StoredArray):
+                array = StoredArray(array, where, name)
+                object.__setattr__(self, name, array)
             if array.ndim != 5 or array.shape[-1] != 3 or np.dtype(array.dtype) != np.uint8:
                 raise ValueError(f"{where}: stored '{name}' has shape {array.shape} and dtype {array.dtype}; "
                                  "expected uint8 (W, L, H, W, 3). The store is damaged: rewrite this clip.")
