@@ -100,7 +100,7 @@ def test_every_documented_command_parses(page):
     text = (DOCS / page).read_text()
     lines = [line for block in _blocks(page, "bash") for line in block.splitlines()]
     # inline commands with options (a bare "`fnpgrade predict`" in prose names the command, it is not one)
-    lines += re.findall(r"`(fnpgrade (?:demo|cv|train|predict|report|preview) [^`]+)`", text)
+    lines += re.findall(r"`(fnpgrade (?:demo|cv|train|predict|report|preview|preprocess) [^`]+)`", text)
     commands = [shlex.split(line.split("#")[0]) for line in lines]
     media_command = ["python", "-m", "fnpgrade.datasets.media"]
     commands = [c for c in commands if c and (c[0] == "fnpgrade" or c[:3] == media_command)]
