@@ -239,10 +239,11 @@ def _labels_path(args):
     return path.resolve()
 
 
-def _load_data(args):
+def _load_data(args, validate="quick"):
     from .datasets import load_clip_folder, split_into_clips
 
-    X, y, groups = load_clip_folder(args.data, labels=_labels_path(args), target=args.target, fps=args.fps)
+    X, y, groups = load_clip_folder(args.data, labels=_labels_path(args), target=args.target, fps=args.fps,
+                                    validate=validate)
     n_videos = len(X)
     if args.clip_length:
         # counted at --fps, as the detector will read them: at the video's own rate, clip [s:e] would name
@@ -467,7 +468,9 @@ def _print_settings(args):
 def _cmd_preprocess(args):
     from .scale.preprocess import preprocess_to_store
 
-    X, y, groups = _load_data(args)
+    # the videos are opened by the workers, not here first: a bad one is named in the summary and the others go
+    # on (and a study of thousands of videos on shared storage is not read twice)
+    X, y, groups = _load_data(args, validate="none")
     pipe = build_pipeline(args)
     _print_settings(args)
     client, cluster = None, None

@@ -66,3 +66,56 @@ def test_a_damaged_chunk_met_in_training_names_the_clip_and_what_to_do(tmp_path)
     with pytest.raises(ValueError, match=r"videos/p2\.mp4 \(store entry 'c2'\): 'mouth' window.*ClipStore\.verify"):
         clf.fit(store.clips(), store.labels())
     assert not store.verify("c2") and store.verify("c1")
+
+
+def test_relative_paths_reach_a_worker_started_in_another_folder(tmp_path, monkeypatch,
+                                                                 videos_of_different_lengths):
+    # on a cluster a worker's working folder is not the client's: relative paths must not be read there
+    distributed = pytest.importorskip("distributed")
+    import logging
+    import shutil
+
+    from fnpgrade.scale.preprocess import preprocess_to_store
+
+    paths, _ = videos_of_different_lengths
+    here, elsewhere = tmp_path / "client", tmp_path / "worker"
+    for folder in (here / "videos", elsewhere):
+        folder.mkdir(parents=True)
+    for path in paths[:2]:
+        shutil.copy(path, here / "videos")
+    monkeypatch.chdir(elsewhere)  # the worker process starts here ...
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as client:
+        monkeypatch.chdir(here)  # ... and the client runs here, with paths relative to here
+        sources = [f"videos/{p.split('/')[-1]}" for p in paths[:2]]
+        summary = preprocess_to_store(sources, "s.zarr", make_phcnn_pipeline(width=0.125), labels=["I", "II"],
+                                      client=client, progress=False)
+    assert not summary.failed and len(summary.written) == 2
+    assert ClipStore(here / "s.zarr", mode="r").keys() == sorted(clip_key(s) for s in sources)
+    assert not (elsewhere / "s.zarr").exists()
+
+
+def test_cli_preprocess_names_an_undecodable_video_and_writes_the_others(tmp_path, videos_of_different_lengths,
+                                                                         capsys):
+    # a study of thousands of videos is not refused for one bad file: the others are preprocessed
+    import csv
+    import shutil
+
+    from fnpgrade.cli import main
+
+    paths, _ = videos_of_different_lengths
+    root = tmp_path / "study"
+    root.mkdir()
+    with open(root / "labels.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["subject", "grade", "path"])
+        for i, path in enumerate(paths[:2]):
+            shutil.copy(path, root / f"v{i}.mp4")
+            writer.writerow([f"s{i}", 1 + 2 * i, f"v{i}.mp4"])
+        (root / "broken.mp4").write_bytes(b"not a video")
+        writer.writerow(["s2", 5, "broken.mp4"])
+    status = main(["preprocess", "--data", str(root), "--store", str(tmp_path / "s.zarr"), "--quiet",
+                   "--width", "0.125"])
+    out = capsys.readouterr().out
+    assert status == 1 and "2 written" in out and "FAILED" in out and "broken.mp4" in out
+    assert len(ClipStore(tmp_path / "s.zarr", mode="r")) == 2

@@ -11,9 +11,11 @@ the store are skipped, so a run that stopped is resumed by running it again.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sklearn.base import clone
 
@@ -79,6 +81,17 @@ def _thread_copy(steps):
             copies.pop(next(iter(copies)))
         copies[id(steps)] = (steps, copy.deepcopy(steps))  # ``steps`` held: its id is not reused meanwhile
     return copies[id(steps)][1]
+
+
+def _absolute(source):
+    """``source`` with an absolute path: a worker's working folder is not the client's.
+
+    With a relative path each worker would read, and write the store, in its own working folder: on a
+    cluster the client then finds none of the clips the workers reported written.
+    """
+    if dataclasses.is_dataclass(source) and hasattr(source, "path"):  # a ClipRef: a span of a video
+        return dataclasses.replace(source, path=str(Path(source.path).absolute()))
+    return str(Path(source).absolute())
 
 
 def _preprocess_one(steps, store_path, source, key, label, subject):
@@ -156,15 +169,16 @@ def preprocess_to_store(sources, store, pipeline, labels=None, subjects=None, cl
             print(f"[{done}/{len(todo)}] {sources_of[key]}: {'ok' if error is None else 'FAILED ' + error}",
                   flush=True)
 
+    store_path = str(Path(store.path).absolute())
     if client is None:
         for done, (source, key, label, subject) in enumerate(todo, start=1):
-            record(*_preprocess_one(steps, str(store.path), source, key, label, subject), done)
+            record(*_preprocess_one(steps, store_path, _absolute(source), key, label, subject), done)
     else:
         from dask.distributed import as_completed
 
         # the steps travel once (scattered), without their models: each worker loads them on first use
         steps_future = client.scatter(steps, broadcast=True)
-        futures = [client.submit(_preprocess_one, steps_future, str(store.path), source, key, label, subject,
+        futures = [client.submit(_preprocess_one, steps_future, store_path, _absolute(source), key, label, subject,
                                  key=f"fnpgrade-preprocess-{key}", pure=False)
                    for source, key, label, subject in todo]
         for done, future in enumerate(as_completed(futures), start=1):
