@@ -119,3 +119,26 @@ def test_cli_preprocess_names_an_undecodable_video_and_writes_the_others(tmp_pat
     out = capsys.readouterr().out
     assert status == 1 and "2 written" in out and "FAILED" in out and "broken.mp4" in out
     assert len(ClipStore(tmp_path / "s.zarr", mode="r")) == 2
+
+
+def test_stored_clips_pickled_to_another_working_folder_read_their_own_data(tmp_path, monkeypatch):
+    # a Dask worker (GridSearchCV with scatter) or a DataLoader process unpickles the clips elsewhere: zarr fills a
+    # chunk it cannot find with zeros, so a store path relative to the client's folder would read zeros silently
+    import pickle
+    import shutil
+
+    from fnpgrade.clips import WindowedClip
+
+    face = np.full((1, 2, 128, 128, 3), 7, np.uint8)
+    roi = np.full((1, 2, 40, 120, 3), 9, np.uint8)
+    (tmp_path / "client").mkdir()
+    monkeypatch.chdir(tmp_path / "client")
+    ClipStore("s.zarr").write("a", WindowedClip(face, roi, roi, source="v.mp4"))
+    sent = pickle.dumps(ClipStore("s.zarr", mode="r").clips())
+    monkeypatch.chdir(tmp_path)
+    clip = pickle.loads(sent)[0]
+    np.testing.assert_array_equal(clip.face[0], face[0])
+    np.testing.assert_array_equal(clip.mouth[...], roi)
+    shutil.move(tmp_path / "client" / "s.zarr", tmp_path / "elsewhere.zarr")  # a worker that does not see it
+    with pytest.raises(FileNotFoundError, match=r"v\.mp4 \(store entry 'a'\): the clip store is not at .*s\.zarr"):
+        pickle.loads(sent)

@@ -104,6 +104,16 @@ class StoredArray:
     def __array__(self, dtype=None, copy=None):
         return np.asarray(self[...], dtype=dtype)
 
+    def __setstate__(self, state):
+        # unpickled on another machine (a Dask worker): a store it does not see would read as zeros, since zarr
+        # fills chunks it cannot find; refuse instead, naming the clip and the path
+        self.__dict__.update(state)
+        root = getattr(self.array.store, "root", None)
+        if root is not None and not (Path(root) / self.array.path / "zarr.json").is_file():
+            raise FileNotFoundError(
+                f"{self.where}: the clip store is not at {Path(root)} on this machine; workers must see the store "
+                "at the same path as the machine that opened it (shared storage).")
+
     def __repr__(self):
         return f"StoredArray({self.where}, {self.name!r}, shape={self.shape})"
 
@@ -167,7 +177,9 @@ class ClipStore:
         if mode not in ("a", "r"):
             raise ValueError(f"mode must be 'a' (append) or 'r' (read-only); got {mode!r}.")
         zarr = _zarr()
-        self.path = Path(path)
+        # absolute: the clips carry this path when pickled to a Dask worker or a DataLoader process, whose working
+        # folder may be another (zarr then finds no chunk there and reads zeros, without an error)
+        self.path = Path(path).absolute()
         self.mode = mode
         if mode == "r" and not (self.path / "zarr.json").exists():
             raise FileNotFoundError(f"{self.path}: no clip store here (no zarr.json). Preprocess into it first: "
