@@ -92,7 +92,7 @@ def test_python_blocks_run_verbatim(page, in_a_study_folder, capsys):
     _run_page(page, fast=False, capsys=capsys)
 
 
-@pytest.mark.parametrize("page", PAGES + ["../README.md"])
+@pytest.mark.parametrize("page", PAGES + ["../README.md", "scale.md"])  # scale.md's Python needs a cluster
 def test_every_documented_command_parses(page):
     from fnpgrade.cli import build_parser
     from fnpgrade.datasets import media
