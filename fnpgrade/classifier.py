@@ -745,7 +745,7 @@ class PHCNNClassifier(NeuralNetClassifier):
             return self.infer(Xi)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        """Weighted cross entropy of the window logits."""
+        """Weighted cross entropy of the window logits; in training with a measures branch, plus its head's."""
         if isinstance(y_pred, tuple):
             y_pred, aux = y_pred
             y_true = y_true.to(y_pred.device)

@@ -3,7 +3,9 @@
 Every network takes the ``uint8`` windows ``face (B, L, 128, 128, 3)``,
 ``brow`` and ``mouth (B, L, 40, 120, 3)`` as keyword arguments and returns class
 logits ``(B, n_classes)``; PHCNN and PHCNN-LSTM built with ``n_measures`` also
-read ``measures (B, L, K)``, per-frame movement measures. ``inputs`` names the
+read ``measures (B, L, K)``, per-frame movement measures, and have a second
+head on them (in training their forward returns ``(logits, measures_logits)``,
+see :func:`_with_measures_logits`). ``inputs`` names the
 arrays a network reads, so the data path gathers only those. Networks without an LSTM classify each frame and
 return ``log(mean_frames softmax)``: its softmax is the mean of the frame
 probabilities, and cross entropy on it is the loss of that mean.
