@@ -133,3 +133,17 @@ def test_dask_workers_preprocess_into_the_store_as_the_serial_run(tmp_path, vide
         for name in ("face", "brow", "mouth"):
             np.testing.assert_array_equal(getattr(one.clip(key), name)[...], getattr(two.clip(key), name)[...])
     assert one.labels().tolist() == two.labels().tolist()
+
+
+def test_spans_of_a_video_are_stored_as_spans(tmp_path, videos):
+    # fnpgrade preprocess --clip-length gives ClipRefs; each must be stored as its own span of the video
+    from fnpgrade.io import ClipRef
+
+    paths, *_ = videos
+    spans = [ClipRef(paths[0], 0, 2), ClipRef(paths[0], 2, 4)]
+    summary = preprocess_to_store(spans, tmp_path / "s.zarr", _pipeline(), progress=False)
+    assert not summary.failed and sorted(summary.written) == sorted(clip_key(str(s)) for s in spans)
+    store = ClipStore(tmp_path / "s.zarr")
+    for span in spans:
+        expected = _pipeline()[:-1].fit_transform([span])[0]
+        np.testing.assert_array_equal(store.clip(clip_key(str(span))).face[...], expected.face)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sklearn.base import clone
 
+from ..io import ClipRef
 from .store import ClipStore, clip_key
 
 __all__ = ["preprocess_to_store", "PreprocessSummary", "fit_without_clips"]
@@ -89,7 +90,7 @@ def _absolute(source):
     With a relative path each worker would read, and write the store, in its own working folder: on a
     cluster the client then finds none of the clips the workers reported written.
     """
-    if dataclasses.is_dataclass(source) and hasattr(source, "path"):  # a ClipRef: a span of a video
+    if isinstance(source, ClipRef):  # a span of a video
         return dataclasses.replace(source, path=str(Path(source.path).absolute()))
     return str(Path(source).absolute())
 
@@ -139,7 +140,7 @@ def preprocess_to_store(sources, store, pipeline, labels=None, subjects=None, cl
     start = time.perf_counter()
     store = store if isinstance(store, ClipStore) else ClipStore(store)
     # paths as text; ClipRefs (a clip of a longer video, from --clip-length) travel as they are
-    sources = [s if hasattr(s, "source") else str(s) for s in sources]
+    sources = [s if isinstance(s, ClipRef) else str(s) for s in sources]
     n = len(sources)
     for name, values in (("labels", labels), ("subjects", subjects)):
         if values is not None and len(values) != n:
@@ -169,7 +170,7 @@ def preprocess_to_store(sources, store, pipeline, labels=None, subjects=None, cl
             print(f"[{done}/{len(todo)}] {sources_of[key]}: {'ok' if error is None else 'FAILED ' + error}",
                   flush=True)
 
-    store_path = str(Path(store.path).absolute())
+    store_path = str(store.path)  # absolute (ClipStore makes it so): workers have other working folders
     if client is None:
         for done, (source, key, label, subject) in enumerate(todo, start=1):
             record(*_preprocess_one(steps, store_path, _absolute(source), key, label, subject), done)
