@@ -505,10 +505,11 @@ def _store_training_data(args, head):
         raise CLIError(f"{args.store}: the store holds no complete clip; run 'fnpgrade preprocess' first.")
     store.check_preprocessing(head)
     keys = store.keys()
-    reports = [store.attrs(k)["report"].get("detector", {}) for k in keys]
+    attrs = [store.attrs(k) for k in keys]  # one read of each entry's metadata
+    reports = [a["report"].get("detector", {}) for a in attrs]
     blank = [bool(r.get("blank")) for r in reports]
     if any(blank):
-        refused = [store.attrs(k)["source"] for k, b in zip(keys, blank) if b]
+        refused = [a["source"] for a, b in zip(attrs, blank) if b]
         print(f"{len(refused)} of {len(keys)} clips left out: too little face: " + ", ".join(refused[:10])
               + (" ..." if len(refused) > 10 else ""))
         keys = [k for k, b in zip(keys, blank) if not b]

@@ -131,9 +131,8 @@ class StoredWindowedClip(WindowedClip):
     key: str = ""
 
     def __post_init__(self):
-        where = self.source or self.key or "StoredWindowedClip"
-        if self.key and self.source:
-            where = f"{self.source} (store entry {self.key!r})"
+        where = (f"{self.source} (store entry {self.key!r})" if self.key and self.source
+                 else self.source or self.key or "StoredWindowedClip")
         for name in IMAGES:
             array = getattr(self, name)
             if not isinstance(array, StoredArray):
@@ -275,13 +274,13 @@ class ClipStore:
         if recorded != described:
             differs = []
             for name in sorted(set(recorded) | set(described)):
-                a, b = recorded.get(name), described.get(name)
-                if a != b:
-                    keys = sorted(set((a or {}).get("params", {})) | set((b or {}).get("params", {})))
-                    diff = [k for k in keys if (a or {}).get("params", {}).get(k) != (b or {}).get("params", {}).get(k)]
-                    differs.append(f"{name}: " + (", ".join(f"{k} stored {(a or {}).get('params', {}).get(k)!r}, "
-                                                            f"now {(b or {}).get('params', {}).get(k)!r}" for k in diff)
-                                                  or f"stored {a and a.get('class')}, now {b and b.get('class')}"))
+                a, b = recorded.get(name) or {}, described.get(name) or {}
+                if a == b:
+                    continue
+                pa, pb = a.get("params", {}), b.get("params", {})
+                params = [f"{k} stored {pa.get(k)!r}, now {pb.get(k)!r}" for k in sorted(set(pa) | set(pb))
+                          if pa.get(k) != pb.get(k)]
+                differs.append(f"{name}: " + (", ".join(params) or f"stored {a.get('class')}, now {b.get('class')}"))
             raise ValueError(f"{self.path}: its clips were preprocessed with other settings ({'; '.join(differs)}). "
                              "Use the same settings, or another store.")
         return described
