@@ -7,7 +7,8 @@ from sklearn.base import clone
 from fnpgrade import FaceDetector, LandmarkROICropper, make_measures_pipeline
 from fnpgrade.datasets.identities import detect_faces68
 from fnpgrade.datasets.warp import similarity_matrix, warp_points_image
-from fnpgrade.measures import FEATURE_NAMES, FaceMeasures, measure_clip
+from fnpgrade.measures import VIDEO_FEATURE_NAMES, FaceMeasures, measure_video, video_features
+from fnpgrade.measures.video import peaks, weaker_side
 
 import cv2
 
@@ -41,15 +42,35 @@ def test_a_one_sided_movement_is_recovered_in_sign_and_size(astronaut):
     lift = 0.08 * iod  # a small smile on one side only: 8% of the inter-ocular distance
     frames = [_lift_mouth_corner(image, points, lift * k / 3) for k in range(4)]
     clip = _regions(frames)
-    result = measure_clip(clip.face, clip.face_landmarks)
-    left, right = result["movement"]["mouth_corner"]["left"], result["movement"]["mouth_corner"]["right"]
+    result = measure_video(clip.face, clip.face_landmarks, rest="first")
+    movement = peaks(result)
+    left, right = movement["mouth_corner"]["left"], movement["mouth_corner"]["right"]
     # the corner box averages the corner with the skin around it, which follows it part of the way
     assert 0.5 * 0.08 <= left <= 1.1 * 0.08, left
     assert right < 0.15 * left, (left, right)
-    assert result["weaker_side"] == "right"
-    features = dict(zip(FEATURE_NAMES, result["features"]))
-    assert features["commissure_excursion_ratio"] < 0.3
-    assert features["brow_movement_strong"] < 0.2 * left  # the brows did not move
+    assert weaker_side(result) == "right"
+    features = dict(zip(VIDEO_FEATURE_NAMES, video_features(result)))
+    assert features["mouth_corner_peak_ratio"] < 0.3
+    assert features["brow_peak_strong"] < 0.2 * left  # the brows did not move
+    # found, the rest face is the frame before the corner moved
+    assert measure_video(clip.face, clip.face_landmarks)["rest_index"] == 0
+
+
+def test_a_held_expression_reads_the_same_wherever_the_video_is_cut(astronaut):
+    """A smile that rises and is held: cut at frame 0, 1, 2 or 3, the measures (rest found) barely change."""
+    image, points = astronaut
+    lift = 0.08 * _iod(points)
+    rise = [0, 0, 0, 0, 1, 2, 3] + [3] * 8  # the video starts at rest (as an examination does)
+    frames = [_lift_mouth_corner(image, points, lift * k / 3) for k in rise]
+    clip = _regions(frames)
+    rows = []
+    for cut in range(4):
+        part = clip.select(np.arange(cut, clip.n_frames))
+        rows.append(dict(zip(VIDEO_FEATURE_NAMES, video_features(measure_video(part.face, part.face_landmarks)))))
+    ratios = [r["mouth_corner_peak_ratio"] for r in rows]
+    strong = [r["mouth_corner_peak_strong"] for r in rows]
+    assert max(ratios) < 0.3 and np.ptp(ratios) < 0.1, ratios
+    assert np.ptp(strong) < 0.1 * np.mean(strong), strong
 
 
 def test_head_motion_is_not_read_as_facial_movement(astronaut):
@@ -57,17 +78,18 @@ def test_head_motion_is_not_read_as_facial_movement(astronaut):
     h, w = image.shape[:2]
     frames = [cv2.warpAffine(image, similarity_matrix(1 + 0.02 * k, 2.0 * k, (w / 2, h / 2), (4 * k, -3 * k)), (w, h),
                              borderMode=cv2.BORDER_REFLECT101) for k in range(4)]
-    result = measure_clip(*(lambda c: (c.face, c.face_landmarks))(_regions(frames)))
-    moved = [value for sides in result["movement"].values() for value in sides.values()]  # incl. the nose bridge
+    clip = _regions(frames)
+    moved = [value for sides in peaks(measure_video(clip.face, clip.face_landmarks, rest="first")).values()
+             for value in sides.values()]  # incl. the nose bridge
     assert max(moved) < 0.015, max(moved)  # head motion of 6 degrees, 6% scale and 15 px is removed
 
 
 def test_feature_names_are_stable_and_clinical():
     measures = FaceMeasures().fit()
     names = list(measures.get_feature_names_out())
-    assert names == list(FEATURE_NAMES) and len(set(names)) == len(names) == measures.n_features_out_
-    for name in ("brow_movement_ratio", "eye_closure_ratio", "commissure_excursion_ratio",
-                 "mouth_corner_height_asymmetry", "brow_height_asymmetry", "movement_side_balance"):
+    assert names == list(VIDEO_FEATURE_NAMES) and len(set(names)) == len(names) == measures.n_features_out_
+    for name in ("brow_peak_ratio", "eye_closure_ratio", "mouth_corner_peak_ratio", "mouth_corner_landmark_ratio",
+                 "rest_mouth_corner_height_asymmetry", "rest_brow_height_asymmetry", "movement_side_balance"):
         assert name in names
 
 
@@ -83,8 +105,8 @@ def test_transform_names_the_clip_and_reports_blank_clips(astronaut):
     assert [r["blank"] for r in measures.transform_report_] == [False, True] and measures.transform_report_[1]["source"] == "b.mp4"
     with pytest.raises(TypeError, match="RegionClip"):
         measures.transform([image])
-    with pytest.raises(ValueError, match="max_key_frames"):
-        FaceMeasures(max_key_frames=1).fit()
+    with pytest.raises(ValueError, match="max_frames"):
+        FaceMeasures(max_frames=0).fit()
     assert clone(measures).get_params() == measures.get_params()
 
 
@@ -156,9 +178,10 @@ def test_eye_closure_and_commissure_asymmetry_follow_the_truth():
     for clip, expression, points in zip(regions, info["expression"], info["landmarks"]):
         if not clip.found.any():
             continue
-        result = measure_clip(clip.face, np.where(clip.found[:, None, None], clip.face_landmarks, np.nan))
+        result = measure_video(clip.face, np.where(clip.found[:, None, None], clip.face_landmarks, np.nan))
         if expression == "smile":
-            move = result["movement"]["mouth_corner"]
+            # the whole movement within the clip: the peak from its own rest frame
+            move = peaks(result)["mouth_corner"]
             measured["mouth"].append(np.log((move["left"] + 0.01) / (move["right"] + 0.01)))
             truth["mouth"].append(np.log((_true_excursion(points, 48) + 0.01) / (_true_excursion(points, 54) + 0.01)))
         else:
@@ -214,8 +237,6 @@ def test_region_boxes_can_follow_the_tissue_from_frame_to_frame():
 
 
 def test_a_held_expression_is_measured_against_the_neutral_face(astronaut):
-    from fnpgrade.measures import NEUTRAL_FEATURE_NAMES
-
     image, points = astronaut
     lift = 0.08 * _iod(points)
     smiling = _lift_mouth_corner(image, points, lift)
@@ -224,13 +245,12 @@ def test_a_held_expression_is_measured_against_the_neutral_face(astronaut):
     clip = _regions([neutral, smiling, smiling, smiling])
     measures = FaceMeasures(neutral=True).fit([clip])
     row = dict(zip(measures.get_feature_names_out(), measures.transform([clip])[0]))
-    assert measures.n_features_out_ == len(FEATURE_NAMES) + len(NEUTRAL_FEATURE_NAMES)
+    assert measures.n_features_out_ == len(VIDEO_FEATURE_NAMES)
     # the held smile does not move between its own frames; against the neutral face it is a one-sided lift
-    assert row["mouth_corner_movement_strong"] < 0.01, row["mouth_corner_movement_strong"]
-    assert 0.5 * 0.08 <= row["mouth_corner_from_neutral_strong"] <= 1.1 * 0.08, row["mouth_corner_from_neutral_strong"]
-    assert row["mouth_corner_from_neutral_ratio"] < 0.3, row["mouth_corner_from_neutral_ratio"]
-    assert row["brow_from_neutral_strong"] < 0.2 * row["mouth_corner_from_neutral_strong"]
-    assert measures.transform_report_[0]["neutral_found"]
+    assert 0.5 * 0.08 <= row["mouth_corner_peak_strong"] <= 1.1 * 0.08, row["mouth_corner_peak_strong"]
+    assert row["mouth_corner_peak_ratio"] < 0.3, row["mouth_corner_peak_ratio"]
+    assert row["brow_peak_strong"] < 0.2 * row["mouth_corner_peak_strong"]
+    assert measures.transform_report_[0]["rest_frame"] == 0
 
 
 def test_with_neutral_frame_puts_each_persons_rest_face_in_front_and_names_who_has_none():

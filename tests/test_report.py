@@ -20,7 +20,7 @@ import pytest
 from fnpgrade import make_measures_pipeline, make_palsy_clips, make_phcnn_pipeline
 from fnpgrade.datasets.expressions import EXPRESSIONS
 from fnpgrade.io import write_video
-from fnpgrade.measures import FEATURE_NAMES, NEUTRAL_FEATURE_NAMES, FaceMeasures
+from fnpgrade.measures import VIDEO_FEATURE_NAMES, FaceMeasures
 from fnpgrade.model_card import make_model_card
 from fnpgrade.persistence import save_model
 from fnpgrade.report import DISCLAIMER, Report, make_report, make_reports
@@ -146,11 +146,11 @@ def test_grade_over_time_uncertainty():
 
 
 def test_symmetric_values_are_those_of_a_symmetric_face():
-    X = np.random.default_rng(0).random((3, len(FEATURE_NAMES)))
-    sym = explain.symmetric_values(X, FEATURE_NAMES)
-    names = list(FEATURE_NAMES)
-    assert np.allclose(sym[:, names.index("brow_movement_weak")], X[:, names.index("brow_movement_strong")])
-    assert np.all(sym[:, names.index("commissure_excursion_ratio")] == 1)
+    X = np.random.default_rng(0).random((3, len(VIDEO_FEATURE_NAMES)))
+    sym = explain.symmetric_values(X, VIDEO_FEATURE_NAMES)
+    names = list(VIDEO_FEATURE_NAMES)
+    assert np.allclose(sym[:, names.index("brow_peak_weak")], X[:, names.index("brow_peak_strong")])
+    assert np.all(sym[:, names.index("mouth_corner_peak_ratio")] == 1)
     assert np.all(sym[:, names.index("movement_side_balance")] == 0)
     assert np.all(np.isnan(sym[:, names.index("reference_movement")]))  # how noisy a clip is has no symmetric value
 
@@ -198,21 +198,18 @@ def test_grade_is_the_mean_of_the_windows_and_worst_windows_are_the_most_severe(
     assert d["grade"]["label"] == max(d["grade"]["probabilities"], key=d["grade"]["probabilities"].get)
 
 
-def test_report_features_are_the_pipelines_own(measures_model, palsy_video):
-    """The report measures windows itself (to keep the per-side numbers); its rows must be FaceMeasures'."""
-    from fnpgrade.report.measuring import measure_windows
-
+def test_the_report_grades_the_video_as_predict_does(measures_model, palsy_video):
+    """One grading of a video: the report's grade and probabilities are the pipeline's own on the whole video."""
     pipe, _, _ = measures_model
-    tracks = pipe.named_steps["detector"].transform([palsy_video[0]])
-    clips = pipe.named_steps["cropper"].transform([tracks[0].select(np.arange(4))])
-    ours = np.stack([r["features"] for r in measure_windows(clips)])
-    np.testing.assert_allclose(ours, pipe.named_steps["measures"].transform(clips), rtol=1e-6, equal_nan=True)
-    # a model measuring against the neutral face: the first frame is the reference, as FaceMeasures(neutral=True)
-    ours = np.stack([r["features"] for r in measure_windows(clips, neutral=True)])
-    np.testing.assert_allclose(ours, FaceMeasures(neutral=True).fit(clips).transform(clips), rtol=1e-6, equal_nan=True)
+    report = make_report(pipe, palsy_video[0], explain=False, n_bootstrap=20)
+    proba = pipe.predict_proba([palsy_video[0]])[0]
+    classes = [str(c) for c in pipe.classes_]
+    assert report.data["grade"]["label"] == str(pipe.predict([palsy_video[0]])[0])
+    np.testing.assert_allclose([report.data["grade"]["probabilities"][c] for c in classes], proba, atol=1e-4)
+    assert "whole video" in report.data["grade"]["method"]
 
 
-def test_a_neutral_model_grades_every_window_against_the_videos_first_face(measures_model, palsy_video):
+def test_a_neutral_model_measures_the_video_from_its_first_face(measures_model, palsy_video):
     from sklearn.dummy import DummyClassifier
     from sklearn.pipeline import Pipeline
 
@@ -224,13 +221,12 @@ def test_a_neutral_model_grades_every_window_against_the_videos_first_face(measu
             seen.append(np.asarray(X))
             return super().predict_proba(X)
 
-    n_features = len(FEATURE_NAMES) + len(NEUTRAL_FEATURE_NAMES)
+    n_features = len(VIDEO_FEATURE_NAMES)
     classifier = Recording(strategy="prior").fit(np.zeros((3, n_features)), ["I", "II", "III"])
     neutral = Pipeline(pipe.steps[:2] + [("measures", FaceMeasures(neutral=True).fit()), ("classifier", classifier)])
-    report = make_report(neutral, palsy_video[0], explain=False)
-    assert seen and seen[0].shape == (len(report.data["timeline"]["windows"]), n_features)
-    # the neutral measures of the first window (which starts on the reference frame itself) are finite
-    assert np.isfinite(seen[0][0, len(FEATURE_NAMES):]).all()
+    make_report(neutral, palsy_video[0], explain=False, n_bootstrap=20)
+    # first call: the whole video, one row; measured against its first frame with a face
+    assert seen and seen[0].shape == (1, n_features) and np.isfinite(seen[0]).all()
 
 
 def test_measures_explanation(palsy_report):
@@ -401,21 +397,3 @@ def test_page_renders_in_headless_chromium(palsy_report, tmp_path):
             assert float(shown[f"regions.{k}.percent"]) == region["percent"]
 
 
-def test_side_benchmark_scores_none_for_hb1_and_the_true_side_otherwise():
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    folder = Path(__file__).resolve().parents[1] / "benchmarks"
-    sys.path.insert(0, str(folder))
-    try:
-        spec = importlib.util.spec_from_file_location("bench_report_side", folder / "bench_report_side.py")
-        bench = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(bench)
-    finally:
-        sys.path.remove(str(folder))
-    rows = [(1, "left", "none"), (1, "right", "left"), (2, "left", "left"), (3, "right", "none"),
-            (5, "left", "right"), (6, "right", "right")]
-    scores = bench.score(rows)
-    assert scores["HB1 (says none)"] == (0.5, 2) and scores["HB2-3"] == (0.5, 2) and scores["HB4-6"] == (0.5, 2)
-    assert bench.misses(rows) == {"none": 1, "wrong_side": 1}

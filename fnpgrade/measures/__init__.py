@@ -1,17 +1,18 @@
-"""Measures of the face: each side's movement and rest position, for grading and for the report.
+"""Measures of the face: each side's movement from rest and rest position, for grading and for the report.
 
-:class:`FaceMeasures` turns registered face clips into a table of named
-measures (:data:`FEATURE_NAMES`); :func:`measure_clip` measures one clip; with ``neutral=True`` each clip is
-also measured against the person's neutral face (:mod:`~fnpgrade.measures.neutral`);
+:func:`measure_video` measures one registered face clip (any length) against
+its rest face; :func:`video_features` turns that into a row of named measures
+(:data:`VIDEO_FEATURE_NAMES`); :class:`FaceMeasures` does both for a pipeline;
+:func:`with_neutral_frame` puts a person's rest frame in front of their clips;
 :mod:`~fnpgrade.measures.regions` says where each region sits.
 """
 
-from .features import FEATURE_NAMES, measure_clip
-from .regions import REGIONS, SIDES, face_frame, region_boxes
 from .frames import FRAME_FEATURE_NAMES, frame_measures
-from .neutral import NEUTRAL_FEATURE_NAMES, measure_from_neutral, with_neutral_frame
+from .neutral import with_neutral_frame
+from .regions import REGIONS, SIDES, face_frame, region_boxes
 from .transformer import FaceMeasures, FrameMeasures
+from .video import VIDEO_FEATURE_NAMES, find_rest_frame, measure_video, video_features
 
-__all__ = ["FaceMeasures", "FrameMeasures", "FRAME_FEATURE_NAMES", "frame_measures", "FEATURE_NAMES", "measure_clip",
-           "NEUTRAL_FEATURE_NAMES", "measure_from_neutral", "with_neutral_frame", "REGIONS", "SIDES", "face_frame",
-           "region_boxes"]
+__all__ = ["FaceMeasures", "FrameMeasures", "FRAME_FEATURE_NAMES", "frame_measures", "VIDEO_FEATURE_NAMES",
+           "measure_video", "video_features", "find_rest_frame", "with_neutral_frame", "REGIONS", "SIDES",
+           "face_frame", "region_boxes"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .features import NOISE_IOD, _ratio, eye_aperture_gap
+from .video import NOISE_IOD, _ratio, eye_aperture_gap
 from .motion import DISFlow, region_excursions
 from .regions import REGIONS, face_frame, region_boxes
 

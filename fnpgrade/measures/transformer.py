@@ -12,10 +12,9 @@ from sklearn.utils.validation import check_is_fitted
 from ..clips import RegionClip
 from ..preprocessing.base import ClipTransformer
 from ..utils import check_clip_list, clip_name
-from .features import FEATURE_NAMES
 from .frames import FRAME_FEATURE_NAMES, frame_measures
 from .motion import _PRESETS, DISFlow
-from .neutral import NEUTRAL_FEATURE_NAMES, measure_with_neutral
+from .video import VIDEO_FEATURE_NAMES, measure_video, video_features, weaker_side
 
 __all__ = ["FaceMeasures", "FrameMeasures"]
 
@@ -60,40 +59,36 @@ class _MeasuresStep(ClipTransformer):
 
 
 class FaceMeasures(_MeasuresStep):
-    """Measure each side's movement and rest position in every clip (optical flow + landmarks).
+    """Measure each clip as a clinician watches it: every frame against the rest face, side against side.
 
     Takes the :class:`~fnpgrade.RegionClip` s of a
     :class:`~fnpgrade.LandmarkROICropper` with ``registration="clip"`` (face
-    frames registered to one another, so head motion is gone) and returns one
-    row of :data:`~fnpgrade.measures.FEATURE_NAMES` per clip: from here on
-    the data is an ordinary 2-D array for any scikit-learn classifier.
+    frames registered to one another) and returns one row of
+    :data:`~fnpgrade.measures.VIDEO_FEATURE_NAMES` per clip, whatever its
+    length (a 4-frame window or a whole recording): from here on the data is
+    an ordinary 2-D array for any scikit-learn classifier.
 
-    Movement is read from dense optical flow (OpenCV DIS) inside regions placed
-    by the landmarks, because landmark models pull faces toward symmetry and
-    read about half of a true left/right difference; resting position
-    (droop) and eyelid opening are read from the landmarks. Every measure
-    compares the two sides, so a person's appearance mostly cancels. Nothing
-    is learned: ``fit`` only checks the parameters.
+    Each clip is measured by :func:`~fnpgrade.measures.measure_video`: the
+    person's rest face is found in the clip (or is its first frame, see
+    ``neutral``), each region's excursion from it on each side is read with
+    dense optical flow (landmark models pull faces toward symmetry) and with
+    the landmarks, and each region's peak is compared side against side.
+    Nothing is learned: ``fit`` only checks the parameters.
 
     Parameters
     ----------
     flow_preset : {"medium", "fast", "ultrafast"}, default="medium"
         DIS optical-flow preset (slower presets follow small movements better).
-    max_key_frames : int, default=6
-        Frames of a clip compared pairwise (spread evenly over longer clips;
-        the cost grows with its square).
+    max_frames : int, default=32
+        Frames of a clip compared with its rest frame (spread evenly over
+        longer clips; the cost grows linearly with it).
     neutral : bool, default=False
-        The first frame of every clip is the person's neutral face (rest),
-        as :func:`~fnpgrade.measures.with_neutral_frame` puts it there or as a
-        recording that starts at rest has it. The other frames are measured
-        as without it, and each is also compared with the neutral face:
-        :data:`~fnpgrade.measures.NEUTRAL_FEATURE_NAMES` are appended (each
-        region's largest movement from rest per side, and the eyes' change
-        from open). A clinician grades an expression against the rest face;
-        a clip cut from the middle of a movement shows only part of it. On
-        people never seen (SYNTHETIC, 3 folds by person, ``docs/results.md``)
-        it lifted the clinical grader from 0.80 to 0.91 per clip, from 0.94
-        to 0.96 per person and level-II recall from 0.69 to 0.89.
+        The first frame of every clip is the person's rest face (a recording
+        that starts at rest, or :func:`~fnpgrade.measures.with_neutral_frame`
+        put the person's rest frame there). Without it the rest face is found
+        in each clip (:func:`~fnpgrade.measures.video.find_rest_frame`). Use
+        it when each person was filmed at rest; clips to grade must then start
+        at rest too.
     n_jobs : int or None, default=None
         Clips measured in parallel (joblib).
     verbose : bool, default=False
@@ -105,7 +100,8 @@ class FaceMeasures(_MeasuresStep):
         Number of measures.
     report_ : list of dict
         The fit-time report (set by ``fit_transform``; ``transform`` writes
-        ``transform_report_`` instead), per clip: ``source``, ``n_frames``, ``weaker_side``
+        ``transform_report_`` instead), per clip: ``source``, ``n_frames``,
+        ``rest_frame`` (index of the rest face in the clip), ``weaker_side``
         (image side that moved less, ``None`` without a face) and ``blank``
         (no usable landmarks: the row is NaN).
 
@@ -125,23 +121,20 @@ class FaceMeasures(_MeasuresStep):
 
     _parameter_constraints = {
         "flow_preset": [StrOptions(set(_PRESETS))],
-        "max_key_frames": [Interval(Integral, 2, None, closed="left")],
+        "max_frames": [Interval(Integral, 1, None, closed="left")],
         "neutral": ["boolean"],
         "n_jobs": [Integral, None],
         "verbose": ["boolean", Integral],
     }
 
-    _feature_names = FEATURE_NAMES
+    _feature_names = VIDEO_FEATURE_NAMES
 
-    def __init__(self, flow_preset="medium", max_key_frames=6, neutral=False, n_jobs=None, verbose=False):
+    def __init__(self, flow_preset="medium", max_frames=32, neutral=False, n_jobs=None, verbose=False):
         self.flow_preset = flow_preset
-        self.max_key_frames = max_key_frames
+        self.max_frames = max_frames
         self.neutral = neutral
         self.n_jobs = n_jobs
         self.verbose = verbose
-
-    def _names_out(self):
-        return FEATURE_NAMES + NEUTRAL_FEATURE_NAMES if self.neutral else FEATURE_NAMES
 
     def transform(self, X):
         """One row of measures per clip.
@@ -159,16 +152,30 @@ class FaceMeasures(_MeasuresStep):
         check_is_fitted(self)
         return np.stack(self._map_clips(check_clip_list(X, RegionClip, "FaceMeasures.transform")))
 
-    def _transform_one(self, clip, index, model=None, progress=None):
+    def measure(self, clip, index=0):
+        """The whole :func:`~fnpgrade.measures.measure_video` result of one clip (what the report reads).
+
+        Parameters
+        ----------
+        clip : RegionClip
+        index : int, default=0
+            The clip's position, for error messages.
+
+        Returns
+        -------
+        measurement : dict or None
+            ``None`` when no frame has landmarks.
+        """
         # frames where the face was not found carry interpolated geometry only: measure real frames
-        landmarks = self._found_landmarks(clip, index)
-        result = measure_with_neutral(clip.face, landmarks, DISFlow(self.flow_preset), self.max_key_frames,
-                                      self.neutral)
-        report = {"source": clip_name(clip, index), "n_frames": clip.n_frames, "weaker_side": result["weaker_side"],
-                  "blank": result["weaker_side"] is None}
-        if self.neutral:
-            report["neutral_found"] = result["neutral_found"]
-        return result["features"], report
+        return measure_video(clip.face, self._found_landmarks(clip, index), rest="first" if self.neutral else "auto",
+                             flow=DISFlow(self.flow_preset), max_frames=self.max_frames)
+
+    def _transform_one(self, clip, index, model=None, progress=None):
+        measurement = self.measure(clip, index)
+        report = {"source": clip_name(clip, index), "n_frames": clip.n_frames,
+                  "rest_frame": None if measurement is None else int(measurement["rest_index"]),
+                  "weaker_side": weaker_side(measurement), "blank": measurement is None}
+        return video_features(measurement), report
 
 
 class FrameMeasures(_MeasuresStep):

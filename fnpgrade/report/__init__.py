@@ -1,13 +1,14 @@
 """What a clinician takes away from a video: affected side, region sub-grades, a grade over time, a report page.
 
 :func:`make_report` runs one video through a fitted grader (the clinical
-measures grader or the paper's network) window by window and returns a
+measures grader, which grades the whole video as ``predict`` does, or the
+paper's network, which grades windows) and returns a
 :class:`Report`, whose ``to_html()`` is one self-contained page and whose
 ``to_json()`` holds the same numbers; :func:`make_reports` does a folder of
 videos, with one page per video and a CSV summary.
 
-Modules, one job each: :mod:`~fnpgrade.report.measuring` (per-window
-measures), :mod:`~fnpgrade.report.side` (affected side, side convention),
+Modules, one job each (the measurement itself is
+:func:`fnpgrade.measures.measure_video`): :mod:`~fnpgrade.report.side` (affected side, side convention),
 :mod:`~fnpgrade.report.regions` (region sub-grades),
 :mod:`~fnpgrade.report.timeline` (windows, gaps, grade and uncertainty),
 :mod:`~fnpgrade.report.explain` (explanations),

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from .measuring import measure_windows, measures_settings
 from .regions import region_scores
 from .side import affected_side, patient_side, side_convention
 from .timeline import face_gaps, grade_over_time, window_spans
@@ -185,7 +184,7 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
     """
     from sklearn.base import clone
 
-    from ..measures import FaceMeasures
+    from ..measures import FaceMeasures, video_features
     from ..pipeline import MEASURES_FACE_SIZE
     from ..preprocessing.roi import LandmarkROICropper
     from ..readout import describe_grade, near_uniform
@@ -210,39 +209,64 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
                          f"{face['n_found']} of {face['n_frames_read']} frames at {rate:g} fps); nothing to grade. "
                          "Use a video that shows the face for longer, or a lower --window.")
     measures_step = next((s for _, s in steps if isinstance(s, FaceMeasures)), None)
-    # a model that measures against the neutral face: the video's first frame with a face is taken as the
-    # person at rest (a recording starts at rest) and put in front of every window, as in training
-    lead = 1 if measures_step is not None and measures_step.neutral else 0
-    windows = [track.select(np.r_[spans[0][0], s] if lead else s) for s in spans]
-    seconds = np.array([[start + track.frame_index[s[0]] / rate, start + (track.frame_index[s[-1]] + 1) / rate]
-                        for s in spans])
-
-    # the pipeline's own steps on the windows; its measures step (if any) is measured here, keeping all of it
-    Xt, region_clips, results, measures_at = windows, None, None, None
-    for k, (_, step) in enumerate(steps[1:-1], 1):
-        if step in (None, "passthrough") or hasattr(step, "fit_resample"):
-            continue
-        if isinstance(step, FaceMeasures):
-            results = measure_windows(Xt, *measures_settings(step))
-            Xt, measures_at = np.stack([r["features"] for r in results]), k
-            continue
-        Xt = step.transform(Xt)
-        if isinstance(step, LandmarkROICropper):
-            region_clips = Xt
+    cropper = next((s for _, s in steps if isinstance(s, LandmarkROICropper)), None)
     final = steps[-1][1]
-    proba = np.asarray(final.predict_proba(Xt), float)
     classes = [str(c) for c in final.classes_]
-    grade = grade_over_time(proba, classes, seconds, n_bootstrap=n_bootstrap, random_state=random_state)
-    grade["meaning"] = describe_grade(grade["label"])
-
-    if results is None:  # a network: measure the sides on clip-registered crops of the same windows
-        cropper = next((s for _, s in steps if isinstance(s, LandmarkROICropper)), None)
+    if measures_step is not None:
+        # the clinical grader grades the whole video, exactly as `fnpgrade predict` and pipe.predict do
+        measures_at = next(k for k, (_, s) in enumerate(steps) if s is measures_step)
+        tail = pipe[measures_at + 1:]
+        Xt = [track]
+        for _, step in steps[1:measures_at]:
+            if step not in (None, "passthrough") and not hasattr(step, "fit_resample"):
+                Xt = step.transform(Xt)
+        region_clips = Xt
+        measurement = measures_step.measure(Xt[0])
+        if measurement is None:
+            raise ValueError(f"{name}: no frame of the video has landmarks; nothing to grade.")
+        features = video_features(measurement)[None]
+        overall = np.asarray(tail.predict_proba(features), float)[0]
+        # each stretch of the video against the same rest face: when the asymmetry shows
+        length = max(length, int(round(2 * rate)))  # stretches of about two seconds
+        spans, _ = window_spans(track.frame_index, length)
+        stretches = [(span, np.flatnonzero(np.isin(measurement["frames"], span))) for span in spans]
+        stretches = [(span, pos) for span, pos in stretches if len(pos)]
+        spans = [span for span, _ in stretches]
+        proba = np.asarray(tail.predict_proba(np.stack([video_features(measurement, pos) for _, pos in stretches])),
+                           float)
+        rng = np.random.default_rng(random_state)
+        n = len(measurement["frames"])
+        resamples = np.stack([video_features(measurement, rng.integers(0, n, n))
+                              for _ in range(min(int(n_bootstrap), 200))])
+        seconds = np.array([[start + track.frame_index[sp[0]] / rate, start + (track.frame_index[sp[-1]] + 1) / rate]
+                            for sp in spans])
+        grade = grade_over_time(proba, classes, seconds, random_state=random_state, overall=overall,
+                                resampled=tail.predict_proba(resamples))
+        whole_clip = region_clips[0]
+    else:
+        # a network grades windows: the pipeline's own steps on each window of the track
+        windows = [track.select(s) for s in spans]
+        seconds = np.array([[start + track.frame_index[s[0]] / rate, start + (track.frame_index[s[-1]] + 1) / rate]
+                            for s in spans])
+        Xt, region_clips = windows, None
+        for _, step in steps[1:-1]:
+            if step in (None, "passthrough") or hasattr(step, "fit_resample"):
+                continue
+            Xt = step.transform(Xt)
+            if isinstance(step, LandmarkROICropper):
+                region_clips = Xt
+        proba = np.asarray(final.predict_proba(Xt), float)
+        grade = grade_over_time(proba, classes, seconds, n_bootstrap=n_bootstrap, random_state=random_state)
+        # the sides and regions: the same whole-video measurement as the clinical grader's
         measurer = LandmarkROICropper(landmarks=getattr(cropper, "landmarks", "dlib"), registration="clip",
                                       face_size=MEASURES_FACE_SIZE).fit()
-        results = measure_windows(measurer.transform(windows), *measures_settings())
-    side = affected_side(results, mirrored=mirrored, n_bootstrap=n_bootstrap, random_state=random_state)
+        whole_clip = measurer.transform([track])[0]
+        measurement = FaceMeasures().fit().measure(whole_clip)
+        measures_at = None
+    grade["meaning"] = describe_grade(grade["label"])
+    side = affected_side(measurement, mirrored=mirrored, n_bootstrap=n_bootstrap, random_state=random_state)
     compared = side["image_side"] if side["image_side"] != "none" else side["weaker_image_side"]
-    regions = region_scores(results, compared, mirrored=mirrored)
+    regions = region_scores(measurement, compared, mirrored=mirrored)
 
     n_read = int(face["n_frames_read"])
     gaps = face_gaps(track.frame_index, n_read, rate, start)
@@ -290,19 +314,15 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
     }
 
     images = {}
-    lids = _lid_series(results, seconds, spans, track, rate, start, mirrored)
-    images["timeline"] = ("Grade over time: each window's probabilities; grey hatched: no face (not graded); "
-                          "red: the worst windows. Below: each eye's lid opening.",
+    lids = _lid_series(measurement, track, rate, start, mirrored)
+    images["timeline"] = ("Grade over time: the probabilities of each stretch; grey hatched: no face (not graded); "
+                          "red: the worst stretches. Below: each eye's lid opening.",
                           figures.to_png(figures.timeline_figure({**grade, "windows": timeline["windows"]}, gaps,
                                                                  timeline["duration_s"], lids)))
-    images["regions"] = ("Movement of each region on the patient's left and right, summed over the windows.",
+    images["regions"] = ("Peak movement from rest of each region on the patient's left and right.",
                          figures.to_png(figures.regions_figure(regions, side["side"])))
-    montage_source = region_clips if region_clips is not None else None
-    cropper = next((s for _, s in steps if isinstance(s, LandmarkROICropper)), None)
-    images["montage"] = ("The face and its regions at the worst (top) and best (bottom) windows' middle frames.",
-                         _montage(montage_source or windows, worst, best, length, lead,
-                                  detector_only=montage_source is None,
-                                  landmarks=getattr(cropper, "landmarks", "dlib")))
+    images["montage"] = ("The face and its regions at the worst (top) and best (bottom) stretches' middle frames.",
+                         _montage(whole_clip, spans, worst, best))
     if explain:
         label_index = classes.index(grade["label"])
         if measures_at is not None:
@@ -310,7 +330,7 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
 
             tail = pipe[measures_at + 1:]
             names = steps[measures_at][1].get_feature_names_out()
-            explanation = explain_measures(tail, Xt, names, label_index)
+            explanation = explain_measures(tail, features, names, label_index)
             images["explanation"] = ("How much each measure's asymmetry raised the probability of the grade.",
                                      figures.to_png(figures.measures_explanation_figure(explanation, grade["label"])))
         elif hasattr(final, "module_"):
@@ -335,44 +355,20 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
     return Report(data, images)
 
 
-def _lid_series(results, seconds, spans, track, rate, start, mirrored):
-    """``{patient side: (seconds, lid opening)}`` over the windows' frames with landmarks."""
-    out = {}
-    for side in ("left", "right"):
-        xs, ys = [], []
-        for result, span in zip(results, spans):
-            aperture = result.get("eye_aperture", {}).get(side)
-            if aperture is None or not len(aperture):
-                continue
-            times = start + track.frame_index[span] / rate
-            xs += list(times[: len(aperture)])
-            ys += list(np.asarray(aperture, float))
-        if xs:
-            out[patient_side(side, mirrored)] = (np.array(xs), np.array(ys))
-    return out or None
+def _lid_series(measurement, track, rate, start, mirrored):
+    """``{patient side: (seconds, lid opening)}`` over the frames with landmarks."""
+    times = start + track.frame_index[measurement["aperture_frames"]] / rate
+    return {patient_side(side, mirrored): (times, np.asarray(measurement["eye_aperture"][side], float))
+            for side in ("left", "right")}
 
 
-def _montage(clips, worst, best, length, lead=0, detector_only=False, landmarks="dlib"):
-    """ROI montage PNG of the middle frame of the worst and best windows (after ``lead`` reference frames)."""
-    from ..clips import RegionClip
+def _montage(clip, spans, worst, best):
+    """ROI montage PNG of the middle frame of the worst and best stretches of the whole-video ``clip``."""
     from ..plots import roi_montage
-    from ..preprocessing.roi import LandmarkROICropper
     from . import figures
 
     picks = [("worst", w) for w in worst[:2]] + [("best", b) for b in best[:1]]
-    if detector_only:
-        clips = LandmarkROICropper(landmarks=landmarks).fit().transform([clips[w["index"]] for _, w in picks])
-        chosen = [(c, kind, w) for c, (kind, w) in zip(clips, picks)]
-    else:
-        chosen = [(clips[w["index"]], kind, w) for kind, w in picks]
-    frames, labels = [], []
-    for clip, kind, w in chosen:
-        frames.append(clip.select([min(lead + length // 2, clip.n_frames - 1)]))
-        labels.append(f"{kind}: {w['start_s']:.1f}-{w['end_s']:.1f} s, {w['label']}")
-    joined = RegionClip(face=np.concatenate([f.face for f in frames]), brow=np.concatenate([f.brow for f in frames]),
-                        mouth=np.concatenate([f.mouth for f in frames]),
-                        landmarks=np.concatenate([f.landmarks for f in frames]),
-                        face_landmarks=(np.concatenate([f.face_landmarks for f in frames])
-                                        if all(f.face_landmarks is not None for f in frames) else None),
-                        found=np.concatenate([f.found for f in frames]), source=frames[0].source)
-    return figures.to_png(roi_montage(joined, max_frames=len(labels), frame_labels=labels, title="Worst and best windows"))
+    middle = [int(spans[w["index"]][len(spans[w["index"]]) // 2]) for _, w in picks]
+    labels = [f"{kind}: {w['start_s']:.1f}-{w['end_s']:.1f} s, {w['label']}" for kind, w in picks]
+    return figures.to_png(roi_montage(clip.select(middle), max_frames=len(labels), frame_labels=labels,
+                                      title="Worst and best stretches"))

@@ -32,8 +32,10 @@ GREY = 128
 
 def _symmetric_column(name, names):
     """How to make measure ``name`` symmetric: a constant, another column's name, or None (no symmetric value)."""
-    if name.endswith("_movement_weak") or name == "eye_closure_weak":
+    if name.endswith("_peak_weak") or name == "eye_closure_weak":
         return name[: -len("weak")] + "strong"
+    if name == "affected_side_consistency":
+        return 0.0
     if name.endswith("_ratio") and not name.endswith("_log_ratio_affected"):
         return 1.0
     if name.endswith("_log_ratio_affected") or "asymmetry" in name or name == "movement_side_balance":
@@ -48,7 +50,7 @@ def symmetric_values(X, names):
     ----------
     X : ndarray, shape (n, n_measures)
     names : sequence of str
-        :data:`~fnpgrade.measures.FEATURE_NAMES` (or a subset in that naming).
+        :data:`~fnpgrade.measures.VIDEO_FEATURE_NAMES` (or a subset in that naming).
 
     Returns
     -------
@@ -74,7 +76,8 @@ def _region_of(name):
     for key, _, parts, _ in CLINICAL_REGIONS:
         if any(name.startswith(p + "_") for p in parts):
             return key
-    if name.startswith(("eye_closure", "eye_aperture", "lower_lid")):
+    name = name[len("rest_"):] if name.startswith("rest_") else name
+    if name.startswith(("eye_closure", "eye_change", "eye_aperture", "lower_lid")):
         return "eye"
     if name.startswith(("commissure", "mouth_corner")):
         return "mouth"

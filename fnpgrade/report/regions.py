@@ -1,8 +1,8 @@
 """Region sub-grades: forehead, eye, mid-face and mouth, the affected side against the healthy one.
 
-Each region's movement is the measures' excursion (optical flow, head motion
-removed; :func:`~fnpgrade.measures.measure_clip`) summed over the video's
-windows, per side. A region's **percent** is the affected side's movement as a
+Each region's movement is its peak excursion from the rest face over the
+whole video, per side (optical flow, head motion removed;
+:func:`~fnpgrade.measures.measure_video`). A region's **percent** is the affected side's movement as a
 percentage of the healthy side's: the idea of the eFACE dynamic items and the
 Sunnybrook voluntary-movement items (a movement compared with the normal
 side), *not* their scores, which a clinician rates on a scale of their own.
@@ -10,8 +10,8 @@ The item each region corresponds to is named; nothing here is a validated
 clinical score.
 
 The eye also gets **closure completeness** from the eyelid landmarks: how far
-the affected eye closes (lid opening at its most closed against its open
-opening) as a percentage of how far the healthy eye closes in the same video.
+the affected eye closes (lid opening at its most closed against its opening
+at rest) as a percentage of how far the healthy eye closes in the same video.
 Complete closure is the line between House-Brackmann 3 and 4.
 
 A region's **level** is fnpgrade's reading of the percent, I (normal, >=
@@ -44,7 +44,7 @@ CLINICAL_REGIONS = (
 #: Percent of the healthy side's movement: >= the first is level I, < the second level III.
 LEVEL_LIMITS = (85.0, 30.0)
 
-#: A region moved when, in some window, one side moved more than this many times the window's noise floor.
+#: A region moved when one side's peak excursion is more than this many times the video's noise floor.
 MOVED_NOISE_UNITS = 2.0
 
 #: The healthy eye must close by at least this share of its opening for closure completeness to be read.
@@ -58,32 +58,29 @@ def region_level(percent):
     return "I" if percent >= LEVEL_LIMITS[0] else "III" if percent < LEVEL_LIMITS[1] else "II"
 
 
-def eye_closure(results):
-    """How far each eye closes over the video: ``{image side: share of its open opening closed}`` (0-1).
+def eye_closure(measurement):
+    """How far each eye closes over the video: ``{image side: share of its rest opening closed}`` (0-1).
 
-    The open opening is the 90th percentile of the lid opening over all
-    measured frames, the closed one its minimum; ``None`` without landmarks.
+    The rest opening is the eye's lid opening in the rest frame, the closed
+    one its minimum over the video; ``None`` without landmarks.
     """
+    if measurement is None:
+        return {"left": None, "right": None}
     out = {}
     for side in ("left", "right"):
-        series = [np.asarray(r["eye_aperture"][side], float) for r in results if r.get("eye_aperture")]
-        values = np.concatenate(series) if series else np.array([])
-        values = values[np.isfinite(values)]
-        if not len(values):
-            out[side] = None
-            continue
-        opened = float(np.percentile(values, 90))
-        out[side] = float(np.clip(1 - values.min() / opened, 0, 1)) if opened > 0 else 0.0
+        values = np.asarray(measurement["eye_aperture"][side], float)
+        opened = measurement["rest_aperture"][side]
+        out[side] = float(np.clip(1 - values.min() / opened, 0, 1)) if len(values) and opened > 0 else None
     return out
 
 
-def region_scores(results, affected_image_side, mirrored=False):
+def region_scores(measurement, affected_image_side, mirrored=False):
     """Per clinical region: each patient side's movement, the affected side's percent and a level.
 
     Parameters
     ----------
-    results : list of dict
-        Per window, from :func:`fnpgrade.report.measuring.measure_windows`.
+    measurement : dict or None
+        The video's :func:`fnpgrade.measures.measure_video` result.
     affected_image_side : {"left", "right", None}
         The image side compared against the other (the affected side, or the
         side that moved less when none is clearly affected).
@@ -94,25 +91,26 @@ def region_scores(results, affected_image_side, mirrored=False):
     regions : list of dict
         ``key``, ``name``, ``items`` (the eFACE / Sunnybrook items it
         corresponds to), ``movement`` (``{"left", "right"}``: patient sides,
-        summed excursion in inter-ocular distances), ``percent`` (the compared
-        side against the other, or ``None`` when the region did not move),
-        ``level``; the eye adds ``closure`` (``{"left", "right"}``: share of
-        the opening closed) and ``closure_percent``.
+        peak excursion from rest summed over the region's parts, in
+        inter-ocular distances), ``percent`` (the compared side against the
+        other, or ``None`` when the region did not move), ``level``; the eye
+        adds ``closure`` (``{"left", "right"}``: share of the rest opening
+        closed) and ``closure_percent``.
     """
-    measured = [r for r in results if r.get("movement")]
+    from ..measures.video import noise_floor, peaks
+
     other = {"left": "right", "right": "left"}
     compared = affected_image_side if affected_image_side in ("left", "right") else None
-    closure = eye_closure(measured)
+    closure = eye_closure(measurement)
+    peak = peaks(measurement) if measurement is not None and len(measurement["frames"]) else None
+    noise = noise_floor(measurement) if peak is not None else 0.0
     regions = []
     for key, name, parts, items in CLINICAL_REGIONS:
-        totals = {side: float(sum(r["movement"][p][side] for r in measured for p in parts)) for side in ("left",
-                                                                                                        "right")}
+        totals = {side: float(sum(peak[p][side] for p in parts)) if peak else 0.0 for side in ("left", "right")}
         side = compared or min(totals, key=totals.get)
         strong = totals[other[side]]
-        # a region that never moved beyond twice its noise floor (in any window, on either side) did not move:
-        # its percent would compare noise with noise
-        moved = any(max(sum(r["movement"][p][s] for p in parts) for s in ("left", "right"))
-                    > MOVED_NOISE_UNITS * r["noise"] * len(parts) for r in measured)
+        # a region whose peak never passed twice its noise floor did not move: its percent would compare noise
+        moved = max(totals.values()) > MOVED_NOISE_UNITS * noise * len(parts)
         percent = round(100 * min(totals[side] / strong, 1.5), 1) if moved and strong > 0 else None
         entry = {"key": key, "name": name, "items": items, "compared_side": patient_side(side, mirrored),
                  "movement": {patient_side(s, mirrored): round(v, 4) for s, v in totals.items()},

@@ -1,10 +1,11 @@
-"""Which side of the face is weaker: from each side's movement, pooled over a video's windows.
+"""Which side of the face is weaker: from each side's peak movement from rest over the whole video.
 
 A palsy weakens one side of the face: every region of that side moves less
-than its mirror partner. The measures read each region's excursion on each
-side of the *image* (:func:`~fnpgrade.measures.measure_clip`); this module
-pools them over the windows of a video, decides whether one side is clearly
-weaker, and names it as the *patient's* side.
+than its mirror partner. The measures read each region's excursion from the
+rest face on each side of the *image*, frame by frame
+(:func:`~fnpgrade.measures.measure_video`); this module sums the regions'
+peaks per side, decides whether one side is clearly weaker, and names it as
+the *patient's* side.
 
 Side convention
 ---------------
@@ -16,23 +17,23 @@ without "image" is the patient's side.
 
 The decision
 ------------
-The weaker side is the image side whose movement, summed over all regions and
-windows, is smaller. It is called *affected* only when both hold:
+The weaker side is the image side whose peak movement, summed over all
+regions, is smaller. It is called *affected* only when both hold:
 
 * **magnitude**: the weaker side moves less than :data:`CLEAR_RATIO` of the
   stronger side's movement (summed excursions; healthy faces are not perfectly
   symmetric);
 * **beyond noise**: the deficit (stronger minus weaker total) exceeds
   :data:`MIN_NOISE_UNITS` times the noise of the comparison,
-  ``sqrt(sum over windows and regions of floor**2)`` where each window's floor
-  is what its nose bridge moved (at least ``NOISE_IOD``): the measures' own
+  ``sqrt(number of regions) * floor`` where the floor is the nose bridge's
+  peak excursion from rest (at least ``NOISE_IOD``): the measurement's own
   noise floor, so a still or noisy video says "none".
 
 Otherwise the report says ``"none"``. The confidence is the share of
-bootstrap resamples of the windows in which the same side is weaker and the
-magnitude test still holds. The two thresholds were chosen on synthetic
-development subjects and checked on held-out ones (person-wise;
-``benchmarks/bench_report_side.py``, ``benchmarks/results/report_side.md``).
+bootstrap resamples of the measured frames in which the same side is weaker
+and the magnitude test still holds. How often the rule names the right side
+on real-motion video, the person held out, is measured by
+``benchmarks/bench_real_motion.py`` (``docs/results.md``).
 """
 
 from __future__ import annotations
@@ -85,46 +86,41 @@ def image_side(patient, mirrored=False):
     return patient_side(patient, mirrored)  # the map is its own inverse
 
 
-def _totals(results):
-    """Per window: summed movement of the left and right image sides, and the comparison's noise variance."""
-    rows = []
-    for result in results:
-        movement = result.get("movement") or {}
-        if not movement:
-            continue
-        left = sum(movement[r]["left"] for r in MOVEMENT_REGIONS if r in movement)
-        right = sum(movement[r]["right"] for r in MOVEMENT_REGIONS if r in movement)
-        n_regions = sum(r in movement for r in MOVEMENT_REGIONS)
-        rows.append((left, right, n_regions * float(result["noise"]) ** 2))
-    return np.array(rows, float).reshape(-1, 3)
+def _totals(measurement, frames=None):
+    """Summed peak movement of the left and right image sides, and the comparison's noise."""
+    from ..measures.video import noise_floor, peaks
+
+    peak = peaks(measurement, frames)
+    left = sum(peak[r]["left"] for r in MOVEMENT_REGIONS)
+    right = sum(peak[r]["right"] for r in MOVEMENT_REGIONS)
+    return left, right, float(np.sqrt(len(MOVEMENT_REGIONS)) * noise_floor(measurement, frames))
 
 
 def _decide(totals, clear_ratio, min_noise_units):
-    left, right, variance = totals.sum(axis=0)
+    left, right, noise = totals
     weaker = "left" if left < right else "right"
     strong, weak = max(left, right), min(left, right)
     ratio = weak / strong if strong > 0 else 1.0
-    noise = float(np.sqrt(variance))
     noise_units = (strong - weak) / noise if noise > 0 else 0.0
     clear = bool(ratio < clear_ratio and noise_units >= min_noise_units)
     return weaker, float(ratio), float(noise_units), clear
 
 
-def affected_side(results, mirrored=False, clear_ratio=CLEAR_RATIO, min_noise_units=MIN_NOISE_UNITS,
+def affected_side(measurement, mirrored=False, clear_ratio=CLEAR_RATIO, min_noise_units=MIN_NOISE_UNITS,
                   n_bootstrap=500, random_state=0):
-    """Decide the affected side of one video (or one person's clips) from per-window measures.
+    """Decide the affected side of one video from its whole-video measurement.
 
     Parameters
     ----------
-    results : list of dict
-        Per window, from :func:`fnpgrade.report.measuring.measure_windows`
-        (``movement`` per region and image side in IOD, ``noise``).
+    measurement : dict or None
+        :func:`fnpgrade.measures.measure_video`'s result (each region's
+        excursion from rest per image side and frame).
     mirrored : bool, default=False
         Whether the video is mirrored (see the module docstring).
     clear_ratio, min_noise_units : float
         The decision's thresholds (see the module docstring).
     n_bootstrap : int, default=500
-        Resamples of the windows for the confidence.
+        Resamples of the measured frames for the confidence.
     random_state : int, default=0
 
     Returns
@@ -133,35 +129,36 @@ def affected_side(results, mirrored=False, clear_ratio=CLEAR_RATIO, min_noise_un
         ``side`` (patient's ``"left"``/``"right"``/``"none"``), ``image_side``
         (image side, or ``"none"``), ``weaker_image_side`` (the side that moved
         less, even when not clearly), ``movement_percent`` (the weaker side's
-        summed movement as a percentage of the stronger side's),
-        ``noise_units``, ``confidence`` (0-1: bootstrap share agreeing with
-        the decision), ``n_windows`` (windows measured), ``reason`` (a
-        sentence).
+        summed peak movement as a percentage of the stronger side's),
+        ``noise_units``, ``confidence`` (0-1: share of frame resamples
+        agreeing with the decision), ``n_frames`` (frames measured against
+        rest), ``reason`` (a sentence).
     """
-    totals = _totals(results)
-    if not len(totals) or totals[:, :2].sum() <= 0:
+    n_frames = 0 if measurement is None else len(measurement["frames"])
+    totals = None if not n_frames else _totals(measurement)
+    if totals is None or totals[0] + totals[1] <= 0:
         return {"side": "none", "image_side": "none", "weaker_image_side": None, "movement_percent": None,
-                "noise_units": 0.0, "confidence": 0.0, "n_windows": int(len(totals)),
-                "reason": "no window with a measurable face: the side cannot be decided."}
+                "noise_units": 0.0, "confidence": 0.0, "n_frames": n_frames,
+                "reason": "no frame with a measurable face moved from rest: the side cannot be decided."}
     weaker, ratio, noise_units, clear = _decide(totals, clear_ratio, min_noise_units)
     rng = np.random.default_rng(random_state)
     agree = 0
     for _ in range(int(n_bootstrap)):
-        sample = totals[rng.integers(0, len(totals), len(totals))]
-        w, _, _, c = _decide(sample, clear_ratio, min_noise_units)
+        w, _, _, c = _decide(_totals(measurement, rng.integers(0, n_frames, n_frames)), clear_ratio,
+                             min_noise_units)
         agree += (c and w == weaker) if clear else (not c)
     confidence = agree / max(1, int(n_bootstrap))
     percent = round(100 * ratio, 1)
     if clear:
         reason = (f"the patient's {patient_side(weaker, mirrored)} side (image {weaker}) moved {percent:.0f}% as far "
-                  f"as the other side over {len(totals)} windows ({noise_units:.1f} noise units of deficit)")
+                  f"from rest as the other side ({noise_units:.1f} noise units of deficit)")
     elif ratio >= clear_ratio:
         reason = (f"both sides moved alike: the weaker (image {weaker}) moved {percent:.0f}% as far as the other, "
-                  f"not below {100 * clear_ratio:.0f}%")
+                  f"not below {100 * clear_ratio:.0f}%, within the range of healthy faces")
     else:
         reason = (f"the image {weaker} side moved {percent:.0f}% as far as the other, but the deficit is within the "
                   f"measurement noise ({noise_units:.2f} noise units, {min_noise_units:g} needed): too little "
                   "movement to tell; record the standard expressions (raise brows, close eyes, smile)")
     return {"side": patient_side(weaker, mirrored) if clear else "none", "image_side": weaker if clear else "none",
             "weaker_image_side": weaker, "movement_percent": percent, "noise_units": round(noise_units, 3),
-            "confidence": round(float(confidence), 3), "n_windows": int(len(totals)), "reason": reason}
+            "confidence": round(float(confidence), 3), "n_frames": n_frames, "reason": reason}

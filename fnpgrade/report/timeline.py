@@ -115,7 +115,8 @@ def severity(proba, classes):
     return np.asarray(proba, float) @ rank
 
 
-def grade_over_time(proba, classes, seconds, n_bootstrap=N_BOOTSTRAP, n_named=3, random_state=0):
+def grade_over_time(proba, classes, seconds, n_bootstrap=N_BOOTSTRAP, n_named=3, random_state=0, overall=None,
+                    resampled=None):
     """Per-window probabilities -> windows, per-video grade with uncertainty, worst and best windows.
 
     Parameters
@@ -129,6 +130,13 @@ def grade_over_time(proba, classes, seconds, n_bootstrap=N_BOOTSTRAP, n_named=3,
     n_named : int, default=3
         Worst (and best) windows named.
     random_state : int, default=0
+    overall : ndarray, shape (n_classes,), optional
+        The video's own probabilities, where the grader grades the whole video
+        (the clinical grader): they are the grade, the windows only show when
+        the asymmetry appears. Default: the mean of the windows' (a network).
+    resampled : ndarray, shape (n_resamples, n_classes), optional
+        With ``overall``: the grader's probabilities on bootstrap resamples of
+        the video's measured frames (the stability of its answer).
 
     Returns
     -------
@@ -143,10 +151,14 @@ def grade_over_time(proba, classes, seconds, n_bootstrap=N_BOOTSTRAP, n_named=3,
     proba = np.asarray(proba, float)
     names = [str(c) for c in classes]
     sev = severity(proba, names)
-    mean = proba.mean(axis=0)
+    whole = overall is not None
+    mean = np.asarray(overall, float) if whole else proba.mean(axis=0)
     label = names[int(np.argmax(mean))]
     rng = np.random.default_rng(random_state)
-    samples = proba[rng.integers(0, len(proba), (int(n_bootstrap), len(proba)))].mean(axis=1)
+    if whole:
+        samples = np.asarray(resampled, float).reshape(-1, len(names)) if resampled is not None else mean[None]
+    else:
+        samples = proba[rng.integers(0, len(proba), (int(n_bootstrap), len(proba)))].mean(axis=1)
     low, high = np.percentile(samples, [5, 95], axis=0)
     stability = float(np.mean(np.argmax(samples, axis=1) == int(np.argmax(mean))))
     windows = [{"start_s": round(float(a), 3), "end_s": round(float(b), 3), "label": names[int(np.argmax(p))],
@@ -163,8 +175,13 @@ def grade_over_time(proba, classes, seconds, n_bootstrap=N_BOOTSTRAP, n_named=3,
         "agreement": round(float(np.mean([w["label"] == label for w in windows])), 4),
         "worst": [int(i) for i in order[:k]],
         "best": [int(i) for i in order[::-1][:k]],
-        "method": (f"mean of the {len(windows)} window probabilities; interval: 5th-95th percentile of that mean "
-                   f"over {int(n_bootstrap)} bootstrap resamples of the windows (neighbouring windows are not "
-                   "independent: read it as a lower bound on the uncertainty); stability: share of resamples "
-                   "giving the same grade"),
+        "method": (("the whole video graded at once (as fnpgrade predict grades it); the windows show each "
+                    "stretch measured against the same rest face; interval and stability: 5th-95th percentile and "
+                    f"share of the same grade over {len(samples)} resamples of the measured frames. Stability says "
+                    "how steady the model's answer is on this video, not how likely it is to be right")
+                   if whole else
+                   (f"mean of the {len(windows)} window probabilities; interval: 5th-95th percentile of that mean "
+                    f"over {int(n_bootstrap)} bootstrap resamples of the windows (neighbouring windows are not "
+                    "independent: read it as a lower bound on the uncertainty); stability: share of resamples "
+                    "giving the same grade, how steady the answer is, not how likely it is to be right")),
     }

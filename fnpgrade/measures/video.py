@@ -1,0 +1,374 @@
+"""A whole video measured as a clinician watches it: every frame against the person's rest face.
+
+A clinician grades an expression by comparing its peak with the face at rest,
+one side against the other. This module does that for any registered face
+clip, from a 4-frame window to a minute of talking:
+
+1. **The rest face.** Given (``rest="first"``: the clip starts at rest, or
+   the person's rest frame was put in front of it) or found
+   (``rest="auto"``): the frame whose mouth is closed and no wider than
+   usual, whose eyes are open as usual and whose brows sit as usual, and
+   that moves least from its neighbours (:func:`find_rest_frame`).
+2. **Every frame against it.** Dense optical flow from the rest frame to up
+   to ``max_frames`` frames spread over the clip (head motion removed),
+   averaged in each region's box on each side; the landmarks' own
+   displacement from rest (after the head's similarity is taken out) beside
+   it; each eye's lid opening. Where the head turns, the side facing away is
+   foreshortened: horizontal movement on each side is divided by that
+   side's share of the face's width in that frame (:func:`side_widths`).
+3. **Peaks and balance.** Each region's peak excursion per side (the 90th
+   percentile over the frames: the expression's fullest moment, not one
+   mis-tracked frame), the weaker side's peak over the stronger's, and the
+   two sides' movement summed over the frames (how they move together).
+
+Nothing depends on where a window starts: the rest face and the peaks are
+the video's own. The same measurement feeds the grader
+(:class:`~fnpgrade.measures.FaceMeasures`), the report's side and regions,
+and ``fnpgrade measure``.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .motion import DISFlow, key_frames, region_excursions
+from .regions import LANDMARK_SIDES, REGIONS, SIDES, face_frame, region_boxes
+
+__all__ = ["VIDEO_FEATURE_NAMES", "measure_video", "video_features", "find_rest_frame", "side_widths",
+           "eye_aperture", "eye_aperture_gap", "peaks", "noise_floor", "weaker_side", "NOISE_IOD",
+           "PEAK_QUANTILE"]
+
+#: Movements below this (in inter-ocular distances, about 0.6 mm on an adult face) are noise in a ratio.
+NOISE_IOD = 0.01
+
+#: Appearance change (mean grey-level change, 0-1) treated as noise in ratios.
+NOISE_APPEARANCE = 0.01
+
+#: A region's peak excursion is this quantile of its excursion over the measured frames.
+PEAK_QUANTILE = 0.9
+
+_HEIGHT_PARTS = ("brow", "lower_lid", "nose_wing", "mouth_corner")
+# 49-point layout: nose bridge, inner eye corners (iBUG 39, 42): the head's similarity is fitted on them
+_STABLE_49 = [10, 11, 12, 13, 22, 25]
+# landmark groups read per region (mirror partners), for the landmarks' own excursion beside the flow's
+_LANDMARK_REGIONS = {"brow": LANDMARK_SIDES["brow"], "eye": LANDMARK_SIDES["upper_lid"],
+                     "nose_wing": LANDMARK_SIDES["nose_wing"], "mouth_corner": LANDMARK_SIDES["mouth_corner"],
+                     "upper_lip": {"left": [32], "right": [36]}, "lower_lip": {"left": [42], "right": [38]}}
+_OUTER_EYE = {"left": 19, "right": 28}   # iBUG 36 | 45
+_MID_LINE = [10, 11, 12, 13, 16]         # nose bridge and tip
+
+
+def _names():
+    names = []
+    for region, _ in REGIONS:
+        names += [f"{region}_peak_weak", f"{region}_peak_strong", f"{region}_peak_ratio",
+                  f"{region}_log_ratio_affected", f"{region}_together_ratio"]
+    for region in _LANDMARK_REGIONS:
+        names += [f"{region}_landmark_ratio", f"{region}_landmark_log_ratio_affected"]
+    names += ["eye_closure_weak", "eye_closure_strong", "eye_closure_ratio", "eye_change_ratio",
+              "eye_aperture_asymmetry_max", "eye_aperture_asymmetry_median"]
+    names += [f"rest_{part}_height_asymmetry" for part in _HEIGHT_PARTS]
+    names += ["rest_mouth_corner_width_asymmetry", "movement_side_balance", "affected_side_consistency",
+              "expression_amount", "reference_movement"]
+    return tuple(names)
+
+
+#: Names of :func:`video_features`' columns, in order.
+VIDEO_FEATURE_NAMES = _names()
+
+
+def _ratio(weak, strong, noise):
+    return (weak + noise) / (strong + noise)
+
+
+def eye_aperture(face_points):
+    """Per frame and image side: lid opening over eye width, ``(T, 2)`` (left, right)."""
+    out = []
+    for side in SIDES:
+        upper = face_points[:, LANDMARK_SIDES["upper_lid"][side]].mean(axis=1)
+        lower = face_points[:, LANDMARK_SIDES["lower_lid"][side]].mean(axis=1)
+        eye = face_points[:, LANDMARK_SIDES["eye"][side]]
+        width = np.linalg.norm(eye[:, 0] - eye[:, 3], axis=-1)
+        out.append(np.linalg.norm(lower - upper, axis=-1) / np.maximum(width, 1e-6))
+    return np.stack(out, axis=1)
+
+
+def eye_aperture_gap(face_points):
+    """Per frame: difference of the two eyes' lid openings over the wider one's, ``(T,)`` in [0, 1].
+
+    0 when both eyes are equally open (or shut); 1 when one is shut and the
+    other open: the sign of incomplete closure. Read from landmarks
+    (MediaPipe's refined eyelid points follow the lids; dlib's prior holds them open).
+    """
+    return _aperture_gap(eye_aperture(face_points))
+
+
+def _aperture_gap(aperture):
+    return np.abs(aperture[:, 0] - aperture[:, 1]) / np.maximum(aperture.max(axis=1), 1e-6)
+
+
+def side_widths(landmarks):
+    """Per frame, each side's share of the face's width: ``(T, 2)`` (left, right), 0.5 each when frontal.
+
+    The distance from the nose (bridge and tip) to each outer eye corner along
+    the eye line. A head turned by 20 degrees shows the side facing away
+    about a fifth narrower; movement on that side is foreshortened alike.
+    """
+    landmarks = np.asarray(landmarks, float)
+    mid = landmarks[:, _MID_LINE].mean(axis=1)
+    widths = np.stack([np.abs(landmarks[:, _OUTER_EYE[s], 0] - mid[:, 0]) for s in SIDES], axis=1)
+    return widths / np.maximum(widths.sum(axis=1, keepdims=True), 1e-6)
+
+
+def _rest_cues(landmarks):
+    """Per frame: mouth width, mouth opening, eye opening, brow height, mouth-corner lift (IOD units)."""
+    cues = np.full((len(landmarks), 5), np.nan)
+    for t, p in enumerate(landmarks):
+        if not np.isfinite(p).all():
+            continue
+        frame = face_frame(p)
+        f = frame.to_face(p)
+        cues[t, 0] = np.linalg.norm(f[31] - f[37])
+        cues[t, 1] = np.linalg.norm(f[44] - f[47]) + 0.5 * np.linalg.norm(f[34] - f[40])
+        cues[t, 2] = eye_aperture(p[None])[0].mean()
+        cues[t, 3] = -(f[0:10, 1].mean())  # brows above the eye line (y grows downwards)
+        cues[t, 4] = f[[34, 40], 1].mean() - f[[31, 37], 1].mean()  # corners above the lips' middle: a smile
+    return cues
+
+
+def find_rest_frame(landmarks):
+    """The frame of a registered clip that shows the face at rest.
+
+    The frame closest to the clip's own resting values (mouth closed: its
+    least opening; mouth corners at their lowest against the lips' middle
+    and the mouth no wider than usual (a low quantile of its width), as
+    smiles lift and widen it; eyes and brows as they usually are) and moving least
+    from its neighbours. Units are inter-ocular distances, so the choice does
+    not depend on the face's size.
+
+    Parameters
+    ----------
+    landmarks : ndarray, shape (T, 49, 2)
+        NaN in frames without landmarks.
+
+    Returns
+    -------
+    index : int or None
+        ``None`` when no frame has landmarks.
+    """
+    landmarks = np.asarray(landmarks, float)
+    cues = _rest_cues(landmarks)
+    known = np.isfinite(cues).all(axis=1)
+    if not known.any():
+        return None
+    values = cues[known]
+    resting = np.array([np.quantile(values[:, 0], 0.3), values[:, 1].min(), np.median(values[:, 2]),
+                        np.median(values[:, 3]), values[:, 4].min()])
+    scales = np.array([0.04, 0.03, 0.04, 0.03, 0.015])  # a clearly visible change of each, in IOD
+    score = np.abs(cues - resting) / scales
+    score = score.sum(axis=1)
+    # quiet: how far the landmarks moved from the neighbouring known frames (IOD)
+    idx = np.flatnonzero(known)
+    iod = np.array([face_frame(landmarks[t]).iod for t in idx])
+    speed = np.zeros(len(idx))
+    if len(idx) > 1:
+        steps = np.linalg.norm(np.diff(landmarks[idx], axis=0), axis=-1).mean(axis=1) / iod[1:]
+        speed = np.nanmean(np.stack([np.r_[np.nan, steps], np.r_[steps, np.nan]]), axis=0)
+    total = score[known] + speed / 0.02
+    return int(idx[int(np.argmin(total))])
+
+
+def _head_aligned(landmarks, rest):
+    """Each frame's landmarks moved onto the rest frame by the similarity fitted on the stable points."""
+    out = np.full_like(landmarks, np.nan)
+    target = rest[_STABLE_49].astype(np.float32)
+    for t, p in enumerate(landmarks):
+        if not np.isfinite(p).all():
+            continue
+        matrix, _ = cv2.estimateAffinePartial2D(p[_STABLE_49].astype(np.float32), target, method=cv2.LMEDS)
+        if matrix is None:
+            continue
+        out[t] = p @ matrix[:, :2].T + matrix[:, 2]
+    return out
+
+
+def measure_video(face, landmarks, rest="auto", flow=None, max_frames=32):
+    """Measure one registered face clip against its rest face.
+
+    Parameters
+    ----------
+    face : ndarray of uint8, shape (T, H, W, 3)
+        RGB face frames registered to one another
+        (``LandmarkROICropper(registration="clip")``).
+    landmarks : ndarray, shape (T, 49, 2)
+        The landmarks in the same pixels (NaN where unknown).
+    rest : {"auto", "first"} or int, default="auto"
+        The rest face: found (:func:`find_rest_frame`), the first frame
+        with landmarks (the clip starts at rest, or the person's rest frame
+        was put in front of it), or a frame index.
+    flow : callable or None
+        Optical flow between grey frames; default DIS "medium".
+    max_frames : int, default=32
+        Frames compared with the rest frame (spread evenly over longer clips).
+
+    Returns
+    -------
+    result : dict or None
+        ``None`` when no frame has landmarks. Otherwise: ``rest_index``;
+        ``frames`` (the measured frames' indices); ``series``
+        ``{region: {side: (K,)}}``: each measured frame's excursion from rest
+        (IOD, flow, foreshortening removed), the regions of
+        :data:`~fnpgrade.measures.regions.REGIONS` plus ``"reference"``
+        (the nose bridge: noise); ``landmark_series`` alike from the
+        landmarks; ``eye_change`` ``{side: (K,)}`` (grey-level change in the
+        eye box); ``eye_aperture`` ``{side: (T',)}`` over the frames with
+        landmarks and ``aperture_frames`` their indices; ``rest_aperture``
+        ``{side: float}``; ``rest_points`` (the rest face in IOD units);
+        ``side_widths`` ``(K, 2)``.
+    """
+    landmarks = np.asarray(landmarks, float)
+    known = np.isfinite(landmarks).all(axis=(1, 2))
+    if not known.any():
+        return None
+    if isinstance(rest, str):
+        if rest == "first":
+            rest_index = int(np.flatnonzero(known)[0])
+        elif rest == "auto":
+            rest_index = find_rest_frame(landmarks)
+        else:
+            raise ValueError(f"measure_video: rest must be 'auto', 'first' or a frame index; got {rest!r}.")
+    else:
+        rest_index = int(rest)
+        if not known[rest_index]:
+            raise ValueError(f"measure_video: the rest frame {rest_index} has no landmarks.")
+    others = np.flatnonzero(known)
+    others = others[others != rest_index]
+    others = others[key_frames(len(others), max_frames)] if len(others) else others
+    rest_points = landmarks[rest_index]
+    frame = face_frame(rest_points)
+    widths = side_widths(landmarks[others]) if len(others) else np.zeros((0, 2))
+    rest_width = side_widths(rest_points[None])[0]
+    series = {region: {side: np.zeros(len(others)) for side in SIDES} for region, _ in REGIONS}
+    series["reference"] = {"mid": np.zeros(len(others))}
+    eye_change = {side: np.zeros(len(others)) for side in SIDES}
+    if len(others):
+        face_box = (*rest_points.min(axis=0), *rest_points.max(axis=0))
+        grey = np.stack([cv2.cvtColor(np.ascontiguousarray(face[t]), cv2.COLOR_RGB2GRAY)
+                         for t in np.r_[rest_index, others]])
+        displacement, change = region_excursions(grey, region_boxes(rest_points), flow or DISFlow(),
+                                                 face_box=face_box, pairs=[(0, k) for k in range(1, len(grey))])
+        for region, sides in displacement.items():
+            for side, vectors in sides.items():
+                v = frame.vectors_to_face(vectors)
+                if side in SIDES:
+                    # a side turned away from the camera shows its sideways movement shortened
+                    v[:, 0] *= rest_width[SIDES.index(side)] / np.clip(widths[:, SIDES.index(side)], 0.25, 0.75)
+                series[region][side] = np.hypot(v[:, 0], v[:, 1])
+        eye_change = {side: change["eye"][side] for side in SIDES}
+    aligned = _head_aligned(landmarks[others], rest_points) if len(others) else np.zeros((0, 49, 2))
+    landmark_series = {}
+    for region, groups in _LANDMARK_REGIONS.items():
+        landmark_series[region] = {}
+        for k, side in enumerate(SIDES):
+            moved = aligned[:, groups[side]].mean(axis=1) - rest_points[groups[side]].mean(axis=0)
+            v = frame.vectors_to_face(moved)
+            if len(v):
+                v[:, 0] *= rest_width[k] / np.clip(widths[:, k], 0.25, 0.75)
+            landmark_series[region][side] = np.nan_to_num(np.hypot(v[:, 0], v[:, 1]), nan=0.0)
+    aperture_frames = np.flatnonzero(known)
+    apertures = eye_aperture(landmarks[aperture_frames])
+    return {"rest_index": rest_index, "frames": others, "series": series, "landmark_series": landmark_series,
+            "eye_change": eye_change, "eye_aperture": {s: apertures[:, k] for k, s in enumerate(SIDES)},
+            "aperture_frames": aperture_frames,
+            "rest_aperture": {s: float(apertures[list(aperture_frames).index(rest_index), k])
+                              for k, s in enumerate(SIDES)},
+            "rest_points": frame.to_face(rest_points), "side_widths": widths}
+
+
+def _peak(values):
+    values = np.asarray(values, float)
+    return float(np.quantile(values, PEAK_QUANTILE)) if len(values) else 0.0
+
+
+def peaks(measurement, frames=None):
+    """``{region: {side: IOD}}``: each region's peak excursion from rest (flow), over ``frames`` (positions in
+    ``measurement["frames"]``; all by default), and ``"reference"`` (the noise)."""
+    pick = slice(None) if frames is None else frames
+    return {region: {side: _peak(values[pick]) for side, values in sides.items()}
+            for region, sides in measurement["series"].items()}
+
+
+def noise_floor(measurement, frames=None):
+    """The measurement's noise floor in IOD: the nose bridge's peak excursion, at least :data:`NOISE_IOD`."""
+    return max(NOISE_IOD, peaks(measurement, frames)["reference"]["mid"])
+
+
+def video_features(measurement, frames=None):
+    """The row of :data:`VIDEO_FEATURE_NAMES` of one :func:`measure_video` result (NaN for ``None``).
+
+    Parameters
+    ----------
+    measurement : dict or None
+    frames : array-like of int or None
+        Positions among ``measurement["frames"]`` to use (a stretch of the
+        video, or a bootstrap resample); ``None``: all.
+
+    Returns
+    -------
+    features : ndarray of float, shape (len(VIDEO_FEATURE_NAMES),)
+    """
+    if measurement is None:
+        return np.full(len(VIDEO_FEATURE_NAMES), np.nan)
+    pick = slice(None) if frames is None else np.asarray(frames, int)
+    peak = peaks(measurement, frames)
+    noise = peak["reference"]["mid"]
+    floor = max(NOISE_IOD, noise)
+    total = {side: sum(peak[region][side] for region, _ in REGIONS) for side in SIDES}
+    weaker = "left" if total["left"] < total["right"] else "right"
+    stronger = "right" if weaker == "left" else "left"
+    out, votes = [], []
+    for region, _ in REGIONS:
+        left, right = peak[region]["left"], peak[region]["right"]
+        weak, strong = min(left, right), max(left, right)
+        log_affected = np.log((peak[region][weaker] + floor) / (peak[region][stronger] + floor))
+        sums = {side: float(np.asarray(measurement["series"][region][side])[pick].sum()) for side in SIDES}
+        n = len(np.asarray(measurement["series"][region]["left"])[pick])
+        together = _ratio(min(sums.values()), max(sums.values()), floor * max(n, 1))
+        out += [weak, strong, _ratio(weak, strong, floor), log_affected, together]
+        votes.append(np.sign(log_affected) * (abs(log_affected) > 0.1))
+    for region in _LANDMARK_REGIONS:
+        values = {side: _peak(np.asarray(measurement["landmark_series"][region][side])[pick]) for side in SIDES}
+        weak, strong = min(values.values()), max(values.values())
+        out += [_ratio(weak, strong, floor), np.log((values[weaker] + floor) / (values[stronger] + floor))]
+    # eye closure from the lids' landmarks: the share of the rest opening each eye closes at its most closed
+    aperture = measurement["eye_aperture"]
+    rest_open = measurement["rest_aperture"]
+    closure = {side: float(np.clip(1 - np.min(aperture[side]) / max(rest_open[side], 1e-6), 0, 1)) for side in SIDES}
+    c_weak, c_strong = min(closure.values()), max(closure.values())
+    change = {side: _peak(np.asarray(measurement["eye_change"][side])[pick]) for side in SIDES}
+    gap = _aperture_gap(np.stack([aperture["left"], aperture["right"]], axis=1))
+    out += [c_weak, c_strong, _ratio(c_weak, c_strong, 0.05),
+            _ratio(min(change.values()), max(change.values()), NOISE_APPEARANCE), float(np.quantile(gap, 0.95)),
+            float(np.median(gap))]
+    rest = measurement["rest_points"]
+    for part in _HEIGHT_PARTS:
+        heights = [rest[LANDMARK_SIDES[part][side], 1].mean() for side in SIDES]
+        out.append(float(abs(heights[0] - heights[1])))
+    corners = [rest[LANDMARK_SIDES["mouth_corner"][side][0], 0] for side in SIDES]
+    out.append(float(abs(corners[0] + corners[1])))  # x_left < 0 < x_right
+    out.append(float(abs(np.log((total["left"] + floor) / (total["right"] + floor)))))
+    # how many regions agree that the overall weaker side is weaker (a palsy weakens one whole side)
+    out.append(float(-np.mean(votes)))
+    out.append(max(peak[region][side] for region, _ in REGIONS for side in SIDES))
+    out.append(noise)
+    return np.asarray(out, float)
+
+
+def weaker_side(measurement):
+    """The image side whose peaks, summed over the regions, are smaller (``None`` without a measurement)."""
+    if measurement is None:
+        return None
+    peak = peaks(measurement)
+    total = {side: sum(peak[region][side] for region, _ in REGIONS) for side in SIDES}
+    return "left" if total["left"] < total["right"] else "right"
