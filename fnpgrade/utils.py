@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import threading
+
 import numpy as np
 
 __all__ = ["check_clip_list", "clip_name"]
@@ -107,3 +110,109 @@ def check_labels(y, n_clips, groups=None, where="fit"):
                       "paper's protocol a subject has one House-Brackmann grade; check the labels.", UserWarning,
                       stacklevel=3)
     return y, groups
+
+
+#: Set to ``1`` (``fnpgrade --debug`` does) to let third-party libraries' native log lines through.
+THIRD_PARTY_LOGS_ENV = "FNPGRADE_THIRD_PARTY_LOGS"
+
+
+def third_party_logs_shown():
+    """Whether third-party native log lines are to be shown (``FNPGRADE_THIRD_PARTY_LOGS=1``)."""
+    import os
+
+    return os.environ.get(THIRD_PARTY_LOGS_ENV, "").strip() not in ("", "0")
+
+
+class quiet_native_stderr:
+    """Send whatever native code writes to file descriptor 2 to the null device, for the ``with`` block.
+
+    MediaPipe's C++ (TensorFlow Lite, absl) writes its log lines straight to
+    file descriptor 2 while a model loads and runs for the first time ("Created
+    TensorFlow Lite XNNPACK delegate", "All log messages before
+    absl::InitializeLog()", "Feedback manager requires a model with a single
+    signature"); no environment variable set from Python silences them all.
+    Python's ``sys.stderr`` is flushed first, so nothing written before the
+    block is lost; the descriptor is restored on leaving, also on an error. With
+    ``FNPGRADE_THIRD_PARTY_LOGS=1`` (``fnpgrade --debug``) it does nothing.
+
+    Examples
+    --------
+    >>> from fnpgrade.utils import quiet_native_stderr
+    >>> with quiet_native_stderr():
+    ...     pass
+    """
+
+    # threads loading models at once share one redirection: the first in saves descriptor 2, the last out restores it
+    _lock = threading.Lock()
+    _depth = 0
+    _saved = None
+
+    def __enter__(self):
+        import os
+        import sys
+        self._active = False
+        if third_party_logs_shown():
+            return self
+        cls = type(self)
+        with cls._lock:
+            if cls._depth == 0:
+                try:
+                    sys.stderr.flush()
+                    saved = os.dup(2)
+                    null = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(null, 2)
+                    os.close(null)
+                except (OSError, ValueError, AttributeError):  # no descriptor 2 (embedded interpreters)
+                    return self
+                cls._saved = saved
+            cls._depth += 1
+            self._active = True
+        return self
+
+    def __exit__(self, *exc_info):
+        import os
+
+        if not self._active:
+            return False
+        cls = type(self)
+        with cls._lock:
+            cls._depth -= 1
+            if cls._depth == 0 and cls._saved is not None:
+                os.dup2(cls._saved, 2)
+                os.close(cls._saved)
+                cls._saved = None
+        self._active = False
+        return False
+
+
+def progress_bar(**kwargs):
+    """A tqdm bar on ``sys.stderr`` shown only on a terminal (tqdm's ``disable=None``).
+
+    Redirected to a file or a pipe, the bar is off (its ``update`` still
+    works). A terminal that reports no width (some embedded or emulated
+    terminals say 0 columns, which tqdm turns into an empty bar) gets an
+    80-column bar.
+
+    Parameters
+    ----------
+    **kwargs
+        Passed to :class:`tqdm.auto.tqdm` (``total``, ``desc``, ``unit``, ...).
+
+    Returns
+    -------
+    bar : tqdm.tqdm
+    """
+    import os
+    import sys
+
+    from tqdm.auto import tqdm
+
+    kwargs.setdefault("disable", None)
+    kwargs.setdefault("file", sys.stderr)
+    if "ncols" not in kwargs:
+        try:
+            if os.get_terminal_size(kwargs["file"].fileno()).columns <= 0:
+                kwargs["ncols"] = 80
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            pass  # not a real terminal (tqdm decides from isatty) or no size to ask for: tqdm's own choice
+    return tqdm(**kwargs)

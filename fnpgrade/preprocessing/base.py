@@ -114,12 +114,13 @@ class ClipTransformer(TransformerMixin, BaseEstimator, abc.ABC):
     def _progress_bar(self, clips):
         if not self.verbose:
             return None
-        from tqdm.auto import tqdm
+        from ..utils import progress_bar
 
         desc = type(self).__name__
         if self._progress_unit != "clip":
             desc += f" ({len(clips)} clip{'s' * (len(clips) != 1)})"
-        return tqdm(total=self._progress_total(clips), desc=desc, unit=self._progress_unit)
+        # shown on a terminal only: redirected to a file or a pipe, no bar (tqdm's disable=None)
+        return progress_bar(total=self._progress_total(clips), desc=desc, unit=self._progress_unit)
 
     def __getstate__(self):
         state = self.__dict__.copy()

@@ -321,8 +321,19 @@ class MediapipeLandmarks(LandmarkBackend):
                 f"Install it with: {MEDIAPIPE_INSTALL} -- keep --no-deps: mediapipe's declared dependencies "
                 "install opencv-contrib-python 5.x over opencv-python-headless 4.x and break the Haar face "
                 f"detector. (Import failed: {error})") from error
-        return face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True, max_num_faces=1,
-                                  min_detection_confidence=float(self.options.get("min_detection_confidence", 0.5)))
+        from ..utils import quiet_native_stderr
+
+        # TensorFlow Lite and absl write their set-up lines ("Created TensorFlow Lite XNNPACK delegate", "All log
+        # messages before absl::InitializeLog()", "Feedback manager requires a model with a single signature")
+        # straight to descriptor 2 while the graph is built and first run: both happen here, with it pointed at
+        # the null device (FNPGRADE_THIRD_PARTY_LOGS=1, set by 'fnpgrade --debug', lets them through)
+        with quiet_native_stderr():
+            model = face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True, max_num_faces=1,
+                                       min_detection_confidence=float(self.options.get("min_detection_confidence",
+                                                                                       0.5)))
+            model.process(np.zeros((64, 64, 3), dtype=np.uint8))  # the first run builds the graph's calculators
+        self._found_a_face = False  # a freshly loaded graph logs again on its first face (predict_mesh)
+        return model
 
     def predict_mesh(self, image, box):
         """All 478 mesh points of the face in ``box``.
@@ -355,9 +366,17 @@ class MediapipeLandmarks(LandmarkBackend):
         matrix = np.array([[1 / s, 0, (0.5 - x0) / s - 0.5], [0, 1 / s, (0.5 - y0) / s - 0.5]])
         crop = cv2.warpAffine(np.ascontiguousarray(image), matrix, (size, size), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
-        result = self._model.process(crop)
+        if getattr(self, "_found_a_face", False):
+            result = self._model.process(crop)
+        else:
+            from ..utils import quiet_native_stderr
+
+            # the landmark graph logs once more, to descriptor 2, on the first face it finds
+            with quiet_native_stderr():
+                result = self._model.process(crop)
         if not result.multi_face_landmarks:
             return np.full((478, 3), np.nan)
+        self._found_a_face = True
         mesh = np.array([(p.x, p.y, p.z) for p in result.multi_face_landmarks[0].landmark], dtype=float)
         # normalised coordinates span the crop's edges ([0, 1] = [0, size] continuous pixels)
         mesh *= size
