@@ -1,10 +1,15 @@
 """Model cards: what a saved grader was trained on, stored with it and printed before its grades.
 
-A clinician reading a grade needs to know where the model came from: real
-patients or synthetic faces, how many people, which grades, at which frame
-rate and clip length. :func:`make_model_card` records that when the model is
-trained; :func:`~fnpgrade.persistence.save_model` stores it in the model file;
-``fnpgrade predict`` prints :func:`format_model_card` above its grades.
+A clinician reading a grade needs to know what the model is and where it came
+from: which grader (the clinical measures grader, the paper's network, or a
+pipeline of your own) with which steps and settings, real patients or
+synthetic faces, how many people, which grades, at which frame rate and clip
+length, and how well it graded people it was not trained on, when that was
+measured. :func:`make_model_card` records that when the model is trained
+(:func:`describe_model` reads the steps from the pipeline itself);
+:func:`~fnpgrade.persistence.save_model` stores it in the model file, building
+one from the pipeline when none is given; ``fnpgrade predict`` prints
+:func:`format_model_card` above its grades.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import datetime
 
 import numpy as np
 
-__all__ = ["make_model_card", "format_model_card", "at_chance"]
+__all__ = ["make_model_card", "describe_model", "format_model_card", "at_chance"]
 
 
 def _counts(values):
@@ -39,69 +44,203 @@ def _validation_accuracy(model):
     return float(max(scores))
 
 
-def make_model_card(model, y, groups=None, *, synthetic, data_name="", target="level", fps=None,
-                    clip_length=None, settings=None, n_clips_skipped=0, coverage=None):
-    """Describe what a fitted grader was trained on.
+#: Parameters of each step class worth a line on the card (all simple parameters are stored).
+_KEY_PARAMS = {
+    "FaceDetector": ("backend", "fps"),
+    "LandmarkROICropper": ("landmarks", "registration"),
+    "SequenceWindower": ("length",),
+    "FaceMeasures": ("neutral",),
+    "PHCNNClassifier": ("arch", "width", "max_epochs", "batch_size", "lr"),
+    "AcceleratedPHCNNClassifier": ("arch", "width", "max_epochs", "batch_size", "lr"),
+    "RandomForestClassifier": ("n_estimators", "class_weight"),
+}
+#: Parameters that say how a model ran, not what it is.
+_RUN_PARAMS = {"verbose", "n_jobs", "memory", "device", "checkpoint_dir", "n_threads"}
+
+
+def _simple(value):
+    """``value`` as JSON when it is a plain setting (a number, text, flag or a short tuple of them), else a miss."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    if isinstance(value, (tuple, list)) and len(value) <= 8 and all(
+            v is None or isinstance(v, (bool, str, int, float, np.integer, np.floating)) for v in value):
+        return [_simple(v) for v in value]
+    return _MISSING
+
+
+_MISSING = object()
+
+
+def _steps_of(model):
+    if model is None:
+        return []
+    return list(model.steps) if hasattr(model, "steps") else [(type(model).__name__.lower(), model)]
+
+
+def describe_model(model):
+    """What a grader is: which kind, and its steps with their settings.
 
     Parameters
     ----------
-    model : estimator
-        The fitted pipeline (its final step's skorch history, when there is one,
-        gives the validation accuracy).
-    y : array-like
-        The training labels (one per clip actually used).
-    groups : array-like or None
+    model : estimator or None
+        A pipeline (from :func:`~fnpgrade.make_measures_pipeline`,
+        :func:`~fnpgrade.make_phcnn_pipeline` or your own) or a single
+        estimator.
+
+    Returns
+    -------
+    description : dict
+        ``grader``: ``"measures"`` (a :class:`~fnpgrade.measures.FaceMeasures`
+        step, the clinical grader), ``"network"`` (a
+        :class:`~fnpgrade.PHCNNClassifier` final step) or ``"custom"``
+        (anything else); ``None`` without a model. ``steps``: one dict per step,
+        ``name``, ``class`` and ``params`` (its plain settings: numbers, text,
+        flags; objects and run-time settings such as ``n_jobs`` or ``device``
+        left out).
+
+    Examples
+    --------
+    >>> from fnpgrade import make_measures_pipeline
+    >>> from fnpgrade.model_card import describe_model
+    >>> info = describe_model(make_measures_pipeline())
+    >>> info["grader"], [step["class"] for step in info["steps"]]
+    ('measures', ['FaceDetector', 'LandmarkROICropper', 'FaceMeasures', 'RandomForestClassifier'])
+    >>> info["steps"][2]["params"]["neutral"]
+    False
+    """
+    steps = []
+    for name, step in _steps_of(model):
+        if step is None or step == "passthrough":
+            continue
+        params = {}
+        getter = getattr(step, "get_params", None)
+        for key, value in (getter(deep=False) if getter else {}).items():
+            if key in _RUN_PARAMS:
+                continue
+            value = _simple(value)
+            if value is not _MISSING:
+                params[key] = value
+        steps.append({"name": str(name), "class": type(step).__name__, "params": params})
+    classes = [s["class"] for s in steps]
+    if not steps:
+        grader = None
+    elif "FaceMeasures" in classes:
+        grader = "measures"
+    elif hasattr(_steps_of(model)[-1][1], "predict_windows") or classes[-1].endswith("PHCNNClassifier"):
+        grader = "network"
+    else:
+        grader = "custom"
+    return {"grader": grader, "steps": steps}
+
+
+def _training_clips_from_model(model):
+    """``(n_clips, coverage)`` the first step's fit-time report recorded (a FaceDetector's), or ``(None, None)``."""
+    steps = _steps_of(model)
+    report = getattr(steps[0][1], "report_", None) if steps else None
+    if not isinstance(report, list) or not report or not all(isinstance(r, dict) for r in report):
+        return None, None
+    kept = [r for r in report if not r.get("blank")]
+    coverage = [r["coverage"] for r in kept if "coverage" in r]
+    return len(kept), (coverage or None)
+
+
+def make_model_card(model, y=None, groups=None, *, synthetic, data_name="", target=None, fps=None,
+                    clip_length=None, settings=None, n_clips_skipped=0, coverage=None, validation=None):
+    """Describe a fitted grader and what it was trained on.
+
+    Parameters
+    ----------
+    model : estimator or None
+        The fitted pipeline. Its steps and their settings are recorded
+        (:func:`describe_model`); its final step's skorch history, when there
+        is one, gives the internal validation accuracy.
+    y : array-like or None, default=None
+        The training labels (one per clip actually used); ``None``: not
+        recorded (the clip count is then read from the face detector's
+        fit-time report when the model has one).
+    groups : array-like or None, default=None
         Subject ids of those clips.
-    synthetic : bool
+    synthetic : bool or None
         True when the clips were made by :func:`fnpgrade.make_palsy_clips`
-        (warped photos, not patients). Keyword-only and required: a card must
-        never leave this to a default.
+        (warped photos, not patients), False for your own videos, None when
+        not known (a card built from the model alone). Keyword-only and
+        required: a card must never leave this to a default.
     data_name : str, default=""
         A short name of the data (a folder name, never a machine path).
-    target : {"level", "hb"}, default="level"
+    target : {"level", "hb"} or None, default=None
+        What the model predicts; ``None``: read from its classes (HB grades are
+        numbers 1-6, levels I/II/III).
     fps : float or None
         The frame rate videos were resampled to (``None``: their own rate).
     clip_length : int or None
         Frames per training clip, when videos were cut into clips.
     settings : dict or None
-        Training settings worth repeating (architecture, width, epochs, ...).
+        Training settings worth repeating (for the network: architecture,
+        preset, width, epochs, ...).
     n_clips_skipped : int, default=0
         Clips left out because too few of their frames showed a face.
     coverage : array-like or None
         Face coverage of each training clip (frames with a verified face /
         frames read).
+    validation : dict or None, default=None
+        Held-out scores measured on people the model was not trained on
+        (person-wise cross-validation), e.g. ``{"method": "person-wise
+        5-fold cross-validation", "clip_accuracy": ..., "person_accuracy":
+        ..., "n_subjects": ...}``. ``None``: not measured; the card says so.
+        Never fill it with training-set scores.
 
     Returns
     -------
     card : dict
-        JSON-ready; keys ``fnpgrade_version``, ``created``, ``synthetic``,
-        ``data``, ``target``, ``classes``, ``n_clips``, ``n_subjects``,
-        ``label_counts``, ``fps``, ``clip_length``, ``settings``,
-        ``n_clips_skipped``, ``coverage_min``, ``coverage_median``,
-        ``validation_accuracy`` and ``chance_accuracy``.
+        JSON-ready; keys ``fnpgrade_version``, ``created``, ``grader``,
+        ``steps``, ``synthetic``, ``data``, ``target``, ``classes``,
+        ``n_clips``, ``n_subjects``, ``label_counts``, ``fps``,
+        ``clip_length``, ``settings``, ``n_clips_skipped``,
+        ``coverage_min``, ``coverage_median``, ``validation``,
+        ``validation_accuracy`` (the network's internal validation split,
+        which holds out clips, and people when subject ids are given) and
+        ``chance_accuracy``.
 
     Examples
     --------
     >>> from fnpgrade.model_card import make_model_card
     >>> card = make_model_card(None, ["I", "II", "II"], ["a", "b", "c"], synthetic=True, fps=6)
-    >>> card["n_subjects"], card["label_counts"], card["chance_accuracy"]
-    (3, {'I': 1, 'II': 2}, 0.667)
+    >>> card["n_subjects"], card["label_counts"], card["chance_accuracy"], card["target"]
+    (3, {'I': 1, 'II': 2}, 0.667, 'level')
     """
     from . import __version__
 
-    y = np.asarray(y, dtype=object)
-    counts = _counts(y)
+    description = describe_model(model)
+    n_clips = None
+    if y is None:
+        counts, chance = None, None
+        n_clips, recorded = _training_clips_from_model(model)
+        coverage = recorded if coverage is None else coverage
+    else:
+        y = np.asarray(y, dtype=object)
+        counts = _counts(y)
+        n_clips = int(len(y))
+        # "chance" here is what always answering the commonest label scores (at least 1/K)
+        chance = max(max(counts.values()) / len(y), 1.0 / len(counts)) if len(y) else None
     coverage = None if coverage is None or not len(coverage) else np.asarray(coverage, dtype=float)
-    # "chance" here is what always answering the commonest label scores (at least 1/K)
-    chance = max(max(counts.values()) / len(y), 1.0 / len(counts)) if len(y) else None
+    classes = getattr(model, "classes_", None)
+    classes = [str(c) for c in (classes if classes is not None else sorted(counts or {}))]
+    if target is None:
+        target = "hb" if classes and all(c.isdigit() for c in classes) else "level"
     return {
         "fnpgrade_version": __version__,
         "created": datetime.date.today().isoformat(),
-        "synthetic": bool(synthetic),
+        "grader": description["grader"],
+        "steps": description["steps"],
+        "synthetic": None if synthetic is None else bool(synthetic),
         "data": str(data_name),
         "target": target,
-        "classes": [str(c) for c in getattr(model, "classes_", sorted(counts))],
-        "n_clips": int(len(y)),
+        "classes": classes,
+        "n_clips": n_clips,
         "n_subjects": None if groups is None else int(len(set(np.asarray(groups, dtype=str)))),
         "label_counts": counts,
         "fps": fps,
@@ -110,9 +249,33 @@ def make_model_card(model, y, groups=None, *, synthetic, data_name="", target="l
         "n_clips_skipped": int(n_clips_skipped),
         "coverage_min": None if coverage is None else round(float(coverage.min()), 3),
         "coverage_median": None if coverage is None else round(float(np.median(coverage)), 3),
+        "validation": None if validation is None else dict(validation),
         "validation_accuracy": None if model is None else _validation_accuracy(model),
         "chance_accuracy": None if chance is None else round(float(chance), 3),
     }
+
+
+def _step_text(step):
+    keys = _KEY_PARAMS.get(step["class"], ())
+    shown = ", ".join(f"{k} {step['params'][k]}" for k in keys if k in step["params"])
+    return f"{step['class']} ({shown})" if shown else step["class"]
+
+
+def _headline(card):
+    grader, settings = card.get("grader"), card.get("settings") or {}
+    steps = card.get("steps") or []
+    details = ", ".join(f"{k} {settings[k]}" for k in ("width", "epochs", "preset") if k in settings)
+    if grader == "measures":
+        final = steps[-1]["class"] if steps else "a classifier"
+        what = f"measures grader (the clinical grader: measures of each side's face -> {final})"
+    elif grader == "network" or (grader is None and "arch" in settings):
+        arch = settings.get("arch") or next((s["params"].get("arch") for s in steps if "arch" in s["params"]), None)
+        what = f"network grader ({arch or 'network'}{f', {details}' if details else ''})"
+    elif grader == "custom":
+        what = f"custom pipeline ({' -> '.join(s['class'] for s in steps)})"
+    else:
+        what = "grader"
+    return f"Model card: {what}, fnpgrade {card.get('fnpgrade_version')}, trained {card.get('created')}"
 
 
 def format_model_card(card):
@@ -130,18 +293,23 @@ def format_model_card(card):
     if not card:
         return ("Model card: none (saved without one, by an older fnpgrade or a plain joblib.dump): what this "
                 "model was trained on is unknown.")
-    settings = card.get("settings") or {}
-    what = settings.get("arch", "grader")
-    details = ", ".join(f"{k} {settings[k]}" for k in ("width", "epochs", "preset") if k in settings)
-    lines = [f"Model card: {what}{f' ({details})' if details else ''}, fnpgrade {card.get('fnpgrade_version')}, "
-             f"trained {card.get('created')}"]
-    kind = "SYNTHETIC data (faces warped from photos, not patients)" if card.get("synthetic") else "real data"
+    lines = [_headline(card)]
+    if card.get("steps"):
+        lines.append("  steps: " + " -> ".join(_step_text(s) for s in card["steps"]))
+    what = "HB grades" if card.get("target") == "hb" else "levels"
     counts = ", ".join(f"{k}={v}" for k, v in (card.get("label_counts") or {}).items())
     subjects = card.get("n_subjects")
-    name = f" {card['data']!r}" if card.get("data") else ""
-    lines.append(f"  trained on {kind}{name}: "
-                 f"{card.get('n_clips')} clips of {subjects if subjects is not None else 'unknown'} subjects; "
-                 f"{'HB grades' if card.get('target') == 'hb' else 'levels'} {counts}")
+    if card.get("synthetic") is None and card.get("label_counts") is None:
+        clips = f"{card['n_clips']} clips; " if card.get("n_clips") is not None else ""
+        lines.append(f"  training data not recorded ({clips}saved from Python without a card; "
+                     "fnpgrade.model_card.make_model_card records it); predicts "
+                     f"{what} {', '.join(card.get('classes') or [])}")
+    else:
+        kind = {True: "SYNTHETIC data (faces warped from photos, not patients)", False: "real data",
+                None: "data of unrecorded origin"}[card.get("synthetic")]
+        name = f" {card['data']!r}" if card.get("data") else ""
+        people = "unknown subjects" if subjects is None else f"{subjects} subject{'s' * (subjects != 1)}"
+        lines.append(f"  trained on {kind}{name}: {card.get('n_clips')} clips of {people}; {what} {counts}")
     if card.get("n_clips_skipped"):
         n = card["n_clips_skipped"]
         lines.append(f"  {n} clip{'s' * (n != 1)} left out of training: too little face in "
@@ -149,11 +317,24 @@ def format_model_card(card):
     rate = f"{card['fps']:g} fps" if card.get("fps") else "the videos' own frame rate"
     clips = f"clips of {card['clip_length']} frames" if card.get("clip_length") else "whole videos as clips"
     lines.append(f"  videos read at {rate}; {clips}")
+    if "validation" in card:
+        lines.append("  held-out accuracy (people not trained on): " + _validation_text(card.get("validation")))
     accuracy, chance = card.get("validation_accuracy"), card.get("chance_accuracy")
     if accuracy is not None:
-        lines.append(f"  validation accuracy {accuracy:.2f} (chance {chance:.2f})"
+        lines.append(f"  validation accuracy {accuracy:.2f} (chance {chance:.2f}; the network's internal "
+                     "validation split)"
                      + ("  <- AT CHANCE: this model has not learned to grade" if at_chance(card) else ""))
     return "\n".join(lines)
+
+
+def _validation_text(validation):
+    if not validation:
+        return "not measured when this model was saved; 'fnpgrade cv' with the same options measures it"
+    parts = [f"{label} {validation[key]:.2f}" for key, label in (("clip_accuracy", "per clip"),
+                                                                   ("person_accuracy", "per person"))
+             if validation.get(key) is not None]
+    method = validation.get("method")
+    return (", ".join(parts) or "recorded") + (f" ({method})" if method else "")
 
 
 def at_chance(card, margin=0.05):

@@ -43,14 +43,32 @@ def save_model(model, path, compress=3, card=None):
     compress : int, default=3
         joblib compression level.
     card : dict or None, default=None
-        What the model was trained on (:func:`fnpgrade.model_card.make_model_card`);
-        ``fnpgrade predict`` prints it above its grades. ``fnpgrade train``
-        always writes one.
+        What the model is and was trained on
+        (:func:`fnpgrade.model_card.make_model_card`); ``fnpgrade predict``
+        prints it above its grades. ``None``: a card is built from the model
+        itself (its grader, steps and settings, classes and target; the
+        training data are then recorded as unknown: pass a card from
+        ``make_model_card(model, y, groups, synthetic=...)`` to record them).
+        ``fnpgrade train`` writes a full one.
 
     Returns
     -------
     path : pathlib.Path
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from sklearn.dummy import DummyClassifier
+    >>> from fnpgrade.persistence import load_model_with_card, save_model
+    >>> path = save_model(DummyClassifier().fit([[0], [1]], ["I", "II"]), pathlib.Path(tempfile.mkdtemp()) / "m.joblib")
+    >>> card = load_model_with_card(path)[1]
+    >>> card["grader"], card["steps"][0]["class"], card["target"], card["synthetic"]
+    ('custom', 'DummyClassifier', 'level', None)
     """
+    if card is None:
+        from .model_card import make_model_card
+
+        card = make_model_card(model, synthetic=None)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump({"format": _FORMAT, "versions": _versions(), "model": model, "card": card}, path,
