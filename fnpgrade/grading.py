@@ -12,7 +12,8 @@ import numbers
 
 import numpy as np
 
-__all__ = ["LEVELS", "HB_GRADES", "hb_to_level", "check_hb_grades", "check_levels", "grade_by_subject"]
+__all__ = ["LEVELS", "HB_GRADES", "hb_to_level", "check_hb_grades", "check_levels", "grade_by_subject",
+           "check_one_grade_per_subject"]
 
 #: The paper's severity levels, in ordinal order.
 LEVELS = ("I", "II", "III")
@@ -173,3 +174,66 @@ def grade_by_subject(proba, subjects, classes):
     np.add.at(sums, index, proba)
     mean_proba = sums / np.bincount(index)[:, None]
     return subject_ids, classes[mean_proba.argmax(axis=1)], mean_proba
+
+
+def check_one_grade_per_subject(y, groups, *, where="labels", stacklevel=2):
+    """Warn when a subject carries more than one grade; return those subjects.
+
+    In the paper's protocol a subject (a person) has one House-Brackmann grade.
+    A subject with two grades is usually a labelling slip (a copied row, a
+    mistyped id); when it is on purpose (one person filmed at several grades,
+    or at visits before and after recovery), person-wise cross-validation
+    still keeps all of that person's clips on one side of each split, and
+    per-person scores pool each person's clips of one grade.
+
+    Parameters
+    ----------
+    y : array-like, shape (n_clips,)
+        The grade or level of each clip.
+    groups : array-like, shape (n_clips,)
+        The subject of each clip.
+    where : str, default="labels"
+        What to name in the warning (e.g. the labels file).
+    stacklevel : int, default=2
+        Passed to :func:`warnings.warn`.
+
+    Returns
+    -------
+    mixed : dict
+        ``{subject: sorted grades as text}`` of every subject with more than
+        one grade (empty when each has one).
+
+    Warns
+    -----
+    UserWarning
+        Naming the subjects (up to five) and their grades, when there are any.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from fnpgrade.grading import check_one_grade_per_subject
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     mixed = check_one_grade_per_subject([1, 5, 2], ["ann", "ann", "bob"])
+    >>> mixed, len(caught)
+    ({'ann': ['1', '5']}, 1)
+    """
+    y, groups = np.asarray(y, dtype=object), np.asarray(groups, dtype=object)
+    if len(y) != len(groups):
+        raise ValueError(f"{where}: y has {len(y)} labels and groups {len(groups)} subjects; give one per clip.")
+    grades_of = {}
+    for subject, label in zip(groups.tolist(), y.tolist()):
+        grades_of.setdefault(subject, set()).add(label)
+    mixed = {s: sorted(map(str, grades)) for s, grades in grades_of.items() if len(grades) > 1}
+    if mixed:
+        import warnings
+
+        shown = "; ".join(f"{s!s}: {', '.join(g)}" for s, g in list(mixed.items())[:5])
+        more = f" (and {len(mixed) - 5} more)" if len(mixed) > 5 else ""
+        n = len(mixed)
+        warnings.warn(
+            f"{where}: {n} subject{'s' * (n != 1)} carr{'y' if n != 1 else 'ies'} more than one grade: {shown}{more}. "
+            "In the paper's protocol a subject has one House-Brackmann grade; check the subject ids and grades. "
+            "If it is on purpose (one person filmed at several grades, or visits), person-wise cross-validation "
+            "keeps each person's clips together.", UserWarning, stacklevel=stacklevel)
+    return mixed

@@ -94,6 +94,9 @@ def per_level_sensitivity_specificity(y_true, y_pred, labels=None):
 def _as_labels(y):
     # sklearn treats object arrays of numbers as an "unknown" target type; keep numbers numeric.
     y = np.asarray(y)
+    if y.dtype.kind == "O" and y.size and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                              for v in y.ravel().tolist()):
+        return y.astype(int)  # HB grades held as Python ints in an object array (a per-subject list of them)
     return y.astype(object) if y.dtype.kind in "OUS" else y
 
 
