@@ -6,7 +6,14 @@ work with any fitted scikit-learn pipeline whose first step is a
 :class:`~fnpgrade.FaceDetector`: face coverage and frame counts come from that
 step's reports, grades from the final step's ``predict_proba``.
 :func:`build_pipeline` is the one place that decides which grader ``train`` and
-``cv`` build.
+``cv`` build: the clinical grader (``--grader measures``,
+:func:`~fnpgrade.make_measures_pipeline`) unless ``--grader phcnn`` asks for
+the paper's network (which ``preprocess`` and ``train --store`` always train:
+the clip store holds the network's windows).
+
+Progress bars show on a terminal only (not when output goes to a file or a
+pipe) and never with ``--quiet``; third-party libraries' log lines (MediaPipe,
+TensorFlow Lite, absl) are hidden unless ``--debug``.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["main", "build_parser", "build_pipeline", "PRESETS"]
+__all__ = ["main", "build_parser", "build_pipeline", "grader_of", "PRESETS"]
 
 #: Training settings by data size. ``small`` (the default) suits a study of a few
 #: dozen videos on a CPU, like the demo; ``paper`` is Liu et al.'s setting for
@@ -76,17 +83,25 @@ def _add_face_args(parser, defaults_from_model=False):
                              f"{keep or ' (default: 0.5)'}")
 
 
-def _add_model_args(parser):
+def _add_model_args(parser, store=False):
     parser.add_argument("--preset", choices=sorted(PRESETS), default="small",
-                        help="training settings: 'small' (default) for a study of a few dozen videos: "
+                        help="the network's (--grader phcnn) training settings: 'small' (default) for a study of "
+                             "a few dozen videos: "
                              + ", ".join(f"{k} {v}" for k, v in PRESETS["small"].items())
                              + "; 'paper': Liu et al.'s " + ", ".join(f"{k} {v}" for k, v in PRESETS["paper"].items())
                              + " (for thousands of clips, on a GPU). --width/--epochs/--batch-size/--lr override it.")
-    parser.add_argument("--grader", choices=("phcnn", "measures"), default="phcnn",
-                        help="'phcnn': the paper's network on pixels (default; --arch, --preset and the network "
-                             "options apply); 'measures': the clinical grader, a random forest on measures of "
-                             "each side's movement and rest position, which grades people it has never seen far "
-                             "better when a study has few people (see docs/measures.md)")
+    if store:
+        parser.add_argument("--grader", choices=("phcnn",), default="phcnn",
+                            help="'phcnn' (the only choice here): the clip store holds the paper's network's "
+                                 "windows; the clinical grader ('fnpgrade train --grader measures') trains from "
+                                 "--data in one go")
+    else:
+        parser.add_argument("--grader", choices=("measures", "phcnn"), default=None,
+                            help="'measures' (default): the clinical grader, a random forest on measures of each "
+                                 "side's movement and rest position, which grades people it has never seen far "
+                                 "better when a study has few people (see docs/measures.md); 'phcnn': the paper's "
+                                 "network on pixels (--arch, --preset and the network options apply; the grader "
+                                 "'train --store' trains)")
     parser.add_argument("--neutral", action="store_true",
                         help="measures grader: every video starts with the person's face at rest (neutral), and "
                              "each is also measured from its first frame, as a clinician grades an expression "
@@ -110,7 +125,8 @@ def _add_model_args(parser):
     parser.add_argument("--no-face", choices=("raise", "skip"), default="raise",
                         help="a clip with too little face (below --min-coverage): stop with an error naming it "
                              "(default), or leave it out of training, counted and named")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or epoch table")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bars or epoch table (bars show on a terminal only, never in a file)")
 
 
 def _add_data_args(parser, required=True):
@@ -129,9 +145,11 @@ def build_parser():
     """The argument parser of the ``fnpgrade`` command."""
     parser = argparse.ArgumentParser(
         prog="fnpgrade",
-        description="Grade facial nerve paralysis (House-Brackmann levels I/II/III) from face videos with "
-                    "PHCNN-LSTM (Liu et al.).")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+        description="Grade facial nerve paralysis (House-Brackmann levels I/II/III, or grades 1-6 with "
+                    "--target hb) from face videos: with the clinical grader (measures of each side's movement; "
+                    "the default) or the paper's network, PHCNN-LSTM (Liu et al.).")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks, and the log lines of MediaPipe / TensorFlow Lite (hidden otherwise)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="synthetic-data cross-validation demo (minutes on a CPU)")
@@ -167,7 +185,7 @@ def build_parser():
     preprocess = sub.add_parser("preprocess", help="detect, crop and window every clip of --data into a clip store "
                                                    "on disk (zarr), here or on a Dask cluster; resumable")
     _add_data_args(preprocess)
-    _add_model_args(preprocess)
+    _add_model_args(preprocess, store=True)
     _add_face_args(preprocess)
     preprocess.add_argument("--store", required=True, help="the store's folder (on a cluster: shared storage)")
     where = preprocess.add_mutually_exclusive_group()
@@ -252,8 +270,9 @@ def _load_data(args, validate="quick"):
     if groups is None or len(set(groups)) < 2:
         raise CLIError("subject ids are required (the 'subject' column) and at least two subjects; without them "
                        "cross-validation would mix one person's clips into training and test folds.")
-    y, groups = np.asarray(y, dtype=object), np.asarray(groups, dtype=object)
-    print(f"{len(X)} clips from {n_videos} videos of {len(set(groups))} subjects"
+    y, groups = label_array(y), np.asarray(groups, dtype=object)
+    _warn_about_subjects_with_several_grades(y, groups, _labels_path(args).name)
+    print(f"{_n(len(X), 'clip')} from {_n(n_videos, 'video')} of {_n(len(set(groups)), 'subject')}"
           + (f" (clips of {args.clip_length} frames at {f'{args.fps:g} fps' if args.fps else 'their own rate'})"
              if args.clip_length else "") + "; labels: " + _counts(y))
     return X, y, groups
@@ -262,6 +281,54 @@ def _load_data(args, validate="quick"):
 def _n(count, word):
     """``"1 clip"``, ``"2 clips"``."""
     return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _people(count):
+    """``"1 person"``, ``"2 people"``."""
+    return f"{count} {'person' if count == 1 else 'people'}"
+
+
+def label_array(y):
+    """Labels as scikit-learn classifiers take them: HB grades as an int array, levels as text.
+
+    A list of Python ints in an object array is a target of "unknown" type to
+    scikit-learn (``RandomForestClassifier.fit`` then fails with "Unknown
+    label type: unknown"); the network took them, the measures grader did not.
+
+    Parameters
+    ----------
+    y : array-like, shape (n_clips,)
+
+    Returns
+    -------
+    y : ndarray
+        ``int`` when every label is an integer (HB grades), else ``object``
+        holding the labels as given (levels ``"I"``, ``"II"``, ``"III"``).
+
+    Examples
+    --------
+    >>> from fnpgrade.cli import label_array
+    >>> import numpy as np
+    >>> label_array(np.array([1, 5], dtype=object)).dtype.kind, label_array(["I", "II"]).dtype.kind
+    ('i', 'O')
+    """
+    import numbers
+
+    values = np.asarray(y, dtype=object)
+    if len(values) and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values.tolist()):
+        return values.astype(int)
+    return values
+
+
+def _warn_about_subjects_with_several_grades(y, groups, where):
+    """A subject with two grades: a warning line on stderr (:func:`fnpgrade.grading.check_one_grade_per_subject`)."""
+    from .grading import check_one_grade_per_subject
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        check_one_grade_per_subject(y, groups, where=where)
+    for warning in caught:
+        print(f"WARNING: {warning.message}", file=sys.stderr)
 
 
 def _counts(values):
@@ -282,13 +349,47 @@ def _settings(args):
     return settings
 
 
+def grader_of(args):
+    """The grader the parsed arguments ask for: ``"measures"`` or ``"phcnn"``.
+
+    ``--grader`` when given; otherwise ``"measures"`` (the clinical grader,
+    which the docs recommend for a new study), except where a clip store is
+    involved (``preprocess``, ``train --store``): the store holds the
+    network's windows, so there it is ``"phcnn"``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        From :func:`build_parser`.
+
+    Returns
+    -------
+    grader : str
+
+    Raises
+    ------
+    CLIError
+        ``--grader measures`` with ``--store``.
+    """
+    given = getattr(args, "grader", None)
+    store = getattr(args, "store", None) is not None
+    if given == "measures" and store:
+        raise CLIError("--grader measures trains from --data (the clip store holds the network's windows, not "
+                       "measures); drop --store, or train the network with --grader phcnn.")
+    if given:
+        return given
+    return "phcnn" if store or getattr(args, "command", None) == "preprocess" else "measures"
+
+
 def build_pipeline(args):
     """The grader ``train`` and ``cv`` fit, from the parsed arguments.
 
-    The one place that picks the grader: another grader (e.g. a ``--grader``
-    option) plugs in here. Whatever it builds must be a scikit-learn pipeline
-    whose first step is a :class:`~fnpgrade.FaceDetector` and whose final step
-    has ``predict_proba``.
+    The one place that picks the grader (:func:`grader_of`): the clinical
+    grader (:func:`~fnpgrade.make_measures_pipeline`) by default, the paper's
+    network (:func:`~fnpgrade.make_phcnn_pipeline`) with ``--grader phcnn``.
+    Another grader plugs in here. Whatever it builds must be a scikit-learn
+    pipeline whose first step is a :class:`~fnpgrade.FaceDetector` and whose
+    final step has ``predict_proba``.
 
     Parameters
     ----------
@@ -301,13 +402,14 @@ def build_pipeline(args):
     """
     from .pipeline import make_measures_pipeline, make_phcnn_pipeline
 
+    grader = grader_of(args)
     neutral = bool(getattr(args, "neutral", False))
-    if neutral and getattr(args, "grader", "phcnn") != "measures":
-        raise CLIError("--neutral is an option of the measures grader: add --grader measures.")
+    if neutral and grader != "measures":
+        raise CLIError("--neutral is an option of the measures grader (the default): drop --grader phcnn.")
     if neutral and getattr(args, "clip_length", None):
         raise CLIError("--neutral measures each video from its first frame (the face at rest); --clip-length would "
                        "cut videos into clips of which only the first starts at rest. Use one of them.")
-    if getattr(args, "grader", "phcnn") == "measures":
+    if grader == "measures":
         pipe = make_measures_pipeline(landmarks=args.landmarks or "mediapipe", neutral=neutral, fps=args.fps,
                                       random_state=args.seed, n_jobs=args.jobs, verbose=not args.quiet)
     else:
@@ -403,7 +505,7 @@ def _folds(args, y, groups):
 
     n_subjects = len(set(groups))
     if n_subjects < args.folds:
-        raise CLIError(f"{n_subjects} subjects cannot fill {args.folds} subject-wise folds; use --folds "
+        raise CLIError(f"{_n(n_subjects, 'subject')} cannot fill {args.folds} subject-wise folds; use --folds "
                        f"{n_subjects} or fewer.")
     cv = StratifiedGroupKFold(n_splits=args.folds, shuffle=True, random_state=args.seed)
     with warnings.catch_warnings():
@@ -416,10 +518,9 @@ def _folds(args, y, groups):
         if len(present) < 2:
             absent = ", ".join(str(v) for v in levels if v not in present)
             raise CLIError(
-                f"fold {i} of {args.folds}: its training part holds only {present[0]!r} ({_n(len(train), 'clip')} "
-                f"of {_n(len(set(groups[train])), 'subject')}; the other levels, {absent}, are all in its test "
-                "part), so it "
-                f"could not learn to grade. Nothing was trained. "
+                f"fold {i} of {args.folds}: its training part holds only {str(present[0])!r} "
+                f"({_n(len(train), 'clip')} of {_n(len(set(groups[train])), 'subject')}; the other levels, {absent}, "
+                "are all in its test part), so it could not learn to grade. Nothing was trained. "
                 + (f"Use fewer folds (--folds {args.folds - 1} or fewer), or add" if args.folds > 2 else "Add")
                 + " subjects of the other levels, so that each fold's training part holds at least two levels.")
         absent = [str(v) for v in levels if v not in present]
@@ -429,11 +530,18 @@ def _folds(args, y, groups):
     return splits
 
 
+def _person_keys(y, groups):
+    """Whom each clip's vote counts for: its subject, or ``"subject (grade)"`` for a subject with several grades."""
+    several = {g for g in set(groups.tolist()) if len(set(y[groups == g].tolist())) > 1}
+    return np.array([f"{g} ({v})" if g in several else str(g) for g, v in zip(groups.tolist(), y.tolist())],
+                    dtype=object), len(several)
+
+
 def _cmd_cv(args):
     from sklearn.base import clone
 
     from .demo import format_fold_table
-    from .metrics import grading_report
+    from .metrics import grading_report, subject_grading_report
 
     X, y, groups = _load_data(args)
     _folds(args, y, groups)  # fail in seconds, before preprocessing, when a fold cannot learn
@@ -443,25 +551,67 @@ def _cmd_cv(args):
     # preprocessing learns nothing: once on all clips, not once per fold
     Xt, y, groups, _, _ = _preprocess_once(head, X, y, groups)
     splits = _folds(args, y, groups)  # again: clips without a face may have left
-    labels = sorted(set(y), key=str)
-    reports = []
+    labels = sorted(set(y.tolist()), key=str)
+    persons, n_several = _person_keys(y, groups)
+    if n_several:
+        print(f"note: {_n(n_several, 'subject')} carr{'ies' if n_several == 1 else 'y'} several grades: per person, "
+              "each of their grades is scored as a person of its own (their clips of that grade pooled)")
+    clip_reports, person_reports, truth, predicted_all, person_votes = [], [], [], [], []
     for i, (train, test) in enumerate(splits, 1):
-        print(f"fold {i}/{args.folds}: training on {len(train)} clips of {len(set(groups[train]))} subjects, "
-              f"testing on {len(test)} clips of {len(set(groups[test]))} subjects")
+        held_out = sorted(set(groups[test].tolist()), key=str)
+        print(f"fold {i}/{args.folds}: held out {', '.join(map(str, held_out))} ({_n(len(held_out), 'subject')}, "
+              f"{_n(len(test), 'clip')}); training on {_n(len(train), 'clip')} of "
+              f"{_n(len(set(groups[train].tolist())), 'subject')}")
         model = clone(tail)
         model.fit([Xt[j] for j in train], y[train], **_groups_params(model, groups[train]))
-        predicted = model.predict([Xt[j] for j in test])
-        reports.append(grading_report(y[test], predicted, labels=labels))
-        print(f"fold {i}/{args.folds}: accuracy {reports[-1]['accuracy']:.3f}, qwk {reports[-1]['qwk']:.3f}")
-    print(format_fold_table(reports))
+        proba = np.asarray(model.predict_proba([Xt[j] for j in test]), dtype=float)
+        classes = np.asarray(model.classes_)
+        predicted = classes[proba.argmax(axis=1)]
+        clip = grading_report(y[test], predicted, labels=labels)
+        clip.update(held_out=[str(g) for g in held_out], n_clips=int(len(test)))
+        person = subject_grading_report(y[test], proba, persons[test], classes, labels=labels)
+        person_grades = _person_grades(y[test], proba, persons[test], classes)
+        person.update(held_out=[str(g) for g in held_out])
+        clip_reports.append(clip)
+        person_reports.append(person)
+        truth += y[test].tolist()
+        predicted_all += predicted.tolist()
+        person_votes += person_grades
+        right = sum(t == p for t, p in person_grades)
+        print(f"fold {i}/{args.folds}: per clip accuracy {clip['accuracy']:.3f}, qwk {clip['qwk']:.3f}; per person "
+              f"accuracy {person['accuracy']:.3f} ({right} of {_people(len(person_grades))} graded right)")
+    print("per clip (each clip graded on its own):")
+    print(format_fold_table(clip_reports))
+    print("per person (each person graded from the mean probability of their clips):")
+    print(format_fold_table(person_reports))
+    clip_right = sum(str(t) == str(p) for t, p in zip(truth, predicted_all))
+    person_right = sum(t == p for t, p in person_votes)
+    overall = {"clip_accuracy": clip_right / len(truth), "n_clips": len(truth),
+               "person_accuracy": person_right / len(person_votes), "n_people": len(person_votes)}
+    print(f"all folds together (held-out predictions): per clip {overall['clip_accuracy']:.3f} ({clip_right} of "
+          f"{_n(len(truth), 'clip')}), per person {overall['person_accuracy']:.3f} ({person_right} of "
+          f"{_people(len(person_votes))})")
     if args.out:
-        Path(args.out).write_text(json.dumps({"folds": reports}, indent=2))
+        Path(args.out).write_text(json.dumps({"folds": clip_reports, "person_folds": person_reports,
+                                              "overall": overall}, indent=2))
     return 0
 
 
+def _person_grades(y, proba, persons, classes):
+    """``[(true, predicted)]`` per person: the label of the highest mean probability of the person's clips."""
+    from .grading import grade_by_subject
+
+    ids, grades, _ = grade_by_subject(proba, persons, classes)
+    return [(str(y[persons == p][0]), str(g)) for p, g in zip(ids, grades)]
+
+
 def _print_settings(args):
+    if grader_of(args) == "measures":
+        print(f"settings: measures grader (the clinical grader), landmarks {args.landmarks or 'mediapipe'}, neutral "
+              f"{'yes' if args.neutral else 'no'}, random forest of 300 trees, seed {args.seed}")
+        return
     settings = _settings(args)
-    print(f"settings: {args.arch}, preset {args.preset!r} ("
+    print(f"settings: phcnn grader {args.arch}, preset {args.preset!r} ("
           + ", ".join(f"{k} {v:g}" for k, v in settings.items()) + ")")
 
 
@@ -484,7 +634,7 @@ def _cmd_preprocess(args):
             client = Client(cluster)
         print(f"Dask: {len(client.scheduler_info()['workers'])} workers at {client.scheduler.address}")
     try:
-        summary = preprocess_to_store(X, args.store, pipe, labels=list(y), subjects=list(groups), client=client,
+        summary = preprocess_to_store(X, args.store, pipe, labels=y.tolist(), subjects=list(groups), client=client,
                                       verify=args.verify, progress=not args.quiet)
     finally:
         if client is not None:
@@ -515,9 +665,11 @@ def _store_training_data(args, head):
         keys = [k for k, b in zip(keys, blank) if not b]
     if not keys:
         raise CLIError("no clip of the store has enough face to train on.")
-    y, groups = np.asarray(store.labels(keys), dtype=object), np.asarray(store.subjects(keys), dtype=object)
+    y, groups = label_array(store.labels(keys)), np.asarray(store.subjects(keys), dtype=object)
     coverage = np.array([r.get("coverage", np.nan) for r, b in zip(reports, blank) if not b], dtype=float)
-    print(f"{len(keys)} clips of {len(set(groups))} subjects from the store {args.store}; labels: " + _counts(y))
+    _warn_about_subjects_with_several_grades(y, groups, args.store)
+    print(f"{_n(len(keys), 'clip')} of {_n(len(set(groups)), 'subject')} from the store {args.store}; labels: "
+          + _counts(y))
     return store.clips(keys), y, groups, int(sum(blank)), coverage
 
 
@@ -538,19 +690,22 @@ def _cmd_train(args):
     else:
         X, y, groups = _load_data(args)
     if len(set(y)) < 2:
-        raise CLIError(f"all clips have the label {y[0]!r}; a grader needs at least two levels to learn from.")
+        raise CLIError(f"all clips have the label {str(y[0])!r}; a grader needs at least two levels to learn from.")
     _print_settings(args)
     if not args.store:
         Xt, y, groups, skipped, coverage = _preprocess_once(head, X, y, groups)
     tail.fit(Xt, y, **_groups_params(tail, groups))
     # --no-face skip is for training: the saved model refuses a faceless video again, from any caller
     _detector(pipe).set_params(no_face="raise")
+    network = grader_of(args) == "phcnn"
+    # held-out (person-wise) accuracy is not measured here: training fits once, on every person; the card says
+    # so, and 'fnpgrade cv' with the same options measures it
     card = make_model_card(pipe, y, groups, synthetic=args.synthetic,
                            data_name=Path(args.store or args.data).resolve().name,
                            target=args.target, fps=args.fps, clip_length=args.clip_length,
                            settings={"arch": args.arch, "preset": args.preset, **_settings(args),
-                                     "window": args.window},
-                           n_clips_skipped=skipped, coverage=coverage)
+                                     "window": args.window} if network else {},
+                           n_clips_skipped=skipped, coverage=coverage, validation=None)
     save_model(pipe, args.out, card=card)
     print(format_model_card(card))
     if at_chance(card, CHANCE_MARGIN):
@@ -649,15 +804,19 @@ def _configure_for_prediction(pipe, args):
     # a model trained with --no-face skip keeps faceless clips as blank frames; a prediction never may
     detector.set_params(no_face="raise")
     detector.fit()  # learns nothing; validates the options just set
-    if args.quiet:
-        for _, step in pipe.steps[:-1]:
-            if "verbose" in step.get_params(deep=False):
-                step.set_params(verbose=False)
+    _set_progress(pipe, args.quiet)
     if args.device is not None:
         final = pipe.steps[-1][1]
         if "device" not in final.get_params(deep=False):
             raise CLIError(f"--device: the model's final step ({type(final).__name__}) has no device to set.")
         final.set_params(device=args.device)
+
+
+def _set_progress(pipe, quiet):
+    """Progress bars of a loaded model's steps: on (on a terminal) unless ``--quiet``, whatever it was saved with."""
+    for _, step in getattr(pipe, "steps", [])[:-1]:
+        if step not in (None, "passthrough") and "verbose" in step.get_params(deep=False):
+            step.set_params(verbose=not quiet)
 
 
 def _cmd_predict(args):
@@ -785,6 +944,7 @@ def _cmd_report(args):
     from .report import make_report, make_reports
 
     pipe, card = load_model_with_card(args.model)
+    _set_progress(pipe, args.quiet)
     videos, _, tabular = _expand_inputs(args.videos)
     options = {"mirrored": args.mirrored, "fps": args.fps, "window": args.window, "card": card,
                "model_name": Path(args.model).name, "explain": not args.no_explain}
@@ -831,7 +991,12 @@ def main(argv=None):
     """Entry point of the ``fnpgrade`` command; returns the exit status."""
     from .preprocessing.detect import FaceCoverageError
 
+    from .utils import THIRD_PARTY_LOGS_ENV
+
     args = build_parser().parse_args(argv)
+    previous = os.environ.get(THIRD_PARTY_LOGS_ENV)
+    if args.debug:  # MediaPipe's (TensorFlow Lite, absl) set-up lines, hidden otherwise
+        os.environ[THIRD_PARTY_LOGS_ENV] = "1"
     try:
         return _COMMANDS[args.command](args)
     except (CLIError, ValueError, FileNotFoundError, TypeError) as exc:
@@ -840,6 +1005,12 @@ def main(argv=None):
         hint = _CLI_HINTS.get(args.command, "") if isinstance(exc, FaceCoverageError) else ""
         print(f"fnpgrade {args.command}: error: {exc}{hint}", file=sys.stderr)
         return 2
+    finally:
+        if args.debug:
+            if previous is None:
+                os.environ.pop(THIRD_PARTY_LOGS_ENV, None)
+            else:
+                os.environ[THIRD_PARTY_LOGS_ENV] = previous
 
 
 if __name__ == "__main__":

