@@ -227,10 +227,13 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
         features = video_features(measurement)[None]
         overall = np.asarray(tail.predict_proba(features), float)[0]
         # each stretch of the video against the same rest face: when the asymmetry shows
-        length = max(length, int(round(2 * rate)))  # stretches of about two seconds
-        spans, _ = window_spans(track.frame_index, length)
+        longer, _ = window_spans(track.frame_index, max(length, int(round(2 * rate))))  # stretches of about 2 s
+        if longer:
+            spans, length = longer, max(length, int(round(2 * rate)))
         stretches = [(span, np.flatnonzero(np.isin(measurement["frames"], span))) for span in spans]
         stretches = [(span, pos) for span, pos in stretches if len(pos)]
+        if not stretches:  # too short a video to cut: one stretch, the whole of it
+            stretches = [(np.arange(track.n_frames), np.arange(len(measurement["frames"])))]
         spans = [span for span, _ in stretches]
         proba = np.asarray(tail.predict_proba(np.stack([video_features(measurement, pos) for _, pos in stretches])),
                            float)
