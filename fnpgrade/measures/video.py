@@ -36,7 +36,8 @@ from .motion import DISFlow, key_frames, region_excursions
 from .regions import LANDMARK_SIDES, REGIONS, SIDES, face_frame, region_boxes
 
 __all__ = ["VIDEO_FEATURE_NAMES", "measure_video", "video_features", "find_rest_frame", "side_widths",
-           "eye_aperture", "eye_aperture_gap", "peaks", "noise_floor", "weaker_side", "NOISE_IOD",
+           "eye_aperture", "eye_aperture_gap", "peaks", "noise_floor", "weaker_side", "side_evidence",
+           "side_asymmetry", "NOISE_IOD",
            "PEAK_QUANTILE"]
 
 #: Movements below this (in inter-ocular distances, about 0.6 mm on an adult face) are noise in a ratio.
@@ -56,12 +57,15 @@ _LANDMARK_REGIONS = {"brow": LANDMARK_SIDES["brow"], "eye": LANDMARK_SIDES["uppe
                      "nose_wing": LANDMARK_SIDES["nose_wing"], "mouth_corner": LANDMARK_SIDES["mouth_corner"],
                      "upper_lip": {"left": [32], "right": [36]}, "lower_lip": {"left": [42], "right": [38]}}
 _OUTER_EYE = {"left": 19, "right": 28}   # iBUG 36 | 45
+
+#: Regions read by the flow: the clinical regions and the commissure's skin (see :func:`commissure_boxes`).
+VIDEO_REGIONS = tuple(region for region, _ in REGIONS) + ("commissure",)
 _MID_LINE = [10, 11, 12, 13, 16]         # nose bridge and tip
 
 
 def _names():
     names = []
-    for region, _ in REGIONS:
+    for region in VIDEO_REGIONS:
         names += [f"{region}_peak_weak", f"{region}_peak_strong", f"{region}_peak_ratio",
                   f"{region}_log_ratio_affected", f"{region}_together_ratio"]
     for region in _LANDMARK_REGIONS:
@@ -69,8 +73,8 @@ def _names():
     names += ["eye_closure_weak", "eye_closure_strong", "eye_closure_ratio", "eye_change_ratio",
               "eye_aperture_asymmetry_max", "eye_aperture_asymmetry_median"]
     names += [f"rest_{part}_height_asymmetry" for part in _HEIGHT_PARTS]
-    names += ["rest_mouth_corner_width_asymmetry", "movement_side_balance", "affected_side_consistency",
-              "expression_amount", "reference_movement"]
+    names += ["rest_mouth_corner_width_asymmetry", "side_asymmetry", "side_agreement", "expression_amount",
+              "reference_movement"]
     return tuple(names)
 
 
@@ -179,6 +183,23 @@ def find_rest_frame(landmarks):
     return int(idx[int(np.argmin(total))])
 
 
+def commissure_boxes(points49):
+    """Per image side, a box on the skin beside the mouth corner, outside the lips: ``{side: (x0, y0, x1, y1)}``.
+
+    A smile pulls this skin up and out (the modiolus, where the smile's
+    muscles meet); the box on the corner itself also holds the lips, whose
+    parting and the teeth it shows move the flow there on a still side too.
+    """
+    frame = face_frame(points49)
+    d = frame.iod
+    out = {}
+    for side, sign in (("left", -1.0), ("right", 1.0)):
+        corner = points49[LANDMARK_SIDES["mouth_corner"][side][0]]
+        centre = corner + sign * 0.16 * d * frame.x_axis - 0.04 * d * frame.y_axis
+        out[side] = np.array([centre[0] - 0.1 * d, centre[1] - 0.1 * d, centre[0] + 0.1 * d, centre[1] + 0.1 * d])
+    return out
+
+
 def _head_aligned(landmarks, rest):
     """Each frame's landmarks moved onto the rest frame by the similarity fitted on the stable points."""
     out = np.full_like(landmarks, np.nan)
@@ -249,14 +270,15 @@ def measure_video(face, landmarks, rest="auto", flow=None, max_frames=32):
     frame = face_frame(rest_points)
     widths = side_widths(landmarks[others]) if len(others) else np.zeros((0, 2))
     rest_width = side_widths(rest_points[None])[0]
-    series = {region: {side: np.zeros(len(others)) for side in SIDES} for region, _ in REGIONS}
+    series = {region: {side: np.zeros(len(others)) for side in SIDES} for region in VIDEO_REGIONS}
     series["reference"] = {"mid": np.zeros(len(others))}
     eye_change = {side: np.zeros(len(others)) for side in SIDES}
     if len(others):
         face_box = (*rest_points.min(axis=0), *rest_points.max(axis=0))
         grey = np.stack([cv2.cvtColor(np.ascontiguousarray(face[t]), cv2.COLOR_RGB2GRAY)
                          for t in np.r_[rest_index, others]])
-        displacement, change = region_excursions(grey, region_boxes(rest_points), flow or DISFlow(),
+        boxes = {**region_boxes(rest_points), "commissure": commissure_boxes(rest_points)}
+        displacement, change = region_excursions(grey, boxes, flow or DISFlow(),
                                                  face_box=face_box, pairs=[(0, k) for k in range(1, len(grey))])
         for region, sides in displacement.items():
             for side, vectors in sides.items():
@@ -324,11 +346,12 @@ def video_features(measurement, frames=None):
     peak = peaks(measurement, frames)
     noise = peak["reference"]["mid"]
     floor = max(NOISE_IOD, noise)
-    total = {side: sum(peak[region][side] for region, _ in REGIONS) for side in SIDES}
-    weaker = "left" if total["left"] < total["right"] else "right"
+    evidence = side_evidence(measurement, frames)
+    balance = float(evidence.mean())
+    weaker = "left" if balance < 0 else "right"
     stronger = "right" if weaker == "left" else "left"
-    out, votes = [], []
-    for region, _ in REGIONS:
+    out = []
+    for region in VIDEO_REGIONS:
         left, right = peak[region]["left"], peak[region]["right"]
         weak, strong = min(left, right), max(left, right)
         log_affected = np.log((peak[region][weaker] + floor) / (peak[region][stronger] + floor))
@@ -336,7 +359,6 @@ def video_features(measurement, frames=None):
         n = len(np.asarray(measurement["series"][region]["left"])[pick])
         together = _ratio(min(sums.values()), max(sums.values()), floor * max(n, 1))
         out += [weak, strong, _ratio(weak, strong, floor), log_affected, together]
-        votes.append(np.sign(log_affected) * (abs(log_affected) > 0.1))
     for region in _LANDMARK_REGIONS:
         values = {side: _peak(np.asarray(measurement["landmark_series"][region][side])[pick]) for side in SIDES}
         weak, strong = min(values.values()), max(values.values())
@@ -357,18 +379,48 @@ def video_features(measurement, frames=None):
         out.append(float(abs(heights[0] - heights[1])))
     corners = [rest[LANDMARK_SIDES["mouth_corner"][side][0], 0] for side in SIDES]
     out.append(float(abs(corners[0] + corners[1])))  # x_left < 0 < x_right
-    out.append(float(abs(np.log((total["left"] + floor) / (total["right"] + floor)))))
-    # how many regions agree that the overall weaker side is weaker (a palsy weakens one whole side)
-    out.append(float(-np.mean(votes)))
-    out.append(max(peak[region][side] for region, _ in REGIONS for side in SIDES))
+    out.append(abs(balance))
+    # how many readings agree on the weaker side (a palsy weakens every region of one side)
+    out.append(float(np.mean(np.sign(evidence) == np.sign(balance))) if balance else 0.0)
+    out.append(max(peak[region][side] for region in VIDEO_REGIONS for side in SIDES))
     out.append(noise)
     return np.asarray(out, float)
 
 
+def side_evidence(measurement, frames=None):
+    """Each reading's ``log(left / right)``: negative where the image-left side moves less.
+
+    The readings: each region's peak excursion from the flow, each landmark
+    group's peak displacement, and how far each eye closes. Each counts
+    once, whatever its size: the mouth moves most (and its flow is disturbed
+    by the lips parting and the teeth showing), but a palsy weakens the brow
+    and the eye as much; averaging the readings' log ratios keeps one region
+    from deciding alone.
+
+    Returns
+    -------
+    evidence : ndarray of float, shape (n_readings,)
+    """
+    pick = slice(None) if frames is None else np.asarray(frames, int)
+    peak = peaks(measurement, frames)
+    floor = max(NOISE_IOD, peak["reference"]["mid"])
+    out = [np.log((peak[region]["left"] + floor) / (peak[region]["right"] + floor)) for region in VIDEO_REGIONS]
+    for region in _LANDMARK_REGIONS:
+        values = [_peak(np.asarray(measurement["landmark_series"][region][side])[pick]) for side in SIDES]
+        out.append(np.log((values[0] + floor) / (values[1] + floor)))
+    aperture, rest_open = measurement["eye_aperture"], measurement["rest_aperture"]
+    closure = [float(np.clip(1 - np.min(aperture[side]) / max(rest_open[side], 1e-6), 0, 1)) for side in SIDES]
+    out.append(np.log((closure[0] + 0.05) / (closure[1] + 0.05)))
+    return np.asarray(out, float)
+
+
+def side_asymmetry(measurement, frames=None):
+    """The mean of :func:`side_evidence`: ``log(left / right)`` of the face's movement (0 symmetric)."""
+    return float(side_evidence(measurement, frames).mean())
+
+
 def weaker_side(measurement):
-    """The image side whose peaks, summed over the regions, are smaller (``None`` without a measurement)."""
+    """The image side that moves less by :func:`side_asymmetry` (``None`` without a measurement)."""
     if measurement is None:
         return None
-    peak = peaks(measurement)
-    total = {side: sum(peak[region][side] for region, _ in REGIONS) for side in SIDES}
-    return "left" if total["left"] < total["right"] else "right"
+    return "left" if side_asymmetry(measurement) < 0 else "right"

@@ -37,7 +37,7 @@ CLINICAL_REGIONS = (
      "eFACE: gentle and full eye closure; Sunnybrook: gentle eye closure"),
     ("midface", "mid-face (cheek, nose wing)", ("cheek", "nose_wing"),
      "eFACE: nasolabial fold depth with smile; Sunnybrook: snarl"),
-    ("mouth", "mouth (commissure, lips)", ("mouth_corner", "upper_lip", "lower_lip"),
+    ("mouth", "mouth (commissure, lips)", ("commissure", "mouth_corner", "upper_lip", "lower_lip"),
      "eFACE: oral commissure movement with smile, lower lip movement; Sunnybrook: open mouth smile, lip pucker"),
 )
 

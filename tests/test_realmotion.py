@@ -1,0 +1,75 @@
+"""Simulated palsy on real video: the generator weakens the side it says, the measures read it, healthy stays none."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mediapipe", reason="the real-motion generator and the measures use MediaPipe Face Mesh "
+                                        "(make install puts it in)")
+
+
+@pytest.fixture(scope="module")
+def single_face_videos(pyfeat_path):
+    from fnpgrade.datasets.realmotion import make_real_motion_palsy
+
+    pyfeat_path("single_face.mp4")  # extracted once
+    return make_real_motion_palsy(["single_face.mp4"], grades=(1, 6), sides=("left",), fps=(6.0,))
+
+
+@pytest.fixture(scope="module")
+def measured(single_face_videos):
+    from fnpgrade import FaceDetector, LandmarkROICropper
+    from fnpgrade.measures import FaceMeasures
+    from fnpgrade.pipeline import MEASURES_FACE_SIZE
+
+    detector = FaceDetector().fit()
+    cropper = LandmarkROICropper(landmarks="mediapipe", registration="clip", face_size=MEASURES_FACE_SIZE).fit()
+    step = FaceMeasures().fit()
+    return {kind + "_" + side: step.measure(cropper.transform(detector.transform([path]))[0])
+            for path, kind, side in zip(single_face_videos["path"], single_face_videos["kind"],
+                                        single_face_videos["image_side"])}
+
+
+def test_the_generator_labels_every_video(single_face_videos):
+    d = single_face_videos
+    assert list(d["kind"]) == ["original", "sham", "palsy"]
+    assert list(d["hb"]) == [1, 1, 6] and list(d["level"]) == ["I", "I", "III"]
+    assert list(d["image_side"]) == ["none", "none", "left"]
+    assert set(d["person"]) == {"pyfeat-man"}
+
+
+def test_the_weakened_side_keeps_its_rest_position_through_the_smile(pyfeat_path):
+    """On the generator's own landmarks: the weakened mouth corner stays where the head puts the rest face."""
+    from fnpgrade.datasets.realmotion import _head_similarity, rest_frame68, simulate_palsy, track_landmarks68
+    from fnpgrade.io import read_clip
+
+    frames = read_clip(str(pyfeat_path("single_face.mp4")), fps=6.0)
+    points = track_landmarks68(frames)
+    rest = rest_frame68(points)
+    _, moved = simulate_palsy(frames, points, 6, "left", rest_index=rest)
+    iod = np.linalg.norm(points[rest, 42:48].mean(0) - points[rest, 36:42].mean(0))
+
+    def from_rest(p, t, k):  # landmark k in frame t against where the head puts the rest face
+        head = _head_similarity(points[rest], points[t])
+        return np.linalg.norm(p[t, k] - (points[rest, k] @ head[:, :2].T + head[:, 2])) / iod
+
+    smile = int(np.argmax([from_rest(points, t, 54) for t in range(len(points))]))  # the healthy corner's peak
+    healthy = from_rest(moved, smile, 54)
+    weakened = from_rest(moved, smile, 48)
+    # the healthy corner smiles as recorded; the weakened one only droops (HB6: 0.13 IOD down and in)
+    assert healthy > 0.15 and weakened < 0.6 * healthy, (healthy, weakened)
+    assert abs(from_rest(moved, rest, 48) - weakened) < 0.2 * healthy  # at rest and at the smile: about one place
+    with pytest.raises(ValueError, match="hb must be one of"):
+        simulate_palsy(frames, points, 7, "left")
+    with pytest.raises(ValueError, match="sham"):
+        simulate_palsy(frames, points, 3, "left", sham=True)
+
+
+def test_healthy_and_sham_videos_say_none_and_a_one_sided_palsy_names_its_side(measured):
+    from fnpgrade.report.side import affected_side
+
+    # the untouched recording and the same warp with both sides alike: within the healthy range
+    assert affected_side(measured["original_none"], n_bootstrap=0)["side"] == "none"
+    assert affected_side(measured["sham_none"], n_bootstrap=0)["side"] == "none"
+    # HB6 on the image's left: the patient's right (an ordinary camera)
+    palsy = affected_side(measured["palsy_left"], n_bootstrap=0)
+    assert palsy["image_side"] == "left" and palsy["side"] == "right", palsy["reason"]
