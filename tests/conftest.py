@@ -74,3 +74,24 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@_pytest.fixture
+def terminal_stderr(monkeypatch):
+    """Call it in the test: ``sys.stderr`` becomes a buffer that says it is a terminal (bars show only on one).
+
+    (Set in the test's body, not at fixture set-up: pytest's own capture replaces ``sys.stderr`` in between.)
+    """
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    def install():
+        terminal = Terminal()
+        monkeypatch.setattr(sys, "stderr", terminal)
+        return terminal
+
+    return install

@@ -683,3 +683,18 @@ def test_preprocess_into_a_store_then_train_from_it_as_from_the_folder(video_dat
     assert status == 2 and "preprocessed with other settings" in stderr and "window" in stderr
     status, _, stderr = _run(["train", *TINY, "--out", str(out)])
     assert status == 2 and "--data" in stderr and "--store" in stderr
+
+
+def test_train_puts_the_person_wise_held_out_accuracy_on_the_card():
+    from sklearn.ensemble import RandomForestClassifier
+
+    from fnpgrade.cli import _held_out_scores
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(["I", "II"], 20)
+    X = rng.normal(size=(40, 3)) + (y == "II")[:, None] * 3.0  # separable: held out, it is still graded right
+    groups = np.repeat([f"p{k}" for k in range(8)], 5)
+    scores = _held_out_scores(RandomForestClassifier(20, random_state=0), X, y, groups, seed=0)
+    assert scores["n_people"] == 8 and "5-fold" in scores["method"]
+    assert scores["clip_accuracy"] >= 0.9 and scores["person_accuracy"] == 1.0
+    assert _held_out_scores(RandomForestClassifier(5), X, y, np.zeros(40), seed=0) is None  # one person

@@ -374,17 +374,9 @@ def test_one_track_per_clip_in_order_with_n_jobs(steady_clip, astronaut):
     assert [r["source"] for r in parallel_detector.transform_report_] == ["X[0]", "X[1]", "X[2]"]
 
 
-def test_progress_bar_counts_frames_not_clips(monkeypatch, astronaut, pyfeat_path):
+def test_progress_bar_counts_frames_not_clips(terminal_stderr, astronaut, pyfeat_path):
     """Before: one 472-frame video showed 0/1 until it was done. Now the bar counts frames read (on a terminal)."""
-    import io
-    import sys
-
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
-
-    terminal = Terminal()
-    monkeypatch.setattr(sys, "stderr", terminal)
+    terminal = terminal_stderr()
     FaceDetector(verbose=True, fps=6).fit_transform([pyfeat_path("single_face.mp4"), astronaut[None]])
     err = terminal.getvalue()
     assert "FaceDetector (2 clips)" in err and "16/16" in err and "frame" in err  # 15 frames at 6 fps + 1

@@ -109,23 +109,30 @@ def test_patient_side_convention():
 def _measurement(left, right, noise=0.0):
     """A whole-video measurement whose every region moves ``left``/``right`` (IOD) from rest, frame by frame."""
     left, right = np.atleast_1d(left).astype(float), np.atleast_1d(right).astype(float)
+    from fnpgrade.measures.video import _LANDMARK_REGIONS
+
     series = {r: {"left": left, "right": right} for r in side.MOVEMENT_REGIONS}
     series["reference"] = {"mid": np.full(len(left), noise)}
-    return {"frames": np.arange(len(left)), "series": series}
+    open_eyes = np.full(len(left), 0.3)
+    return {"frames": np.arange(len(left)), "series": series,
+            "landmark_series": {r: {"left": left, "right": right} for r in _LANDMARK_REGIONS},
+            "eye_aperture": {"left": open_eyes, "right": open_eyes}, "rest_aperture": {"left": 0.3, "right": 0.3}}
 
 
 def test_affected_side_decides_from_movement_and_noise():
     weak_left = _measurement([0.02, 0.03, 0.01, 0.0], [0.10, 0.12, 0.08, 0.0])
     decided = affected_side(weak_left)
     assert decided["image_side"] == "left" and decided["side"] == "right"
-    # the peak (90th percentile over frames) of each side: 0.027 against 0.114
-    assert decided["confidence"] > 0.9 and decided["movement_percent"] == pytest.approx(100 * 0.027 / 0.114, abs=0.5)
+    # every reading's peak (90th percentile over frames): 0.027 against 0.114, each + the 0.01 floor; the eyes
+    # close alike (a log ratio of 0): the geometric mean over the 15 readings
+    expected = 100 * np.exp(14 / 15 * np.log(0.037 / 0.124))
+    assert decided["confidence"] > 0.9 and decided["movement_percent"] == pytest.approx(expected, abs=0.5)
     assert affected_side(weak_left, mirrored=True)["side"] == "left"
     # alike sides: none
     assert affected_side(_measurement([0.10, 0.11], [0.105, 0.10]))["side"] == "none"
     # a clear ratio but a deficit inside the noise (a still face): none, and the reason says why
-    still = affected_side(_measurement([0.0001], [0.0005], noise=0.01))
-    assert still["side"] == "none" and "noise" in still["reason"]
+    still = affected_side(_measurement([0.0], [0.015], noise=0.01))
+    assert still["side"] == "none" and "barely moved" in still["reason"]
     assert affected_side(None)["side"] == "none"
 
 
@@ -400,3 +407,16 @@ def test_page_renders_in_headless_chromium(palsy_report, tmp_path):
             assert float(shown[f"regions.{k}.percent"]) == region["percent"]
 
 
+
+
+def test_the_page_flags_a_grade_that_contradicts_the_side_and_the_regions():
+    from fnpgrade.report.core import _contradictions
+
+    none = {"side": "none"}
+    right = {"side": "right"}
+    regions_two = [{"level": "II"}, {"level": "II"}, {"level": None}]
+    flags = _contradictions("I", right, regions_two)
+    assert len(flags) == 2 and "normal" in flags[0] and "milder than every region" in flags[1]
+    assert "healthy faces" in _contradictions("III", none, [{"level": "III"}])[0]
+    assert _contradictions("II", right, [{"level": "I"}, {"level": "III"}]) == []
+    assert _contradictions("5", right, [{"level": "III"}]) == []  # HB 5 is level III

@@ -261,10 +261,11 @@ def test_parameters_and_inputs_are_checked():
         LandmarkROICropper().fit().transform([np.zeros((2, 8, 8, 3), np.uint8)])
 
 
-def test_cropper_progress_bar(capsys, steps, face):
+def test_cropper_progress_bar(terminal_stderr, steps, face):
     tracks = steps[0].transform([np.stack([_frame(face)])])
+    terminal = terminal_stderr()
     LandmarkROICropper(verbose=True).fit_transform(tracks)
-    assert "LandmarkROICropper" in capsys.readouterr().err
+    assert "LandmarkROICropper" in terminal.getvalue()
 
 
 # -- registration="clip": fixed crops per clip, frames registered on the rigid points ------------------

@@ -223,3 +223,27 @@ def test_groups_merge_morphed_people(pyfeat_path):
                 assert person_group.setdefault(person, g) == g, f"{person} is in groups {person_group[person]}, {g}"
     assert any(info["partner"] != "")
     assert len(set(groups)) >= 4
+
+
+def test_palsy_videos_move_like_real_video():
+    """Several expressions in a row with rests between, blinks, one camera per video; labels per video."""
+    from fnpgrade.datasets import make_palsy_videos
+    from fnpgrade.datasets.videos import _blinks, _timeline
+
+    X, y, groups, info = make_palsy_videos(n_subjects=2, expressions_per_video=2, faces="package", fps=6.0,
+                                           face_width=90, grades=[1, 6], target="hb", random_state=0,
+                                           return_info=True)
+    assert list(y) == [1, 6] and len(X) == 2 and len(groups) == 2
+    for video, intensity in zip(X, info["intensity"]):
+        assert video.dtype == np.uint8 and video.shape[1] == video.shape[2] >= 96
+        assert intensity.shape == (2, len(video))
+        assert intensity[:, 0].max() < 0.05 and intensity.max() > 0.6  # starts at rest, then each expression peaks
+        peaks = intensity.argmax(axis=1)
+        assert peaks[0] < peaks[1]  # one after the other
+    rng = np.random.default_rng(0)
+    levels, times = _timeline(["smile", "raise_brows", "purse_lips"], 30.0, rng)
+    held = (levels > 0.95 * levels.max(axis=1, keepdims=True)).sum(axis=1)
+    assert (held >= 3).all()  # each expression is held, not only passed through
+    assert _blinks(np.arange(0, 20, 1 / 30), rng).max() == pytest.approx(1, abs=0.2)
+    with pytest.raises(ValueError, match="expressions_per_video"):
+        make_palsy_videos(n_subjects=1, expressions_per_video=7)

@@ -129,7 +129,7 @@ def _model_info(steps, card, model_name):
     if card:
         info["card"] = {k: card.get(k) for k in ("fnpgrade_version", "created", "synthetic", "data", "target",
                                                  "n_clips", "n_subjects", "label_counts", "fps", "clip_length",
-                                                 "validation_accuracy") if k in card}
+                                                 "grader", "validation", "validation_accuracy") if k in card}
     return info
 
 
@@ -297,6 +297,7 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
         warnings.append("The probabilities are near uniform: the model cannot tell the levels apart on this video.")
     if side["side"] == "none":
         warnings.append(f"No side is clearly weaker: {side['reason']}.")
+    warnings += _contradictions(grade["label"], side, regions)
 
     data = {
         "fnpgrade_version": __version__,
@@ -356,6 +357,33 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
             explanation = {"kind": "none", "method": f"no explanation for a {type(final).__name__}"}
         data["explanation"] = explanation
     return Report(data, images)
+
+
+def _severity_rank(label):
+    """0 (normal) to 2 (severe) for a level I/II/III or an HB grade 1-6; None for anything else."""
+    label = str(label)
+    if label in ("I", "II", "III"):
+        return ("I", "II", "III").index(label)
+    if label.isdigit() and 1 <= int(label) <= 6:
+        return 0 if label == "1" else 1 if int(label) <= 4 else 2
+    return None
+
+
+def _contradictions(label, side, regions):
+    """Sentences where the grade, the affected side and the regions disagree (the page shows them as warnings)."""
+    rank = _severity_rank(label)
+    out = []
+    if rank == 0 and side["side"] != "none":
+        out.append(f"The grade says normal ({label}) but the patient's {side['side']} side moves clearly less: the "
+                   "model and the side measure disagree; look at the video.")
+    if rank is not None and rank > 0 and side["side"] == "none":
+        out.append(f"The grade ({label}) says a palsy but no side moves clearly less than the other: the difference "
+                   "lies within the range measured on healthy faces; look at the video.")
+    levels = [_severity_rank(r["level"]) for r in regions if r.get("level") is not None]
+    if rank is not None and levels and (min(levels) > rank or max(levels) < rank):
+        out.append(f"The grade ({label}) is {'milder' if min(levels) > rank else 'more severe'} than every region's "
+                   "own level: the regions and the grade disagree; look at the video.")
+    return out
 
 
 def _lid_series(measurement, track, rate, start, mirrored):

@@ -51,7 +51,7 @@ def headline(data):
         parts.append(f"The patient's {side['side']} side is weaker: it moves {side['movement_percent']:.0f}% as far as "
                      f"the other side (confidence {side['confidence']:.2f}).")
     else:
-        parts.append("No side is clearly weaker.")
+        parts.append("No side is clearly weaker (within the range measured on healthy faces).")
     if weakest is not None:
         parts.append(f"Weakest region: {weakest['name']} ({weakest['percent']:.0f}% of the other side).")
     if worst is not None:
@@ -82,8 +82,22 @@ def _grade_section(data):
             f"<span class=small>({_e(grade['meaning'])})</span></p>"
             f"<table><tr><th>level</th><th>probability</th><th>90% interval</th></tr>{rows}</table>"
             f"<p>Stability: {_v('grade.stability', grade['stability'], '{:.2f}')} of resamples give this grade; "
-            f"{_v('grade.agreement', grade['agreement'], '{:.2f}')} of the windows do on their own.</p>"
-            f"<p class=small>How: {_e(grade['method'])}.</p>")
+            f"{_v('grade.agreement', grade['agreement'], '{:.2f}')} of the stretches do on their own. Stability is "
+            "how steady the model's answer is on this video, not how likely it is to be right.</p>"
+            + _held_out(data) + f"<p class=small>How: {_e(grade['method'])}.</p>")
+
+
+def _held_out(data):
+    """The model's accuracy on people it was not trained on, from its model card (what the grade is worth)."""
+    validation = ((data.get("model") or {}).get("card") or {}).get("validation")
+    if not validation:
+        return ("<p data-key=held_out>How often this model is right on people it was not trained on: not measured "
+                "(its model card holds no held-out score).</p>")
+    parts = [f"{label} {_v(f'model.card.validation.{key}', validation[key], '{:.2f}')}"
+             for key, label in (("clip_accuracy", "per video"), ("person_accuracy", "per person and grade"))
+             if validation.get(key) is not None]
+    return (f"<p data-key=held_out>How often this model is right on people it was not trained on: "
+            f"{', '.join(parts)} ({_e(validation.get('method', ''))}, {validation.get('n_people')} people).</p>")
 
 
 def _side_section(data):
@@ -91,9 +105,9 @@ def _side_section(data):
     return (f"<h2>Affected side</h2><p class=big>{_v('affected_side.side', side['side'])}</p>"
             f"<table><tr><th>weaker side moves, % of the other</th><td class=num>"
             f"{_v('affected_side.movement_percent', side['movement_percent'], '{:.1f}')}</td></tr>"
-            f"<tr><th>confidence (bootstrap over windows)</th><td class=num>"
+            f"<tr><th>confidence (bootstrap over the measured frames)</th><td class=num>"
             f"{_v('affected_side.confidence', side['confidence'], '{:.3f}')}</td></tr>"
-            f"<tr><th>deficit in noise units</th><td class=num>"
+            f"<tr><th>largest movement, in noise floors</th><td class=num>"
             f"{_v('affected_side.noise_units', side['noise_units'], '{:.2f}')}</td></tr>"
             f"<tr><th>image side</th><td>{_v('affected_side.image_side', side['image_side'])}</td></tr></table>"
             f"<p>{_e(side['reason'][:1].upper() + side['reason'][1:])}.</p>"
@@ -117,10 +131,10 @@ def _regions_section(data, images):
     return ("<h2>Regions</h2><table><tr><th>region</th><th>movement, patient's left</th><th>movement, patient's "
             "right</th><th>side compared</th><th>% of the other side</th><th>level</th><th>eye closure</th>"
             "<th>corresponds to (not a validated score)</th></tr>" + "".join(rows) + "</table>"
-            "<p class=small>Movement: the largest displacement of the region within each window (optical flow, head "
-            "motion removed), summed over the windows, in inter-ocular distances. Level: fnpgrade's reading of the "
+            "<p class=small>Movement: the region's peak displacement from the rest face over the video (optical flow, "
+            "head motion removed), in inter-ocular distances. Level: fnpgrade's reading of the "
             "percent (I normal, II reduced, III barely perceptible or none), set on synthetic faces, not validated. "
-            "Eye closure: share of its open lid opening each eye closes at most (landmarks); completeness: the "
+            "Eye closure: share of its rest lid opening each eye closes at most (landmarks); completeness: the "
             "compared eye's closure as a percentage of the other's (the HB 3/4 line).</p>"
             + _figure(images, "regions"))
 
