@@ -698,3 +698,18 @@ def test_train_puts_the_person_wise_held_out_accuracy_on_the_card():
     assert scores["n_people"] == 8 and "5-fold" in scores["method"]
     assert scores["clip_accuracy"] >= 0.9 and scores["person_accuracy"] == 1.0
     assert _held_out_scores(RandomForestClassifier(5), X, y, np.zeros(40), seed=0) is None  # one person
+
+
+@pytest.mark.slow
+def test_train_reference_needs_no_data_and_its_card_says_what_it_learned_from(tmp_path):
+    pytest.importorskip("mediapipe")
+    from fnpgrade.persistence import load_model_with_card
+
+    out = tmp_path / "reference.joblib"
+    status, stdout, stderr = _run(["train", "--reference", "--out", str(out), "--quiet"])
+    assert status == 0, stderr
+    _, card = load_model_with_card(out)
+    assert card["grader"] == "measures" and card["synthetic"] and "real video" in card["data"]
+    assert card["validation"]["n_people"] >= 3 and 0 <= card["validation"]["clip_accuracy"] <= 1
+    status, _, stderr = _run(["train", "--reference", "--data", str(tmp_path), "--out", str(out)])
+    assert status != 0 and "one of them" in stderr
