@@ -150,6 +150,7 @@ def main(argv=None):
     for source in ("synthetic", "synthetic videos", "real", "synthetic+real", "synthetic videos+real"):
         for target in ("level", "hb"):
             pred = np.empty(len(hb), dtype=object)
+            proba = None
             for person in np.unique(persons):
                 test = persons == person
                 parts_X, parts_y = [], []
@@ -167,6 +168,9 @@ def main(argv=None):
                 model = RandomForestClassifier(n_estimators=300, class_weight="balanced", random_state=0)
                 model.fit(Xtr, ytr)
                 pred[test] = model.predict(Xr[test])
+                if proba is None:
+                    proba, classes = np.zeros((len(hb), len(model.classes_))), model.classes_
+                proba[test] = model.predict_proba(Xr[test])
             truth = level if target == "level" else hb
             codes = {"I": 1, "II": 2, "III": 3}
             as_int = (lambda a: np.array([codes[v] for v in a])) if target == "level" else (lambda a: a.astype(int))
@@ -174,7 +178,10 @@ def main(argv=None):
             row = {"trained on": source, "target": target,
                    "accuracy": round(accuracy_score(truth.astype(str), pred.astype(str)), 3),
                    "qwk": round(cohen_kappa_score(as_int(truth), as_int(pred), weights="quadratic"), 3),
-                   "originals graded I/HB1": round(float(np.mean(as_int(pred[originals]) == 1)), 3)}
+                   "originals graded I/HB1": round(float(np.mean(as_int(pred[originals]) == 1)), 3),
+                   # multiclass Brier score of the held-out probabilities (0 perfect; always uniform: 1 - 1/k)
+                   "brier": round(float(np.mean(((truth.astype(str)[:, None] == classes.astype(str)[None])
+                                                 - proba) ** 2) * len(classes)), 3)}
             for person in np.unique(persons):
                 test = persons == person
                 row[f"accuracy {person}"] = round(accuracy_score(truth[test].astype(str), pred[test].astype(str)), 3)
