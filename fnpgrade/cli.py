@@ -233,6 +233,20 @@ def build_parser():
     report.add_argument("--no-explain", action="store_true", help="leave out the explanations (faster)")
     report.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    measure = sub.add_parser("measure", help="measure videos with no model: affected side, each region side "
+                                             "against side, every named measure; one row per video (CSV)")
+    measure.add_argument("videos", nargs="+", help="video files, frame folders, folders of videos, or CSV files "
+                                                   "with a 'path' column")
+    measure.add_argument("--out", required=True, help="the CSV to write (one row per video)")
+    measure.add_argument("--landmarks", choices=("mediapipe", "dlib", "fan"), default="mediapipe")
+    measure.add_argument("--neutral", action="store_true",
+                         help="each video starts at rest (its first frame with a face is the rest face); default: "
+                              "the rest face is found in the video")
+    measure.add_argument("--mirrored", action="store_true",
+                         help="the videos are mirrored (front-camera 'selfie'): image left is the patient's left")
+    measure.add_argument("--fps", type=_positive, default=None, help="read the videos at this rate (default: "
+                                                                       "their own)")
+
     preview = sub.add_parser("preview", help="ROI montage of one video (check the crops)")
     preview.add_argument("video")
     preview.add_argument("--out", required=True, help="PNG to write")
@@ -1033,8 +1047,39 @@ def _cmd_report(args):
     return 0
 
 
+def _cmd_measure(args):
+    from .report import measure, measure_row
+
+    videos, _, _ = _expand_inputs(args.videos)
+    rows, failed = [], []
+    for video in videos:
+        try:
+            result = measure(video, landmarks=args.landmarks, neutral=args.neutral, fps=args.fps,
+                             mirrored=args.mirrored)
+        except (ValueError, OSError) as error:  # a video without a face, or unreadable: named, the rest go on
+            failed.append(video)
+            print(f"{video}: not measured: {error}", file=sys.stderr)
+            continue
+        row = measure_row(result)
+        rows.append(row)
+        side = result["affected_side"]
+        print(f"{video}: affected side {side['side']} ({side['reason']})")
+    if rows:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        print(f"measures of {_n(len(rows), 'video')} written to {out}")
+    if failed:
+        print(f"{len(failed)} of {len(videos)} videos could not be measured.", file=sys.stderr)
+        return 1
+    return 0
+
+
 _COMMANDS = {"demo": _cmd_demo, "cv": _cmd_cv, "train": _cmd_train, "predict": _cmd_predict,
-             "preview": _cmd_preview, "report": _cmd_report, "preprocess": _cmd_preprocess}
+             "preview": _cmd_preview, "report": _cmd_report, "preprocess": _cmd_preprocess, "measure": _cmd_measure}
 
 _CLI_HINTS = {
     "train": " From the command line: --no-face skip leaves such clips out (counted and named); --min-coverage "

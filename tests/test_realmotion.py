@@ -73,3 +73,27 @@ def test_healthy_and_sham_videos_say_none_and_a_one_sided_palsy_names_its_side(m
     # HB6 on the image's left: the patient's right (an ordinary camera)
     palsy = affected_side(measured["palsy_left"], n_bootstrap=0)
     assert palsy["image_side"] == "left" and palsy["side"] == "right", palsy["reason"]
+
+
+def test_measure_with_no_model_from_python_and_the_command_line(single_face_videos, pyfeat_path, tmp_path):
+    """A clinician with one video and no model: side, regions and every measure, one CSV row per video."""
+    import csv
+    import subprocess
+    import sys
+
+    from fnpgrade.measures import VIDEO_FEATURE_NAMES
+    from fnpgrade.report import measure
+
+    palsy = str(single_face_videos["path"][2])  # HB6, image left
+    result = measure(palsy)
+    assert result["affected_side"]["image_side"] == "left" and result["affected_side"]["side"] == "right"
+    assert set(result["measures"]) == set(VIDEO_FEATURE_NAMES) and len(result["regions"]) == 4
+    assert 0 <= result["rest_s"] <= result["n_frames_read"] / result["frame_rate"]
+    out = tmp_path / "table.csv"
+    done = subprocess.run([sys.executable, "-m", "fnpgrade", "measure", palsy, str(pyfeat_path("no_face.mp4")),
+                           "--out", str(out)], capture_output=True, text=True)
+    assert done.returncode == 1 and "no_face.mp4: not measured" in done.stderr  # named, the other still measured
+    with open(out) as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 1 and rows[0]["affected_side"] == "right"
+    assert float(rows[0]["eye_closure_ratio"]) == pytest.approx(result["measures"]["eye_closure_ratio"], abs=1e-4)

@@ -14,11 +14,13 @@ Modules, one job each (the measurement itself is
 :mod:`~fnpgrade.report.explain` (explanations),
 :mod:`~fnpgrade.report.figures` (pictures), :mod:`~fnpgrade.report.html`
 (the page), :mod:`~fnpgrade.report.core` (:func:`make_report`),
-:mod:`~fnpgrade.report.batch` (:func:`make_reports`).
+:mod:`~fnpgrade.report.batch` (:func:`make_reports`), :mod:`~fnpgrade.report.measure`
+(:func:`measure`: a video's side, regions and measures with no model).
 """
 
 from .batch import make_reports
 from .core import DISCLAIMER, Report, make_report
+from .measure import measure, measure_row
 from .side import patient_side
 
-__all__ = ["make_report", "make_reports", "Report", "DISCLAIMER", "patient_side"]
+__all__ = ["make_report", "make_reports", "measure", "measure_row", "Report", "DISCLAIMER", "patient_side"]

@@ -1,0 +1,106 @@
+"""Measure a video with no model: the affected side, each region side against side, every named measure.
+
+A clinician with one patient video and no graded study can still read how
+each side moves: :func:`measure` runs the detector, the landmarks and the
+whole-video measurement (:func:`fnpgrade.measures.measure_video`) on one
+video and returns what the report shows without a grade: the affected side
+(:func:`fnpgrade.report.side.affected_side`), the regions
+(:func:`fnpgrade.report.regions.region_scores`) and every measure of
+:data:`fnpgrade.measures.VIDEO_FEATURE_NAMES` by name. ``fnpgrade measure``
+writes one row per video for a study.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["measure", "measure_row"]
+
+
+def measure(video, *, landmarks="mediapipe", neutral=False, fps=None, mirrored=False, n_bootstrap=200,
+            random_state=0):
+    """Measure one video against its rest face, with no model.
+
+    Parameters
+    ----------
+    video : str, path-like or ndarray
+        A video file, a frame folder or ``(T, H, W, 3)`` uint8 RGB frames.
+    landmarks : {"mediapipe", "dlib", "fan"}, default="mediapipe"
+        Landmark backend (as :func:`fnpgrade.make_measures_pipeline`).
+    neutral : bool, default=False
+        The video starts at rest: its first frame with a face is the rest
+        face. Default: the rest face is found in the video.
+    fps : float or None
+        Read the video at this rate (default: its own).
+    mirrored : bool, default=False
+        The video is mirrored (front camera): the image's left is the patient's left.
+    n_bootstrap : int, default=200
+        Resamples of the measured frames for the side's confidence.
+    random_state : int, default=0
+
+    Returns
+    -------
+    result : dict
+        ``video``, ``frame_rate``, ``n_frames_read``, ``coverage`` (share of
+        frames with a verified face), ``rest_s`` (time of the rest face),
+        ``affected_side`` and ``regions`` (as in the report), ``measures``
+        (``{name: value}``, :data:`~fnpgrade.measures.VIDEO_FEATURE_NAMES`)
+        and ``measurement`` (the whole :func:`~fnpgrade.measures.measure_video`
+        result: each region's excursion per side and frame).
+
+    Raises
+    ------
+    fnpgrade.preprocessing.detect.FaceCoverageError
+        No face in the video.
+    ValueError
+        No frame with landmarks.
+
+    Examples
+    --------
+    >>> from fnpgrade.report import measure
+    >>> result = measure("patient.mp4")                      # doctest: +SKIP
+    >>> result["affected_side"]["side"], result["measures"]["eye_closure_ratio"]  # doctest: +SKIP
+    """
+    from ..measures import VIDEO_FEATURE_NAMES, FaceMeasures, video_features
+    from ..pipeline import MEASURES_FACE_SIZE
+    from ..preprocessing.detect import FaceDetector
+    from ..preprocessing.roi import LandmarkROICropper
+    from ..utils import clip_name
+    from .regions import region_scores
+    from .side import affected_side
+
+    name = str(video) if isinstance(video, (str, Path)) else clip_name(video, 0)
+    detector = FaceDetector(fps=fps, min_coverage=0.0).fit()
+    track = detector.transform([video])[0]
+    face = detector.transform_report_[0]
+    cropper = LandmarkROICropper(landmarks=landmarks, registration="clip", face_size=MEASURES_FACE_SIZE).fit()
+    measurement = FaceMeasures(neutral=neutral).fit().measure(cropper.transform([track])[0])
+    if measurement is None:
+        raise ValueError(f"{name}: no frame of the video has landmarks; nothing to measure. Check the face is "
+                         "visible ('fnpgrade preview').")
+    side = affected_side(measurement, mirrored=mirrored, n_bootstrap=n_bootstrap, random_state=random_state)
+    compared = side["image_side"] if side["image_side"] != "none" else side["weaker_image_side"]
+    rate = face["frame_rate"]
+    return {"video": name, "frame_rate": round(float(rate), 4), "n_frames_read": int(face["n_frames_read"]),
+            "coverage": round(float(face["coverage"]), 4),
+            "rest_s": round(float(face["start_s"] + track.frame_index[measurement["rest_index"]] / rate), 3),
+            "affected_side": side, "regions": region_scores(measurement, compared, mirrored=mirrored),
+            "measures": {n: float(v) for n, v in zip(VIDEO_FEATURE_NAMES, video_features(measurement))},
+            "measurement": measurement}
+
+
+def measure_row(result):
+    """One flat row of a :func:`measure` result for a study's table (CSV)."""
+    side = result["affected_side"]
+    row = {"video": result["video"], "affected_side": side["side"], "image_side": side["image_side"],
+           "movement_percent": side["movement_percent"], "side_confidence": side["confidence"],
+           "rest_s": result["rest_s"], "coverage": result["coverage"]}
+    for region in result["regions"]:
+        row[f"{region['key']}_percent"] = region["percent"]
+        row[f"{region['key']}_level"] = region["level"]
+        if "closure_percent" in region:
+            row["eye_closure_percent"] = region["closure_percent"]
+    row.update({k: (round(v, 5) if np.isfinite(v) else None) for k, v in result["measures"].items()})
+    return row
