@@ -53,7 +53,11 @@ RECORDINGS = {
 }
 
 #: Bump when what the generator writes changes: old cached videos are then not reused.
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
+
+#: No landmark is moved further than this (IOD) from where the recording has it: beyond it the estimate of
+#: the expression (a hand over the face, a head turned far) is wrong, not the palsy large.
+MAX_SHIFT_IOD = 0.3
 
 #: Share of normal movement both sides keep in the HB1 sham (the warp runs, nothing is one-sided).
 SHAM_STRENGTH = 0.7
@@ -106,7 +110,11 @@ def _iod(points68):
 
 
 def _head_similarity(rest, points):
-    """2x3 similarity mapping the rest frame's stable points onto ``points``' (the head's motion)."""
+    """2x3 similarity mapping the rest frame's stable points onto ``points``' (the head's motion).
+
+    A similarity, not an affine map: the outer eye corners and the cheeks move with a smile, and an affine
+    map fitted near them takes part of the expression for head motion.
+    """
     matrix, _ = cv2.estimateAffinePartial2D(rest[_STABLE].astype(np.float32), points[_STABLE].astype(np.float32),
                                             method=cv2.LMEDS)
     if matrix is None:
@@ -115,7 +123,10 @@ def _head_similarity(rest, points):
 
 
 def rest_frame68(points):
-    """The generator's rest frame: mouth closed and narrow, eyes open (landmarks, IOD units).
+    """The generator's rest frame: the measures' own choice (:func:`fnpgrade.measures.video.find_rest_frame`).
+
+    Mouth closed and no wider than usual, eyes and brows as usual, the head
+    facing the camera, little movement.
 
     Parameters
     ----------
@@ -126,17 +137,13 @@ def rest_frame68(points):
     -------
     index : int
     """
-    known = np.isfinite(points).all(axis=(1, 2))
-    if not known.any():
+    from ..measures.video import find_rest_frame
+    from ..preprocessing.landmarks import to_49
+
+    index = find_rest_frame(to_49(np.asarray(points, float)))
+    if index is None:
         raise ValueError("rest_frame68: no frame has landmarks.")
-    score = np.full(len(points), np.inf)
-    for t in np.flatnonzero(known):
-        p, iod = points[t], _iod(points[t])
-        mouth_width = np.linalg.norm(p[54] - p[48]) / iod
-        mouth_open = np.linalg.norm(p[62] - p[66]) / iod + np.linalg.norm(p[51] - p[57]) / iod
-        eye_open = (np.linalg.norm(p[37] - p[41]) + np.linalg.norm(p[44] - p[46])) / iod
-        score[t] = mouth_width + mouth_open - 0.5 * eye_open
-    return int(np.argmin(score))
+    return index
 
 
 def simulate_palsy(frames, points68, hb, affected_side="left", rest_index=None, sham=False):
@@ -191,6 +198,9 @@ def simulate_palsy(frames, points68, hb, affected_side="left", rest_index=None, 
         at_rest = rest @ head[:, :2].T + head[:, 2]
         # the droop, turned and scaled with the head
         target = at_rest + factor[:, None] * (now - at_rest) + droop @ head[:, :2].T
+        shift = target - now
+        length = np.linalg.norm(shift, axis=1, keepdims=True)
+        target = now + shift * np.minimum(1.0, MAX_SHIFT_IOD * iod / np.maximum(length, 1e-9))
         if np.allclose(target, now, atol=0.05):
             continue
         out_frames[t] = warp_points_image(frames[t], now, target)

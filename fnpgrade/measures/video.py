@@ -126,8 +126,8 @@ def side_widths(landmarks):
 
 
 def _rest_cues(landmarks):
-    """Per frame: mouth width, mouth opening, eye opening, brow height, mouth-corner lift (IOD units)."""
-    cues = np.full((len(landmarks), 5), np.nan)
+    """Per frame: mouth width, mouth opening, eye opening, brow height, mouth-corner lift (IOD units), head turn."""
+    cues = np.full((len(landmarks), 6), np.nan)
     for t, p in enumerate(landmarks):
         if not np.isfinite(p).all():
             continue
@@ -138,6 +138,8 @@ def _rest_cues(landmarks):
         cues[t, 2] = eye_aperture(p[None])[0].mean()
         cues[t, 3] = -(f[0:10, 1].mean())  # brows above the eye line (y grows downwards)
         cues[t, 4] = f[[34, 40], 1].mean() - f[[31, 37], 1].mean()  # corners above the lips' middle: a smile
+        widths = side_widths(p[None])[0]
+        cues[t, 5] = abs(np.log(widths[0] / max(widths[1], 1e-6)))  # a turned head: one side narrower
     return cues
 
 
@@ -147,7 +149,8 @@ def find_rest_frame(landmarks):
     The frame closest to the clip's own resting values (mouth closed: its
     least opening; mouth corners at their lowest against the lips' middle
     and the mouth no wider than usual (a low quantile of its width), as
-    smiles lift and widen it; eyes and brows as they usually are) and moving least
+    smiles lift and widen it; eyes and brows as they usually are; the head
+    facing the camera, both sides equally wide) and moving least
     from its neighbours. Units are inter-ocular distances, so the choice does
     not depend on the face's size.
 
@@ -167,9 +170,11 @@ def find_rest_frame(landmarks):
     if not known.any():
         return None
     values = cues[known]
-    resting = np.array([np.quantile(values[:, 0], 0.3), values[:, 1].min(), np.median(values[:, 2]),
-                        np.median(values[:, 3]), values[:, 4].min()])
-    scales = np.array([0.04, 0.03, 0.04, 0.03, 0.015])  # a clearly visible change of each, in IOD
+    resting = np.array([np.quantile(values[:, 0], 0.3), values[:, 1].min(), np.quantile(values[:, 2], 0.7),
+                        np.median(values[:, 3]), values[:, 4].min(), 0.0])
+    # a clearly visible change of each (IOD; the turn: log of the sides' width ratio, about 10 degrees). Lips
+    # a little apart are common at rest, lids lowered never: the eyes weigh more than the mouth's opening
+    scales = np.array([0.06, 0.06, 0.03, 0.03, 0.015, 0.15])
     score = np.abs(cues - resting) / scales
     score = score.sum(axis=1)
     # quiet: how far the landmarks moved from the neighbouring known frames (IOD)
