@@ -1,19 +1,14 @@
-"""Movement against the person's neutral face, as a clinician grades it.
+"""The person's rest face in front of their clips, for ``FaceMeasures(neutral=True)``.
 
 A clinician compares each expression with the patient's face at rest: "raise
 your brows" is graded by how far each brow rose from where it sits at rest.
-A clip that starts mid-movement (a window cut from a longer recording) shows
-only part of a movement between its own frames, and a clip held at the peak
-shows almost none. With the person's neutral face as the clip's first frame
-(``FaceMeasures(neutral=True)``), every other frame is also compared with it:
-how far each region of each side is from rest at the clip's fullest
-expression, and how much each eye's appearance changed from open at rest.
-
-The neutral frame may come from another recording of the same person (the
-rest clip of an examination), with its own light and camera: frames are
-compared after grey levels are normalised over the face, and the head's
-position is taken out of every flow field (a similarity fitted robustly over
-the face, as for the clip's own frames).
+A clip cut from the middle of a movement has no rest face of its own; with
+the person's rest frame put in front of it (:func:`with_neutral_frame`) and
+``FaceMeasures(neutral=True)``, every frame is measured against that frame
+(:func:`~fnpgrade.measures.measure_video` with ``rest="first"``). The rest
+frame may come from another recording of the same person, with its own light
+and camera: the flow reads locally contrast-normalised images and the head's
+position is taken out of every flow field.
 """
 
 from __future__ import annotations
