@@ -97,3 +97,17 @@ def test_measure_with_no_model_from_python_and_the_command_line(single_face_vide
         rows = list(csv.DictReader(handle))
     assert len(rows) == 1 and rows[0]["affected_side"] == "right"
     assert float(rows[0]["eye_closure_ratio"]) == pytest.approx(result["measures"]["eye_closure_ratio"], abs=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recording", ["single_face.mp4", "WolfgangLanger_Pexels.mp4", "face_noface.mov",
+                                       "noface_face.mov"])
+def test_every_real_healthy_video_and_its_mirror_image_says_none(pyfeat_path, recording):
+    """The healthy range comes from real healthy faces: no side is called weaker on any of them."""
+    from fnpgrade.io import read_clip
+    from fnpgrade.report import measure
+
+    frames = read_clip(str(pyfeat_path(recording)), fps=6.0)
+    for video in (frames, np.ascontiguousarray(frames[:, :, ::-1])):
+        side = measure(video, n_bootstrap=0)["affected_side"]
+        assert side["side"] == "none", (recording, side["reason"])
