@@ -109,13 +109,13 @@ def test_patient_side_convention():
 def _measurement(left, right, noise=0.0):
     """A whole-video measurement whose every region moves ``left``/``right`` (IOD) from rest, frame by frame."""
     left, right = np.atleast_1d(left).astype(float), np.atleast_1d(right).astype(float)
-    from fnpgrade.measures.video import _LANDMARK_REGIONS
+    from fnpgrade.measures.video import LANDMARK_REGIONS
 
     series = {r: {"left": left, "right": right} for r in side.MOVEMENT_REGIONS}
     series["reference"] = {"mid": np.full(len(left), noise)}
     open_eyes = np.full(len(left), 0.3)
     return {"frames": np.arange(len(left)), "series": series,
-            "landmark_series": {r: {"left": left, "right": right} for r in _LANDMARK_REGIONS},
+            "landmark_series": {r: {"left": left, "right": right} for r in LANDMARK_REGIONS},
             "eye_aperture": {"left": open_eyes, "right": open_eyes}, "rest_aperture": {"left": 0.3, "right": 0.3}}
 
 
@@ -162,7 +162,7 @@ def test_symmetric_values_are_those_of_a_symmetric_face():
     names = list(VIDEO_FEATURE_NAMES)
     assert np.allclose(sym[:, names.index("brow_peak_weak")], X[:, names.index("brow_peak_strong")])
     assert np.all(sym[:, names.index("mouth_corner_peak_ratio")] == 1)
-    assert np.all(sym[:, names.index("movement_side_balance")] == 0)
+    assert np.all(sym[:, names.index("side_asymmetry")] == 0)
     assert np.all(np.isnan(sym[:, names.index("reference_movement")]))  # how noisy a clip is has no symmetric value
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .video import NOISE_IOD, _ratio, eye_aperture_gap
+from .video import NOISE_IOD, eye_aperture_gap, weak_strong_ratio
 from .motion import DISFlow, region_excursions
 from .regions import REGIONS, face_frame, region_boxes
 
@@ -79,5 +79,5 @@ def frame_measures(face, landmarks, flow=None):
         sizes = np.stack([np.hypot(*left.T), np.hypot(*right.T)], axis=1)
         weak, strong = sizes.min(axis=1), sizes.max(axis=1)
         out[rows[1:], 4 * k:4 * k + 4] = np.stack(
-            [weak, strong, _ratio(weak, strong, NOISE_IOD), np.hypot(*(left - right).T)], axis=1)
+            [weak, strong, weak_strong_ratio(weak, strong, NOISE_IOD), np.hypot(*(left - right).T)], axis=1)
     return out

@@ -19,9 +19,10 @@ import itertools
 import cv2
 import numpy as np
 
-__all__ = ["DISFlow", "local_contrast", "region_excursions", "remove_head_motion", "key_frames"]
+__all__ = ["FLOW_PRESETS", "DISFlow", "local_contrast", "region_excursions", "remove_head_motion", "key_frames"]
 
-_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+#: OpenCV DIS presets by name (``flow_preset=`` of the measures steps).
+FLOW_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
             "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
 
 
@@ -33,14 +34,14 @@ class DISFlow:
     """
 
     def __init__(self, preset="medium"):
-        if preset not in _PRESETS:
-            raise ValueError(f"Unknown DIS preset {preset!r}; choose one of {sorted(_PRESETS)}.")
+        if preset not in FLOW_PRESETS:
+            raise ValueError(f"Unknown DIS preset {preset!r}; choose one of {sorted(FLOW_PRESETS)}.")
         self.preset = preset
         self._dis = None
 
     def __call__(self, first, second):
         if self._dis is None:
-            self._dis = cv2.DISOpticalFlow_create(_PRESETS[self.preset])
+            self._dis = cv2.DISOpticalFlow_create(FLOW_PRESETS[self.preset])
         return self._dis.calc(local_contrast(first), local_contrast(second), None)
 
     def __getstate__(self):

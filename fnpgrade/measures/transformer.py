@@ -13,7 +13,7 @@ from ..clips import RegionClip
 from ..preprocessing.base import ClipTransformer
 from ..utils import check_clip_list, clip_name
 from .frames import FRAME_FEATURE_NAMES, frame_measures
-from .motion import _PRESETS, DISFlow
+from .motion import FLOW_PRESETS, DISFlow
 from .video import VIDEO_FEATURE_NAMES, measure_video, video_features, weaker_side
 
 __all__ = ["FaceMeasures", "FrameMeasures"]
@@ -120,7 +120,7 @@ class FaceMeasures(_MeasuresStep):
     """
 
     _parameter_constraints = {
-        "flow_preset": [StrOptions(set(_PRESETS))],
+        "flow_preset": [StrOptions(set(FLOW_PRESETS))],
         "max_frames": [Interval(Integral, 1, None, closed="left")],
         "neutral": ["boolean"],
         "n_jobs": [Integral, None],
@@ -221,7 +221,7 @@ class FrameMeasures(_MeasuresStep):
     """
 
     _parameter_constraints = {
-        "flow_preset": [StrOptions(set(_PRESETS))],
+        "flow_preset": [StrOptions(set(FLOW_PRESETS))],
         "n_jobs": [Integral, None],
         "verbose": ["boolean", Integral],
     }

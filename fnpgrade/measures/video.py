@@ -35,10 +35,9 @@ import numpy as np
 from .motion import DISFlow, key_frames, region_excursions
 from .regions import LANDMARK_SIDES, REGIONS, SIDES, face_frame, region_boxes
 
-__all__ = ["VIDEO_FEATURE_NAMES", "measure_video", "video_features", "find_rest_frame", "side_widths",
-           "eye_aperture", "eye_aperture_gap", "peaks", "noise_floor", "weaker_side", "side_evidence",
-           "side_asymmetry", "NOISE_IOD",
-           "PEAK_QUANTILE"]
+__all__ = ["VIDEO_FEATURE_NAMES", "VIDEO_REGIONS", "measure_video", "video_features", "find_rest_frame",
+           "side_widths", "commissure_boxes", "LANDMARK_REGIONS", "eye_aperture", "eye_aperture_gap", "weak_strong_ratio", "peaks",
+           "noise_floor", "weaker_side", "side_evidence", "side_asymmetry", "NOISE_IOD", "PEAK_QUANTILE"]
 
 #: Movements below this (in inter-ocular distances, about 0.6 mm on an adult face) are noise in a ratio.
 NOISE_IOD = 0.01
@@ -52,8 +51,8 @@ PEAK_QUANTILE = 0.9
 _HEIGHT_PARTS = ("brow", "lower_lid", "nose_wing", "mouth_corner")
 # 49-point layout: nose bridge, inner eye corners (iBUG 39, 42): the head's similarity is fitted on them
 _STABLE_49 = [10, 11, 12, 13, 22, 25]
-# landmark groups read per region (mirror partners), for the landmarks' own excursion beside the flow's
-_LANDMARK_REGIONS = {"brow": LANDMARK_SIDES["brow"], "eye": LANDMARK_SIDES["upper_lid"],
+#: Landmark groups read per region (mirror partners): the landmarks' own excursion beside the flow's.
+LANDMARK_REGIONS = {"brow": LANDMARK_SIDES["brow"], "eye": LANDMARK_SIDES["upper_lid"],
                      "nose_wing": LANDMARK_SIDES["nose_wing"], "mouth_corner": LANDMARK_SIDES["mouth_corner"],
                      "upper_lip": {"left": [32], "right": [36]}, "lower_lip": {"left": [42], "right": [38]}}
 _OUTER_EYE = {"left": 19, "right": 28}   # iBUG 36 | 45
@@ -68,7 +67,7 @@ def _names():
     for region in VIDEO_REGIONS:
         names += [f"{region}_peak_weak", f"{region}_peak_strong", f"{region}_peak_ratio",
                   f"{region}_log_ratio_affected", f"{region}_together_ratio"]
-    for region in _LANDMARK_REGIONS:
+    for region in LANDMARK_REGIONS:
         names += [f"{region}_landmark_ratio", f"{region}_landmark_log_ratio_affected"]
     names += ["eye_closure_weak", "eye_closure_strong", "eye_closure_ratio", "eye_change_ratio",
               "eye_aperture_asymmetry_max", "eye_aperture_asymmetry_median"]
@@ -82,7 +81,8 @@ def _names():
 VIDEO_FEATURE_NAMES = _names()
 
 
-def _ratio(weak, strong, noise):
+def weak_strong_ratio(weak, strong, noise):
+    """``(weak + noise) / (strong + noise)``: 1 when both sides move alike, 0 when one is still (beyond the noise)."""
     return (weak + noise) / (strong + noise)
 
 
@@ -295,7 +295,7 @@ def measure_video(face, landmarks, rest="auto", flow=None, max_frames=32):
         eye_change = {side: change["eye"][side] for side in SIDES}
     aligned = _head_aligned(landmarks[others], rest_points) if len(others) else np.zeros((0, 49, 2))
     landmark_series = {}
-    for region, groups in _LANDMARK_REGIONS.items():
+    for region, groups in LANDMARK_REGIONS.items():
         landmark_series[region] = {}
         for k, side in enumerate(SIDES):
             moved = aligned[:, groups[side]].mean(axis=1) - rest_points[groups[side]].mean(axis=0)
@@ -362,12 +362,12 @@ def video_features(measurement, frames=None):
         log_affected = np.log((peak[region][weaker] + floor) / (peak[region][stronger] + floor))
         sums = {side: float(np.asarray(measurement["series"][region][side])[pick].sum()) for side in SIDES}
         n = len(np.asarray(measurement["series"][region]["left"])[pick])
-        together = _ratio(min(sums.values()), max(sums.values()), floor * max(n, 1))
-        out += [weak, strong, _ratio(weak, strong, floor), log_affected, together]
-    for region in _LANDMARK_REGIONS:
+        together = weak_strong_ratio(min(sums.values()), max(sums.values()), floor * max(n, 1))
+        out += [weak, strong, weak_strong_ratio(weak, strong, floor), log_affected, together]
+    for region in LANDMARK_REGIONS:
         values = {side: _peak(np.asarray(measurement["landmark_series"][region][side])[pick]) for side in SIDES}
         weak, strong = min(values.values()), max(values.values())
-        out += [_ratio(weak, strong, floor), np.log((values[weaker] + floor) / (values[stronger] + floor))]
+        out += [weak_strong_ratio(weak, strong, floor), np.log((values[weaker] + floor) / (values[stronger] + floor))]
     # eye closure from the lids' landmarks: the share of the rest opening each eye closes at its most closed
     aperture = measurement["eye_aperture"]
     rest_open = measurement["rest_aperture"]
@@ -375,8 +375,8 @@ def video_features(measurement, frames=None):
     c_weak, c_strong = min(closure.values()), max(closure.values())
     change = {side: _peak(np.asarray(measurement["eye_change"][side])[pick]) for side in SIDES}
     gap = _aperture_gap(np.stack([aperture["left"], aperture["right"]], axis=1))
-    out += [c_weak, c_strong, _ratio(c_weak, c_strong, 0.05),
-            _ratio(min(change.values()), max(change.values()), NOISE_APPEARANCE), float(np.quantile(gap, 0.95)),
+    out += [c_weak, c_strong, weak_strong_ratio(c_weak, c_strong, 0.05),
+            weak_strong_ratio(min(change.values()), max(change.values()), NOISE_APPEARANCE), float(np.quantile(gap, 0.95)),
             float(np.median(gap))]
     rest = measurement["rest_points"]
     for part in _HEIGHT_PARTS:
@@ -410,7 +410,7 @@ def side_evidence(measurement, frames=None):
     peak = peaks(measurement, frames)
     floor = max(NOISE_IOD, peak["reference"]["mid"])
     out = [np.log((peak[region]["left"] + floor) / (peak[region]["right"] + floor)) for region in VIDEO_REGIONS]
-    for region in _LANDMARK_REGIONS:
+    for region in LANDMARK_REGIONS:
         values = [_peak(np.asarray(measurement["landmark_series"][region][side])[pick]) for side in SIDES]
         out.append(np.log((values[0] + floor) / (values[1] + floor)))
     aperture, rest_open = measurement["eye_aperture"], measurement["rest_aperture"]

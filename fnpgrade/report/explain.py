@@ -34,11 +34,11 @@ def _symmetric_column(name, names):
     """How to make measure ``name`` symmetric: a constant, another column's name, or None (no symmetric value)."""
     if name.endswith("_peak_weak") or name == "eye_closure_weak":
         return name[: -len("weak")] + "strong"
-    if name == "affected_side_consistency":
-        return 0.0
+    if name == "side_agreement":  # on a symmetric face the readings split evenly between the sides
+        return 0.5
     if name.endswith("_ratio") and not name.endswith("_log_ratio_affected"):
         return 1.0
-    if name.endswith("_log_ratio_affected") or "asymmetry" in name or name == "movement_side_balance":
+    if name.endswith("_log_ratio_affected") or "asymmetry" in name:
         return 0.0
     return None
 
