@@ -27,7 +27,7 @@ negative share is the weaker. It is called *affected* only when both hold:
 * **beyond the healthy range**: the weaker side moves less than
   :data:`CLEAR_RATIO` of the other (the geometric mean over the readings).
   Healthy faces are not symmetric: on the project's real healthy recordings
-  the readings' mean differs between sides by 3-13 % (8 videos, originals and
+  the readings' mean differs between sides by 5-12 % (8 videos, originals and
   shams; ``benchmarks/results/real_motion.md``), so 15 % is the line;
 * **movement to compare**: the largest peak excursion is at least
   :data:`MIN_NOISE_UNITS` times the measurement's noise floor (what the nose
