@@ -161,10 +161,11 @@ def find_rest_frame(landmarks):
 
     The frame closest to the clip's own resting values (mouth closed: its
     least opening; mouth corners at their lowest against the lips' middle
-    and the mouth no wider than usual (a low quantile of its width), as
-    smiles lift and widen it; eyes and brows as they usually are; the head
-    facing the camera, both sides equally wide) and moving least
-    from its neighbours. Units are inter-ocular distances, so the choice does
+    and the mouth no wider than usual (its 30th percentile), as smiles lift
+    and widen it; eyes open (the 70th percentile of their opening: blinks,
+    squeezing and crying close them, a rest face never does); brows where
+    they usually are; the head facing the camera, both sides equally wide)
+    and moving least from its neighbours. Units are inter-ocular distances, so the choice does
     not depend on the face's size.
 
     Parameters
