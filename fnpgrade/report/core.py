@@ -290,7 +290,7 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
     if face["coverage"] < model_detector.min_coverage:
         warnings.append(f"Only {face['coverage']:.0%} of the frames show a verified face ({model_detector.min_coverage:.0%} "
                         "needed for 'fnpgrade predict'): this grade comes from the stretches with a face alone.")
-    if len(timeline["windows"]) < 3:
+    if measures_step is None and len(timeline["windows"]) < 3:  # a network's grade is the mean of its windows
         warnings.append(f"Only {len(timeline['windows'])} window(s) were graded: the uncertainty cannot be estimated "
                         "well; record a longer video with the standard expressions.")
     if near_uniform(list(grade["probabilities"].values())):
