@@ -138,9 +138,11 @@ def make_measures_pipeline(classifier=None, detector="haar", landmarks="mediapip
     """Build ``FaceDetector -> LandmarkROICropper -> FaceMeasures -> classifier``: the clinical grader.
 
     Grades from what a clinician looks at: how far each side of the face
-    moves (brow, eyelids, cheek, nose wing, mouth corner, lips; dense optical
-    flow placed by landmarks), how completely each eye closes, and how the
-    sides sit at rest (droop), always one side against the other. The
+    moves from the rest face over the whole clip or video (brow, eyelids,
+    cheek, nose wing, mouth corner, lips; dense optical flow placed by
+    landmarks, and the landmarks themselves), how completely each eye closes,
+    and how the sides sit at rest (droop), always one side against the other
+    (:func:`~fnpgrade.measures.measure_video`). The
     measures are an ordinary 2-D array, so any scikit-learn classifier grades
     them and cross-validation takes seconds once preprocessing is cached
     (``memory=``). Use it to grade people the model has never seen; the
@@ -167,10 +169,11 @@ def make_measures_pipeline(classifier=None, detector="haar", landmarks="mediapip
     neutral : bool, default=False
         Every clip starts with the person's neutral face (put there by
         :func:`~fnpgrade.measures.with_neutral_frame` from the person's rest
-        clip, or a recording that starts at rest): movement is also measured
-        against it (:class:`~fnpgrade.measures.FaceMeasures` ``neutral``).
-        Use it whenever each person was also filmed at rest; the clips to
-        grade must then start with it too.
+        clip, or a recording that starts at rest): movement is measured
+        against it instead of against a rest face found in the clip
+        (:class:`~fnpgrade.measures.FaceMeasures` ``neutral``). Use it
+        whenever each person was also filmed at rest; the clips to grade must
+        then start with it too.
     detector, memory, fps, missing, no_face, n_jobs, verbose
         As in :func:`make_phcnn_pipeline`.
     random_state : int, RandomState or None, default=None
