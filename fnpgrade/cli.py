@@ -217,7 +217,9 @@ def build_parser():
                                            "time, explanations (self-contained HTML)")
     report.add_argument("videos", nargs="+", help="video files, frame folders, folders of videos, or CSV files with "
                                                    "a 'path' column")
-    report.add_argument("--model", required=True, help="a model file from 'fnpgrade train' (trusted sources only)")
+    report.add_argument("--model", default=None,
+                        help="a model file from 'fnpgrade train' (trusted sources only); without it, the page "
+                             "shows the measures alone (side, regions, traces) and no grade")
     report.add_argument("--out", default=None,
                         help="the HTML page to write for one video (default: <video name>.html here); a folder "
                              "when several videos, a folder of videos or a CSV are given (default: reports/), "
@@ -1013,11 +1015,12 @@ def _cmd_report(args):
     from .persistence import load_model_with_card
     from .report import make_report, make_reports
 
-    pipe, card = load_model_with_card(args.model)
-    _set_progress(pipe, args.quiet)
+    pipe, card = load_model_with_card(args.model) if args.model else (None, None)
+    if pipe is not None:
+        _set_progress(pipe, args.quiet)
     videos, _, tabular = _expand_inputs(args.videos)
     options = {"mirrored": args.mirrored, "fps": args.fps, "window": args.window, "card": card,
-               "model_name": Path(args.model).name, "explain": not args.no_explain}
+               "model_name": Path(args.model).name if args.model else None, "explain": not args.no_explain}
     if args.window is not None and args.window < 1:
         raise CLIError(f"--window must be at least 1; got {args.window}.")
     if len(videos) == 1 and not tabular:
@@ -1026,8 +1029,9 @@ def _cmd_report(args):
             raise CLIError(f"--out {out}: for one video, give the HTML file to write (e.g. report.html).")
         report = make_report(pipe, videos[0], **options)
         report.to_html(out)
-        print(f"{videos[0]}: {report.data['grade']['meaning']}; affected side: "
-              f"{report.data['affected_side']['side']}; report written to {out}")
+        meaning = report.data["grade"]["meaning"] if report.data["grade"] else "no grade (no model)"
+        print(f"{videos[0]}: {meaning}; affected side: {report.data['affected_side']['side']}; report written to "
+              f"{out}")
         if args.json:
             report.to_json(out.with_suffix(".json"))
             print(f"numbers written to {out.with_suffix('.json')}")
@@ -1037,7 +1041,8 @@ def _cmd_report(args):
         raise CLIError(f"--out {out}: several videos need a folder for their reports, not one HTML file.")
     reports, failures = make_reports(pipe, videos, out, json=args.json, progress=not args.quiet, **options)
     for video, report in reports.items():
-        print(f"{video}: {report.data['grade']['label']}, affected side {report.data['affected_side']['side']}")
+        label = report.data["grade"]["label"] if report.data["grade"] else "no grade"
+        print(f"{video}: {label}, affected side {report.data['affected_side']['side']}")
     print(f"{len(reports)} report(s) and summary.csv written to {out}")
     if failures:
         print(f"{len(failures)} of {len(videos)} videos could not be reported:", file=sys.stderr)

@@ -111,3 +111,19 @@ def test_every_real_healthy_video_and_its_mirror_image_says_none(pyfeat_path, re
     for video in (frames, np.ascontiguousarray(frames[:, :, ::-1])):
         side = measure(video, n_bootstrap=0)["affected_side"]
         assert side["side"] == "none", (recording, side["reason"])
+
+
+def test_the_report_page_without_a_model_shows_the_measures_alone(single_face_videos, tmp_path):
+    import json
+
+    from fnpgrade.cli import main
+
+    palsy = str(single_face_videos["path"][2])  # HB6, image left
+    out = tmp_path / "page.html"
+    assert main(["report", palsy, "--out", str(out), "--json", "--quiet"]) == 0
+    data = json.loads(out.with_suffix(".json").read_text())
+    assert data["grade"] is None and data["model"] is None
+    assert data["affected_side"]["side"] == "right" and len(data["regions"]) == 4
+    assert data["timeline"]["windows"] and set(data["measures"]) >= {"side_asymmetry", "eye_closure_ratio"}
+    page = out.read_text()
+    assert "No grade" in page and data["disclaimer"] in page and "Rest face at" in page

@@ -43,7 +43,7 @@ class Report:
         self.images = dict(images or {})
 
     def __repr__(self):
-        grade = self.data.get("grade", {})
+        grade = self.data.get("grade") or {"label": "no grade"}
         side = self.data.get("affected_side", {})
         return f"Report({self.data.get('video')!r}: {grade.get('label')}, affected side {side.get('side')!r})"
 
@@ -68,11 +68,13 @@ class Report:
     def summary_row(self):
         """One line for a study's spreadsheet (the batch's CSV)."""
         d = self.data
-        row = {"video": d["video"], "status": "reported", "grade": d["grade"]["label"],
-               "meaning": d["grade"]["meaning"], "stability": d["grade"]["stability"],
+        grade = d["grade"] or {"label": None, "meaning": "no model: measures alone", "stability": None,
+                               "probabilities": {}}
+        row = {"video": d["video"], "status": "reported", "grade": grade["label"],
+               "meaning": grade["meaning"], "stability": grade["stability"],
                "affected_side": d["affected_side"]["side"], "side_confidence": d["affected_side"]["confidence"],
                "movement_percent": d["affected_side"]["movement_percent"]}
-        row.update({f"P({c})": p for c, p in d["grade"]["probabilities"].items()})
+        row.update({f"P({c})": p for c, p in grade["probabilities"].items()})
         row.update({f"{r['key']}_percent": r["percent"] for r in d["regions"]})
         row.update({f"{r['key']}_level": r["level"] for r in d["regions"]})
         t = d["timeline"]
@@ -139,10 +141,12 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
 
     Parameters
     ----------
-    pipe : sklearn.pipeline.Pipeline
+    pipe : sklearn.pipeline.Pipeline or None
         A fitted grader from :func:`~fnpgrade.make_measures_pipeline` (the
         clinical grader) or :func:`~fnpgrade.make_phcnn_pipeline`; as loaded
-        by :func:`fnpgrade.persistence.load_model_with_card`.
+        by :func:`fnpgrade.persistence.load_model_with_card`. ``None``: the
+        page of the measures alone, with no grade
+        (:func:`~fnpgrade.report.measures_only.make_measures_report`).
     video : str, path-like or ndarray
         A video file, a frame folder or ``(T, H, W, 3)`` uint8 RGB frames.
     mirrored : bool, default=False
@@ -182,6 +186,11 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
     >>> report = make_report(pipe, "patient.mp4")            # doctest: +SKIP
     >>> report.to_html("patient.html"); report.to_json("patient.json")  # doctest: +SKIP
     """
+    if pipe is None:  # no model: the page of the measures alone
+        from .measures_only import make_measures_report
+
+        return make_measures_report(video, mirrored=mirrored, fps=fps, n_bootstrap=n_bootstrap,
+                                    random_state=random_state)
     from sklearn.base import clone
 
     from ..measures import FaceMeasures, video_features

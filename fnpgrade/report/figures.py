@@ -58,9 +58,12 @@ def timeline_figure(grade, gaps, duration_s, lids=None):
                 ha="center")
     ax.set_ylim(0, 1.0)
     ax.set_ylabel("probability")
-    ax.set_title(f"Grade over time: {grade['label']} (mean of {len(windows)} windows); red: worst windows, "
-                 "grey: no face", fontsize=9)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if grade.get("label") is not None:
+        ax.set_title(f"Grade over time (the video: {grade['label']}): each stretch's probabilities; red: worst "
+                     "stretches, grey: no face", fontsize=9)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax.set_title("No model, no grade; grey: no face", fontsize=9)
     if lids:
         colours = {"left": "tab:blue", "right": "tab:purple"}
         for side, (seconds, opening) in lids.items():

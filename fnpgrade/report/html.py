@@ -56,6 +56,8 @@ def headline(data):
         parts.append(f"Weakest region: {weakest['name']} ({weakest['percent']:.0f}% of the other side).")
     if worst is not None:
         parts.append(f"Worst stretch: {worst['start_s']:.1f}-{worst['end_s']:.1f} s.")
+    if grade is None:
+        return " ".join(parts + ["No grade: no model was given; these are the measures alone."])
     p = grade["probabilities"][grade["label"]]
     low, high = grade["interval"][grade["label"]]
     parts.append(f"Grade {grade['meaning']}: probability {p:.2f} (90% interval {low:.2f}-{high:.2f}).")
@@ -73,6 +75,10 @@ def _figure(images, name):
 
 def _grade_section(data):
     grade = data["grade"]
+    if grade is None:
+        return ("<h2>Grade</h2><p data-key=grade>No grade: the page was made without a model, from the measures "
+                "alone (fnpgrade measure / report without --model). A grade needs a model trained on graded videos "
+                "('fnpgrade train'); the side and the regions above need none.</p>")
     rows = "".join(
         f"<tr><td>{_e(c)}</td><td class=num>{_v(f'grade.probabilities.{c}', p, '{:.3f}')}</td>"
         f"<td class=num>{_v(f'grade.interval.{c}.0', grade['interval'][c][0], '{:.3f}')} - "
@@ -146,7 +152,17 @@ def _timeline_section(data, images):
                     f"<td class=num>{w['severity']:.2f}</td></tr>" for k, w in enumerate(data["worst_windows"]))
     gaps = "".join(f"<tr><td>{g['start_s']:.2f} - {g['end_s']:.2f} s</td><td class=num>{g['n_frames']}</td></tr>"
                    for g in t["gaps"])
-    return (f"<h2>Grade over time</h2><p>{_v('timeline.windows.length', len(t['windows']))} windows of "
+    if data["grade"] is None:  # the measures alone: each stretch's side asymmetry against the same rest face
+        rows = "".join(f"<tr><td>{w['start_s']:.2f} - {w['end_s']:.2f} s</td><td>{_e(w['weaker_image_side'])}</td>"
+                       f"<td class=num>{w['movement_percent']:.1f}</td></tr>" for w in t["windows"])
+        return ("<h2>Over time</h2><p>Rest face at " + _v("timeline.rest_s", t["rest_s"], "{:.2f}") + " s. Face "
+                f"verified in {_v('timeline.n_found', t['n_found'])} of "
+                f"{_v('timeline.n_frames_read', t['n_frames_read'])} frames; "
+                f"{_v('timeline.gaps.length', len(t['gaps']))} stretch(es) without a face.</p>"
+                + _figure(images, "timeline")
+                + "<table><tr><th>stretch</th><th>weaker image side</th><th>weaker side's movement, % of the "
+                  "other</th></tr>" + rows + "</table>")
+    return (f"<h2>Grade over time</h2><p>{_v('timeline.windows.length', len(t['windows']))} stretches of "
             f"{t['window_frames']} frames at {t['frame_rate']:g} fps over {t['duration_s']:.1f} s. Face verified in "
             f"{_v('timeline.n_found', t['n_found'])} of {_v('timeline.n_frames_read', t['n_frames_read'])} frames "
             f"(coverage {_v('timeline.coverage', t['coverage'], '{:.2f}')}); "
@@ -155,7 +171,7 @@ def _timeline_section(data, images):
             f"graded; {t['n_interpolated']} frames interpolated across short gaps; {t['n_frames_unwindowed']} frames "
             "in stretches too short for a window.</p>"
             + _figure(images, "timeline")
-            + "<table><tr><th>worst windows</th><th>level</th><th>severity (0-1)</th></tr>" + worst + "</table>"
+            + "<table><tr><th>worst stretches</th><th>level</th><th>severity (0-1)</th></tr>" + worst + "</table>"
             + ("<table><tr><th>no face</th><th>frames</th></tr>" + gaps + "</table>" if gaps else "")
             + _figure(images, "montage"))
 
@@ -182,6 +198,8 @@ def _explanation_section(data, images):
 
 def _model_section(data):
     m = data["model"]
+    if m is None:
+        return "<h2>Model</h2><p>None: the measures alone.</p>"
     card = m.get("card") or {}
     rows = [("model", m["name"]), ("grader", m["kind"]), ("classes", ", ".join(m["classes"])),
             ("landmarks", m.get("landmarks")), ("fnpgrade version (report)", data["fnpgrade_version"])]

@@ -47,8 +47,10 @@ def measure(video, *, landmarks="mediapipe", neutral=False, fps=None, mirrored=F
         frames with a verified face), ``rest_s`` (time of the rest face),
         ``affected_side`` and ``regions`` (as in the report), ``measures``
         (``{name: value}``, :data:`~fnpgrade.measures.VIDEO_FEATURE_NAMES`)
-        and ``measurement`` (the whole :func:`~fnpgrade.measures.measure_video`
-        result: each region's excursion per side and frame).
+        ``measurement`` (the whole :func:`~fnpgrade.measures.measure_video`
+        result: each region's excursion per side and frame), ``track`` (the
+        detector's :class:`~fnpgrade.FaceTrack`) and ``face`` (its report: frames
+        read, found, coverage).
 
     Raises
     ------
@@ -88,7 +90,7 @@ def measure(video, *, landmarks="mediapipe", neutral=False, fps=None, mirrored=F
             "rest_s": round(float(face["start_s"] + track.frame_index[measurement["rest_index"]] / rate), 3),
             "affected_side": side, "regions": region_scores(measurement, compared, mirrored=mirrored),
             "measures": {n: float(v) for n, v in zip(VIDEO_FEATURE_NAMES, video_features(measurement))},
-            "measurement": measurement}
+            "measurement": measurement, "track": track, "face": face}
 
 
 def measure_row(result):
