@@ -269,11 +269,8 @@ class PHCNNClassifier(NeuralNetClassifier):
         training windows. ``"phcnn-lstm"`` and ``"phcnn"`` only. Every clip
         given to ``fit`` and ``predict`` must then carry measures, as many
         per frame as in training (a ValueError names the clip otherwise).
-        ``False`` (the paper) ignores any measures the clips carry. On
-        synthetic clips of people held out of training (three folds by
-        person, width 0.25, 16 epochs, ``mirror_augment=True``) it graded
-        0.695 per clip and 0.806 per subject, against 0.300 and 0.278 on RGB
-        alone (``benchmarks/results/network_measures.md``).
+        ``False`` (the paper) ignores any measures the clips carry. Use it to
+        grade people the network was not trained on (``docs/results.md``).
     mirror_augment : bool, default=False
         While training, show each window mirrored left-right with probability
         1/2 (:meth:`fnpgrade.nn.WindowNetwork.set_mirror_augment`): the grade

@@ -59,13 +59,12 @@ def make_phcnn_pipeline(arch="phcnn-lstm", detector="haar", landmarks="dlib", wi
         attaches per-frame measures of each region's movement on each side
         (optical flow, head motion removed) and the classifier gets
         ``measures=True``, which adds them to the fused face, brow and mouth
-        features before the LSTM. With them the network grades people it has
-        not seen in training far better than on pixels alone (synthetic, three
-        folds by person: 0.695 per clip and 0.806 per subject against 0.300
-        and 0.278; ``benchmarks/results/network_measures.md``). ``"phcnn-lstm"`` and
-        ``"phcnn"`` only. The classifier then mirrors training windows
-        (``mirror_augment=True`` unless given: with the measures it raised
-        unseen people from 0.63 to 0.75 per clip on one fold). The cropper
+        features before the LSTM. Use it to grade people the network has not
+        seen in training: on pixels alone it learns the training faces
+        (``docs/results.md``). ``"phcnn-lstm"`` and ``"phcnn"`` only. The
+        classifier then mirrors training windows (``mirror_augment=True``
+        unless given; it helped unseen people, see
+        ``benchmarks/results/network_measures.md``). The cropper
         registers the frames of a clip to
         one another (``registration="clip"``: the measures are read on a still
         face); without measures it fits the crops to each frame's landmarks
@@ -155,17 +154,15 @@ def make_measures_pipeline(classifier=None, detector="haar", landmarks="mediapip
         Any scikit-learn classifier with ``predict_proba``. ``None``:
         ``RandomForestClassifier(n_estimators=300, class_weight="balanced")``:
         it learns from a few dozen clips (gradient boosting's leaves of 20
-        samples gave a constant answer on 24 training clips) and graded as
-        well as gradient boosting on larger data (synthetic, 780 clips, 4 folds
-        by person: 0.851 against 0.840 per clip); missing measures (clips
-        without a face) are handled natively.
+        samples gave a constant answer on 24 training clips) and grades as
+        well as gradient boosting on larger data (``docs/measures.md``);
+        missing measures (clips without a face) are handled natively.
     landmarks : {"mediapipe", "dlib", "fan"}, default="mediapipe"
         Landmark backend placing the regions and reading eyelids and rest
         positions. MediaPipe Face Mesh (the optional ``mediapipe`` install,
-        see ``docs/install.md``) reads the difference between the two eyes'
-        openings at r 0.91 against the synthetic truth where dlib reads 0.73,
-        and graded unseen people 0.845 per clip against 0.815 with dlib
-        (synthetic, ``docs/results.md``). ``"dlib"`` needs nothing more.
+        see ``docs/install.md``) follows the eyelids where dlib's shape prior
+        holds them open, and grades unseen people better (``docs/measures.md``).
+        ``"dlib"`` needs nothing more.
     neutral : bool, default=False
         Every clip starts with the person's neutral face (put there by
         :func:`~fnpgrade.measures.with_neutral_frame` from the person's rest

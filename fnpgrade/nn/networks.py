@@ -184,9 +184,8 @@ class PHCNNFeatures(nn.Module):
     Neverova et al. 2015): the pixel branches of a network trained on few
     people learn those people, and the LSTM would lean on them; dropping
     them makes it grade from the measures alone as well, and use the pixels
-    for what they add. Measured on people held out of training (synthetic,
-    one fold, ``benchmarks/results/network_measures.md``): 0.51 per clip
-    without, 0.60 at 0.5, 0.75 at 0.75, 0.58 at 0.9.
+    for what they add (measured on people held out of training:
+    ``benchmarks/results/network_measures.md``).
 
     Parameters
     ----------
