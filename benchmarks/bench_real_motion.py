@@ -38,27 +38,19 @@ from _common import machine, markdown_table, write_json
 
 
 def measure_paths(paths, neutral=False, cache=None):
-    """Whole-video measurement of each video file (cached by path, size and settings)."""
+    """Whole-video measurement of each video file (:func:`fnpgrade.report.measure`; cached by path, size and
+    settings)."""
     import joblib
 
-    from fnpgrade import FaceDetector, LandmarkROICropper
-    from fnpgrade.measures import FaceMeasures
-    from fnpgrade.pipeline import MEASURES_FACE_SIZE
+    from fnpgrade.report import measure
 
-    detector = FaceDetector(no_face="blank", min_coverage=0.0).fit()
-    cropper = LandmarkROICropper(landmarks="mediapipe", registration="clip", face_size=MEASURES_FACE_SIZE).fit()
-    step = FaceMeasures(neutral=neutral).fit()
     out = []
     for path in paths:
         key = hashlib.sha1(f"{path}|{Path(path).stat().st_size}|{neutral}|v6".encode()).hexdigest()[:16]
         file = cache / f"{key}.joblib"
-        if file.exists():
-            out.append(joblib.load(file))
-            continue
-        clip = cropper.transform(detector.transform([path]))[0]
-        measurement = step.measure(clip)
-        joblib.dump(measurement, file)
-        out.append(measurement)
+        if not file.exists():
+            joblib.dump(measure(path, neutral=neutral, n_bootstrap=0)["measurement"], file)
+        out.append(joblib.load(file))
     return out
 
 
