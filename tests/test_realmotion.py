@@ -64,6 +64,18 @@ def test_the_weakened_side_keeps_its_rest_position_through_the_smile(pyfeat_path
         simulate_palsy(frames, points, 3, "left", sham=True)
 
 
+def test_the_weakened_side_skin_stays_still_by_optical_flow(measured):
+    """HB6: the weakened cheek, mouth and commissure skin barely move by the flow (the rest frame's skin is blended
+    in), while the healthy side smiles; a warp of the moving frame alone dragged the lips' texture across it."""
+    from fnpgrade.measures.video import peaks
+
+    palsy, original = peaks(measured["palsy_left"]), peaks(measured["original_none"])
+    for region in ("cheek", "mouth_corner", "commissure"):
+        weak, strong = palsy[region]["left"], palsy[region]["right"]
+        assert weak < 0.75 * strong, (region, weak, strong)
+        assert weak < 0.35 * original[region]["left"], (region, weak, original[region]["left"])  # v2's warp: 0.7-0.9
+
+
 def test_healthy_and_sham_videos_say_none_and_a_one_sided_palsy_names_its_side(measured):
     from fnpgrade.report.side import affected_side
 

