@@ -139,3 +139,36 @@ def test_the_report_page_without_a_model_shows_the_measures_alone(single_face_vi
     assert data["timeline"]["windows"] and set(data["measures"]) >= {"side_asymmetry", "eye_closure_ratio"}
     page = out.read_text()
     assert "No grade" in page and data["disclaimer"] in page and "Rest face at" in page
+
+
+def test_a_hand_at_the_face_is_seen_and_never_becomes_the_rest_frame(pyfeat_path):
+    """The woman's recording: calm-looking frames with a hand at the mouth would carry the hand into every frame of
+    the weakened side; the man's frames have none."""
+    from fnpgrade.datasets.realmotion import HAND_SHARE, hand_near_face, rest_frame68, track_landmarks68
+    from fnpgrade.io import read_clip
+
+    frames = read_clip(str(pyfeat_path("WolfgangLanger_Pexels.mp4")), fps=6.0)
+    pick = [3, 10, 25, 35, 45, 70, 100]  # 25-45: a hand over the mouth and on the cheek
+    points = track_landmarks68(frames[pick])
+    share = np.array([hand_near_face(frames[t], p) for t, p in zip(pick, points)])
+    assert (share[[0, 1, 5, 6]] < HAND_SHARE).all() and (share[[2, 3, 4]] > HAND_SHARE).all(), share
+    chosen = rest_frame68(points, frames[pick])
+    assert chosen in (0, 1, 5, 6)
+    man = read_clip(str(pyfeat_path("single_face.mp4")), fps=6.0)
+    assert max(hand_near_face(f, p) for f, p in zip(man, track_landmarks68(man))) < HAND_SHARE
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_the_side_stays_right_on_a_recording_whose_head_turns(pyfeat_path, side):
+    """The woman turns her head both ways (one side's width reads up to 1.5x the other's): an HB6 on either image
+    side is still found on that side (the turned side's foreshortening is divided out)."""
+    from fnpgrade.datasets.realmotion import make_real_motion_palsy
+    from fnpgrade.report import measure
+
+    pyfeat_path("WolfgangLanger_Pexels.mp4")
+    data = make_real_motion_palsy(["WolfgangLanger_Pexels.mp4"], grades=(6,), sides=(side,), fps=(6.0,), sham=False)
+    result = measure(str(data["path"][0]), n_bootstrap=0)
+    widths = result["measurement"]["side_widths"]
+    assert np.abs(np.log(widths[:, 0] / widths[:, 1])).max() > 0.3  # the head does turn
+    assert result["affected_side"]["image_side"] == side, result["affected_side"]["reason"]

