@@ -249,6 +249,20 @@ def build_parser():
     measure.add_argument("--fps", type=_positive, default=None, help="read the videos at this rate (default: "
                                                                        "their own)")
 
+    examine = sub.add_parser("examine", help="score examinations on Sunnybrook and eFACE from the measures (no "
+                                             "model): one video holding several expressions, or a CSV of "
+                                             "expression videos per person")
+    examine.add_argument("inputs", nargs="+", help="video files (each scored as one whole-video examination), or CSV "
+                                                   "files with columns subject, expression, path (optional visit)")
+    examine.add_argument("--out", default=None, help="CSV to write, one row per examination")
+    examine.add_argument("--json", default=None, help="also write every item with its measured basis as JSON")
+    examine.add_argument("--against", choices=("own", "rest_video"), default="own",
+                         help="measure each expression from its own video's rest face (default) or from the "
+                              "examination's rest video (videos that do not pass through rest; one sitting)")
+    examine.add_argument("--landmarks", choices=("mediapipe", "dlib", "fan"), default="mediapipe")
+    examine.add_argument("--mirrored", action="store_true",
+                         help="the videos are mirrored (front-camera 'selfie'): image left is the patient's left")
+
     preview = sub.add_parser("preview", help="ROI montage of one video (check the crops)")
     preview.add_argument("video")
     preview.add_argument("--out", required=True, help="PNG to write")
@@ -1091,8 +1105,50 @@ def _cmd_measure(args):
     return 0
 
 
+def _cmd_examine(args):
+    import json
+
+    from .clinical import load_examinations, measure_examination, score_examination
+    from .clinical.summary import format_scores, scores_row
+
+    exams = {}
+    for item in args.inputs:
+        if str(item).lower().endswith(".csv"):
+            exams.update(load_examinations(item))
+        else:
+            exams[str(item)] = item  # one video: a whole-video examination
+    rows, full, failed = [], {}, []
+    for subject, videos in exams.items():
+        try:
+            scores = score_examination(measure_examination(videos, against=args.against, landmarks=args.landmarks,
+                                                           mirrored=args.mirrored), mirrored=args.mirrored)
+        except (ValueError, OSError) as error:  # no face, unreadable: named, the others go on
+            failed.append(subject)
+            print(f"{subject}: not scored: {error}", file=sys.stderr)
+            continue
+        print(format_scores(subject, scores))
+        rows.append(scores_row(subject, scores))
+        full[subject] = scores
+    for path, write in ((args.out, "csv"), (args.json, "json")):
+        if path and rows:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "w", newline="") as handle:
+                if write == "json":
+                    json.dump(full, handle, indent=2, default=float)
+                else:
+                    writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+                    writer.writeheader()
+                    writer.writerows(rows)
+            print(f"scores of {_n(len(rows), 'examination')} written to {path}")
+    if failed:
+        print(f"{len(failed)} of {len(exams)} examinations could not be scored.", file=sys.stderr)
+        return 1
+    return 0
+
+
 _COMMANDS = {"demo": _cmd_demo, "cv": _cmd_cv, "train": _cmd_train, "predict": _cmd_predict,
-             "preview": _cmd_preview, "report": _cmd_report, "preprocess": _cmd_preprocess, "measure": _cmd_measure}
+             "preview": _cmd_preview, "report": _cmd_report, "preprocess": _cmd_preprocess, "measure": _cmd_measure,
+             "examine": _cmd_examine}
 
 _CLI_HINTS = {
     "train": " From the command line: --no-face skip leaves such clips out (counted and named); --min-coverage "

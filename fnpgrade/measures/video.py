@@ -361,6 +361,12 @@ def peaks(measurement, frames=None):
     return out
 
 
+def landmark_peak(measurement, region, side, frames=None):
+    """A landmark group's peak displacement from rest (IOD, head motion removed) on one image side."""
+    values = np.asarray(measurement["landmark_series"][region][side])
+    return _peak(values if frames is None else values[np.asarray(frames, int)])
+
+
 def noise_floor(measurement, frames=None):
     """The measurement's noise floor in IOD: the nose bridge's peak excursion, at least :data:`NOISE_IOD`."""
     return max(NOISE_IOD, peaks(measurement, frames)["reference"]["mid"])
