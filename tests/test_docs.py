@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-PAGES = ["quickstart.md", "api.md", "evaluation.md", "reliability.md", "measures.md", "report.md"]
+PAGES = ["quickstart.md", "api.md", "evaluation.md", "reliability.md", "measures.md", "report.md", "sunnybrook.md",
+         "eface.md"]
 
 # (old, new): applied to the page's python code in the default (fast) run; each must occur.
 FAST = {

@@ -43,7 +43,7 @@ SYNKINESIS_LIMITS = {"ocular": 0.5, "midfacial": 0.1}
 
 
 def _clip100(value):
-    return float(np.clip(value, 0.0, 100.0))
+    return round(float(np.clip(value, 0.0, 100.0)), 1)
 
 
 def eface_score(examination, affected=None):
