@@ -405,6 +405,11 @@ def test_page_renders_in_headless_chromium(palsy_report, tmp_path):
     for k, region in enumerate(data["regions"]):
         if region["percent"] is not None:
             assert float(shown[f"regions.{k}.percent"]) == region["percent"]
+    # the clinical scales of the video as one examination, each item shown with its value
+    scales = data["scales"]
+    assert float(shown["scales.eface.total"]) == pytest.approx(scales["eface"]["total"], abs=0.051)
+    smile = scales["sunnybrook"]["voluntary"]["items"]["open_smile"]
+    assert shown["scales.sunnybrook.voluntary.items.open_smile.score"] == str(smile["score"])
 
 
 

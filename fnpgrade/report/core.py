@@ -320,6 +320,7 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
                                         "method")},
         "affected_side": side,
         "regions": regions,
+        "scales": video_scales(measurement, mirrored),
         "timeline": timeline,
         "worst_windows": worst,
         "best_windows": best,
@@ -393,6 +394,20 @@ def _contradictions(label, side, regions):
         out.append(f"The grade ({label}) is {'milder' if min(levels) > rank else 'more severe'} than every region's "
                    "own level: the regions and the grade disagree; look at the video.")
     return out
+
+
+def video_scales(measurement, mirrored=False):
+    """Sunnybrook and eFACE-style scores of the video as one whole-video examination (:mod:`fnpgrade.clinical`).
+
+    One video seldom holds every expression of the examination on its own: the
+    scores name what they lack (synkinesis always: it needs each expression's
+    own video), and the Sunnybrook composite is an estimate from the items the
+    video shows.
+    """
+    from ..clinical import WHOLE_VIDEO, score_examination
+
+    scores = score_examination({WHOLE_VIDEO: measurement}, mirrored=mirrored)
+    return {k: scores[k] for k in ("sunnybrook", "eface")}
 
 
 def _lid_series(measurement, track, rate, start, mirrored):

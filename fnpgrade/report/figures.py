@@ -92,7 +92,7 @@ def regions_figure(regions, affected):
     ax.set_yticks(y, names, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, top * 1.35)
-    ax.set_xlabel("movement summed over windows (inter-ocular distances)")
+    ax.set_xlabel("peak movement from the rest face (inter-ocular distances)")
     ax.set_title("Movement per region and side" + (f" (affected: patient's {affected})" if affected != "none"
                                                    else " (no side clearly affected)"), fontsize=9)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))

@@ -145,6 +145,38 @@ def _regions_section(data, images):
             + _figure(images, "regions"))
 
 
+def _scales_section(data):
+    scales = data.get("scales")
+    if not scales:
+        return ""
+    sb, ef = scales["sunnybrook"], scales["eface"]
+
+    def items(part, key, fmt, prefix=""):
+        return "".join(f"<tr><td>{_e(prefix + name.replace('_', ' '))}</td><td class=num>"
+                       f"{_v(f'scales.{part}.{key}.items.{name}.score', item['score'], fmt)}</td><td class=num>"
+                       f"{_v(f'scales.{part}.{key}.items.{name}.value', item['value'], '{:.3f}')}</td>"
+                       f"<td class=small>{_e(item['basis'])}</td></tr>" for name, item in scales[part][key]["items"].items())
+
+    composite = ("composite " + _v("scales.sunnybrook.composite", sb["composite"]) if sb["composite"] is not None
+                 else "composite not scored; estimate from the items this video shows "
+                 + _v("scales.sunnybrook.composite_estimate", sb["composite_estimate"], "{:g}"))
+    lacks = list(dict.fromkeys(sb["lacks"] + ef["lacks"]))
+    return ("<h2>Clinical scales (this video as one examination)</h2>"
+            f"<p>Sunnybrook {composite} (voluntary {_v('scales.sunnybrook.voluntary.score', sb['voluntary']['score'])}, "
+            f"resting {_v('scales.sunnybrook.resting.score', sb['resting']['score'])}, synkinesis "
+            f"{_v('scales.sunnybrook.synkinesis.score', sb['synkinesis']['score'])}); eFACE total "
+            f"{_v('scales.eface.total', ef['total'], '{:g}')} (static {_v('scales.eface.static.score', ef['static']['score'], '{:g}')}, "
+            f"dynamic {_v('scales.eface.dynamic.score', ef['dynamic']['score'], '{:g}')}).</p>"
+            "<table><tr><th>Sunnybrook item</th><th>score</th><th>value</th><th>measured basis</th></tr>"
+            + items("sunnybrook", "voluntary", "{}") + items("sunnybrook", "resting", "{}", "at rest: ") + "</table>"
+            "<table><tr><th>eFACE item</th><th>score (0-100)</th><th>value</th><th>measured basis</th></tr>"
+            + items("eface", "static", "{:.1f}", "at rest: ") + items("eface", "dynamic", "{:.1f}") + "</table>"
+            + (f"<p class=small>Not scored: {_e('; '.join(lacks))}.</p>" if lacks else "")
+            + "<p class=small>Rules on the measures, not a clinician's rating and not validated on patients; each "
+              "item's formula: docs/sunnybrook.md, docs/eface.md. For a full examination record one video per "
+              "expression and use 'fnpgrade examine'.</p>")
+
+
 def _timeline_section(data, images):
     t = data["timeline"]
     worst = "".join(f"<tr><td>{_v(f'worst_windows.{k}.start_s', w['start_s'], '{:.2f}')} - "
@@ -219,7 +251,7 @@ def render_html(data, images):
         f"<p class=disclaimer data-key=disclaimer>{_e(data['disclaimer'])}</p>"
         f"<div class=summary><p class=headline data-key=headline>{_e(headline(data))}</p>"
         + (f"<ul>{warnings}</ul>" if warnings else "") + "</div>"
-        + _side_section(data) + _regions_section(data, images) + _grade_section(data)
+        + _side_section(data) + _regions_section(data, images) + _scales_section(data) + _grade_section(data)
         + _timeline_section(data, images) + _explanation_section(data, images) + _model_section(data)
         + f"<p class=small>Made {_e(data['created'])} by fnpgrade {_v('fnpgrade_version', data['fnpgrade_version'])}. "
         "The same numbers are in the JSON below and in the report's JSON file.</p>"

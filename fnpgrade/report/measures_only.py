@@ -36,7 +36,7 @@ def make_measures_report(video, *, mirrored=False, fps=None, landmarks="mediapip
     from .. import __version__
     from ..measures.video import side_asymmetry
     from . import figures
-    from .core import DISCLAIMER, Report, _lid_series
+    from .core import DISCLAIMER, Report, _lid_series, video_scales
     from .measure import measure
     from .side import side_convention
     from .timeline import face_gaps, window_spans
@@ -69,7 +69,7 @@ def make_measures_report(video, *, mirrored=False, fps=None, landmarks="mediapip
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "video": result["video"], "disclaimer": DISCLAIMER, "model": None, "mirrored": bool(mirrored),
         "side_convention": side_convention(mirrored), "grade": None, "affected_side": side,
-        "regions": result["regions"],
+        "regions": result["regions"], "scales": video_scales(measurement, mirrored),
         "timeline": {"windows": stretches, "window_frames": length, "frame_rate": round(float(rate), 4),
                      "duration_s": round(n_read / rate, 3), "gaps": gaps, "n_frames_read": n_read,
                      "n_found": int(face["n_found"]), "n_interpolated": int(face.get("n_interpolated", 0)),
