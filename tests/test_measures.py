@@ -316,3 +316,21 @@ def test_a_real_healthy_person_is_graded_level_one():
         pipe.set_params(detector__fps=fps)
         proba = dict(zip(pipe.classes_, pipe.predict_proba([video])[0]))
         assert max(proba, key=proba.get) == "I", (fps, proba)
+
+
+def test_the_iris_calibrates_millimetres_and_anything_else_says_it_assumed():
+    from fnpgrade.measures.calibration import ASSUMED_IOD_MM, IRIS_DIAMETER_MM, _EYES, _IRIS_RIMS, iris_calibration
+
+    mesh = np.zeros((478, 3))
+    angles = np.linspace(0, 2 * np.pi, 4, endpoint=False)
+    for eye, rim, x in zip(_EYES, _IRIS_RIMS, (100.0, 160.0)):  # eye centres 60 px apart
+        mesh[eye, 0], mesh[eye, 1] = x, 50.0
+        mesh[rim - 1] = (x, 50.0, 0.0)                            # the iris centre
+        mesh[rim, 0], mesh[rim, 1] = x + 6 * np.cos(angles), 50 + 6 * np.sin(angles)  # 12 px across
+    found = iris_calibration(mesh)
+    assert found["method"] == "iris" and found["iris_diameter_iod"] == pytest.approx(0.2)
+    assert found["mm_per_iod"] == pytest.approx(IRIS_DIAMETER_MM / 0.2, abs=0.01)
+    mesh[_IRIS_RIMS[0], 0] *= 1.0 + 2.0  # a misplaced iris: far too wide
+    assert iris_calibration(mesh)["method"] == "assumed"
+    lost = iris_calibration(np.full((478, 3), np.nan))
+    assert lost["method"] == "assumed" and lost["mm_per_iod"] == ASSUMED_IOD_MM and "assumed" in lost["note"]

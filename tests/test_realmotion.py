@@ -101,6 +101,8 @@ def test_measure_with_no_model_from_python_and_the_command_line(single_face_vide
     assert result["affected_side"]["image_side"] == "left" and result["affected_side"]["side"] == "right"
     assert set(result["measures"]) == set(VIDEO_FEATURE_NAMES) and len(result["regions"]) == 4
     assert 0 <= result["rest_s"] <= result["n_frames_read"] / result["frame_rate"]
+    # millimetres by the iris: an adult man's eye centres lie 55-75 mm apart
+    assert result["calibration"]["method"] == "iris" and 55 < result["calibration"]["mm_per_iod"] < 75
     out = tmp_path / "table.csv"
     done = subprocess.run([sys.executable, "-m", "fnpgrade", "measure", palsy, str(pyfeat_path("no_face.mp4")),
                            "--out", str(out)], capture_output=True, text=True)
@@ -109,6 +111,7 @@ def test_measure_with_no_model_from_python_and_the_command_line(single_face_vide
         rows = list(csv.DictReader(handle))
     assert len(rows) == 1 and rows[0]["affected_side"] == "right"
     assert float(rows[0]["eye_closure_ratio"]) == pytest.approx(result["measures"]["eye_closure_ratio"], abs=1e-4)
+    assert rows[0]["calibration"] == "iris" and float(rows[0]["mouth_movement_mm_left"]) > 0
 
 
 @pytest.mark.slow

@@ -194,6 +194,7 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
     from sklearn.base import clone
 
     from ..measures import FaceMeasures, video_features
+    from ..measures.calibration import calibrate_track
     from ..pipeline import MEASURES_FACE_SIZE
     from ..preprocessing.roi import LandmarkROICropper
     from ..readout import describe_grade, near_uniform
@@ -279,6 +280,7 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
     side = affected_side(measurement, mirrored=mirrored, n_bootstrap=n_bootstrap, random_state=random_state)
     compared = side["image_side"] if side["image_side"] != "none" else side["weaker_image_side"]
     regions = region_scores(measurement, compared, mirrored=mirrored)
+    calibration = calibrate_track(track, int(measurement["rest_index"]), getattr(cropper, "landmarks", "dlib"))
 
     n_read = int(face["n_frames_read"])
     gaps = face_gaps(track.frame_index, n_read, rate, start)
@@ -321,6 +323,7 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
         "affected_side": side,
         "regions": regions,
         "scales": video_scales(measurement, mirrored),
+        "calibration": calibration,
         "timeline": timeline,
         "worst_windows": worst,
         "best_windows": best,

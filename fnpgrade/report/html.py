@@ -120,6 +120,14 @@ def _side_section(data):
             f"<p class=small>{_e(data['side_convention'])}</p>")
 
 
+def _mm(data, iod):
+    """`` (x.x mm)`` after a distance in IOD, by the report's calibration."""
+    calibration = data.get("calibration")
+    if not calibration or iod is None:
+        return ""
+    return f" <span class=small>({iod * calibration['mm_per_iod']:.1f} mm)</span>"
+
+
 def _regions_section(data, images):
     rows = []
     for k, r in enumerate(data["regions"]):
@@ -131,14 +139,16 @@ def _regions_section(data, images):
                        f"{_v(f'regions.{k}.closure_percent', r['closure_percent'], '{:.1f}')}%")
         rows.append(
             f"<tr><td>{_e(r['name'])}</td><td class=num>{_v(f'regions.{k}.movement.left', r['movement']['left'], '{:.3f}')}"
-            f"</td><td class=num>{_v(f'regions.{k}.movement.right', r['movement']['right'], '{:.3f}')}</td>"
+            f"{_mm(data, r['movement']['left'])}</td><td class=num>"
+            f"{_v(f'regions.{k}.movement.right', r['movement']['right'], '{:.3f}')}{_mm(data, r['movement']['right'])}</td>"
             f"<td>{_e(r['compared_side'])}</td><td class=num>{_v(f'regions.{k}.percent', r['percent'], '{:.1f}')}</td>"
             f"<td>{_v(f'regions.{k}.level', r['level'])}</td><td>{closure}</td><td class=small>{_e(r['items'])}</td></tr>")
     return ("<h2>Regions</h2><table><tr><th>region</th><th>movement, patient's left</th><th>movement, patient's "
             "right</th><th>side compared</th><th>% of the other side</th><th>level</th><th>eye closure</th>"
             "<th>corresponds to (not a validated score)</th></tr>" + "".join(rows) + "</table>"
             "<p class=small>Movement: the region's peak displacement from the rest face over the video (optical flow, "
-            "head motion removed), in inter-ocular distances. Level: fnpgrade's reading of the "
+            "head motion removed; the mean over its parts), in inter-ocular distances"
+            + (f" ({_e(data['calibration']['note'])})" if data.get("calibration") else "") + ". Level: fnpgrade's reading of the "
             "percent (I normal, II reduced, III barely perceptible or none), set on synthetic faces, not validated. "
             "Eye closure: share of its rest lid opening each eye closes at most (landmarks); completeness: the "
             "compared eye's closure as a percentage of the other's (the HB 3/4 line).</p>"

@@ -49,8 +49,10 @@ def measure(video, *, landmarks="mediapipe", neutral=False, fps=None, mirrored=F
         (``{name: value}``, :data:`~fnpgrade.measures.VIDEO_FEATURE_NAMES`)
         ``measurement`` (the whole :func:`~fnpgrade.measures.measure_video`
         result: each region's excursion per side and frame), ``track`` (the
-        detector's :class:`~fnpgrade.FaceTrack`) and ``face`` (its report: frames
-        read, found, coverage).
+        detector's :class:`~fnpgrade.FaceTrack`), ``face`` (its report: frames
+        read, found, coverage) and ``calibration`` (millimetres per inter-ocular
+        distance, by the iris where MediaPipe sees it, else assumed and said so:
+        :mod:`fnpgrade.measures.calibration`).
 
     Raises
     ------
@@ -66,6 +68,7 @@ def measure(video, *, landmarks="mediapipe", neutral=False, fps=None, mirrored=F
     >>> result["affected_side"]["side"], result["measures"]["eye_closure_ratio"]  # doctest: +SKIP
     """
     from ..measures import VIDEO_FEATURE_NAMES, FaceMeasures, video_features
+    from ..measures.calibration import calibrate_track
     from ..pipeline import MEASURES_FACE_SIZE
     from ..preprocessing.detect import FaceDetector
     from ..preprocessing.roi import LandmarkROICropper
@@ -85,12 +88,13 @@ def measure(video, *, landmarks="mediapipe", neutral=False, fps=None, mirrored=F
     side = affected_side(measurement, mirrored=mirrored, n_bootstrap=n_bootstrap, random_state=random_state)
     compared = side["image_side"] if side["image_side"] != "none" else side["weaker_image_side"]
     rate = face["frame_rate"]
+    calibration = calibrate_track(track, int(measurement["rest_index"]), landmarks)
     return {"video": name, "frame_rate": round(float(rate), 4), "n_frames_read": int(face["n_frames_read"]),
             "coverage": round(float(face["coverage"]), 4),
             "rest_s": round(float(face["start_s"] + track.frame_index[measurement["rest_index"]] / rate), 3),
             "affected_side": side, "regions": region_scores(measurement, compared, mirrored=mirrored),
             "measures": {n: float(v) for n, v in zip(VIDEO_FEATURE_NAMES, video_features(measurement))},
-            "measurement": measurement, "track": track, "face": face}
+            "calibration": calibration, "measurement": measurement, "track": track, "face": face}
 
 
 def measure_row(result):
@@ -98,9 +102,13 @@ def measure_row(result):
     side = result["affected_side"]
     row = {"video": result["video"], "affected_side": side["side"], "image_side": side["image_side"],
            "movement_percent": side["movement_percent"], "side_confidence": side["confidence"],
-           "rest_s": result["rest_s"], "coverage": result["coverage"]}
+           "rest_s": result["rest_s"], "coverage": result["coverage"],
+           "mm_per_iod": result["calibration"]["mm_per_iod"], "calibration": result["calibration"]["method"]}
     for region in result["regions"]:
         row[f"{region['key']}_percent"] = region["percent"]
+        for patient, moved in region["movement"].items():  # the peak movement in millimetres
+            row[f"{region['key']}_movement_mm_{patient}"] = (None if moved is None else
+                                                            round(moved * result["calibration"]["mm_per_iod"], 2))
         row[f"{region['key']}_level"] = region["level"]
         if "closure_percent" in region:
             row["eye_closure_percent"] = region["closure_percent"]

@@ -70,6 +70,7 @@ def make_measures_report(video, *, mirrored=False, fps=None, landmarks="mediapip
         "video": result["video"], "disclaimer": DISCLAIMER, "model": None, "mirrored": bool(mirrored),
         "side_convention": side_convention(mirrored), "grade": None, "affected_side": side,
         "regions": result["regions"], "scales": video_scales(measurement, mirrored),
+        "calibration": result["calibration"],
         "timeline": {"windows": stretches, "window_frames": length, "frame_rate": round(float(rate), 4),
                      "duration_s": round(n_read / rate, 3), "gaps": gaps, "n_frames_read": n_read,
                      "n_found": int(face["n_found"]), "n_interpolated": int(face.get("n_interpolated", 0)),

@@ -91,7 +91,7 @@ def region_scores(measurement, affected_image_side, mirrored=False):
     regions : list of dict
         ``key``, ``name``, ``items`` (the eFACE / Sunnybrook items it
         corresponds to), ``movement`` (``{"left", "right"}``: patient sides,
-        peak excursion from rest summed over the region's parts, in
+        peak excursion from rest, the mean over the region's parts, in
         inter-ocular distances), ``percent`` (the compared side against the
         other, or ``None`` when the region did not move), ``level``; the eye
         adds ``closure`` (``{"left", "right"}``: share of the rest opening
@@ -113,7 +113,7 @@ def region_scores(measurement, affected_image_side, mirrored=False):
         moved = max(totals.values()) > MOVED_NOISE_UNITS * noise * len(parts)
         percent = round(100 * min(totals[side] / strong, 1.5), 1) if moved and strong > 0 else None
         entry = {"key": key, "name": name, "items": items, "compared_side": patient_side(side, mirrored),
-                 "movement": {patient_side(s, mirrored): round(v, 4) for s, v in totals.items()},
+                 "movement": {patient_side(s, mirrored): round(v / len(parts), 4) for s, v in totals.items()},
                  "percent": percent, "level": region_level(percent)}
         if key == "eye":
             entry["closure"] = {patient_side(s, mirrored): None if v is None else round(v, 3)
