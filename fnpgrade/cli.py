@@ -259,6 +259,10 @@ def build_parser():
     examine.add_argument("--against", choices=("own", "rest_video"), default="own",
                          help="measure each expression from its own video's rest face (default) or from the "
                               "examination's rest video (videos that do not pass through rest; one sitting)")
+    examine.add_argument("--compare", action="store_true",
+                         help="compare each person's visits (the CSV's 'visit' column, in table order): each score's "
+                              "change from the first visit and whether it exceeds the measurement's own noise "
+                              "(a bootstrap over each video's frames)")
     examine.add_argument("--landmarks", choices=("mediapipe", "dlib", "fan"), default="mediapipe")
     examine.add_argument("--mirrored", action="store_true",
                          help="the videos are mirrored (front-camera 'selfie'): image left is the patient's left")
@@ -1105,6 +1109,36 @@ def _cmd_measure(args):
     return 0
 
 
+def _compare_visits(measured, full, rows):
+    """Print each person's visits side by side and add the change columns to ``rows`` (``subject/visit`` keys)."""
+    from .clinical.visits import compare_visits, score_spread
+
+    people = {}
+    for key in full:
+        person, _, visit = key.partition("/")
+        people.setdefault(person, []).append((visit or key, key))
+    by_key = {row["subject"]: row for row in rows}
+    for person, visits in people.items():
+        if len(visits) < 2:
+            print(f"{person}: one visit, nothing to compare (a 'visit' column in the CSV names them)")
+            continue
+        table = compare_visits([(visit, full[key], score_spread(measured[key])) for visit, key in visits])
+        print(f"{person}: visits compared (change from the first; 'beyond noise': larger than the measurement's "
+              "own noise, 1.96 SD of the difference)")
+        for (_, key), entry in zip(visits, table):
+            parts = []
+            for score, label in (("sunnybrook", "Sunnybrook"), ("eface", "eFACE")):
+                change = entry[f"{score}_change"]
+                parts.append(f"{label} {entry[score]} (SD {entry[f'{score}_sd']})" + (
+                    "" if change is None else f", change {change:+g}"
+                    + (" beyond noise" if entry[f"{score}_beyond_noise"] else " within noise")))
+                by_key[key][f"{score}_sd"] = "" if entry[f"{score}_sd"] is None else entry[f"{score}_sd"]
+                by_key[key][f"{score}_change"] = "" if change is None else change
+                by_key[key][f"{score}_beyond_noise"] = ("" if entry[f"{score}_beyond_noise"] is None
+                                                        else entry[f"{score}_beyond_noise"])
+            print(f"  {entry['visit']}: " + "; ".join(parts))
+
+
 def _cmd_examine(args):
     import json
 
@@ -1117,11 +1151,12 @@ def _cmd_examine(args):
             exams.update(load_examinations(item))
         else:
             exams[str(item)] = item  # one video: a whole-video examination
-    rows, full, failed = [], {}, []
+    rows, full, failed, measured = [], {}, [], {}
     for subject, videos in exams.items():
         try:
-            scores = score_examination(measure_examination(videos, against=args.against, landmarks=args.landmarks,
-                                                           mirrored=args.mirrored), mirrored=args.mirrored)
+            measured[subject] = measure_examination(videos, against=args.against, landmarks=args.landmarks,
+                                                    mirrored=args.mirrored)
+            scores = score_examination(measured[subject], mirrored=args.mirrored)
         except (ValueError, OSError) as error:  # no face, unreadable: named, the others go on
             failed.append(subject)
             print(f"{subject}: not scored: {error}", file=sys.stderr)
@@ -1129,6 +1164,8 @@ def _cmd_examine(args):
         print(format_scores(subject, scores))
         rows.append(scores_row(subject, scores))
         full[subject] = scores
+    if args.compare:
+        _compare_visits(measured, full, rows)
     for path, write in ((args.out, "csv"), (args.json, "json")):
         if path and rows:
             Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -102,3 +102,38 @@ def test_one_real_video_scored_as_a_whole_video_examination_from_python_and_the_
     scores = json.loads(full.read_text())
     item = scores["patient"]["sunnybrook"]["voluntary"]["items"]["open_smile"]
     assert item["basis"].endswith("(whole video)") and 0 <= item["value"] < 0.7
+
+
+def test_a_change_between_visits_counts_only_beyond_the_measurements_noise():
+    from fnpgrade.clinical.visits import compare_visits
+
+    def scores(composite, total):
+        return {"sunnybrook": {"composite": composite, "composite_estimate": None}, "eface": {"total": total}}
+
+    rows = compare_visits([("before", scores(40, 50.0), {"sunnybrook": 4.0, "eface": 3.0}),
+                           ("after", scores(70, 53.0), {"sunnybrook": 4.0, "eface": 3.0}),
+                           ("later", scores(None, 80.0), {"sunnybrook": None, "eface": 3.0})])
+    assert rows[0]["sunnybrook_change"] is None and rows[0]["sunnybrook_beyond_noise"] is None
+    assert rows[1]["sunnybrook_change"] == 30 and rows[1]["sunnybrook_beyond_noise"]        # 30 > 1.96 * 5.7
+    assert rows[1]["eface_change"] == 3 and rows[1]["eface_beyond_noise"] is False          # 3 < 1.96 * 4.2
+    assert rows[2]["sunnybrook_change"] is None and rows[2]["eface_beyond_noise"]
+
+
+def test_visits_of_one_person_compared_from_the_command_line(pyfeat_path, tmp_path, capsys):
+    """Before (HB6) and after (untouched): the scores rise beyond the measurement's own noise (a frame bootstrap)."""
+    pytest.importorskip("mediapipe")
+    from fnpgrade.cli import main
+    from fnpgrade.datasets.realmotion import make_real_motion_palsy
+
+    pyfeat_path("single_face.mp4")
+    data = make_real_motion_palsy(["single_face.mp4"], grades=(1, 6), sides=("left",), fps=(6.0,), sham=False)
+    original, palsy = (str(p) for p in data["path"])
+    table = tmp_path / "visits.csv"
+    table.write_text(f"subject,visit,expression,path\nman,1,video,{palsy}\nman,2,video,{original}\n")
+    out = tmp_path / "visits_scores.csv"
+    assert main(["examine", str(table), "--compare", "--out", str(out)]) == 0
+    assert "man: visits compared" in capsys.readouterr().out
+    with open(out) as handle:
+        rows = {row["subject"]: row for row in csv.DictReader(handle)}
+    assert rows["man/1"]["eface_change"] == "" and float(rows["man/1"]["eface_sd"]) > 0
+    assert float(rows["man/2"]["eface_change"]) > 20 and rows["man/2"]["eface_beyond_noise"] == "True"
