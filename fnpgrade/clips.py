@@ -62,6 +62,10 @@ class RegionClip:
     source : str, default=""
         Where the clip came from (a path, or ``"X[i]"`` for in-memory clips);
         used in error messages and reports.
+    occluded : ndarray of bool, shape (T,), optional
+        True where something covers part of the face (a hand at the mouth:
+        :mod:`fnpgrade.preprocessing.occlusion`); the measures leave such
+        frames out. ``None`` means none known.
 
     Examples
     --------
@@ -85,6 +89,7 @@ class RegionClip:
     found: np.ndarray | None = None
     source: str = ""
     measures: np.ndarray | None = None
+    occluded: np.ndarray | None = None
 
     def __post_init__(self):
         where = self.source or "RegionClip"
@@ -106,6 +111,11 @@ class RegionClip:
         if found.shape != (n,):
             raise ValueError(f"{where}: 'found' must have shape ({n},); got {found.shape}.")
         object.__setattr__(self, "found", found)
+        if self.occluded is not None:
+            occluded = np.asarray(self.occluded, dtype=bool)
+            if occluded.shape != (n,):
+                raise ValueError(f"{where}: 'occluded' must have shape ({n},); got {occluded.shape}.")
+            object.__setattr__(self, "occluded", occluded)
         if self.measures is not None:
             measures = np.asarray(self.measures, dtype=np.float32)
             if measures.ndim != 2 or len(measures) != n:
@@ -125,7 +135,7 @@ class RegionClip:
         return RegionClip(
             face=self.face[frames], brow=self.brow[frames], mouth=self.mouth[frames],
             landmarks=self.landmarks[frames], face_landmarks=take(self.face_landmarks),
-            found=self.found[frames], source=self.source, measures=take(self.measures),
+            found=self.found[frames], source=self.source, measures=take(self.measures), occluded=take(self.occluded),
         )
 
 

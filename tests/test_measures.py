@@ -334,3 +334,24 @@ def test_the_iris_calibrates_millimetres_and_anything_else_says_it_assumed():
     assert iris_calibration(mesh)["method"] == "assumed"
     lost = iris_calibration(np.full((478, 3), np.nan))
     assert lost["method"] == "assumed" and lost["mm_per_iod"] == ASSUMED_IOD_MM and "assumed" in lost["note"]
+
+
+def test_occluded_frames_are_left_out_of_the_measurement():
+    """A frame marked occluded (a hand at the face) is neither measured nor taken as the rest face."""
+    from fnpgrade import RegionClip
+    from fnpgrade.measures import FaceMeasures
+
+    rng = np.random.default_rng(0)
+    n = 6
+    face = rng.integers(0, 255, (n, 64, 64, 3), dtype=np.uint8)
+    points = np.tile(rng.uniform(10, 54, (1, 49, 2)), (n, 1, 1))
+    common = dict(face=face, brow=np.zeros((n, 40, 120, 3), np.uint8), mouth=np.zeros((n, 40, 120, 3), np.uint8),
+                  landmarks=points, face_landmarks=points)
+    with pytest.raises(ValueError, match="'occluded' must have shape"):
+        RegionClip(**common, occluded=np.zeros(n + 1, bool))
+    occluded = np.array([True, False, False, True, False, False])
+    clip = RegionClip(**common, occluded=occluded)
+    assert list(clip.select([0, 1]).occluded) == [True, False]
+    measurement = FaceMeasures().fit().measure(clip)
+    assert measurement["rest_index"] not in (0, 3)
+    assert not set(measurement["frames"]) & {0, 3} and len(measurement["frames"]) == 3

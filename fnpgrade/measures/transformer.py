@@ -51,11 +51,13 @@ class _MeasuresStep(ClipTransformer):
         return np.asarray(self._names_out(), dtype=object)
 
     def _found_landmarks(self, clip, index):
-        """The clip's face-crop landmarks, NaN in frames whose face was not found (only interpolated)."""
+        """The clip's face-crop landmarks, NaN in frames whose face was not found (only interpolated) or is occluded."""
         if clip.face_landmarks is None:
             raise ValueError(f"{clip_name(clip, index)}: the clip has no face_landmarks; {type(self).__name__} needs "
                              "the RegionClips of a LandmarkROICropper (registration='clip').")
-        return np.where(clip.found[:, None, None], clip.face_landmarks, np.nan)
+        # frames with a hand at the face: the landmarks draw a calm face under it, the flow reads the hand
+        usable = clip.found if clip.occluded is None else clip.found & ~clip.occluded
+        return np.where(usable[:, None, None], clip.face_landmarks, np.nan)
 
 
 class FaceMeasures(_MeasuresStep):

@@ -45,6 +45,7 @@ from .base import ClipTransformer
 from .geometry import (REGISTRATIONS, RIGID_49, apply_affine, detector_box_to_dlib, interpolate_missing,
                        region_transforms, similarity_to)
 from .landmarks import LANDMARK_BACKENDS, get_landmark_backend, to_49
+from .occlusion import hand_near_face, occluded_frames
 from .track import FaceTrack
 
 # The geometry (region_transforms, apply_affine, similarity_to, RIGID_49...) lives in
@@ -107,7 +108,9 @@ class LandmarkROICropper(ClipTransformer):
         calls; ``transform`` leaves it alone), per clip: ``source``, ``n_frames``, ``n_landmarked``
         (predicted), ``n_landmark_missed`` (frames where the detector saw a face
         but the landmark model found none in its box), ``n_interpolated``
-        (filled from neighbours), ``blank``.
+        (filled from neighbours), ``n_occluded`` (frames with a hand or other
+        skin-coloured occluder at the face, :mod:`fnpgrade.preprocessing.occlusion`:
+        marked in the clip's ``occluded``, left out of the measures), ``blank``.
     transform_report_ : list of dict
         The same, for the clips of the last ``transform`` (a prediction's).
 
@@ -213,19 +216,24 @@ class LandmarkROICropper(ClipTransformer):
         n = track.n_frames
         roi_h, roi_w = tuple(self.roi_size)
         report = {"source": name, "n_frames": n, "n_landmarked": 0, "n_landmark_missed": 0, "n_interpolated": 0,
+                  "n_occluded": 0,
                   "blank": bool(track.blank)}
         if track.blank or not track.found.any():
             return self._blank_clip(n, name, report)
         boxes = track.to_crop(detector_box_to_dlib(track.boxes, track.backend).reshape(n, 2, 2)).reshape(n, 4)
         points = np.full((n, 49, 2), np.nan)
+        hand = np.full(n, np.nan)
         for t in np.flatnonzero(track.found):
             in_crop = backend.predict(track.crops[t], boxes[t])
             points[t] = to_49(track.to_source(in_crop, int(t)))
+            hand[t] = hand_near_face(track.crops[t], in_crop)
         # a backend may find no face in a detector's box (NaN points): such a frame is not landmarked
         known = track.found & np.isfinite(points).all(axis=(1, 2))
         report["n_landmarked"] = int(known.sum())
         report["n_landmark_missed"] = int(track.found.sum() - known.sum())
         report["n_interpolated"] = int(n - known.sum())
+        occluded = occluded_frames(np.where(known, hand, np.nan))
+        report["n_occluded"] = int(occluded.sum())
         if not known.any():
             return self._blank_clip(n, name, report)
         points = interpolate_missing(points, known)
@@ -247,7 +255,8 @@ class LandmarkROICropper(ClipTransformer):
                                            borderValue=(0, 0, 0))
             outputs[key] = frames
         clip = RegionClip(face=outputs["face"], brow=outputs["brow"], mouth=outputs["mouth"], landmarks=points,
-                          face_landmarks=apply_affine(geometry["face"], points), found=known, source=name)
+                          face_landmarks=apply_affine(geometry["face"], points), found=known, source=name,
+                          occluded=occluded)
         return clip, report
 
     def _blank_clip(self, n, name, report):

@@ -195,6 +195,7 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
 
     from ..measures import FaceMeasures, video_features
     from ..measures.calibration import calibrate_track
+    from .measure import occluded_count, occlusion_warning
     from ..pipeline import MEASURES_FACE_SIZE
     from ..preprocessing.roi import LandmarkROICropper
     from ..readout import describe_grade, near_uniform
@@ -289,7 +290,8 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
                 "n_frames_read": n_read, "n_found": int(face["n_found"]),
                 "n_interpolated": int(face.get("n_interpolated", 0)),
                 "n_frames_without_face": int(sum(g["n_frames"] for g in gaps)),
-                "n_frames_unwindowed": int(n_unwindowed), "coverage": round(float(face["coverage"]), 4)}
+                "n_frames_unwindowed": int(n_unwindowed), "coverage": round(float(face["coverage"]), 4),
+                "n_frames_occluded": occluded_count(whole_clip)}
     worst = [dict(timeline["windows"][i], index=i) for i in grade["worst"]]
     best = [dict(timeline["windows"][i], index=i) for i in grade["best"]]
 
@@ -309,6 +311,9 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
     if side["side"] == "none":
         warnings.append(f"No side is clearly weaker: {side['reason']}.")
     warnings += _contradictions(grade["label"], side, regions)
+    occluded = occlusion_warning(timeline["n_frames_occluded"], n_read)
+    if occluded:
+        warnings.append(occluded)
 
     data = {
         "fnpgrade_version": __version__,

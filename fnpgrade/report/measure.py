@@ -16,7 +16,20 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["measure", "measure_row"]
+__all__ = ["measure", "measure_row", "occluded_count", "occlusion_warning"]
+
+
+def occluded_count(clip):
+    """Frames of a :class:`~fnpgrade.RegionClip` marked occluded (a hand at the face), 0 when none are known."""
+    return 0 if clip.occluded is None else int(np.sum(clip.occluded))
+
+
+def occlusion_warning(n_occluded, n_frames):
+    """The page's sentence on frames left out for a hand at the face (``None`` when there are none)."""
+    if not n_occluded:
+        return None
+    return (f"{n_occluded} of {n_frames} frames show a hand (or another skin-coloured occluder) at the face: they "
+            "are left out of the measurement (neither measured nor taken as the rest face).")
 
 
 def measure(video, *, landmarks="mediapipe", neutral=False, fps=None, mirrored=False, n_bootstrap=200,
@@ -50,7 +63,8 @@ def measure(video, *, landmarks="mediapipe", neutral=False, fps=None, mirrored=F
         ``measurement`` (the whole :func:`~fnpgrade.measures.measure_video`
         result: each region's excursion per side and frame), ``track`` (the
         detector's :class:`~fnpgrade.FaceTrack`), ``face`` (its report: frames
-        read, found, coverage) and ``calibration`` (millimetres per inter-ocular
+        read, found, coverage), ``n_occluded`` (frames with a hand at the face, left
+        out of the measurement) and ``calibration`` (millimetres per inter-ocular
         distance, by the iris where MediaPipe sees it, else assumed and said so:
         :mod:`fnpgrade.measures.calibration`).
 
@@ -81,7 +95,8 @@ def measure(video, *, landmarks="mediapipe", neutral=False, fps=None, mirrored=F
     track = detector.transform([video])[0]
     face = detector.transform_report_[0]
     cropper = LandmarkROICropper(landmarks=landmarks, registration="clip", face_size=MEASURES_FACE_SIZE).fit()
-    measurement = FaceMeasures(neutral=neutral).fit().measure(cropper.transform([track])[0])
+    clip = cropper.transform([track])[0]
+    measurement = FaceMeasures(neutral=neutral).fit().measure(clip)
     if measurement is None:
         raise ValueError(f"{name}: no frame of the video has landmarks; nothing to measure. Check the face is "
                          "visible ('fnpgrade preview').")
@@ -94,7 +109,7 @@ def measure(video, *, landmarks="mediapipe", neutral=False, fps=None, mirrored=F
             "rest_s": round(float(face["start_s"] + track.frame_index[measurement["rest_index"]] / rate), 3),
             "affected_side": side, "regions": region_scores(measurement, compared, mirrored=mirrored),
             "measures": {n: float(v) for n, v in zip(VIDEO_FEATURE_NAMES, video_features(measurement))},
-            "calibration": calibration, "measurement": measurement, "track": track, "face": face}
+            "calibration": calibration, "n_occluded": occluded_count(clip), "measurement": measurement, "track": track, "face": face}
 
 
 def measure_row(result):

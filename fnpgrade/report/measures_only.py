@@ -37,7 +37,7 @@ def make_measures_report(video, *, mirrored=False, fps=None, landmarks="mediapip
     from ..measures.video import side_asymmetry
     from . import figures
     from .core import DISCLAIMER, Report, _lid_series, video_scales
-    from .measure import measure
+    from .measure import measure, occlusion_warning
     from .side import side_convention
     from .timeline import face_gaps, window_spans
 
@@ -64,6 +64,9 @@ def make_measures_report(video, *, mirrored=False, fps=None, landmarks="mediapip
                 "('fnpgrade train') to grade."]
     if side["side"] == "none":
         warnings.append(f"No side is clearly weaker: {side['reason']}.")
+    occluded = occlusion_warning(result["n_occluded"], n_read)
+    if occluded:
+        warnings.append(occluded)
     data = {
         "fnpgrade_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -76,7 +79,7 @@ def make_measures_report(video, *, mirrored=False, fps=None, landmarks="mediapip
                      "n_found": int(face["n_found"]), "n_interpolated": int(face.get("n_interpolated", 0)),
                      "n_frames_without_face": int(sum(g["n_frames"] for g in gaps)),
                      "n_frames_unwindowed": int(n_unwindowed), "coverage": round(float(face["coverage"]), 4),
-                     "rest_s": result["rest_s"]},
+                     "rest_s": result["rest_s"], "n_frames_occluded": result["n_occluded"]},
         "worst_windows": [], "best_windows": [], "warnings": warnings,
         "measures": {k: (None if not np.isfinite(v) else round(v, 5)) for k, v in result["measures"].items()},
     }

