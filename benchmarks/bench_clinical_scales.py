@@ -64,7 +64,7 @@ def main(argv=None):
 
     # synthetic examinations: 7 clips per subject, one per expression; the clips are 4-frame windows of the
     # expression (none passes through rest), so each is measured against the subject's rest clip
-    file = cache / f"clinical_exams_{args.synthetic_subjects}_v2.joblib"
+    file = cache / f"clinical_exams_{args.synthetic_subjects}_v3.joblib"
     if file.exists():
         exams, info = joblib.load(file)
     else:

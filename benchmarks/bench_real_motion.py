@@ -46,7 +46,7 @@ def measure_paths(paths, neutral=False, cache=None):
 
     out = []
     for path in paths:
-        key = hashlib.sha1(f"{path}|{Path(path).stat().st_size}|{neutral}|v7".encode()).hexdigest()[:16]
+        key = hashlib.sha1(f"{path}|{Path(path).stat().st_size}|{neutral}|v8".encode()).hexdigest()[:16]
         file = cache / f"{key}.joblib"
         if not file.exists():
             joblib.dump(measure(path, neutral=neutral, n_bootstrap=0)["measurement"], file)
@@ -61,7 +61,7 @@ def synthetic_measurements(n_subjects, random_state, cache):
     from fnpgrade.measures import FaceMeasures
     from fnpgrade.pipeline import MEASURES_FACE_SIZE
 
-    file = cache / f"synthetic_{n_subjects}_{random_state}_v7.joblib"
+    file = cache / f"synthetic_{n_subjects}_{random_state}_v8.joblib"
     if file.exists():
         return joblib.load(file)
     X, y, groups, info = make_palsy_clips(n_subjects=n_subjects, clips_per_subject=7, target="hb",
@@ -85,7 +85,7 @@ def synthetic_video_measurements(n_subjects, random_state, cache):
     from fnpgrade.measures import FaceMeasures
     from fnpgrade.pipeline import MEASURES_FACE_SIZE
 
-    file = cache / f"synthetic_videos_{n_subjects}_{random_state}_v7.joblib"
+    file = cache / f"synthetic_videos_{n_subjects}_{random_state}_v8.joblib"
     if file.exists():
         return joblib.load(file)
     detector = FaceDetector(no_face="blank").fit()

@@ -355,3 +355,5 @@ def test_occluded_frames_are_left_out_of_the_measurement():
     measurement = FaceMeasures().fit().measure(clip)
     assert measurement["rest_index"] not in (0, 3)
     assert not set(measurement["frames"]) & {0, 3} and len(measurement["frames"]) == 3
+    # told the first frame is the person's rest face, it stays the rest face
+    assert FaceMeasures(neutral=True).fit().measure(clip)["rest_index"] == 0

@@ -169,7 +169,10 @@ class FaceMeasures(_MeasuresStep):
             ``None`` when no frame has landmarks.
         """
         # frames where the face was not found carry interpolated geometry only: measure real frames
-        return measure_video(clip.face, self._found_landmarks(clip, index), rest="first" if self.neutral else "auto",
+        landmarks = self._found_landmarks(clip, index)
+        if self.neutral and clip.found[0]:
+            landmarks[0] = clip.face_landmarks[0]  # the given rest face stays the rest face, whatever it reads
+        return measure_video(clip.face, landmarks, rest="first" if self.neutral else "auto",
                              flow=DISFlow(self.flow_preset), max_frames=self.max_frames)
 
     def _transform_one(self, clip, index, model=None, progress=None):
