@@ -1078,6 +1078,16 @@ def _cmd_report(args):
     return 0
 
 
+def _write_csv(path, rows):
+    """``rows`` (dicts) as a CSV at ``path``, every key any row has as a column, folders made."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(k for row in rows for k in row)))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def _cmd_measure(args):
     from .report import measure, measure_row
 
@@ -1096,13 +1106,8 @@ def _cmd_measure(args):
         side = result["affected_side"]
         print(f"{video}: affected side {side['side']} ({side['reason']})")
     if rows:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        print(f"measures of {_n(len(rows), 'video')} written to {out}")
+        _write_csv(args.out, rows)
+        print(f"measures of {_n(len(rows), 'video')} written to {args.out}")
     if failed:
         print(f"{len(failed)} of {len(videos)} videos could not be measured.", file=sys.stderr)
         return 1
@@ -1168,14 +1173,11 @@ def _cmd_examine(args):
         _compare_visits(measured, full, rows)
     for path, write in ((args.out, "csv"), (args.json, "json")):
         if path and rows:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "w", newline="") as handle:
-                if write == "json":
-                    json.dump(full, handle, indent=2, default=float)
-                else:
-                    writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
-                    writer.writeheader()
-                    writer.writerows(rows)
+            if write == "json":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                Path(path).write_text(json.dumps(full, indent=2, default=float))
+            else:
+                _write_csv(path, rows)
             print(f"scores of {_n(len(rows), 'examination')} written to {path}")
     if failed:
         print(f"{len(failed)} of {len(exams)} examinations could not be scored.", file=sys.stderr)

@@ -79,16 +79,23 @@ def test_a_missing_expression_is_named_and_the_composite_not_made_up(synthetic_e
     assert scores["expressions"]["snarl"] == "missing" and scores["expressions"]["rest"] == "measured"
 
 
-def test_one_real_video_scored_as_a_whole_video_examination_from_python_and_the_cli(pyfeat_path, tmp_path):
-    """A one-sided HB6 on a real recording scores far below the untouched recording; synkinesis is named as
-    missing (it needs separate expression videos), never silently zero."""
+@pytest.fixture(scope="module")
+def healthy_and_hb6(pyfeat_path):
+    """single_face.mp4 at 6 fps untouched, and with an HB6 on the image's left (simulated palsy on real video)."""
     pytest.importorskip("mediapipe")
-    from fnpgrade.cli import main
     from fnpgrade.datasets.realmotion import make_real_motion_palsy
 
     pyfeat_path("single_face.mp4")
     data = make_real_motion_palsy(["single_face.mp4"], grades=(1, 6), sides=("left",), fps=(6.0,), sham=False)
-    original, palsy = (str(p) for p in data["path"])
+    return tuple(str(p) for p in data["path"])
+
+
+def test_one_real_video_scored_as_a_whole_video_examination_from_python_and_the_cli(healthy_and_hb6, tmp_path):
+    """A one-sided HB6 on a real recording scores far below the untouched recording; synkinesis is named as
+    missing (it needs separate expression videos), never silently zero."""
+    from fnpgrade.cli import main
+
+    original, palsy = healthy_and_hb6
     table = tmp_path / "exams.csv"
     table.write_text(f"subject,expression,path\nhealthy,video,{original}\npatient,video,{palsy}\n")
     out, full = tmp_path / "scores.csv", tmp_path / "scores.json"
@@ -119,15 +126,11 @@ def test_a_change_between_visits_counts_only_beyond_the_measurements_noise():
     assert rows[2]["sunnybrook_change"] is None and rows[2]["eface_beyond_noise"]
 
 
-def test_visits_of_one_person_compared_from_the_command_line(pyfeat_path, tmp_path, capsys):
+def test_visits_of_one_person_compared_from_the_command_line(healthy_and_hb6, tmp_path, capsys):
     """Before (HB6) and after (untouched): the scores rise beyond the measurement's own noise (a frame bootstrap)."""
-    pytest.importorskip("mediapipe")
     from fnpgrade.cli import main
-    from fnpgrade.datasets.realmotion import make_real_motion_palsy
 
-    pyfeat_path("single_face.mp4")
-    data = make_real_motion_palsy(["single_face.mp4"], grades=(1, 6), sides=("left",), fps=(6.0,), sham=False)
-    original, palsy = (str(p) for p in data["path"])
+    original, palsy = healthy_and_hb6
     table = tmp_path / "visits.csv"
     table.write_text(f"subject,visit,expression,path\nman,1,video,{palsy}\nman,2,video,{original}\n")
     out = tmp_path / "visits_scores.csv"
