@@ -15,7 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-__all__ = ["read_clip", "iter_frames", "ClipRef", "describe_source", "VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS"]
+__all__ = ["read_clip", "iter_frames", "ClipRef", "describe_source", "as_clip_array", "VIDEO_EXTENSIONS",
+           "IMAGE_EXTENSIONS"]
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -95,7 +96,8 @@ def _to_uint8(array, *, where):
     return np.ascontiguousarray(np.rint(array).astype(np.uint8))
 
 
-def _array_to_clip(array, where):
+def as_clip_array(array, where):
+    """``array`` (frames, or a list of frames) as one ``(T, H, W, 3)`` uint8 RGB clip; errors name ``where``."""
     if isinstance(array, (list, tuple)):
         # a list of frames: check sizes here, where the message can name the frame
         if not array:
@@ -237,7 +239,7 @@ def iter_frames(source, fps=None):
                 raise ValueError(f"{path}: the video file is empty (0 bytes); replace it.")
             yield from _iter_video(path, fps)
         return
-    clip = _array_to_clip(source, describe_source(source))
+    clip = as_clip_array(source, describe_source(source))
     yield from clip
 
 
@@ -273,7 +275,7 @@ def read_clip(source, fps=None):
     (2, 8, 8, 3)
     """
     if not isinstance(source, (str, os.PathLike, ClipRef)):
-        return _array_to_clip(source, describe_source(source))
+        return as_clip_array(source, describe_source(source))
     frames = list(iter_frames(source, fps=fps))
     if not frames:
         raise ValueError(f"{source}: the clip has 0 frames in the requested range; check start/stop.")
@@ -282,7 +284,7 @@ def read_clip(source, fps=None):
 
 def write_video(path, frames, fps=6.0):
     """Write ``(T, H, W, 3)`` uint8 RGB frames to a video file (mp4v codec for .mp4, MJPG for .avi)."""
-    frames = _array_to_clip(frames, str(path))
+    frames = as_clip_array(frames, str(path))
     fourcc = cv2.VideoWriter_fourcc(*("MJPG" if str(path).lower().endswith(".avi") else "mp4v"))
     height, width = frames.shape[1:3]
     writer = cv2.VideoWriter(str(path), fourcc, float(fps), (width, height))

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_confusion_matrix", "plot_fold_scores", "plot_learning_curves"]
+__all__ = ["plot_confusion_matrix", "plot_fold_scores", "plot_learning_curves", "new_figure"]
 
 
-def _figure(figsize):
-    # Agg through the object API: no global pyplot state, works headless.
+def new_figure(figsize):
+    """A matplotlib ``Figure`` drawn by Agg through the object API (no global pyplot state; works headless)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -55,7 +55,7 @@ def plot_confusion_matrix(y_true, y_pred, labels=None, path=None, title="Confusi
     if labels is None:
         labels = sorted(set(np.asarray(y_true).tolist()) | set(np.asarray(y_pred).tolist()), key=str)
     matrix = confusion_matrix(y_true, y_pred, labels=labels, normalize=normalize)
-    fig = _figure((4.2, 3.8))
+    fig = new_figure((4.2, 3.8))
     ax = fig.add_subplot()
     ConfusionMatrixDisplay(matrix, display_labels=labels).plot(ax=ax, colorbar=False,
                                                                values_format=".2f" if normalize else "d")
@@ -128,7 +128,7 @@ def plot_fold_scores(scores, metrics=None, path=None, title="Scores per fold", r
     table = _fold_table(scores, metrics)
     names = list(table)
     n_folds = max(len(v) for v in table.values())
-    fig = _figure((max(4.5, 1.1 * n_folds + 2.5), 3.6))
+    fig = new_figure((max(4.5, 1.1 * n_folds + 2.5), 3.6))
     ax = fig.add_subplot()
     width = 0.8 / len(names)
     colors = [f"C{i % 10}" for i in range(len(names))]
@@ -212,7 +212,7 @@ def plot_learning_curves(history, path=None, keys=None, title="Learning curves")
     def series(key):
         return np.array([row.get(key, np.nan) for row in rows], dtype=float)
 
-    fig = _figure((5.2, 3.6))
+    fig = new_figure((5.2, 3.6))
     ax = fig.add_subplot()
     right = ax.twinx()
     for i, key in enumerate(keys):
@@ -294,7 +294,7 @@ def clip_strip(X, labels=None, n_per_label=None, captions=None, max_frames=4, pa
             members = [i for i, v in enumerate(labels) if v == label]
             index.extend(sorted(rng.choice(members, size=min(n_per_label, len(members)), replace=False).tolist()))
     n_cols = min(max_frames, max(len(frames[i]) for i in index))
-    fig = _figure((1.6 * n_cols + 0.4, 1.6 * len(index) + 0.4))
+    fig = new_figure((1.6 * n_cols + 0.4, 1.6 * len(index) + 0.4))
     for r, i in enumerate(index):
         clip = frames[i]
         picks = np.unique(np.linspace(0, len(clip) - 1, min(n_cols, len(clip))).round().astype(int))
@@ -377,7 +377,7 @@ def roi_montage(region_clip, path=None, max_frames=8, landmarks=True, title=None
     face_w, roi_w, label_h, gap_w, roi_gap = 1.7, 2.25, 0.3, 0.15, 0.2
     top_h, legend_h = 0.4, 0.35
     width, height = face_w + gap_w + roi_w + 0.1, top_h + len(frames) * (face_w + label_h) + legend_h
-    fig = _figure((width, height))
+    fig = new_figure((width, height))
     grid = fig.add_gridspec(len(frames), 2, width_ratios=[face_w, roi_w], left=0.05 / width,
                             right=1 - 0.05 / width, top=1 - top_h / height, bottom=legend_h / height,
                             wspace=gap_w / ((face_w + roi_w) / 2), hspace=label_h / face_w)

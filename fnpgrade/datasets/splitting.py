@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import IMAGE_EXTENSIONS, ClipRef, _array_to_clip, describe_source, iter_frames
+from ..io import IMAGE_EXTENSIONS, ClipRef, as_clip_array, describe_source, iter_frames
 from ..preprocessing.windows import window_starts
 
 __all__ = ["split_into_clips", "concat_datasets", "count_frames"]
@@ -135,7 +135,7 @@ def _sliceable(source, where, fps):
             ref = ClipRef(ref.path, ref.start, ref.stop, fps)
         offset = ref.start or 0
         return count_frames(ref), lambda s, e: ClipRef(ref.path, offset + s, offset + e, ref.fps)
-    array = _array_to_clip(source, where) if not isinstance(source, np.ndarray) or source.ndim != 4 else source
+    array = as_clip_array(source, where) if not isinstance(source, np.ndarray) or source.ndim != 4 else source
     return len(array), lambda s, e: array[s:e]
 
 

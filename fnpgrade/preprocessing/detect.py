@@ -26,7 +26,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..io import IMAGE_EXTENSIONS, ClipRef, _array_to_clip, describe_source, iter_frames
+from ..io import IMAGE_EXTENSIONS, ClipRef, as_clip_array, describe_source, iter_frames
 from .base import ClipTransformer
 from .detectors import (DETECTOR_BACKENDS, DetectorBackend, DlibHOGDetector, HaarDetector, SFDDetector,
                         detect_rotated, get_detector_backend, loaded_detector, verify_face)
@@ -442,7 +442,7 @@ class FaceDetector(ClipTransformer):
     def _frames(self, source, name):
         if isinstance(source, (str, os.PathLike, ClipRef)):
             return iter_frames(source, fps=self.fps)
-        return iter(_array_to_clip(source, name))
+        return iter(as_clip_array(source, name))
 
     def _detection_scale(self, width):
         scale = 1.0 if self.detect_width is None else min(1.0, self.detect_width / float(width))

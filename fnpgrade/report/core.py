@@ -13,7 +13,7 @@ from .regions import region_scores
 from .side import affected_side, patient_side, side_convention
 from .timeline import face_gaps, grade_over_time, window_spans
 
-__all__ = ["Report", "make_report", "DISCLAIMER", "DEFAULT_WINDOW"]
+__all__ = ["Report", "make_report", "DISCLAIMER", "DEFAULT_WINDOW", "video_scales", "lid_series"]
 
 #: The statement every report carries.
 DISCLAIMER = ("Research software, not a diagnosis. fnpgrade has not been validated on patients; these numbers "
@@ -336,7 +336,7 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
     }
 
     images = {}
-    lids = _lid_series(measurement, track, rate, start, mirrored)
+    lids = lid_series(measurement, track, rate, start, mirrored)
     images["timeline"] = ("Grade over time: the probabilities of each stretch; grey hatched: no face (not graded); "
                           "red: the worst stretches. Below: each eye's lid opening.",
                           figures.to_png(figures.timeline_figure({**grade, "windows": timeline["windows"]}, gaps,
@@ -418,7 +418,7 @@ def video_scales(measurement, mirrored=False):
     return {k: scores[k] for k in ("sunnybrook", "eface")}
 
 
-def _lid_series(measurement, track, rate, start, mirrored):
+def lid_series(measurement, track, rate, start, mirrored):
     """``{patient side: (seconds, lid opening)}`` over the frames with landmarks."""
     times = start + track.frame_index[measurement["aperture_frames"]] / rate
     return {patient_side(side, mirrored): (times, np.asarray(measurement["eye_aperture"][side], float))

@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 
-from ..plots import _figure
+from ..plots import new_figure
 
 __all__ = ["to_png", "timeline_figure", "regions_figure", "measures_explanation_figure",
            "network_explanation_figure", "gradcam_figure"]
@@ -37,7 +37,7 @@ def timeline_figure(grade, gaps, duration_s, lids=None):
     windows = grade["windows"]
     classes = list(grade["probabilities"])
     rows = 2 if lids else 1
-    fig = _figure((9, 2.6 * rows + 0.4))
+    fig = new_figure((9, 2.6 * rows + 0.4))
     axes = [fig.add_subplot(rows, 1, k + 1) for k in range(rows)]
     ax = axes[0]
     for k, c in enumerate(classes):
@@ -77,7 +77,7 @@ def timeline_figure(grade, gaps, duration_s, lids=None):
 
 def regions_figure(regions, affected):
     """Each region's movement on the patient's left and right, with the affected side's percent."""
-    fig = _figure((7.5, 2.8))
+    fig = new_figure((7.5, 2.8))
     ax = fig.add_subplot()
     names = [r["name"] for r in regions]
     y = np.arange(len(regions))
@@ -102,7 +102,7 @@ def regions_figure(regions, affected):
 def measures_explanation_figure(explanation, label):
     """Horizontal bars: how much each measure's asymmetry raised the probability of the grade."""
     rows = explanation["measures"]
-    fig = _figure((7.5, 0.32 * max(len(rows), 3) + 1.0))
+    fig = new_figure((7.5, 0.32 * max(len(rows), 3) + 1.0))
     ax = fig.add_subplot()
     values = [r["contribution"] for r in rows]
     ax.barh(np.arange(len(rows)), values, color=["tab:red" if v > 0 else "tab:blue" for v in values])
@@ -116,7 +116,7 @@ def measures_explanation_figure(explanation, label):
 
 def network_explanation_figure(explanation, seconds, label):
     """Branch occlusion bars and the frame-occlusion strip over the video's windows."""
-    fig = _figure((9, 3.2))
+    fig = new_figure((9, 3.2))
     grid = fig.add_gridspec(1, 2, width_ratios=[1, 2.4], wspace=0.35)
     ax = fig.add_subplot(grid[0])
     names = list(explanation["branches"])
@@ -144,7 +144,7 @@ def gradcam_figure(faces, cam, labels):
     import matplotlib
 
     n = len(faces)
-    fig = _figure((2.0 * n, 2.3))
+    fig = new_figure((2.0 * n, 2.3))
     cmap = matplotlib.colormaps["jet"]
     for k in range(n):
         ax = fig.add_subplot(1, n, k + 1)

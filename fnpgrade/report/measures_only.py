@@ -36,7 +36,7 @@ def make_measures_report(video, *, mirrored=False, fps=None, landmarks="mediapip
     from .. import __version__
     from ..measures.video import side_asymmetry
     from . import figures
-    from .core import DISCLAIMER, Report, _lid_series, video_scales
+    from .core import DISCLAIMER, Report, lid_series, video_scales
     from .measure import measure, occlusion_warning
     from .side import side_convention
     from .timeline import face_gaps, window_spans
@@ -83,7 +83,7 @@ def make_measures_report(video, *, mirrored=False, fps=None, landmarks="mediapip
         "worst_windows": [], "best_windows": [], "warnings": warnings,
         "measures": {k: (None if not np.isfinite(v) else round(v, 5)) for k, v in result["measures"].items()},
     }
-    lids = _lid_series(measurement, track, rate, start, mirrored)
+    lids = lid_series(measurement, track, rate, start, mirrored)
     images = {
         "timeline": ("Each eye's lid opening over the video; grey hatched: no face.",
                      figures.to_png(figures.timeline_figure({"windows": [], "probabilities": {}, "worst": []}, gaps,
