@@ -7,7 +7,7 @@ Names are imported lazily, so ``import fnpgrade`` stays fast and does not load
 torch until a network is needed.
 """
 
-from importlib import import_module
+from .lazy import lazy_exports
 
 __version__ = "0.2.0"
 
@@ -39,15 +39,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 
-def __getattr__(name):
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module 'fnpgrade' has no attribute {name!r}") from None
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_exports("fnpgrade", _EXPORTS, globals())

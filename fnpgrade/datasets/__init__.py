@@ -9,7 +9,7 @@
 - :func:`concat_datasets`: join several ``(X, y, groups)`` datasets.
 """
 
-from importlib import import_module
+from ..lazy import lazy_exports
 
 __all__ = ["make_palsy_clips", "make_palsy_videos", "make_real_motion_palsy", "load_clip_folder", "load_ckplus", "split_into_clips", "concat_datasets"]
 
@@ -24,15 +24,4 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name):
-    try:
-        module = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module 'fnpgrade.datasets' has no attribute {name!r}") from None
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_exports("fnpgrade.datasets", _EXPORTS, globals())
