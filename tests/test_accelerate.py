@@ -57,6 +57,8 @@ def _run(out, n_processes, *args, tmp):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
+    """Training runs under ``accelerate launch`` (one and two processes): the tests using them are marked
+    ``processes`` (``make test-all`` runs them)."""
     tmp = tmp_path_factory.mktemp("accelerate")
     return {"one": _run(tmp / "one", 1, tmp=tmp),
             "two": _run(tmp / "two", 2, "--checkpoint-dir", str(tmp / "ckpt"), tmp=tmp),
@@ -68,6 +70,7 @@ def _losses(run):
     return np.array([[row["train_loss"], row["valid_loss"]] for row in run["history"]])
 
 
+@pytest.mark.processes
 def test_two_processes_train_the_model_one_process_trains(runs):
     (one,), (rank0, rank1) = runs["one"], runs["two"]
     assert rank0["n_processes"] == 2 and one["n_processes"] == 1
@@ -82,6 +85,7 @@ def test_two_processes_train_the_model_one_process_trains(runs):
     np.testing.assert_allclose(rank0["proba"], one["proba"], atol=1e-5)
 
 
+@pytest.mark.processes
 def test_both_processes_end_with_the_same_network_and_history(runs):
     rank0, rank1 = runs["two"]
     assert rank0["params"] == rank1["params"]
@@ -89,12 +93,14 @@ def test_both_processes_end_with_the_same_network_and_history(runs):
     assert rank0["proba"] == rank1["proba"]
 
 
+@pytest.mark.processes
 def test_fitted_network_has_plain_batch_norms_and_hands_over_to_a_picklable_classifier(runs):
     rank0, _ = runs["two"]
     assert rank0["batchnorm_types"] == ["BatchNorm1d", "BatchNorm2d"]
     np.testing.assert_allclose(rank0["plain_proba"], rank0["proba"], atol=1e-6)
 
 
+@pytest.mark.processes
 def test_without_synced_batch_norm_each_process_normalises_its_own_part(runs):
     """The reason the synced batch norm is the default: per-process statistics change the losses."""
     (one,), (rank0, rank1) = runs["one"], runs["two_unsynced"]
@@ -102,6 +108,7 @@ def test_without_synced_batch_norm_each_process_normalises_its_own_part(runs):
     assert np.abs(_losses(rank0) - _losses(one)).max() > 1e-3
 
 
+@pytest.mark.processes
 def test_a_two_process_run_resumes_from_its_checkpoint_as_if_never_interrupted(runs):
     """The 2-process run of the comparison above was stopped after epoch 1 and resumed from its checkpoint."""
     (one,), (rank0, rank1) = runs["one"], runs["two"]
@@ -110,6 +117,7 @@ def test_a_two_process_run_resumes_from_its_checkpoint_as_if_never_interrupted(r
     np.testing.assert_allclose(_losses(rank0), _losses(one), rtol=2e-5)
 
 
+@pytest.mark.processes
 def test_only_the_main_process_writes_the_checkpoint(runs):
     state = read_checkpoint(runs["checkpoint"])
     assert len(state["history"]) == 3

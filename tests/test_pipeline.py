@@ -87,7 +87,7 @@ def test_fit_then_predict_held_out_subjects(palsy_data):
 def test_cross_validate_grouped_by_subject(palsy_data):
     X, y, groups = palsy_data
     pipe = make_phcnn_pipeline(width=0.125, max_epochs=2, batch_size=16, random_state=0)
-    cv = GroupKFold(n_splits=3)
+    cv = GroupKFold(n_splits=2)
     scores = cross_validate(pipe, X, y, groups=groups, cv=cv, scoring=SCORING, error_score="raise")
     # the same numbers as a hand-written loop: folds by subject, a fresh clone per fold, deterministic fits
     from sklearn.metrics import get_scorer

@@ -156,7 +156,7 @@ def test_frames_without_face_get_interpolated_landmarks(steps, face):
     assert region.found.tolist() == [True, False, True]
     np.testing.assert_allclose(region.landmarks[1], region.landmarks[[0, 2]].mean(0))
     assert cropper.transform_report_ == [{"source": "X[0]", "n_frames": 3, "n_landmarked": 2, "n_landmark_missed": 0,
-                                "n_interpolated": 1, "blank": False}]
+                                "n_interpolated": 1, "n_occluded": 0, "blank": False}]
     assert region.face[1].max() == 0  # the blank frame stays blank: nothing is invented
 
 
