@@ -760,8 +760,11 @@ def _held_out_scores(tail, Xt, y, groups, seed, max_folds=5):
     people = np.asarray([f"{g}|{label}" for g, label in zip(groups, y)], dtype=object)
     ids, graded, _ = grade_by_subject(proba, people, classes)
     truth = np.asarray([y[people == i][0] for i in ids])
+    # calibration: the multiclass Brier score of the held-out probabilities (0 perfect, a uniform answer 1 - 1/k)
+    brier = float(np.mean(((np.asarray(y)[:, None] == classes[None]) - proba) ** 2) * len(classes))
     return {"method": f"person-wise {folds}-fold cross-validation at training", "clip_accuracy":
             round(float(np.mean(predicted == y)), 3), "person_accuracy": round(float(np.mean(graded == truth)), 3),
+            "brier": round(brier, 3), "uniform_brier": round(1 - 1 / len(classes), 3),
             "n_people": n_people}
 
 

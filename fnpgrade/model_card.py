@@ -190,7 +190,8 @@ def make_model_card(model, y=None, groups=None, *, synthetic, data_name="", targ
         Held-out scores measured on people the model was not trained on
         (person-wise cross-validation), e.g. ``{"method": "person-wise
         5-fold cross-validation", "clip_accuracy": ..., "person_accuracy":
-        ..., "n_subjects": ...}``. ``None``: not measured; the card says so.
+        ..., "brier": ..., "n_subjects": ...}`` (``brier``: the multiclass Brier
+        score of the held-out probabilities, their calibration). ``None``: not measured; the card says so.
         Never fill it with training-set scores.
 
     Returns
@@ -333,6 +334,8 @@ def _validation_text(validation):
     parts = [f"{label} {validation[key]:.2f}" for key, label in (("clip_accuracy", "per clip"),
                                                                    ("person_accuracy", "per person"))
              if validation.get(key) is not None]
+    if validation.get("brier") is not None:
+        parts.append(f"Brier score {validation['brier']:.2f} (a uniform answer {validation['uniform_brier']:.2f})")
     method = validation.get("method")
     return (", ".join(parts) or "recorded") + (f" ({method})" if method else "")
 

@@ -699,6 +699,8 @@ def test_train_puts_the_person_wise_held_out_accuracy_on_the_card():
     scores = _held_out_scores(RandomForestClassifier(20, random_state=0), X, y, groups, seed=0)
     assert scores["n_people"] == 8 and "5-fold" in scores["method"]
     assert scores["clip_accuracy"] >= 0.9 and scores["person_accuracy"] == 1.0
+    # calibration on held-out people: confident and right is near 0, a uniform answer 1 - 1/2
+    assert 0 <= scores["brier"] < 0.2 and scores["uniform_brier"] == 0.5
     assert _held_out_scores(RandomForestClassifier(5), X, y, np.zeros(40), seed=0) is None  # one person
 
 

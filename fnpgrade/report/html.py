@@ -102,6 +102,9 @@ def _held_out(data):
     parts = [f"{label} {_v(f'model.card.validation.{key}', validation[key], '{:.2f}')}"
              for key, label in (("clip_accuracy", "per video"), ("person_accuracy", "per person and grade"))
              if validation.get(key) is not None]
+    if validation.get("brier") is not None:  # calibration: how far the probabilities are from what happened
+        parts.append(f"Brier score {_v('model.card.validation.brier', validation['brier'], '{:.2f}')} (0 perfect; "
+                     f"a uniform answer {validation.get('uniform_brier', 0):.2f})")
     return (f"<p data-key=held_out>How often this model is right on people it was not trained on: "
             f"{', '.join(parts)} ({_e(validation.get('method', ''))}, {validation.get('n_people')} people).</p>")
 
