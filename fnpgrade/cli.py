@@ -109,9 +109,9 @@ def _add_model_args(parser, store=False):
                              "grade must start at rest too")
     parser.add_argument("--landmarks", choices=("mediapipe", "dlib"), default=None,
                         help="landmark model (default: dlib for phcnn, mediapipe for measures)")
-    from .nn.registry import ARCHITECTURES  # the one list of networks (imports torch, which training needs anyway)
+    from .nn.names import ARCHITECTURE_NAMES  # the networks' names without loading torch (--help stays fast)
 
-    parser.add_argument("--arch", choices=tuple(ARCHITECTURES), default="phcnn-lstm",
+    parser.add_argument("--arch", choices=ARCHITECTURE_NAMES, default="phcnn-lstm",
                         help="network (default: %(default)s)")
     parser.add_argument("--width", type=float, default=None, help="width multiplier; 1.0 is the paper's size")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs")
@@ -1201,8 +1201,6 @@ _CLI_HINTS["cv"] = _CLI_HINTS["train"]
 
 def main(argv=None):
     """Entry point of the ``fnpgrade`` command; returns the exit status."""
-    from .preprocessing.detect import FaceCoverageError
-
     from .utils import THIRD_PARTY_LOGS_ENV
 
     args = build_parser().parse_args(argv)
@@ -1214,6 +1212,8 @@ def main(argv=None):
     except (CLIError, ValueError, FileNotFoundError, TypeError) as exc:
         if args.debug:
             raise
+        from .preprocessing.detect import FaceCoverageError  # here, not at start-up: it loads scikit-learn
+
         hint = _CLI_HINTS.get(args.command, "") if isinstance(exc, FaceCoverageError) else ""
         print(f"fnpgrade {args.command}: error: {exc}{hint}", file=sys.stderr)
         return 2

@@ -802,3 +802,18 @@ def test_classifier_pickled_with_a_removed_option_is_refused_unless_it_had_the_p
     old = PHCNNClassifier.__new__(PHCNNClassifier)
     old.__setstate__(state)
     assert name not in old.get_params() and old.measures is False
+
+
+def test_the_architectures_names_are_known_without_torch():
+    """The command line offers the networks by name without loading torch or scikit-learn (``fnpgrade --help``
+    answers at once); the names are the registry's."""
+    import subprocess
+    import sys
+
+    from fnpgrade.nn.names import ARCHITECTURE_NAMES
+
+    assert tuple(ARCHITECTURES) == ARCHITECTURE_NAMES
+    code = ("import sys, fnpgrade.cli; fnpgrade.cli.build_parser(); "
+            "print('torch' in sys.modules, 'sklearn' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "False False", done.stderr[-2000:]
