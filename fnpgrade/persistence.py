@@ -23,12 +23,19 @@ class ModelVersionError(ValueError):
 
 
 def _versions():
-    import sklearn
-    import torch
+    # read from the installed packages' metadata: loading a clinical grader never needs torch, and importing it
+    # costs a second
+    from importlib.metadata import PackageNotFoundError, version
 
     from . import __version__
 
-    return {"fnpgrade": __version__, "torch": torch.__version__, "scikit-learn": sklearn.__version__,
+    def installed(name):
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    return {"fnpgrade": __version__, "torch": installed("torch"), "scikit-learn": installed("scikit-learn"),
             "python": platform.python_version()}
 
 

@@ -108,3 +108,21 @@ def test_saved_model_predicts_identically(tmp_path):
     clf = tiny_classifier().fit(X6, ["I", "II", "III"] * 2)
     restored = load_model(save_model(clf, tmp_path / "m.joblib"))
     np.testing.assert_array_equal(restored.predict_proba(X6), clf.predict_proba(X6))
+
+
+def test_a_saved_clinical_grader_loads_without_torch(tmp_path):
+    """The model file records the packages' versions as plain text: loading a grader that needs no network never
+    imports torch (a second of start-up)."""
+    import subprocess
+    import sys
+
+    from sklearn.dummy import DummyClassifier
+
+    from fnpgrade.persistence import save_model
+
+    path = tmp_path / "dummy.joblib"
+    save_model(DummyClassifier().fit([[0], [1]], ["I", "II"]), path)
+    code = (f"import sys; from fnpgrade.persistence import load_model; load_model({str(path)!r}); "
+            "print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr[-2000:]
