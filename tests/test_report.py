@@ -323,13 +323,14 @@ def test_report_on_real_videos(measures_model, pyfeat_path, name, tmp_path):
 
 # -- batch and command line -----------------------------------------------------------------------------
 
-def test_batch_continues_past_bad_videos_and_names_them(measures_model, palsy_video, pyfeat_path, tmp_path):
+def test_batch_continues_past_bad_videos_and_names_them(measures_model, palsy_video, pyfeat_path, tmp_path, capsys):
     pipe, card, _ = measures_model
     broken = tmp_path / "broken.mp4"
     broken.write_text("not a video")
     videos = [palsy_video[0], str(broken), pyfeat_path("no_face.mp4")]
-    reports, failures = make_reports(pipe, videos, tmp_path / "out", card=card, explain=False, n_bootstrap=50,
-                                     progress=False)
+    # progress on, but stderr is not a terminal here: no bar (tqdm's own rule, as every step's)
+    reports, failures = make_reports(pipe, videos, tmp_path / "out", card=card, explain=False, n_bootstrap=50)
+    assert "reports:" not in capsys.readouterr().err
     assert list(reports) == [palsy_video[0]] and isinstance(reports[palsy_video[0]], Report)
     assert [v for v, _ in failures] == [str(broken), pyfeat_path("no_face.mp4")]
     assert "no face" in failures[1][1]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 
 __all__ = ["make_reports", "report_name"]
@@ -36,7 +35,7 @@ def make_reports(pipe, videos, out_dir, *, json=True, summary="summary.csv", pro
         percents and levels, face coverage; videos not reported get status
         ``not reported`` and the reason.
     progress : bool, default=True
-        A progress bar over videos (tqdm, on stderr).
+        A progress bar over videos (tqdm, on stderr) when stderr is a terminal.
     **options
         Passed to :func:`~fnpgrade.report.make_report` (``mirrored``,
         ``fps``, ``window``, ``card``, ``model_name``, ...).
@@ -48,14 +47,14 @@ def make_reports(pipe, videos, out_dir, *, json=True, summary="summary.csv", pro
     failures : list of (video, reason)
         The videos that could not be reported, and why.
     """
-    from tqdm.auto import tqdm
-
+    from ..utils import progress_bar
     from .core import make_report
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     reports, failures, rows, taken = {}, [], [], set()
-    bar = tqdm(list(videos), desc="reports", unit="video", disable=not progress, file=sys.stderr)
+    # on a terminal only (redirected to a file, no bar), never with progress=False
+    bar = progress_bar(iterable=list(videos), desc="reports", unit="video", disable=None if progress else True)
     for video in bar:
         bar.set_postfix_str(Path(str(video)).name[-30:])
         try:
