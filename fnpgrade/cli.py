@@ -263,6 +263,8 @@ def build_parser():
                          help="compare each person's visits (the CSV's 'visit' column, in table order): each score's "
                               "change from the first visit and whether it exceeds the measurement's own noise "
                               "(a bootstrap over each video's frames)")
+    examine.add_argument("--html", default=None,
+                         help="with --compare: also write the visits compared as one self-contained HTML page")
     examine.add_argument("--landmarks", choices=("mediapipe", "dlib", "fan"), default="mediapipe")
     examine.add_argument("--mirrored", action="store_true",
                          help="the videos are mirrored (front-camera 'selfie'): image left is the patient's left")
@@ -1118,7 +1120,8 @@ def _cmd_measure(args):
 
 
 def _compare_visits(measured, full, rows):
-    """Print each person's visits side by side and add the change columns to ``rows`` (``subject/visit`` keys)."""
+    """Print each person's visits side by side, add the change columns to ``rows`` (``subject/visit`` keys) and
+    return ``{person: compare_visits rows}`` for the people with two visits or more."""
     from .clinical.visits import compare_visits, score_spread
 
     people = {}
@@ -1126,11 +1129,13 @@ def _compare_visits(measured, full, rows):
         person, _, visit = key.partition("/")
         people.setdefault(person, []).append((visit or key, key))
     by_key = {row["subject"]: row for row in rows}
+    compared = {}
     for person, visits in people.items():
         if len(visits) < 2:
             print(f"{person}: one visit, nothing to compare (a 'visit' column in the CSV names them)")
             continue
         table = compare_visits([(visit, full[key], score_spread(measured[key])) for visit, key in visits])
+        compared[person] = table
         print(f"{person}: visits compared (change from the first; 'beyond noise': larger than the measurement's "
               "own noise, 1.96 SD of the difference)")
         for (_, key), entry in zip(visits, table):
@@ -1145,6 +1150,7 @@ def _compare_visits(measured, full, rows):
                 by_key[key][f"{score}_beyond_noise"] = ("" if entry[f"{score}_beyond_noise"] is None
                                                         else entry[f"{score}_beyond_noise"])
             print(f"  {entry['visit']}: " + "; ".join(parts))
+    return compared
 
 
 def _cmd_examine(args):
@@ -1153,6 +1159,8 @@ def _cmd_examine(args):
     from .clinical import load_examinations, measure_examination, score_examination
     from .clinical.summary import format_scores, scores_row
 
+    if args.html and not args.compare:
+        raise CLIError("--html writes the visits compared: give --compare too.")
     exams = {}
     for item in args.inputs:
         if str(item).lower().endswith(".csv"):
@@ -1173,7 +1181,13 @@ def _cmd_examine(args):
         rows.append(scores_row(subject, scores))
         full[subject] = scores
     if args.compare:
-        _compare_visits(measured, full, rows)
+        compared = _compare_visits(measured, full, rows)
+        if args.html and compared:
+            from .clinical.summary import visits_html
+
+            Path(args.html).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.html).write_text(visits_html(compared))
+            print(f"visits compared written to {args.html}")
     for path, write in ((args.out, "csv"), (args.json, "json")):
         if path and rows:
             if write == "json":

@@ -133,10 +133,33 @@ def test_visits_of_one_person_compared_from_the_command_line(healthy_and_hb6, tm
     original, palsy = healthy_and_hb6
     table = tmp_path / "visits.csv"
     table.write_text(f"subject,visit,expression,path\nman,1,video,{palsy}\nman,2,video,{original}\n")
-    out = tmp_path / "visits_scores.csv"
-    assert main(["examine", str(table), "--compare", "--out", str(out)]) == 0
+    out, page = tmp_path / "visits_scores.csv", tmp_path / "visits.html"
+    assert main(["examine", str(table), "--compare", "--out", str(out), "--html", str(page)]) == 0
     assert "man: visits compared" in capsys.readouterr().out
     with open(out) as handle:
         rows = {row["subject"]: row for row in csv.DictReader(handle)}
     assert rows["man/1"]["eface_change"] == "" and float(rows["man/1"]["eface_sd"]) > 0
     assert float(rows["man/2"]["eface_change"]) > 20 and rows["man/2"]["eface_beyond_noise"] == "True"
+    _render_visits_page(page, rows)
+
+
+def _render_visits_page(page, rows):
+    """The visits page in headless Chromium: it renders, and shows the CSV's numbers."""
+    import re
+    import shutil
+    import subprocess
+
+    browser = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
+                   None)
+    if browser is None:
+        pytest.skip("Chromium is not installed (.ci/run installs it): the visits page is not rendered here.")
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             f"--user-data-dir={page.parent / 'profile'}"]
+    shot = page.parent / "visits.png"
+    subprocess.run(flags + ["--window-size=1100,700", f"--screenshot={shot}", page.as_uri()], capture_output=True,
+                   timeout=120)
+    assert shot.exists() and shot.stat().st_size > 5000
+    dom = subprocess.run(flags + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    shown = dict(re.findall(r'data-key="([^"]+)">([^<]*)<', dom))
+    assert float(shown["man.1.eface_change"]) == pytest.approx(float(rows["man/2"]["eface_change"]))
+    assert "beyond the noise" in dom and "not a diagnosis" in dom

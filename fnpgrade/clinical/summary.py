@@ -1,8 +1,8 @@
-"""One examination's scores as a table row (a study's CSV) and as text (the terminal)."""
+"""One examination's scores as a table row (a study's CSV) and as text (the terminal); visits as a page."""
 
 from __future__ import annotations
 
-__all__ = ["scores_row", "format_scores"]
+__all__ = ["scores_row", "format_scores", "visits_html"]
 
 
 def scores_row(subject, scores):
@@ -56,3 +56,50 @@ def format_scores(subject, scores):
     if lacks:
         lines.append("  missing: " + "; ".join(lacks))
     return "\n".join(lines)
+
+
+def visits_html(people):
+    """One self-contained HTML page comparing each person's visits (no script, no network).
+
+    Parameters
+    ----------
+    people : dict
+        ``{person: rows}``, ``rows`` from :func:`~fnpgrade.clinical.visits.compare_visits`.
+
+    Returns
+    -------
+    page : str
+        Every number carries ``data-key="<person>.<visit index>.<field>"``.
+    """
+    import html
+
+    def cell(person, k, key, value, fmt="{}"):
+        text = "n/a" if value is None else fmt.format(value)
+        return f'<td class=num><span data-key="{html.escape(f"{person}.{k}.{key}")}">{html.escape(text)}</span></td>'
+
+    sections = []
+    for person, rows in people.items():
+        body = []
+        for k, row in enumerate(rows):
+            verdict = {True: "beyond the noise", False: "within the noise", None: ""}
+            body.append(
+                f"<tr><td>{html.escape(str(row['visit']))}</td>"
+                + cell(person, k, "sunnybrook", row["sunnybrook"], "{:g}") + cell(person, k, "sunnybrook_sd",
+                                                                                row["sunnybrook_sd"], "{:g}")
+                + cell(person, k, "sunnybrook_change", row["sunnybrook_change"], "{:+g}")
+                + f"<td>{verdict[row['sunnybrook_beyond_noise']]}</td>"
+                + cell(person, k, "eface", row["eface"], "{:g}") + cell(person, k, "eface_sd", row["eface_sd"], "{:g}")
+                + cell(person, k, "eface_change", row["eface_change"], "{:+g}")
+                + f"<td>{verdict[row['eface_beyond_noise']]}</td></tr>")
+        sections.append(f"<h2>{html.escape(str(person))}</h2><table><tr><th>visit</th><th>Sunnybrook composite "
+                        "(or estimate)</th><th>SD</th><th>change from the first visit</th><th></th><th>eFACE total"
+                        "</th><th>SD</th><th>change</th><th></th></tr>" + "".join(body) + "</table>")
+    return ("<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>fnpgrade: visits compared</title><style>"
+            "body{font-family:system-ui,Arial,sans-serif;max-width:1000px;margin:0 auto;padding:16px 24px}"
+            "table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:3px 8px}td.num{text-align:right}"
+            ".disclaimer{background:#fff3cd;border:1px solid #e0b400;padding:8px 12px;font-weight:600}"
+            "</style></head><body><h1>Visits compared</h1><p class=disclaimer>Research software, not a diagnosis: "
+            "scores computed by rules from video measures (docs/sunnybrook.md, docs/eface.md), not validated on "
+            "patients.</p><p>SD: each score's standard deviation over resamples of each video's measured frames "
+            "(the measurement's own noise). A change counts when it exceeds 1.96 standard deviations of the "
+            "difference.</p>" + "".join(sections) + "</body></html>")
