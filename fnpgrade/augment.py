@@ -59,7 +59,8 @@ def jitter_clip(clip, shift, angle, source=None):
         face_landmarks = clip.face_landmarks @ m_face[:, :2].T + m_face[:, 2]
     return RegionClip(face=_warp_stack(clip.face, m_face), brow=regions["brow"], mouth=regions["mouth"],
                       landmarks=clip.landmarks.copy(), face_landmarks=face_landmarks, found=clip.found.copy(),
-                      source=source if source is not None else clip.source)
+                      source=source if source is not None else clip.source,
+                      occluded=None if clip.occluded is None else clip.occluded.copy())
 
 
 class JitterOverSampler(BaseSampler):
