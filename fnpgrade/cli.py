@@ -81,6 +81,9 @@ def _add_face_args(parser, defaults_from_model=False):
     parser.add_argument("--min-coverage", type=_fraction, default=None, metavar="FRACTION",
                         help="share of a video's frames that must show a verified face for it to be graded"
                              f"{keep or ' (default: 0.5)'}")
+    parser.add_argument("--detect-every", type=int, default=None, metavar="K",
+                        help="search the whole frame for the face every K frames and follow it in between (faster "
+                             f"on long, full-rate videos; docs/performance.md){keep or ' (default: 1)'}")
 
 
 def _add_model_args(parser, store=False):
@@ -464,7 +467,8 @@ def build_pipeline(args):
 
 
 def _set_face_options(detector, args):
-    options = {"fps": args.fps, "missing": args.missing, "max_gap_s": args.max_gap, "min_coverage": args.min_coverage}
+    options = {"fps": args.fps, "missing": args.missing, "max_gap_s": args.max_gap, "min_coverage": args.min_coverage,
+               "detect_every": getattr(args, "detect_every", None)}
     detector.set_params(**{k: v for k, v in options.items() if v is not None})
 
 

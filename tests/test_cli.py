@@ -717,3 +717,15 @@ def test_train_reference_needs_no_data_and_its_card_says_what_it_learned_from(tm
     assert card["validation"]["n_people"] >= 3 and 0 <= card["validation"]["clip_accuracy"] <= 1
     status, _, stderr = _run(["train", "--reference", "--data", str(tmp_path), "--out", str(out)])
     assert status != 0 and "one of them" in stderr
+
+
+def test_detect_every_reaches_the_detector_of_a_loaded_model():
+    """`--detect-every K` (whole-frame search every K frames, the face followed between) overrides the model's."""
+    from fnpgrade.cli import _set_face_options
+    from fnpgrade.preprocessing.detect import FaceDetector
+
+    detector = FaceDetector(detect_every=1)
+    _set_face_options(detector, build_parser().parse_args(["predict", "model.joblib", "v.mp4", "--detect-every", "5"]))
+    assert detector.detect_every == 5
+    _set_face_options(detector, build_parser().parse_args(["predict", "model.joblib", "v.mp4"]))
+    assert detector.detect_every == 5  # not given: the model's own stays
