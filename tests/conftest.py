@@ -95,3 +95,16 @@ def terminal_stderr(monkeypatch):
         return terminal
 
     return install
+
+
+@_pytest.fixture(scope="session")
+def chromium():
+    """The headless browser the report pages are rendered in (skips, saying why, where none is installed)."""
+    import shutil
+
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    _pytest.skip("Chromium is not installed (Debian: apt-get install chromium; .ci/run installs it): the page is "
+                 "not rendered in a browser here.")

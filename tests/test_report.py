@@ -365,19 +365,10 @@ def test_cli_report_one_video_and_a_folder(measures_model, palsy_video, tmp_path
 
 # -- the page as a person sees it: headless Chromium -----------------------------------------------------
 
-def _chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    pytest.skip("Chromium is not installed (Debian: apt-get install chromium; .ci/run installs it): the page is "
-                "not rendered in a browser here.")
-
-
-def test_page_renders_in_headless_chromium(palsy_report, tmp_path):
+def test_page_renders_in_headless_chromium(palsy_report, tmp_path, chromium):
     import cv2
 
-    browser = _chromium()
+    browser = chromium
     page = tmp_path / "report.html"
     palsy_report.to_html(page)
     shot = tmp_path / "shot.png"

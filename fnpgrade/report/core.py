@@ -195,7 +195,7 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
 
     from ..measures import FaceMeasures, video_features
     from ..measures.calibration import calibrate_track
-    from .measure import occluded_count, occlusion_warning
+    from .measure import measurement_warnings, occluded_count
     from ..pipeline import MEASURES_FACE_SIZE
     from ..preprocessing.roi import LandmarkROICropper
     from ..readout import describe_grade, near_uniform
@@ -308,12 +308,8 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
                         "well; record a longer video with the standard expressions.")
     if near_uniform(list(grade["probabilities"].values())):
         warnings.append("The probabilities are near uniform: the model cannot tell the levels apart on this video.")
-    if side["side"] == "none":
-        warnings.append(f"No side is clearly weaker: {side['reason']}.")
+    warnings += measurement_warnings(side, timeline["n_frames_occluded"], n_read)
     warnings += _contradictions(grade["label"], side, regions)
-    occluded = occlusion_warning(timeline["n_frames_occluded"], n_read)
-    if occluded:
-        warnings.append(occluded)
 
     data = {
         "fnpgrade_version": __version__,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["measure", "measure_row", "occluded_count", "occlusion_warning"]
+__all__ = ["measure", "measure_row", "occluded_count", "measurement_warnings"]
 
 
 def occluded_count(clip):
@@ -24,12 +24,15 @@ def occluded_count(clip):
     return 0 if clip.occluded is None else int(np.sum(clip.occluded))
 
 
-def occlusion_warning(n_occluded, n_frames):
-    """The page's sentence on frames left out for a hand at the face (``None`` when there are none)."""
-    if not n_occluded:
-        return None
-    return (f"{n_occluded} of {n_frames} frames show a hand (or another skin-coloured occluder) at the face: they "
-            "are left out of the measurement (neither measured nor taken as the rest face).")
+def measurement_warnings(side, n_occluded, n_frames):
+    """What every page says of the measurement itself: no side clearly weaker, frames left out for a hand."""
+    warnings = []
+    if side["side"] == "none":
+        warnings.append(f"No side is clearly weaker: {side['reason']}.")
+    if n_occluded:
+        warnings.append(f"{n_occluded} of {n_frames} frames show a hand (or another skin-coloured occluder) at the "
+                        "face: they are left out of the measurement (neither measured nor taken as the rest face).")
+    return warnings
 
 
 def measure(video, *, landmarks="mediapipe", neutral=False, fps=None, mirrored=False, n_bootstrap=200,

@@ -37,7 +37,7 @@ def make_measures_report(video, *, mirrored=False, fps=None, landmarks="mediapip
     from ..measures.video import side_asymmetry
     from . import figures
     from .core import DISCLAIMER, Report, lid_series, video_scales
-    from .measure import measure, occlusion_warning
+    from .measure import measure, measurement_warnings
     from .side import side_convention
     from .timeline import face_gaps, window_spans
 
@@ -62,11 +62,7 @@ def make_measures_report(video, *, mirrored=False, fps=None, landmarks="mediapip
     side = result["affected_side"]
     warnings = ["No model: the page shows the measures alone, with no grade. Train one on graded videos "
                 "('fnpgrade train') to grade."]
-    if side["side"] == "none":
-        warnings.append(f"No side is clearly weaker: {side['reason']}.")
-    occluded = occlusion_warning(result["n_occluded"], n_read)
-    if occluded:
-        warnings.append(occluded)
+    warnings += measurement_warnings(side, result["n_occluded"], n_read)
     data = {
         "fnpgrade_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
