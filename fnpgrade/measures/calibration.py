@@ -89,10 +89,11 @@ def calibrate_track(track, frame, landmarks="mediapipe"):
         return assumed_calibration(f"the {landmarks!r} landmarks do not place the iris (MediaPipe's do)")
     if track.blank or not track.found[frame]:
         return assumed_calibration("no face found in the rest frame")
+    from ..preprocessing.backend import loaded_backend
     from ..preprocessing.geometry import detector_box_to_dlib
     from ..preprocessing.landmarks import get_landmark_backend
 
     box = track.to_crop(detector_box_to_dlib(track.boxes[frame:frame + 1], track.backend).reshape(-1, 2, 2),
                         frames=slice(frame, frame + 1))
-    backend = get_landmark_backend("mediapipe")
+    backend = loaded_backend(get_landmark_backend("mediapipe"))  # the cropper's loaded model, not a second load
     return iris_calibration(backend.predict_mesh(track.crops[frame], box.reshape(-1)))
