@@ -326,6 +326,12 @@ def test_train_and_predict_hb_grades_with_either_grader(grader, video_dataset, t
     assert "level" not in row and isinstance(row["grade"], int) and 1 <= row["grade"] <= 6
     assert row["meaning"].startswith(f"HB {row['grade']} = ")
     assert str(row["grade"]) in row["probabilities"]
+    if "measures" in grader:  # the report grades it as predict does: an HB grade, with its meaning
+        page = tmp_path / "hb.html"
+        assert main(["report", str(video_dataset / "clip1.avi"), "--model", str(model), "--out", str(page),
+                     "--json", "--no-explain", "--quiet"]) == 0
+        grade = json.loads(page.with_suffix(".json").read_text())["grade"]
+        assert str(grade["label"]) == str(row["grade"]) and grade["meaning"].startswith(f"HB {row['grade']} = ")
 
 
 def test_predict_folder_or_csv_in_results_table_out(trained_model, video_dataset, tmp_path, monkeypatch, capsys):
