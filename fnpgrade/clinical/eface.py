@@ -24,8 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .examination import WHOLE_VIDEO
-from .readings import eye_closure, excess_movement, examination_side, moved, movement_ratio, other_side, \
-    rest_offsets
+from .readings import eye_closure, examination_side, excess_movement, item_ratio, other_side, rest_offsets
 
 __all__ = ["eface_score", "STATIC_LIMITS", "SYNKINESIS_LIMITS", "DYNAMIC"]
 
@@ -87,11 +86,7 @@ def eface_score(examination, affected=None):
         m = measured.get(expression, whole)
         ratio = None
         if m is not None and affected is not None:
-            if regions == "eye closure":
-                closure = eye_closure(m)
-                ratio = None if closure[healthy] < 0.1 else closure[affected] / closure[healthy]
-            elif moved(m, regions):
-                ratio = movement_ratio(m, regions, affected)
+            ratio = item_ratio(m, regions, affected)
         if ratio is None:
             lacks.append(f"{name} ({'no ' + expression + ' video' if m is None else 'no movement on either side'})")
         dynamic[name] = {"score": None if ratio is None else _clip100(100 * ratio),

@@ -25,8 +25,8 @@ import numpy as np
 from ..measures.regions import LANDMARK_SIDES, SIDES
 from ..measures.video import LANDMARK_REGIONS, landmark_peak, noise_floor, peaks, side_evidence
 
-__all__ = ["examination_side", "movement_ratio", "moved", "eye_closure", "rest_offsets", "open_eye_ratio",
-           "other_side"]
+__all__ = ["examination_side", "movement_ratio", "moved", "item_ratio", "eye_closure", "rest_offsets",
+           "open_eye_ratio", "other_side"]
 
 # landmarks beside the lips' midline move with both sides (the lips are one sphincter): they do not tell the sides
 # apart
@@ -104,6 +104,26 @@ def movement_ratio(measurement, regions, affected):
     return float(np.exp(np.mean(logs)))
 
 
+#: The healthy eye must close at least this share of its opening for an eye-closure item to be scored.
+MIN_CLOSURE = 0.1
+
+
+def item_ratio(measurement, regions, affected, closure_floor=0.0):
+    """A scale item's affected / healthy ratio, ``None`` where the expression was not performed.
+
+    ``regions`` is ``"eye closure"`` (each eye's closure, :func:`eye_closure`, with ``closure_floor`` added to
+    both; not performed when the healthy eye closed less than :data:`MIN_CLOSURE`) or flow regions
+    (:func:`movement_ratio`; not performed when neither side :func:`moved`).
+    """
+    if regions == "eye closure":
+        closure = eye_closure(measurement)
+        healthy = other_side(affected)
+        if closure[healthy] < MIN_CLOSURE:
+            return None
+        return (closure[affected] + closure_floor) / (closure[healthy] + closure_floor)
+    return movement_ratio(measurement, regions, affected) if moved(measurement, regions) else None
+
+
 def excess_movement(measurement, regions, affected):
     """How much more the affected side moved than the healthy side in ``regions`` (IOD, the largest; >= 0).
 
@@ -130,8 +150,6 @@ def rest_offsets(measurement, affected):
     offsets : dict
         ``brow``, ``nose_wing``, ``mouth_corner``: how much *lower* the
         affected side sits than the healthy one (IOD; negative: higher);
-        ``mouth_corner_out``: how much further from the midline the affected
-        corner sits (IOD; it changes with the slightest head turn, so the scales do not score it);
         ``eye_opening_ratio``: the affected eye's opening
         over the healthy eye's while both are open (:func:`open_eye_ratio`).
     """
@@ -141,11 +159,9 @@ def rest_offsets(measurement, affected):
     def height(part, side):
         return float(rest[LANDMARK_SIDES[part][side], 1].mean())
 
-    corner = {side: abs(float(rest[LANDMARK_SIDES["mouth_corner"][side][0], 0])) for side in SIDES}
     return {"brow": height("brow", affected) - height("brow", healthy),
             "nose_wing": height("nose_wing", affected) - height("nose_wing", healthy),
             "mouth_corner": height("mouth_corner", affected) - height("mouth_corner", healthy),
-            "mouth_corner_out": corner[affected] - corner[healthy],
             "eye_opening_ratio": open_eye_ratio(measurement, affected)}
 
 

@@ -29,8 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from .examination import WHOLE_VIDEO
-from .readings import eye_closure, excess_movement, examination_side, moved, movement_ratio, other_side, \
-    rest_offsets
+from .readings import eye_closure, examination_side, excess_movement, item_ratio, other_side, rest_offsets
 
 __all__ = ["sunnybrook_score", "VOLUNTARY", "VOLUNTARY_STEPS", "REST_OFFSET_IOD", "EYE_OPENING_RATIO",
            "SYNKINESIS_STEPS", "MIN_ITEMS_FOR_ESTIMATE"]
@@ -66,17 +65,6 @@ _STILL = {"brow_raise": ("mouth_corner", "commissure"), "gentle_eye_closure": ("
 def _step(value, steps):
     return int(np.searchsorted(steps, value, side="right"))
 
-
-def _ratio(measurement, regions, affected):
-    if regions == "eye closure":
-        closure = eye_closure(measurement)
-        healthy = other_side(affected)
-        if closure[healthy] < 0.1:
-            return None  # the healthy eye did not close: not performed
-        return (closure[affected] + 0.05) / (closure[healthy] + 0.05)
-    if not moved(measurement, regions):
-        return None
-    return movement_ratio(measurement, regions, affected)
 
 
 def sunnybrook_score(examination, affected=None):
@@ -114,7 +102,7 @@ def sunnybrook_score(examination, affected=None):
     voluntary = {}
     for expression, regions in VOLUNTARY.items():
         m = source(expression)
-        ratio = None if m is None or affected is None else _ratio(m, regions, affected)
+        ratio = None if m is None or affected is None else item_ratio(m, regions, affected, closure_floor=0.05)
         basis = "eye closure" if regions == "eye closure" else " + ".join(regions)
         if m is None:
             lacks.append(f"{expression} (no video)")

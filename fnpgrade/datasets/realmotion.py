@@ -44,9 +44,9 @@ import numpy as np
 
 from ..config import get_data_home
 from ..grading import hb_to_level
+from ..preprocessing.occlusion import hand_near_face, occluded_frames
 from .expressions import HB_WEAKNESS, droop_displacement, side_strength
 from .identities import extra_points
-from ..preprocessing.occlusion import hand_near_face, occluded_frames
 from .warp import warp_points_image
 
 __all__ = ["RECORDINGS", "make_real_motion_palsy", "simulate_palsy", "track_landmarks68", "rest_frame68",
