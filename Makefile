@@ -35,11 +35,12 @@ install: $(VENV)/.installed
 demo: install
 	$(PY) -m fnpgrade demo
 
+# FNPGRADE_REQUIRE_MEDIAPIPE: the install above put MediaPipe in, so its tests must run, never skip
 test: install
-	$(PY) -m pytest -q
+	FNPGRADE_REQUIRE_MEDIAPIPE=1 $(PY) -m pytest -q
 
 test-all: install
-	$(PY) -m pytest -q -m ""
+	FNPGRADE_REQUIRE_MEDIAPIPE=1 $(PY) -m pytest -q -m ""
 
 # Headless Chromium renders the report page in tests/test_report.py (skipped where it is absent).
 # Debian/Ubuntu as root only; anywhere else this says so and succeeds.

