@@ -7,7 +7,8 @@ side, the untouched original (HB1) and the HB1 sham (the warp with both sides
 alike). SIMULATED palsy on REAL video: the motion is real, the palsy is a model.
 
 Protocol: leave one *person* out (2 folds). Graders (``make_measures_pipeline``'s
-measures step, the default random forest) trained on:
+measures step, then its default classifier: the random forest inside
+``HealthyRangeClassifier``; the forest alone for comparison) trained on:
 
 * ``synthetic``: the synthetic people of ``make_palsy_clips`` only (4-frame clips);
 * ``synthetic videos``: synthetic examination videos of ``make_palsy_videos`` (several
@@ -148,11 +149,12 @@ def reliability_table(confidence, correct, edges=(0.0, 0.5, 0.7, 0.9, 1.0)):
 
 
 def main(argv=None):
-    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.base import clone
     from sklearn.metrics import accuracy_score, cohen_kappa_score
 
     from fnpgrade.config import get_data_home
     from fnpgrade.datasets.realmotion import make_real_motion_palsy
+    from fnpgrade import make_measures_pipeline
     from fnpgrade.grading import hb_to_level
     from fnpgrade.measures import video_features
     from fnpgrade.report.side import affected_side
@@ -187,50 +189,52 @@ def main(argv=None):
     level = hb_to_level(hb)
     persons = np.asarray(data["person"])
     rows, per_video = [], []
-    for source in ("synthetic", "synthetic videos", "real", "synthetic+real", "synthetic videos+real"):
-        for target in ("level", "hb"):
-            pred = np.empty(len(hb), dtype=object)
-            proba = None
-            for person in np.unique(persons):
-                test = persons == person
-                parts_X, parts_y = [], []
-                if source.startswith("synthetic videos"):
-                    parts_X.append(Xv)
-                    parts_y.append(vid_hb)
-                elif source.startswith("synthetic"):
-                    parts_X.append(Xs)
-                    parts_y.append(syn_hb)
-                if "real" in source:
-                    parts_X.append(Xr[~test])
-                    parts_y.append(hb[~test])
-                Xtr, ytr = np.vstack(parts_X), np.concatenate(parts_y)
-                ytr = hb_to_level(ytr) if target == "level" else ytr
-                model = RandomForestClassifier(n_estimators=300, class_weight="balanced", random_state=0)
-                model.fit(Xtr, ytr)
-                pred[test] = model.predict(Xr[test])
-                if proba is None:
-                    proba, classes = np.zeros((len(hb), len(model.classes_))), model.classes_
-                proba[test] = model.predict_proba(Xr[test])
-            truth = level if target == "level" else hb
-            codes = {"I": 1, "II": 2, "III": 3}
-            as_int = (lambda a: np.array([codes[v] for v in a])) if target == "level" else (lambda a: a.astype(int))
-            originals = np.asarray(data["kind"]) == "original"
-            row = {"trained on": source, "target": target,
-                   "accuracy": round(accuracy_score(truth.astype(str), pred.astype(str)), 3),
-                   "qwk": round(cohen_kappa_score(as_int(truth), as_int(pred), weights="quadratic"), 3),
-                   "originals graded I/HB1": round(float(np.mean(as_int(pred[originals]) == 1)), 3),
-                   # multiclass Brier score of the held-out probabilities (0 perfect; always uniform: 1 - 1/k)
-                   "brier": round(float(np.mean(((truth.astype(str)[:, None] == classes.astype(str)[None])
-                                                 - proba) ** 2) * len(classes)), 3)}
-            for person in np.unique(persons):
-                test = persons == person
-                row[f"accuracy {person}"] = round(accuracy_score(truth[test].astype(str), pred[test].astype(str)), 3)
-            rows.append(row)
-            if target == "level" and source == "synthetic videos+real":
-                per_video = [{"path": Path(p).name, "hb": int(h), "predicted": str(q)} for p, h, q in
-                             zip(data["path"], hb, pred)]
-                reliability = reliability_table(proba.max(axis=1), pred.astype(str) == truth.astype(str))
-            print(row, flush=True)
+    default = make_measures_pipeline(random_state=0).steps[-1][1]
+    graders = {"forest + healthy range": default, "forest": default.estimator}
+    for grader, source, target in ((g, s, t) for g in graders
+                                   for s in ("synthetic", "synthetic videos", "real", "synthetic+real",
+                                             "synthetic videos+real") for t in ("level", "hb")):
+        pred = np.empty(len(hb), dtype=object)
+        proba = None
+        for person in np.unique(persons):
+            test = persons == person
+            parts_X, parts_y = [], []
+            if source.startswith("synthetic videos"):
+                parts_X.append(Xv)
+                parts_y.append(vid_hb)
+            elif source.startswith("synthetic"):
+                parts_X.append(Xs)
+                parts_y.append(syn_hb)
+            if "real" in source:
+                parts_X.append(Xr[~test])
+                parts_y.append(hb[~test])
+            Xtr, ytr = np.vstack(parts_X), np.concatenate(parts_y)
+            ytr = hb_to_level(ytr) if target == "level" else ytr
+            model = clone(graders[grader]).fit(Xtr, ytr)
+            pred[test] = model.predict(Xr[test])
+            if proba is None:
+                proba, classes = np.zeros((len(hb), len(model.classes_))), model.classes_
+            proba[test] = model.predict_proba(Xr[test])
+        truth = level if target == "level" else hb
+        codes = {"I": 1, "II": 2, "III": 3}
+        as_int = (lambda a: np.array([codes[v] for v in a])) if target == "level" else (lambda a: a.astype(int))
+        originals = np.asarray(data["kind"]) == "original"
+        row = {"grader": grader, "trained on": source, "target": target,
+               "accuracy": round(accuracy_score(truth.astype(str), pred.astype(str)), 3),
+               "qwk": round(cohen_kappa_score(as_int(truth), as_int(pred), weights="quadratic"), 3),
+               "originals graded I/HB1": round(float(np.mean(as_int(pred[originals]) == 1)), 3),
+               # multiclass Brier score of the held-out probabilities (0 perfect; always uniform: 1 - 1/k)
+               "brier": round(float(np.mean(((truth.astype(str)[:, None] == classes.astype(str)[None])
+                                             - proba) ** 2) * len(classes)), 3)}
+        for person in np.unique(persons):
+            test = persons == person
+            row[f"accuracy {person}"] = round(accuracy_score(truth[test].astype(str), pred[test].astype(str)), 3)
+        rows.append(row)
+        if target == "level" and source == "synthetic videos+real" and grader == "forest + healthy range":
+            per_video = [{"path": Path(p).name, "hb": int(h), "predicted": str(q)} for p, h, q in
+                         zip(data["path"], hb, pred)]
+            reliability = reliability_table(proba.max(axis=1), pred.astype(str) == truth.astype(str))
+        print(row, flush=True)
 
     # the report's side, from the same whole-video measurement
     sides = [affected_side(m, n_bootstrap=0)["image_side"] for m in real]

@@ -25,6 +25,7 @@ _EXPORTS = {
     "make_measures_pipeline": "fnpgrade.pipeline",
     "FaceMeasures": "fnpgrade.measures",
     "FrameMeasures": "fnpgrade.measures",
+    "HealthyRangeClassifier": "fnpgrade.measures",
     "make_palsy_clips": "fnpgrade.datasets",
     "load_clip_folder": "fnpgrade.datasets",
     "load_ckplus": "fnpgrade.datasets",

@@ -53,6 +53,7 @@ _KEY_PARAMS = {
     "PHCNNClassifier": ("arch", "width", "max_epochs", "batch_size", "lr"),
     "AcceleratedPHCNNClassifier": ("arch", "width", "max_epochs", "batch_size", "lr"),
     "RandomForestClassifier": ("n_estimators", "class_weight"),
+    "HealthyRangeClassifier": ("estimator", "estimator__n_estimators", "estimator__class_weight", "softness"),
 }
 #: Parameters that say how a model ran, not what it is.
 _RUN_PARAMS = {"verbose", "n_jobs", "memory", "device", "checkpoint_dir", "n_threads"}
@@ -108,7 +109,7 @@ def describe_model(model):
     >>> from fnpgrade.model_card import describe_model
     >>> info = describe_model(make_measures_pipeline())
     >>> info["grader"], [step["class"] for step in info["steps"]]
-    ('measures', ['FaceDetector', 'LandmarkROICropper', 'FaceMeasures', 'RandomForestClassifier'])
+    ('measures', ['FaceDetector', 'LandmarkROICropper', 'FaceMeasures', 'HealthyRangeClassifier'])
     >>> info["steps"][2]["params"]["neutral"]
     False
     """
@@ -120,6 +121,11 @@ def describe_model(model):
         getter = getattr(step, "get_params", None)
         for key, value in (getter(deep=False) if getter else {}).items():
             if key in _RUN_PARAMS:
+                continue
+            if hasattr(value, "get_params"):  # a wrapped estimator: its class, and its settings prefixed sklearn's way
+                params[key] = type(value).__name__
+                params.update({f"{key}__{k}": _simple(v) for k, v in value.get_params(deep=False).items()
+                               if k not in _RUN_PARAMS and _simple(v) is not _MISSING})
                 continue
             value = _simple(value)
             if value is not _MISSING:

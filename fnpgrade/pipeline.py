@@ -152,11 +152,13 @@ def make_measures_pipeline(classifier=None, detector="haar", landmarks="mediapip
     ----------
     classifier : estimator or None, default=None
         Any scikit-learn classifier with ``predict_proba``. ``None``:
-        ``RandomForestClassifier(n_estimators=300, class_weight="balanced")``:
-        it learns from a few dozen clips (gradient boosting's leaves of 20
-        samples gave a constant answer on 24 training clips) and grades as
-        well as gradient boosting on larger data (``docs/measures.md``);
-        missing measures (clips without a face) are handled natively.
+        ``HealthyRangeClassifier(RandomForestClassifier(n_estimators=300,
+        class_weight="balanced"))``: the forest learns from a few dozen clips
+        (gradient boosting's leaves of 20 samples gave a constant answer on 24
+        training clips) and handles missing measures (clips without a face)
+        natively; :class:`~fnpgrade.measures.HealthyRangeClassifier` grades a
+        face whose sides move alike I and one with a clearly weaker side never
+        (``docs/measures.md``). Wrap your own classifier in it to keep that.
     landmarks : {"mediapipe", "dlib", "fan"}, default="mediapipe"
         Landmark backend placing the regions and reading eyelids and rest
         positions. MediaPipe Face Mesh (the optional ``mediapipe`` install,
@@ -192,12 +194,13 @@ def make_measures_pipeline(classifier=None, detector="haar", landmarks="mediapip
     """
     from sklearn.ensemble import RandomForestClassifier
 
-    from .measures import FaceMeasures
+    from .measures import FaceMeasures, HealthyRangeClassifier
     from .preprocessing.detect import FaceDetector
     from .preprocessing.roi import LandmarkROICropper
 
     if classifier is None:
-        classifier = RandomForestClassifier(n_estimators=300, class_weight="balanced", random_state=random_state)
+        classifier = HealthyRangeClassifier(RandomForestClassifier(n_estimators=300, class_weight="balanced",
+                                                                   random_state=random_state))
     steps = [
         ("detector", FaceDetector(backend=detector, fps=fps, missing=missing, no_face=no_face, n_jobs=n_jobs,
                                   verbose=verbose)),

@@ -61,6 +61,13 @@ def _phcnn_classifier():
 
 #: Every public estimator, name -> factory of an unfitted instance. Extend it with new ones;
 #: ``test_every_public_estimator_is_checked`` fails until a new estimator of ``fnpgrade.__all__`` is here.
+def _healthy_range_classifier():
+    from sklearn.ensemble import RandomForestClassifier
+
+    from fnpgrade import HealthyRangeClassifier
+    return HealthyRangeClassifier(RandomForestClassifier(n_estimators=5, random_state=0))
+
+
 PUBLIC_ESTIMATORS = {
     "FaceDetector": _face_detector,
     "LandmarkROICropper": _landmark_roi_cropper,
@@ -69,6 +76,7 @@ PUBLIC_ESTIMATORS = {
     "FaceMeasures": _face_measures,
     "FrameMeasures": _frame_measures,
     "PHCNNClassifier": _phcnn_classifier,
+    "HealthyRangeClassifier": _healthy_range_classifier,
 }
 
 #: scikit-learn's checks that apply without data.

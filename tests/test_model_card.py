@@ -22,7 +22,8 @@ def test_a_measures_card_names_the_grader_its_steps_and_no_network():
     assert card["grader"] == "measures" and card["target"] == "level"
     steps = {step["class"]: step["params"] for step in card["steps"]}
     assert steps["LandmarkROICropper"]["landmarks"] == "mediapipe" and steps["FaceMeasures"]["neutral"] is True
-    assert steps["RandomForestClassifier"]["n_estimators"] == 300
+    assert steps["HealthyRangeClassifier"]["estimator"] == "RandomForestClassifier"
+    assert steps["HealthyRangeClassifier"]["estimator__n_estimators"] == 300
     assert "verbose" not in steps["FaceDetector"] and "n_jobs" not in steps["FaceMeasures"]  # how it ran, not what
     assert card["synthetic"] is False and card["n_subjects"] == 3 and card["label_counts"] == {"I": 2, "II": 2,
                                                                                               "III": 2}

@@ -117,15 +117,31 @@ def test_measure_with_no_model_from_python_and_the_command_line(single_face_vide
 @pytest.mark.slow
 @pytest.mark.parametrize("recording", ["single_face.mp4", "WolfgangLanger_Pexels.mp4", "face_noface.mov",
                                        "noface_face.mov"])
-def test_every_real_healthy_video_and_its_mirror_image_says_none(pyfeat_path, recording):
-    """The healthy range comes from real healthy faces: no side is called weaker on any of them."""
+def test_every_real_healthy_video_and_its_mirror_image_says_none_and_is_graded_i(pyfeat_path, recording,
+                                                                                  synthetic_grader):
+    """The healthy range comes from real healthy faces: no side is called weaker on any of them, and the default
+    clinical grader, trained on synthetic faces alone (symmetric when healthy), grades them I all the same."""
     from fnpgrade.io import read_clip
+    from fnpgrade.measures import VIDEO_FEATURE_NAMES
     from fnpgrade.report import measure
 
     frames = read_clip(str(pyfeat_path(recording)), fps=6.0)
     for video in (frames, np.ascontiguousarray(frames[:, :, ::-1])):
-        side = measure(video, n_bootstrap=0)["affected_side"]
-        assert side["side"] == "none", (recording, side["reason"])
+        result = measure(video, n_bootstrap=0)
+        assert result["affected_side"]["side"] == "none", (recording, result["affected_side"]["reason"])
+        row = np.array([[result["measures"][name] for name in VIDEO_FEATURE_NAMES]], dtype=float)
+        assert synthetic_grader.predict(row)[0] == "I", (recording, synthetic_grader.predict_proba(row))
+
+
+@pytest.fixture(scope="module")
+def synthetic_grader():
+    """The default clinical grader's classifier, fitted on the measures of synthetic people only."""
+    from fnpgrade import make_measures_pipeline, make_palsy_clips
+
+    X, y, _ = make_palsy_clips(n_subjects=12, clips_per_subject=7, random_state=0)
+    pipe = make_measures_pipeline(no_face="blank", random_state=0)
+    features = pipe[:-1].fit_transform(X)
+    return pipe.steps[-1][1].fit(features, y)
 
 
 def test_the_report_page_without_a_model_shows_the_measures_alone(single_face_videos, tmp_path):

@@ -18,12 +18,12 @@ House-Brackmann grade, frame by frame:
    side droops at rest by the grade's droop;
 4. a thin-plate-spline warp moves the frame's texture from the real
    landmarks to the weakened ones (:func:`~fnpgrade.datasets.warp.warp_points_image`);
-5. where a region keeps only part of its movement, its skin is also the
-   *rest frame's* skin, warped to the same weakened landmarks, blended in
-   by the share of movement lost (:func:`rest_share_map`): a paralysed
-   cheek's skin does not move, where a warp of the moving frame alone
-   would drag the smiling lips' texture across it (which optical flow then
-   reads as movement of the weak side).
+5. where a region lost movement, its skin is the *rest frame's* skin,
+   warped to the same weakened landmarks (:func:`rest_share_map`): a
+   weakened cheek's skin moves only as far as its landmarks, where a warp
+   of the moving frame would drag the smiling lips' texture across it, and
+   a cross-fade of the two frames shows two textures sliding over each
+   other (optical flow reads both as movement of the weak side).
 
 Everything this makes is **simulated palsy on real video**: the motion is a
 real person's, the weakness is a model of a palsy, not a patient's. HB1 comes
@@ -62,12 +62,17 @@ RECORDINGS = {
 }
 
 #: Bump when what the generator writes changes: old cached videos are then not reused.
-GENERATOR_VERSION = "4"
+GENERATOR_VERSION = "5"
 
 #: No landmark is moved further than this (IOD) from where the recording has it: beyond it the estimate of
 #: the expression (a hand over the face, a head turned far) is wrong, not the palsy large.
 MAX_SHIFT_IOD = 0.3
 
+#: A point that lost this share of its movement or more shows the rest frame's skin alone; less, in proportion.
+#: Generator v4 cross-faded the two frames by the share lost (HB3's mouth half and half): on `single_face` the
+#: flow then read the weakened left mouth corner at 0.97 of the original's peak and the side sum -0.06 (HB3
+#: left) against +0.34 (HB3 right); with the rest skin alone -0.21 against +0.25.
+FULL_REST_LOSS = 0.1
 #: Share of normal movement both sides keep in the HB1 sham (the warp runs, nothing is one-sided).
 SHAM_STRENGTH = 0.7
 
@@ -144,7 +149,7 @@ def rest_share_map(shape, points, share, iod, step=8):
     points : ndarray, shape (N, 2)
         Where the points are in this frame (pixels).
     share : ndarray, shape (N,)
-        The share of movement each point lost (``1 - factor``).
+        How much of the rest skin each point shows (1 where it lost :data:`FULL_REST_LOSS` of its movement).
     iod : float
         Inter-ocular distance (pixels).
     step : int, default=8
@@ -258,7 +263,8 @@ def simulate_palsy(frames, points68, hb, affected_side="left", rest_index=None, 
             continue
         moving = warp_points_image(frames[t], now, target).astype(np.float32)
         still = warp_points_image(frames[rest_index], rest, target).astype(np.float32)
-        weight = rest_share_map(frames.shape[1:3], target, 1.0 - factor, iod)[..., None]
+        lost = np.clip((1.0 - factor) / FULL_REST_LOSS, 0.0, 1.0)
+        weight = rest_share_map(frames.shape[1:3], target, lost, iod)[..., None]
         out_frames[t] = np.clip(moving + weight * (still - moving) + 0.5, 0, 255).astype(np.uint8)
         out_points[t] = target[:68]
     return out_frames, out_points

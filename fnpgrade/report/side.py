@@ -45,14 +45,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..measures.healthy import HEALTHY_RATIO, MIN_NOISE_UNITS
+
 __all__ = ["patient_side", "image_side", "affected_side", "CLEAR_RATIO", "MIN_NOISE_UNITS", "side_convention",
            "MOVEMENT_REGIONS"]
 
-#: The weaker side is called affected only when it moves less than this share of the stronger side.
-CLEAR_RATIO = 0.85
-
-#: ... and when the largest movement is at least this many noise floors (see the module docstring).
-MIN_NOISE_UNITS = 2.0
+#: The weaker side is called affected only when it moves less than this share of the stronger side (the healthy
+#: range's line, :data:`fnpgrade.measures.healthy.HEALTHY_RATIO`), and when the largest movement is at least
+#: :data:`MIN_NOISE_UNITS` noise floors (see the module docstring).
+CLEAR_RATIO = HEALTHY_RATIO
 
 #: Regions whose movement is compared (the measures' regions; the nose bridge is the noise reference).
 MOVEMENT_REGIONS = ("brow", "eye", "cheek", "nose_wing", "mouth_corner", "upper_lip", "lower_lip", "commissure")
