@@ -64,9 +64,32 @@ def test_the_weakened_side_keeps_its_rest_position_through_the_smile(pyfeat_path
         simulate_palsy(frames, points, 3, "left", sham=True)
 
 
+def test_a_mild_palsy_shows_the_rest_skin_on_the_weakened_side_and_leaves_the_healthy_side_as_recorded(pyfeat_path):
+    """HB3 (half the mouth's movement): the weakened mouth corner is the rest frame's skin moved by the weakened
+    landmarks, not a cross-fade by the share lost (two textures sliding, which the flow reads as movement); the
+    healthy corner keeps the recording's own pixels (its teeth show in the smile)."""
+    from fnpgrade.datasets.realmotion import rest_frame68, simulate_palsy, track_landmarks68
+    from fnpgrade.io import read_clip
+
+    frames = read_clip(str(pyfeat_path("single_face.mp4")), fps=6.0)
+    points = track_landmarks68(frames)
+    rest = rest_frame68(points)
+    out, _ = simulate_palsy(frames, points, 3, "left", rest_index=rest)
+    smile = int(np.nanargmax(np.linalg.norm(points[:, 54] - points[:, 48], axis=1)))
+    iod = np.linalg.norm(points[rest, 42:48].mean(0) - points[rest, 36:42].mean(0))
+
+    def changed(k):  # mean grey-level change the palsy made around landmark k in the smile frame
+        x, y = points[smile, k].round().astype(int)
+        r = int(0.15 * iod)
+        return np.abs(out[smile, y - r:y + r, x - r:x + r].astype(float)
+                      - frames[smile, y - r:y + r, x - r:x + r].astype(float)).mean()
+
+    assert changed(54) < 3 and changed(48) > 10, (changed(54), changed(48))  # measured 1.0 and 21.3
+
+
 def test_the_weakened_side_skin_stays_still_by_optical_flow(measured):
-    """HB6: the weakened cheek, mouth and commissure skin barely move by the flow (the rest frame's skin is blended
-    in), while the healthy side smiles; a warp of the moving frame alone dragged the lips' texture across it."""
+    """HB6: the weakened cheek, mouth and commissure skin barely move by the flow (the rest frame's skin), while the
+    healthy side smiles; a warp of the moving frame alone dragged the lips' texture across it."""
     from fnpgrade.measures.video import peaks
 
     palsy, original = peaks(measured["palsy_left"]), peaks(measured["original_none"])

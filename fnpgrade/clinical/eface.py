@@ -9,7 +9,9 @@ healthy side's equal. Read here from the same measurements as Sunnybrook
   limit)`` (never below 0), the limits in :data:`STATIC_LIMITS`;
 * **dynamic**: brow elevation, gentle eye closure, full eye closure, oral
   commissure movement with the smile, lower lip movement (read on the open
-  smile, which shows the lower teeth): ``100 * min(1, affected / healthy)``;
+  smile, which shows the lower teeth): ``100 * min(1, (affected / healthy) /
+  0.85)`` (movement within the healthy range is normal:
+  :func:`~fnpgrade.clinical.readings.share_of_normal`);
 * **synkinesis**: ocular (the affected eye narrowing more on the smile and the
   pucker) and midfacial (the affected mouth corner moving more on eye closure):
   ``100 * (1 - excess / limit)``. The mentalis and platysmal items are not
@@ -24,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 
 from .examination import WHOLE_VIDEO
-from .readings import eye_closure, examination_side, excess_movement, item_ratio, other_side, rest_offsets
+from .readings import (eye_closure, examination_side, excess_movement, item_ratio, other_side, rest_offsets,
+                       share_of_normal)
 
 __all__ = ["eface_score", "STATIC_LIMITS", "SYNKINESIS_LIMITS", "DYNAMIC"]
 
@@ -89,7 +92,7 @@ def eface_score(examination, affected=None):
             ratio = item_ratio(m, regions, affected)
         if ratio is None:
             lacks.append(f"{name} ({'no ' + expression + ' video' if m is None else 'no movement on either side'})")
-        dynamic[name] = {"score": None if ratio is None else _clip100(100 * ratio),
+        dynamic[name] = {"score": None if ratio is None else _clip100(100 * share_of_normal(ratio)),
                          "value": None if ratio is None else round(float(ratio), 3),
                          "basis": ("eye closure" if regions == "eye closure" else " + ".join(regions))
                                   + f" on {expression}: affected / healthy" + (" (whole video)" if m is whole and m is not None else "")}

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..measures.healthy import HEALTHY_RATIO
 from ..measures.regions import LANDMARK_SIDES, SIDES
 from ..measures.video import LANDMARK_REGIONS, landmark_peak, noise_floor, peaks, side_evidence
 
-__all__ = ["examination_side", "movement_ratio", "moved", "item_ratio", "eye_closure", "rest_offsets",
-           "open_eye_ratio", "other_side"]
+__all__ = ["examination_side", "movement_ratio", "moved", "item_ratio", "share_of_normal", "eye_closure",
+           "rest_offsets", "open_eye_ratio", "other_side"]
 
 # landmarks beside the lips' midline move with both sides (the lips are one sphincter): they do not tell the sides
 # apart
@@ -122,6 +123,17 @@ def item_ratio(measurement, regions, affected, closure_floor=0.0):
             return None
         return (closure[affected] + closure_floor) / (closure[healthy] + closure_floor)
     return movement_ratio(measurement, regions, affected) if moved(measurement, regions) else None
+
+
+def share_of_normal(ratio):
+    """An item's affected / healthy ratio as a share of normal movement (0-1).
+
+    Healthy faces' sides differ by up to ``1 - HEALTHY_RATIO`` (the healthy
+    range, :mod:`fnpgrade.measures.healthy`), so movement within it is
+    complete: ``min(1, ratio / HEALTHY_RATIO)``. A healthy face whose sides
+    read 0.8 of each other scores complete movement, as a clinician scores it.
+    """
+    return float(min(1.0, ratio / HEALTHY_RATIO))
 
 
 def excess_movement(measurement, regions, affected):

@@ -16,7 +16,8 @@ composite = voluntary (20-100) - resting (0-20) - synkinesis (0-15).
 
 How each item is read here (the formulas are in ``docs/sunnybrook.md``): a
 voluntary item from the affected side's peak movement over the healthy
-side's in the expression's own region (:data:`VOLUNTARY`), cut at
+side's in the expression's own region (:data:`VOLUNTARY`), as a share of
+normal movement (the healthy range counts as complete), cut at
 :data:`VOLUNTARY_STEPS`; resting items from the rest face's side-to-side
 offsets cut at :data:`REST_OFFSET_IOD`; synkinesis from how much more the
 affected side moved, in the regions the expression should leave still, than
@@ -29,7 +30,8 @@ from __future__ import annotations
 import numpy as np
 
 from .examination import WHOLE_VIDEO
-from .readings import eye_closure, examination_side, excess_movement, item_ratio, other_side, rest_offsets
+from .readings import (eye_closure, examination_side, excess_movement, item_ratio, other_side, rest_offsets,
+                       share_of_normal)
 
 __all__ = ["sunnybrook_score", "VOLUNTARY", "VOLUNTARY_STEPS", "REST_OFFSET_IOD", "EYE_OPENING_RATIO",
            "SYNKINESIS_STEPS", "MIN_ITEMS_FOR_ESTIMATE"]
@@ -39,8 +41,8 @@ VOLUNTARY = {"brow_raise": ("brow",), "gentle_eye_closure": "eye closure",
              "open_smile": ("mouth_corner", "commissure", "cheek"), "snarl": ("nose_wing",),
              "lip_pucker": ("upper_lip", "lower_lip")}
 
-#: Movement ratio (affected / healthy) from which an item scores 2, 3, 4, 5 (below the first: 1, unable to
-#: initiate). 0.85 is the report's healthy range (healthy faces differ by up to 15 % between sides).
+#: Share of normal movement (:func:`~fnpgrade.clinical.readings.share_of_normal`: the affected / healthy ratio over
+#: the healthy range, capped at 1) from which an item scores 2, 3, 4, 5 (below the first: 1, unable to initiate).
 VOLUNTARY_STEPS = (0.10, 0.35, 0.60, 0.85)
 
 #: A rest-face offset counts from this many IOD (about 2.5 mm in an adult face); the cheek item's "absent" from
@@ -108,7 +110,7 @@ def sunnybrook_score(examination, affected=None):
             lacks.append(f"{expression} (no video)")
         elif ratio is None:
             lacks.append(f"{expression} (no movement on either side)")
-        voluntary[expression] = {"score": None if ratio is None else 1 + _step(ratio, VOLUNTARY_STEPS),
+        voluntary[expression] = {"score": None if ratio is None else 1 + _step(share_of_normal(ratio), VOLUNTARY_STEPS),
                                  "value": None if ratio is None else round(float(ratio), 3),
                                  "basis": f"{basis}: affected / healthy peak movement"
                                           + (" (whole video)" if m is whole and m is not None else "")}

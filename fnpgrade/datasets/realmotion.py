@@ -18,12 +18,15 @@ House-Brackmann grade, frame by frame:
    side droops at rest by the grade's droop;
 4. a thin-plate-spline warp moves the frame's texture from the real
    landmarks to the weakened ones (:func:`~fnpgrade.datasets.warp.warp_points_image`);
-5. where a region lost movement, its skin is the *rest frame's* skin,
-   warped to the same weakened landmarks (:func:`rest_share_map`): a
-   weakened cheek's skin moves only as far as its landmarks, where a warp
-   of the moving frame would drag the smiling lips' texture across it, and
-   a cross-fade of the two frames shows two textures sliding over each
-   other (optical flow reads both as movement of the weak side).
+5. on the weakened side, wherever a region lost movement, the skin is the
+   *rest frame's* skin, warped to the same weakened landmarks
+   (:func:`rest_share_map`), fading to the moving frame's across the
+   midline: a weakened cheek's skin moves only as far as its landmarks,
+   where a warp of the moving frame would drag the smiling lips' texture
+   across it, and a cross-fade of the two frames by the movement lost shows
+   two textures sliding over each other (optical flow reads both as
+   movement of the weak side). The healthy half keeps its own skin (its
+   teeth show in a smile).
 
 Everything this makes is **simulated palsy on real video**: the motion is a
 real person's, the weakness is a model of a palsy, not a patient's. HB1 comes
@@ -45,7 +48,7 @@ import numpy as np
 from ..config import get_data_home
 from ..grading import hb_to_level
 from ..preprocessing.occlusion import hand_near_face, occluded_frames
-from .expressions import HB_WEAKNESS, droop_displacement, side_strength
+from .expressions import HB_WEAKNESS, droop_displacement, side_strength, side_weights
 from .identities import extra_points
 from .warp import warp_points_image
 
@@ -62,17 +65,12 @@ RECORDINGS = {
 }
 
 #: Bump when what the generator writes changes: old cached videos are then not reused.
-GENERATOR_VERSION = "5"
+GENERATOR_VERSION = "6"
 
 #: No landmark is moved further than this (IOD) from where the recording has it: beyond it the estimate of
 #: the expression (a hand over the face, a head turned far) is wrong, not the palsy large.
 MAX_SHIFT_IOD = 0.3
 
-#: A point that lost this share of its movement or more shows the rest frame's skin alone; less, in proportion.
-#: Generator v4 cross-faded the two frames by the share lost (HB3's mouth half and half): on `single_face` the
-#: flow then read the weakened left mouth corner at 0.97 of the original's peak and the side sum -0.06 (HB3
-#: left) against +0.34 (HB3 right); with the rest skin alone -0.21 against +0.25.
-FULL_REST_LOSS = 0.1
 #: Share of normal movement both sides keep in the HB1 sham (the warp runs, nothing is one-sided).
 SHAM_STRENGTH = 0.7
 
@@ -149,7 +147,7 @@ def rest_share_map(shape, points, share, iod, step=8):
     points : ndarray, shape (N, 2)
         Where the points are in this frame (pixels).
     share : ndarray, shape (N,)
-        How much of the rest skin each point shows (1 where it lost :data:`FULL_REST_LOSS` of its movement).
+        How much of the rest frame's skin each point shows (0-1).
     iod : float
         Inter-ocular distance (pixels).
     step : int, default=8
@@ -245,9 +243,15 @@ def simulate_palsy(frames, points68, hb, affected_side="left", rest_index=None, 
     mid_x = (rest[36:42, 0].mean() + rest[42:48, 0].mean()) / 2
     if sham:
         factor = np.full(len(rest), SHAM_STRENGTH)
+        rest_skin = np.ones(len(rest))
     else:
         factor = side_strength(rest, mid_x, iod, affected_left, weakness)
+        left = side_weights(rest, mid_x, iod)
+        rest_skin = left if affected_left else 1.0 - left  # 1 on the weakened side, 0.5 on the midline
     factor[:17] = 1.0  # the jaw line moves with the jaw (chewing, speech), not with the facial nerve
+    # the rest frame's skin wherever a point lost movement, whatever share it lost (a cross-fade by the share lost
+    # shows two textures sliding over each other)
+    rest_skin = np.where(factor < 1.0 - 1e-6, rest_skin, 0.0)
     droop = droop_displacement(rest, affected_left, weakness["droop"])
     out_frames, out_points = np.array(frames, copy=True), smooth.copy()
     for t in np.flatnonzero(known):
@@ -263,8 +267,7 @@ def simulate_palsy(frames, points68, hb, affected_side="left", rest_index=None, 
             continue
         moving = warp_points_image(frames[t], now, target).astype(np.float32)
         still = warp_points_image(frames[rest_index], rest, target).astype(np.float32)
-        lost = np.clip((1.0 - factor) / FULL_REST_LOSS, 0.0, 1.0)
-        weight = rest_share_map(frames.shape[1:3], target, lost, iod)[..., None]
+        weight = rest_share_map(frames.shape[1:3], target, rest_skin, iod)[..., None]
         out_frames[t] = np.clip(moving + weight * (still - moving) + 0.5, 0, 255).astype(np.uint8)
         out_points[t] = target[:68]
     return out_frames, out_points
