@@ -82,7 +82,11 @@ SKLEARN_CHECKS = [
 ]
 
 #: (estimator, check) -> why it fails today. Strict xfail: remove the entry with the fix.
-KNOWN_FAILURES = {}
+KNOWN_FAILURES = {
+    ("PHCNNClassifier", "check_set_params"):
+        "skorch's set_params builds the callbacks at once, so set_params(callbacks=<not a list>) raises a TypeError "
+        "(skorch's design; every other parameter is only stored, and fit checks it)",
+}
 
 
 def _params(checks):
