@@ -1,19 +1,15 @@
 """PHCNNClassifier: the paper's networks trained and applied as a skorch classifier.
 
-One sample is one clip (a :class:`~fnpgrade.WindowedClip`). Training flattens
-the clips into windows, each inheriting its clip's label and subject; the
-internal validation split keeps clips, and subjects when ``groups`` are given,
-whole. Prediction folds window probabilities back into one row per clip.
-Training is skorch's loop and callbacks (:mod:`fnpgrade.nn.callbacks`); how it
-runs (precision, threads, memory layout) is :class:`~fnpgrade.nn.runtime.Runtime`.
+One sample is one clip (a :class:`~fnpgrade.WindowedClip`); training flattens
+the clips into windows and prediction folds window probabilities back into one
+row per clip. Training is skorch's loop and callbacks (:mod:`fnpgrade.nn.callbacks`);
+how it runs is :class:`~fnpgrade.nn.runtime.Runtime`.
 """
 
 from __future__ import annotations
 
-import copy
 import inspect
 import os
-from contextlib import contextmanager
 from numbers import Integral, Real
 from types import MappingProxyType
 
@@ -25,17 +21,17 @@ from skorch.dataset import unpack_data
 from skorch.utils import is_dataset
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions, validate_parameter_constraints
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
-from .nn.branches import robust_scaling
 from .nn.callbacks import (BatchNormRecalibration, BestInMemory, PolynomialDecay, RunLoss, RunLRScheduler,
                            checkpoint_callbacks, window_accuracy)
 from .nn.data import WindowDataset, WindowLoader
-from .nn.layers import fuse_batchnorm
+from .nn.layers import folded_copy
 from .nn.registry import ARCHITECTURES, build_network
 from .nn.runtime import Runtime
+from .nn.seeding import derived_seed, forked_torch_rng, seed_torch
 from .nn.split import ClipValidSplit
+from .nn.targets import class_weights, encode_labels
 from .utils import check_labels
 
 __all__ = ["PHCNNClassifier"]
@@ -46,19 +42,17 @@ _DEFAULT_RUNTIME = Runtime()
 class PHCNNClassifier(NeuralNetClassifier):
     """Grade windowed clips with PHCNN-LSTM or one of the paper's baselines (a skorch classifier).
 
-    ``X`` is a list of :class:`~fnpgrade.WindowedClip` (the output of
-    :class:`~fnpgrade.SequenceWindower`), one per clip; ``y`` holds one label
-    per clip (any labels, typically ``"I"``/``"II"``/``"III"``). Training uses
-    every window with its clip's label; ``predict_proba`` averages the window
-    probabilities of each clip. Defaults are the paper's: SGD, lr 1e-4,
-    momentum 0.9, weight decay 2e-5, polynomial decay, batch 64, 50 epochs,
-    weighted cross entropy, and the epoch with the lowest validation loss is
-    restored at the end (skorch's ``Checkpoint(load_best=True)``). Then the
-    batch norms' running statistics are recomputed on the training windows
-    with the final weights
-    (:class:`~fnpgrade.nn.callbacks.BatchNormRecalibration`): after a short
-    training they lag the weights, and eval-mode predictions can collapse to
-    one class (``callbacks__bn_recalibration=None`` turns it off).
+    ``X`` is a list of :class:`~fnpgrade.WindowedClip` (from
+    :class:`~fnpgrade.SequenceWindower`), one per clip; ``y`` one label per clip.
+    Training uses every window with its clip's label; ``predict_proba``
+    averages the window probabilities of each clip. Defaults are the paper's:
+    SGD, lr 1e-4, momentum 0.9, weight decay 2e-5, polynomial decay, batch 64,
+    50 epochs, weighted cross entropy, the epoch with the lowest validation
+    loss restored at the end. Then the batch norms' running statistics are
+    recomputed on the training windows
+    (:class:`~fnpgrade.nn.callbacks.BatchNormRecalibration`; off with
+    ``callbacks__bn_recalibration=None``): after a short training they lag
+    the weights, and eval-mode predictions can collapse to one class.
 
     Parameters
     ----------
@@ -66,8 +60,7 @@ class PHCNNClassifier(NeuralNetClassifier):
         ``"phcnn-lstm"`` (paper), ``"phcnn"`` (no LSTM), ``"face-n1-lstm"``,
         ``"vgg16-lstm"``, ``"senet"`` or ``"lstm"`` (see ``docs/architectures.md``).
     width : float, default=1.0
-        Scales every channel count and FC size (1.0 = paper); small values make
-        quick runs.
+        Scales every channel count and FC size (1.0 = paper); less runs quicker.
     fc_features : int or None, default=None
         Branch feature size; ``None`` = ``1024 * width`` (the paper's 1024).
     lstm_hidden : int or None, default=None
@@ -93,24 +86,18 @@ class PHCNNClassifier(NeuralNetClassifier):
         ``fit``) or clips, never splitting one; ``None`` trains on everything
         and picks the best epoch by training loss.
     measures : bool, default=False
-        Also read the clips' per-frame movement measures
-        (``WindowedClip.measures``, from
-        :class:`~fnpgrade.measures.FrameMeasures`; use
-        ``make_phcnn_pipeline(measures=True)``) through a measures branch
-        (:class:`~fnpgrade.nn.branches.MeasuresBranch`) whose features are
-        added to the fused face, brow and mouth features of every frame before
-        the LSTM: ``f = f_face + f_brow + f_mouth + f_measures``. The
-        measures are scaled robustly with the median and 5-95% range of the
-        training windows. ``"phcnn-lstm"`` and ``"phcnn"`` only. Every clip
-        given to ``fit`` and ``predict`` must then carry measures, as many
-        per frame as in training (a ValueError names the clip otherwise).
-        ``False`` (the paper) ignores any measures the clips carry. Use it to
-        grade people the network was not trained on (``docs/results.md``).
+        Also read the clips' per-frame movement measures (``WindowedClip.measures``
+        from :class:`~fnpgrade.measures.FrameMeasures`: ``make_phcnn_pipeline(measures=True)``)
+        through a measures branch (:class:`~fnpgrade.nn.branches.MeasuresBranch`)
+        whose features are added to the fused face, brow and mouth features of
+        every frame before the LSTM, scaled robustly with the training windows'
+        median and 5-95% range. ``"phcnn-lstm"`` and ``"phcnn"`` only; every
+        clip given to ``fit`` and ``predict`` must then carry as many measures
+        per frame as in training. Use it to grade people the network was not
+        trained on (``docs/results.md``); ``False`` (the paper) ignores them.
     mirror_augment : bool, default=False
-        While training, show each window mirrored left-right with probability
-        1/2 (:meth:`fnpgrade.nn.WindowNetwork.set_mirror_augment`): the grade
-        of a one-sided weakness does not depend on the side. Prediction never
-        flips.
+        While training, mirror each window left-right with probability 1/2
+        (the grade of a one-sided weakness does not depend on the side).
     checkpoint_dir : str, path-like or None, default=None
         Save the last epoch (weights, optimizer, history) and the best
         epoch's weights there after every epoch (skorch's ``Checkpoint``); a
@@ -120,19 +107,14 @@ class PHCNNClassifier(NeuralNetClassifier):
         Needs an int ``random_state``: the resumed run draws the same
         validation split and shuffling.
     runtime : Runtime or None, default=None
-        Speed and memory settings (precision, NHWC layout, batch-norm
-        folding for prediction, activation checkpointing, threads):
-        :class:`~fnpgrade.nn.runtime.Runtime`; ``None`` = ``Runtime()``,
-        float32 with torch's threads, the same results on every CPU.
+        Speed and memory settings (:class:`~fnpgrade.nn.runtime.Runtime`);
+        ``None`` = ``Runtime()``: float32, the same results on every CPU.
     random_state : int, RandomState or None, default=None
         Seeds the weights, dropout, ``mirror_augment``, shuffling and the
-        validation split; with an int, CPU runs are reproducible. (GPU kernels
-        may still be nondeterministic.) ``None`` draws the seed from numpy's
-        global random state, as scikit-learn does. The estimator draws from
-        its own streams: weights from ``seed_``, each epoch's dropout and
-        mirroring from ``(seed_, epoch)`` (so a resumed run draws what the
-        uninterrupted one would), under ``torch.random.fork_rng``: torch's
-        global random state is the same after ``fit`` as before.
+        validation split; with an int, CPU runs are reproducible (GPU kernels
+        may not be). The estimator draws from its own streams
+        (:mod:`fnpgrade.nn.seeding`): torch's global random state is the same
+        after ``fit`` as before.
     **kwargs
         skorch's parameters: ``device`` (default ``"cpu"``; ``"cuda"`` for a
         GPU), ``callbacks`` (more skorch callbacks, run after the built-in
@@ -149,8 +131,7 @@ class PHCNNClassifier(NeuralNetClassifier):
     n_measures_ : int or None
         Measures per frame the network reads (``measures=True``), else None.
     measures_scaling_ : tuple of ndarray or None
-        ``(center, scale)`` of the training windows' measures (see
-        :func:`~fnpgrade.nn.branches.robust_scaling`), with ``measures=True``.
+        ``(center, scale)`` of the training windows' measures (``measures=True``).
     class_weight_ : ndarray or None
         Loss weight per class used in the last ``fit``.
     module_ : torch.nn.Module
@@ -158,8 +139,7 @@ class PHCNNClassifier(NeuralNetClassifier):
         Per epoch: ``train_loss``, ``valid_loss``, ``valid_acc`` (windows),
         ``event_lr``, ``event_best`` (the epoch was the best so far and kept).
     seed_ : int
-        Seed drawn from ``random_state`` by the last ``initialize`` (weights,
-        validation split, shuffling, dropout).
+        Seed drawn from ``random_state`` by the last ``initialize``.
 
     Examples
     --------
@@ -187,11 +167,8 @@ class PHCNNClassifier(NeuralNetClassifier):
                  max_epochs=50, batch_size=64, lr=1e-4, optimizer__momentum=0.9, optimizer__weight_decay=2e-5,
                  lr_power=1.0, train_split=ClipValidSplit(0.2), measures=False, mirror_augment=False,
                  checkpoint_dir=None, runtime=None, random_state=None, **kwargs):
-        kwargs.setdefault("module", None)
-        kwargs.setdefault("criterion", torch.nn.CrossEntropyLoss)
-        kwargs.setdefault("iterator_train", WindowLoader)
-        kwargs.setdefault("iterator_valid", WindowLoader)
-        kwargs.setdefault("dataset", WindowDataset)
+        kwargs = {"module": None, "criterion": torch.nn.CrossEntropyLoss, "iterator_train": WindowLoader,
+                  "iterator_valid": WindowLoader, "dataset": WindowDataset, **kwargs}
         super().__init__(max_epochs=max_epochs, batch_size=batch_size, lr=lr, train_split=train_split,
                          optimizer__momentum=optimizer__momentum, optimizer__weight_decay=optimizer__weight_decay,
                          **kwargs)
@@ -212,9 +189,8 @@ class PHCNNClassifier(NeuralNetClassifier):
     # ------------------------------------------------------------------ callbacks
     @property
     def _default_callbacks(self):
-        # resume first: the scores and the LR schedule start from the loaded history. The best-epoch keeper
-        # and the LR step (which records event_lr) run before the last-epoch checkpoint, so it saves whole
-        # epochs. Values are only stored here: set_params builds the callbacks, and fit validates the values.
+        # resume first: scores and LR schedule start from the loaded history; the last-epoch checkpoint after the
+        # LR step, so it saves whole epochs. Values are only stored here (set_params builds these; fit checks them).
         if isinstance(self.checkpoint_dir, (str, os.PathLike)):
             resume, best, last = self._checkpoint_callbacks(self.checkpoint_dir)
             resume, last = [resume], [last]
@@ -235,7 +211,7 @@ class PHCNNClassifier(NeuralNetClassifier):
             ("print_log", PrintLog()),
         ]
 
-    def _checkpoint_callbacks(self, dirname):
+    def _checkpoint_callbacks(self, dirname):  # the accelerated subclass writes on its main process only
         return checkpoint_callbacks(dirname)
 
     # ------------------------------------------------------------------ parameters
@@ -268,53 +244,23 @@ class PHCNNClassifier(NeuralNetClassifier):
                                        {k: params[k] for k in self._parameter_constraints},
                                        caller_name=type(self).__name__)
         if self.checkpoint_dir is not None and not isinstance(self.random_state, Integral):
-            raise ValueError(f"checkpoint_dir={str(self.checkpoint_dir)!r} needs an int random_state (got "
-                             f"{self.random_state!r}): a resumed run must draw the validation split and the "
-                             "shuffling the interrupted one drew.")
+            raise ValueError(f"checkpoint_dir needs an int random_state (got {self.random_state!r}): a resumed run "
+                             "must draw the validation split and shuffling the interrupted one drew.")
 
-    @property
-    def runtime_(self):
-        """The :class:`~fnpgrade.nn.runtime.Runtime` in use (``runtime``, or the defaults)."""
-        return self.runtime if self.runtime is not None else _DEFAULT_RUNTIME
+    runtime_ = property(lambda self: self.runtime if self.runtime is not None else _DEFAULT_RUNTIME,
+                        doc="The :class:`~fnpgrade.nn.runtime.Runtime` in use (``runtime``, or the defaults).")
 
     def _device(self):
-        """The torch device the network runs on (skorch's ``device=None``: where its weights are, else CPU)."""
-        if self.device is not None:
-            return torch.device(self.device)
-        module = getattr(self, "module_", None)
-        weight = next(module.parameters(), None) if isinstance(module, torch.nn.Module) else None
-        return torch.device("cpu") if weight is None else weight.device
-
-    # ------------------------------------------------------------------ random numbers
-    def _seed_torch(self, seed):
-        """Seed torch's global generators (CPU, and the network's GPU) with ``seed``."""
-        torch.default_generator.manual_seed(int(seed))
-        device = self._device()
-        if device.type == "cuda":
-            with torch.cuda.device(device):
-                torch.cuda.manual_seed(int(seed))
-
-    @contextmanager
-    def _own_torch_rng(self):
-        """Run with torch's global generators forked (``torch.random.fork_rng``): the caller's state is kept.
-
-        Weight initialisation, dropout and ``mirror_augment`` draw from torch's
-        global generators and take no generator argument; inside, they are
-        seeded from ``seed_`` (:meth:`_seed_torch`).
-        """
-        device = self._device()
-        cuda = [device.index if device.index is not None else torch.cuda.current_device()] \
-            if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=cuda):
-            yield
+        """The torch device the network runs on (skorch's ``device=None``, no move: CPU)."""
+        return torch.device(self.device if self.device is not None else "cpu")
 
     def _epoch_seed(self, epoch):
-        """Seed of the dropout and mirroring of ``epoch``: it depends on ``(seed_, epoch)`` only."""
-        return int(np.random.SeedSequence([self.seed_, epoch]).generate_state(1)[0])
+        """Seed of the dropout and mirroring of ``epoch`` (:mod:`fnpgrade.nn.seeding`)."""
+        return derived_seed(self.seed_, epoch)
 
     def on_epoch_begin(self, net, **kwargs):
         super().on_epoch_begin(net, **kwargs)
-        self._seed_torch(self._epoch_seed(len(self.history)))
+        seed_torch(self._epoch_seed(len(self.history)), self._device())
 
     # ------------------------------------------------------------------ initialisation
     def initialize(self):
@@ -323,16 +269,10 @@ class PHCNNClassifier(NeuralNetClassifier):
         self.seed_ = int(check_random_state(self.random_state).randint(2 ** 31 - 1))
         return super().initialize()
 
-    def _n_classes(self):
-        if self.classes is not None:
-            return len(self.classes)
-        inferred = getattr(self, "classes_inferred_", None)
-        return 3 if inferred is None else len(inferred)  # 3 = the paper's levels I / II / III
-
     def initialize_module(self):
         """Build the network for ``arch`` (or ``module`` when one is given), its weights drawn from ``seed_``."""
-        with self._own_torch_rng():
-            self._seed_torch(self.seed_)
+        with forked_torch_rng(self._device()):
+            seed_torch(self.seed_, self._device())
             if self.module is not None:
                 super().initialize_module()
             else:
@@ -355,13 +295,13 @@ class PHCNNClassifier(NeuralNetClassifier):
                              f"branch); got arch={self.arch!r}.")
         n_measures = getattr(self, "n_measures_", None) if self.measures else None
         shapes = getattr(self, "input_shapes_", {})
-        network = build_network(self.arch, n_classes=self._n_classes(), width=self.width,
+        classes = self.classes if self.classes is not None else getattr(self, "classes_inferred_", "123")
+        network = build_network(self.arch, n_classes=len(classes), width=self.width,  # 3: the paper's levels
                                 fc_features=self.fc_features, lstm_hidden=self.lstm_hidden,
                                 face_size=shapes.get("face"), roi_size=shapes.get("brow"), n_measures=n_measures,
                                 **self.get_params_for("module"))
-        scaling = getattr(self, "measures_scaling_", None)
-        if n_measures and scaling is not None:
-            network.features.measures.set_scaling(*scaling)
+        if n_measures and getattr(self, "measures_scaling_", None) is not None:
+            network.features.measures.set_scaling(*self.measures_scaling_)
         if self.runtime_.uses_channels_last(self._device(), training=True):
             network.set_channels_last(True)
         return network
@@ -369,9 +309,8 @@ class PHCNNClassifier(NeuralNetClassifier):
     def initialize_criterion(self):
         """Cross entropy weighted by ``class_weight_`` (the paper's weighted cross entropy)."""
         kwargs = self.get_params_for("criterion")
-        weight = getattr(self, "class_weight_", None)
-        if weight is not None and "weight" not in kwargs:
-            kwargs["weight"] = torch.as_tensor(weight, dtype=torch.float32)
+        if getattr(self, "class_weight_", None) is not None:
+            kwargs.setdefault("weight", torch.as_tensor(self.class_weight_, dtype=torch.float32))
         self.criterion_ = self.criterion(**kwargs)
         return self
 
@@ -383,65 +322,19 @@ class PHCNNClassifier(NeuralNetClassifier):
         self.optimizer_ = self.optimizer(*args, **kwargs)
         return self
 
-    # ------------------------------------------------------------------ data
-    def _encode(self, y, n_clips):
-        y, _ = check_labels(y, n_clips, where=type(self).__name__)
-        classes = np.asarray(self.classes) if self.classes is not None else np.unique(y)
-        lookup = {label: i for i, label in enumerate(classes.tolist())}
-        unknown = [label for label in np.unique(y).tolist() if label not in lookup]
-        if unknown:
-            raise ValueError(f"y holds labels {unknown} that are not in classes={classes.tolist()}.")
-        if len(np.unique(y)) < 2:
-            raise ValueError(f"y holds a single class ({y[0]!r}); a classifier needs at least two.")
-        return classes, np.array([lookup[label] for label in y.tolist()], dtype=np.int64)
-
-    def _class_weights(self, classes, y_encoded):
-        if self.class_weight is None:
-            return None
-        if self.class_weight == "balanced":
-            present = np.unique(y_encoded)
-            weights = np.ones(len(classes))
-            weights[present] = compute_class_weight("balanced", classes=present, y=y_encoded)
-            return weights
-        return np.array([float(self.class_weight.get(label, 1.0)) for label in classes.tolist()])
-
     def _prepare_fit(self, X, y, groups):
         """Validate, encode labels, weigh classes, scale the measures; return the training dataset."""
         self._check_params()
         dataset = WindowDataset(X)
         _, groups = check_labels(y, len(dataset.clips), groups, where=type(self).__name__)
-        classes, y_encoded = self._encode(y, len(dataset.clips))
+        classes, y_encoded = encode_labels(y, len(dataset.clips), self.classes, where=type(self).__name__)
         self.classes_inferred_ = classes
-        self.class_weight_ = self._class_weights(classes, y_encoded)
+        self.class_weight_ = class_weights(self.class_weight, classes, y_encoded)
         self.input_shapes_ = dataset.frame_shapes()
         self.n_measures_, self.measures_scaling_ = None, None
         if self.measures:
-            if dataset.n_measures is None:
-                first = dataset.clips[0]
-                raise ValueError(f"measures=True, but X[0] ({first.source or 'no source'}) carries no per-frame "
-                                 "measures (nor does any clip). Compute them with FrameMeasures after the cropper: "
-                                 "make_phcnn_pipeline(measures=True).")
-            self.n_measures_ = dataset.n_measures
-            # the windows overlap when the stride is shorter than the window: every frame counts as often
-            # as the network sees it, which is what the branch's batch norms see too
-            self.measures_scaling_ = robust_scaling(np.concatenate([c.measures.reshape(-1, dataset.n_measures)
-                                                                    for c in dataset.clips]))
+            self.n_measures_, self.measures_scaling_ = dataset.n_measures, dataset.measures_scaling()
         return WindowDataset(dataset.clips, y_encoded, groups)
-
-    def _check_predict_measures(self, dataset):
-        """Clips to predict must carry the measures the network was trained on (a ValueError naming the clip)."""
-        expected = getattr(self, "n_measures_", None) if self.measures else None
-        if expected is None:
-            return
-        first = dataset.clips[0]
-        if dataset.n_measures is None:
-            raise ValueError(f"X[0] ({first.source or 'no source'}) carries no per-frame measures, but the classifier "
-                             f"was trained with measures=True on {expected} per frame; transform the clips as in "
-                             "training (FrameMeasures after the cropper).")
-        if dataset.n_measures != expected:
-            raise ValueError(f"X[0] ({first.source or 'no source'}) has {dataset.n_measures} measures per frame, "
-                             f"but the classifier was trained on {expected}; measure the clips with the same "
-                             "FrameMeasures as in training.")
 
     def check_data(self, X, y=None):
         """Checks happen in ``fit`` (labels are encoded there); skorch's class inference is not used."""
@@ -458,21 +351,15 @@ class PHCNNClassifier(NeuralNetClassifier):
     def get_iterator(self, dataset, training=False):
         """A :class:`~fnpgrade.nn.data.WindowLoader` gathering whole batches of the inputs the network reads."""
         prefix = "iterator_train" if training else "iterator_valid"
-        iterator = getattr(self, prefix)
-        kwargs = self.get_params_for(prefix)
-        kwargs.setdefault("batch_size", self.batch_size)
-        if kwargs["batch_size"] == -1:
-            kwargs["batch_size"] = len(dataset)
+        iterator, kwargs = getattr(self, prefix), {"batch_size": self.batch_size, **self.get_params_for(prefix)}
+        kwargs["batch_size"] = len(dataset) if kwargs["batch_size"] == -1 else kwargs["batch_size"]
         if isinstance(iterator, type) and issubclass(iterator, WindowLoader):
-            kwargs.setdefault("shuffle", training)
-            kwargs.setdefault("inputs", getattr(self.module_, "inputs", ("face", "brow", "mouth")))
             # the shuffling order depends on (seed, epoch) only: resumed runs repeat it
-            kwargs.setdefault("seed", self.seed_)
-            kwargs.setdefault("start_epoch", len(self.history))
-            kwargs.setdefault("pin_memory", self._device().type == "cuda")
+            kwargs = {"shuffle": training, "inputs": getattr(self.module_, "inputs", ("face", "brow", "mouth")),
+                      "seed": self.seed_, "start_epoch": len(self.history),
+                      "pin_memory": self._device().type == "cuda", **kwargs}
         return iterator(dataset, **kwargs)
 
-    # ------------------------------------------------------------------ steps
     def infer(self, x, **fit_params):
         """Move the uint8 batch to the network's device and run it (under autocast with bf16 precision)."""
         device = self._device()
@@ -484,8 +371,7 @@ class PHCNNClassifier(NeuralNetClassifier):
             return tuple(o.float() for o in out)
         return out.float()
 
-    # set only while predict_proba runs: the batch-norm-folded copy of module_
-    _inference_module = None
+    _inference_module = None  # set only while predict_proba runs: the batch-norm-folded copy of module_
 
     def evaluation_step(self, batch, training=False):
         """Forward pass for prediction and validation, under ``torch.inference_mode`` (no autograd bookkeeping)."""
@@ -527,9 +413,8 @@ class PHCNNClassifier(NeuralNetClassifier):
         dataset = self._prepare_fit(X, y, groups)
         if not self.warm_start or not self.initialized_:
             self.initialize()
-        else:
-            self.initialize_criterion()  # new data, new class weights
-            self.criterion_ = self.criterion_.to(self._device())
+        else:  # new data, new class weights
+            self.criterion_ = self.initialize_criterion().criterion_.to(self._device())
         return self.partial_fit(dataset, None, _routing_method="fit", **fit_params)
 
     def partial_fit(self, X, y=None, classes=None, groups=None, **fit_params):
@@ -540,7 +425,7 @@ class PHCNNClassifier(NeuralNetClassifier):
             self.initialize()
         # a new run: the schedule, the epoch count and the best epoch start here (a resumed one loads its history)
         self.run_start_epoch_ = len(self.history)
-        with self.runtime_.threads(), self._own_torch_rng():
+        with self.runtime_.threads(), forked_torch_rng(self._device()):
             return super().partial_fit(X, None, classes, **fit_params)
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
@@ -558,8 +443,8 @@ class PHCNNClassifier(NeuralNetClassifier):
     def _window_proba(self, X):
         check_is_fitted(self)
         dataset = X if is_dataset(X) else WindowDataset(X)
-        if isinstance(dataset, WindowDataset):
-            self._check_predict_measures(dataset)
+        if isinstance(dataset, WindowDataset) and self.measures:
+            dataset.check_measures(getattr(self, "n_measures_", None))
         with self.runtime_.threads():
             # skorch only lets initialize_* set torch modules; this copy lives for one call
             if self.runtime_.fuse_batchnorm:
@@ -571,43 +456,24 @@ class PHCNNClassifier(NeuralNetClassifier):
         return dataset, proba
 
     def _fused_module(self):
-        """A copy of ``module_`` in eval mode with its batch norms folded into the layers before them.
-
-        With skorch's ``compile=True``, ``module_`` is a ``torch.compile``
-        wrapper whose copy would still call the original, unfolded network; the
-        eager network inside it is folded instead (compiling the folded copy
-        measured no faster on CPU, see ``docs/performance.md``).
-        """
-        fused = copy.deepcopy(getattr(self.module_, "_orig_mod", self.module_)).eval()
-        for p in fused.parameters():
-            p.requires_grad_(False)
-        fused = fuse_batchnorm(fused)
-        if self.runtime_.uses_channels_last(self._device()) and hasattr(fused, "set_channels_last"):
-            fused.set_channels_last(True)
-        return fused
+        """An eval-mode copy of ``module_`` with batch norm folded in; under skorch's ``compile=True``, of the eager
+        network inside the wrapper (a copy of the wrapper would call the unfolded original)."""
+        return folded_copy(getattr(self.module_, "_orig_mod", self.module_),
+                           channels_last=self.runtime_.uses_channels_last(self._device()))
 
     def predict_windows(self, X):
-        """Class probabilities of every window, per clip.
-
-        Parameters
-        ----------
-        X : list of WindowedClip
+        """Class probabilities of every window of each clip of ``X`` (a list of WindowedClip).
 
         Returns
         -------
         probabilities : list of ndarray, shape (n_windows_i, n_classes)
-            One array per clip, rows in window order.
         """
         dataset, proba = self._window_proba(X)
         counts = np.bincount(dataset.clip_of_window, minlength=len(dataset.clips))
         return np.split(proba, np.cumsum(counts)[:-1])
 
     def predict_proba(self, X):
-        """Class probabilities per clip: the mean of its windows' probabilities.
-
-        Parameters
-        ----------
-        X : list of WindowedClip
+        """Class probabilities per clip of ``X`` (a list of WindowedClip): the mean of its windows'.
 
         Returns
         -------
@@ -617,11 +483,7 @@ class PHCNNClassifier(NeuralNetClassifier):
         return np.stack([p.mean(axis=0) for p in self.predict_windows(X)])
 
     def predict(self, X):
-        """The label of each clip (the class with the highest mean window probability).
-
-        Parameters
-        ----------
-        X : list of WindowedClip
+        """The label of each clip of ``X`` (a list of WindowedClip): the highest mean window probability.
 
         Returns
         -------

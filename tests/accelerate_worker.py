@@ -81,7 +81,7 @@ def main(argv=None):
     epochs_run = []
     clf = AcceleratedPHCNNClassifier(**params, callbacks=[("count", Count(epochs_run))])
     clf.fit(X, y, groups=groups)
-    history = [{k: row.get(k) for k in ("train_loss", "valid_loss", "valid_acc", "best_epoch")}
+    history = [{k: row.get(k) for k in ("train_loss", "valid_loss", "valid_acc", "event_best")}
                for row in clf.history]
     batches = [[b.get("train_batch_size") for b in row["batches"] if "train_loss" in b] for row in clf.history]
     batch_losses = [[b["train_loss"] for b in row["batches"] if "train_loss" in b] for row in clf.history]

@@ -21,7 +21,8 @@ from .data import INPUTS, WindowDataset
 from .layers import recalibrate_batchnorm
 
 __all__ = ["PolynomialDecay", "RunLRScheduler", "RunLoss", "window_accuracy", "loss_improved", "BestInMemory",
-           "BatchNormRecalibration", "ReplacingCheckpoint", "checkpoint_callbacks", "ResumeFromCheckpoint", "read_history"]
+           "BatchNormRecalibration", "ReplacingCheckpoint", "checkpoint_callbacks", "ResumeFromCheckpoint",
+           "read_history"]
 
 
 class PolynomialDecay:

@@ -38,6 +38,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from ..classifier import PHCNNClassifier
 from ..nn.callbacks import ReplacingCheckpoint, checkpoint_callbacks
 from ..nn.data import WindowLoader
+from ..nn.seeding import derived_seed
 
 __all__ = ["AcceleratedPHCNNClassifier", "ShardedWindowLoader", "ProcessGroupBatchNorm",
            "convert_batchnorm", "revert_batchnorm"]
@@ -359,7 +360,7 @@ class AcceleratedPHCNNClassifier(AccelerateMixin, PHCNNClassifier):
         rank = int(self.accelerator.process_index)
         if rank == 0:
             return super()._epoch_seed(epoch)
-        return int(np.random.SeedSequence([self.seed_, epoch, rank]).generate_state(1)[0])
+        return derived_seed(self.seed_, epoch, rank)
 
     def _initialize_accelerator(self):
         if self._wrapped_with_accelerator:
