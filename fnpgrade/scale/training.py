@@ -26,10 +26,12 @@ order, cuts the same global batches, and takes its own part of each.
 from __future__ import annotations
 
 import copy
+import os
 from contextlib import contextmanager
 
 import numpy as np
 import torch
+from skorch import NeuralNet
 from skorch.callbacks import LRScheduler
 from skorch.dataset import unpack_data
 from skorch.hf import AccelerateMixin
@@ -225,10 +227,16 @@ class MainProcessCheckpoint(ReplacingCheckpoint):
     several machines ``checkpoint_dir`` must be on storage they share.
     """
 
-    def save_model(self, net):
+    def _save_params(self, f, net, f_name, log_name):
+        # skorch's NeuralNet.save_params, not the mixin's: the mixin's unwraps and wraps the network again, a
+        # collective every process would have to enter; the callbacks already see the plain network
         if net.accelerator.is_main_process:
-            super().save_model(net)
-        net.accelerator.wait_for_everyone()
+            NeuralNet.save_params(net, **{f_name: f"{f}.tmp"})
+            os.replace(f"{f}.tmp", f)
+
+    def save_model(self, net):
+        super().save_model(net)
+        net.accelerator.wait_for_everyone()  # nobody reads a file before it is whole
 
 
 class _MainProcessPrint:
