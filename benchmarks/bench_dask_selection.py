@@ -54,7 +54,7 @@ def main(argv=None):
     from joblib import Memory, parallel_backend
     from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold
 
-    from fnpgrade import make_palsy_clips, make_phcnn_pipeline
+    from fnpgrade import Runtime, make_palsy_clips, make_phcnn_pipeline
     from fnpgrade.metrics import SCORING
 
     n_subjects, clips, folds = (6, 2, 2) if args.quick else (8, 3, 3)
@@ -63,7 +63,7 @@ def main(argv=None):
                                     random_state=0)
     cv = list(StratifiedGroupKFold(folds, shuffle=True, random_state=0).split(X, y, groups))
     params = dict(width=0.125, max_epochs=2, batch_size=8, train_split=None, random_state=0, device="cpu",
-                  n_threads=1)
+                  runtime=Runtime(n_threads=1))
     n_points = int(np.prod([len(v) for v in grid.values()]))
     n_fits = n_points * folds
     held_out = sum(len(test) for _, test in cv)

@@ -164,7 +164,7 @@ def run(args):
     from sklearn.model_selection import KFold
     from threadpoolctl import threadpool_limits
 
-    from fnpgrade import make_measures_pipeline, make_palsy_clips, make_phcnn_pipeline
+    from fnpgrade import Runtime, make_measures_pipeline, make_palsy_clips, make_phcnn_pipeline
     from fnpgrade.datasets.identities import real_faces
     from fnpgrade.measures import FrameMeasures, with_neutral_frame
     from fnpgrade.metrics import grading_report
@@ -212,7 +212,7 @@ def run(args):
         t_gen = time.perf_counter() - t0
         pipe = make_phcnn_pipeline(arch=args.arch, width=args.width, max_epochs=args.epochs, lr=args.lr,
                                    batch_size=args.batch_size, random_state=args.seed, no_face="blank",
-                                   n_threads=args.threads,
+                                   runtime=Runtime(n_threads=args.threads),
                                    mirror_augment=args.mirror_augment,
                                    **({"train_split": None} if args.no_valid_split else {}))
         pipe.set_params(cropper__align=args.align, cropper__registration=args.registration)

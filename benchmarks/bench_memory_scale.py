@@ -87,7 +87,7 @@ def child(args):
     """One fit in this process; print its numbers as JSON."""
     from bench_training import FirstBatches  # a WindowLoader cut after max_batches batches
 
-    from fnpgrade import PHCNNClassifier
+    from fnpgrade import PHCNNClassifier, Runtime
 
     if args.source == "ram":
         X, y = make_clips(PAPER_WINDOWS)
@@ -100,7 +100,8 @@ def child(args):
     n_windows = sum(c.n_windows for c in X)
     rss_data = current_rss_gb()
     clf = PHCNNClassifier(width=args.width, batch_size=args.batch_size, max_epochs=1, verbose=0, random_state=0,
-                          activation_checkpointing=args.checkpointing == "on", callbacks__bn_recalibration=None,
+                          runtime=Runtime(activation_checkpointing=args.checkpointing == "on"),
+                          callbacks__bn_recalibration=None,
                           iterator_train=FirstBatches, iterator_train__max_batches=args.max_batches,
                           iterator_valid=FirstBatches, iterator_valid__max_batches=args.max_batches)
     start = time.perf_counter()

@@ -54,7 +54,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import machine, markdown_table, peak_rss_gb, write_json  # noqa: E402
 
-from fnpgrade.classifier import PHCNNClassifier, resolve_channels_last, resolve_n_threads, resolve_precision  # noqa: E402
+from fnpgrade.classifier import PHCNNClassifier  # noqa: E402
+from fnpgrade.nn.runtime import Runtime  # noqa: E402
 from fnpgrade.clips import WindowedClip  # noqa: E402
 from fnpgrade.nn import build_network  # noqa: E402
 from fnpgrade.nn.data import WindowLoader  # noqa: E402
@@ -133,9 +134,19 @@ def baseline_infer(net, X, y, batch_size, device):
     return n / (time.perf_counter() - start)
 
 
+_RUNTIME_FIELDS = ("precision", "channels_last", "fuse_batchnorm", "activation_checkpointing", "n_threads")
+
+
+def classifier_options(options):
+    """``options`` as PHCNNClassifier keywords: the :class:`~fnpgrade.nn.runtime.Runtime` fields in ``runtime``."""
+    runtime = {k: options[k] for k in _RUNTIME_FIELDS if k in options}
+    rest = {k: v for k, v in options.items() if k not in _RUNTIME_FIELDS}
+    return {**rest, "runtime": Runtime(**runtime)} if runtime else rest
+
+
 def candidate(width, batch_size, device, max_epochs=1, **options):
     return PHCNNClassifier(width=width, batch_size=batch_size, max_epochs=max_epochs, train_split=None, verbose=0,
-                           random_state=0, device=device, **options)
+                           random_state=0, device=device, **classifier_options(options))
 
 
 def candidate_train(X, y, width, batch_size, device, **options):
@@ -182,15 +193,16 @@ def speed(args):
                          "fnpgrade_train": c_train, "eager_fp32_infer": b_infer, "fnpgrade_infer": c_infer,
                          "train_ratio": c_train / b_train, "infer_ratio": c_infer / b_infer})
             print(markdown_table(rows[-1:], list(rows[-1])), flush=True)
-    resolved = {"channels_last_train": resolve_channels_last(clf.channels_last, args.device, training=True),
-                "channels_last_predict": resolve_channels_last(clf.channels_last, args.device),
-                "fuse_batchnorm": clf.fuse_batchnorm, "n_threads": resolve_n_threads(clf.n_threads),
-                "activation_checkpointing": clf.activation_checkpointing}
+    runtime = clf.runtime_
+    resolved = {"channels_last_train": runtime.uses_channels_last(args.device, training=True),
+                "channels_last_predict": runtime.uses_channels_last(args.device),
+                "fuse_batchnorm": runtime.fuse_batchnorm, "n_threads": runtime.n_threads or torch.get_num_threads(),
+                "activation_checkpointing": runtime.activation_checkpointing}
     per_precision = []
     for precision in precisions:
         mine = [r for r in rows if r["precision"] == precision]
         per_precision.append({
-            "precision": precision, "resolved": resolve_precision(precision, args.device),
+            "precision": precision, "resolved": Runtime(precision).resolved_precision(args.device),
             "train_windows_per_s": float(np.median([r["fnpgrade_train"] for r in mine])),
             "eager_fp32_train_windows_per_s": float(np.median([r["eager_fp32_train"] for r in mine])),
             "train_speedup_vs_eager_fp32": float(np.median([r["train_ratio"] for r in mine])),
@@ -266,7 +278,7 @@ def memory_child(args):
             options[prefix + "__max_batches"] = args.max_batches
     sampler = RSSSampler()
     clf = PHCNNClassifier(width=args.width, batch_size=args.batch_size, max_epochs=args.fit_epochs, verbose=0,
-                          random_state=0, device=args.device, callbacks=[sampler], **options)
+                          random_state=0, device=args.device, callbacks=[sampler], **classifier_options(options))
     rss_before = current_rss_gb()
     start = time.perf_counter()
     clf.fit(X, y)
@@ -311,8 +323,7 @@ def accuracy(args):
     for seed in range(args.seeds):
         X, y = make_clips(96, windows_per_clip=2, seed=seed)
         X_test, y_test = make_clips(48, windows_per_clip=2, seed=100 + seed)
-        for name, options in (("fp32 NCHW unfused", dict(precision="fp32", channels_last=False,
-                                                          fuse_batchnorm=False)),
+        for name, options in (("fp32 NCHW unfused", dict(runtime=Runtime(channels_last=False, fuse_batchnorm=False))),
                               ("defaults", {})):
             clf = PHCNNClassifier(width=0.25, batch_size=8, lr=0.05, max_epochs=args.epochs, verbose=0,
                                   random_state=seed, device=args.device, **options).fit(X, y)
@@ -667,7 +678,8 @@ def main():
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--batches", type=int, default=2, help="training batches (= windows / batch size) per run")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved baseline / candidate repetitions")
-    parser.add_argument("--options", default="", help="PHCNNClassifier options, e.g. channels_last=False")
+    parser.add_argument("--options", default="", help="PHCNNClassifier options, Runtime's among them, e.g. "
+                        "channels_last=False,n_threads=1")
     parser.add_argument("--precisions", default="fp32,bf16",
                         help="the classifier's precision values to time side by side (comma-separated)")
     parser.add_argument("--scale", choices=("speed", "paper"), default="speed",

@@ -117,7 +117,7 @@ def _mirrored(window):
 def run_variant(home, variant, args):
     import torch
 
-    from fnpgrade import PHCNNClassifier
+    from fnpgrade import PHCNNClassifier, Runtime
 
     registration = "clip" if variant.startswith("clip:") else "frame"
     data = build(home, registration, args.subjects_per_person)
@@ -129,8 +129,8 @@ def run_variant(home, variant, args):
     if "meas" in variant and registration != "clip":
         raise SystemExit(f"variant {variant!r}: the measures are read on clip crops; use 'clip:{variant}'.")
     clf = PHCNNClassifier(measures="meas" in variant, mirror_augment="mirror" in variant, width=args.width,
-                          lr=args.lr, weight_decay=args.weight_decay, batch_size=16,
-                          max_epochs=args.epochs, random_state=args.seed, verbose=0, n_threads=args.threads,
+                          lr=args.lr, optimizer__weight_decay=args.weight_decay, batch_size=16,
+                          max_epochs=args.epochs, random_state=args.seed, verbose=0, runtime=Runtime(n_threads=args.threads),
                           **({"train_split": None} if args.no_valid_split else {}),
                           **({"optimizer": torch.optim.AdamW} if args.optimizer == "adamw" else {}))
     start = time.perf_counter()

@@ -106,12 +106,13 @@ def evaluate_arch(arch, windows, y, groups, splits, args):
 
     from fnpgrade import PHCNNClassifier
     from fnpgrade.metrics import grading_report
+    from fnpgrade.nn.runtime import resolve_device
 
     # groups here are real people, and one person lends their face to several synthetic subjects
     # with different grades: the classifier's "subject with several labels" warning is expected.
     warnings.filterwarnings("ignore", message=r".*subject\(s\) appear with more than one label")
     template = PHCNNClassifier(arch=arch, width=args.width, max_epochs=args.epochs, batch_size=args.batch_size,
-                               lr=args.lr, device=args.device, random_state=args.seed, verbose=0)
+                               lr=args.lr, device=resolve_device(args.device), random_state=args.seed, verbose=0)
     reports, fit_seconds = [], []
     for fold, (train, test) in enumerate(splits, 1):
         clf = clone(template)

@@ -20,6 +20,7 @@ _EXPORTS = {
     "RegionClip": "fnpgrade.clips",
     "WindowedClip": "fnpgrade.clips",
     "PHCNNClassifier": "fnpgrade.classifier",
+    "Runtime": "fnpgrade.nn.runtime",
     "JitterOverSampler": "fnpgrade.augment",
     "make_phcnn_pipeline": "fnpgrade.pipeline",
     "make_measures_pipeline": "fnpgrade.pipeline",

@@ -456,10 +456,12 @@ def build_pipeline(args):
         pipe = make_measures_pipeline(landmarks=args.landmarks or "mediapipe", neutral=neutral, fps=args.fps,
                                       random_state=args.seed, n_jobs=args.jobs, verbose=not args.quiet)
     else:
+        from .nn.runtime import resolve_device
+
         settings = _settings(args)
         pipe = make_phcnn_pipeline(arch=args.arch, width=settings["width"], max_epochs=settings["epochs"],
                                    batch_size=settings["batch_size"], lr=settings["lr"], window=args.window,
-                                   fps=args.fps, device=args.device, random_state=args.seed, augment=args.augment,
+                                   fps=args.fps, device=resolve_device(args.device), random_state=args.seed, augment=args.augment,
                                    landmarks=args.landmarks or "dlib", n_jobs=args.jobs, verbose=not args.quiet)
     _set_face_options(_detector(pipe), args)
     _detector(pipe).set_params(no_face="blank" if args.no_face == "skip" else "raise")
@@ -916,7 +918,9 @@ def _configure_for_prediction(pipe, args):
         final = pipe.steps[-1][1]
         if "device" not in final.get_params(deep=False):
             raise CLIError(f"--device: the model's final step ({type(final).__name__}) has no device to set.")
-        final.set_params(device=args.device)
+        from .nn.runtime import resolve_device
+
+        final.set_params(device=resolve_device(args.device))
 
 
 def _set_progress(pipe, quiet):

@@ -38,9 +38,10 @@ def _validation_accuracy(model):
         return None
     if not scores:
         return None
-    best = history[-1].get("best_epoch") if isinstance(history[-1], dict) else None
-    if isinstance(best, (int, np.integer)) and 1 <= best <= len(history) and "valid_acc" in history[int(best) - 1]:
-        return float(history[int(best) - 1]["valid_acc"])
+    # the kept epoch: the last one PHCNNClassifier's best-epoch checkpoint flagged ("event_best")
+    kept = [row for row in history if isinstance(row, dict) and row.get("event_best") and "valid_acc" in row]
+    if kept:
+        return float(kept[-1]["valid_acc"])
     return float(max(scores))
 
 
@@ -56,7 +57,7 @@ _KEY_PARAMS = {
     "HealthyRangeClassifier": ("estimator", "estimator__n_estimators", "estimator__class_weight", "softness"),
 }
 #: Parameters that say how a model ran, not what it is.
-_RUN_PARAMS = {"verbose", "n_jobs", "memory", "device", "checkpoint_dir", "n_threads"}
+_RUN_PARAMS = {"verbose", "n_jobs", "memory", "device", "checkpoint_dir", "runtime"}
 
 
 def _simple(value):

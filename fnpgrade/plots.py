@@ -186,9 +186,9 @@ def plot_learning_curves(history, path=None, keys=None, title="Learning curves")
 
     Notes
     -----
-    The epoch kept as the final model (``best_epoch`` as recorded by
-    :class:`~fnpgrade.PHCNNClassifier`, else skorch's ``valid_loss_best`` /
-    ``valid_acc_best`` flags) is marked with a vertical line.
+    The epoch kept as the final model (the last ``event_best`` flag of
+    :class:`~fnpgrade.PHCNNClassifier`'s best-epoch checkpoint, else skorch's
+    ``valid_loss_best`` / ``valid_acc_best`` flags) is marked with a vertical line.
 
     Examples
     --------
@@ -202,7 +202,7 @@ def plot_learning_curves(history, path=None, keys=None, title="Learning curves")
     rows = _history_of(history)
     epochs = np.array([row.get("epoch", i + 1) for i, row in enumerate(rows)])
     if keys is None:
-        skip = {"epoch", "dur", "batches", "lr", "event_lr", "best_epoch"}
+        skip = {"epoch", "dur", "batches", "lr", "event_lr", "event_best"}
         keys = [k for k in rows[-1] if k not in skip and not k.endswith(("_best", "_lr", "_count"))
                 and isinstance(rows[-1][k], (int, float, np.number)) and not isinstance(rows[-1][k], bool)]
     keys = list(keys)
@@ -219,12 +219,12 @@ def plot_learning_curves(history, path=None, keys=None, title="Learning curves")
         target = ax if key.endswith("loss") else right
         target.plot(epochs, series(key), marker="o", markersize=3, color=f"C{i % 10}", label=key,
                     linestyle="-" if target is ax else "--")
-    # The kept epoch: fnpgrade's classifier records it as "best_epoch"; plain skorch flags it.
-    best, why = rows[-1].get("best_epoch"), "kept"
-    for flag in ("valid_loss_best", "valid_acc_best"):
+    # The kept epoch: the last one a flag marks, the classifier's best-epoch checkpoint's first.
+    best, why = None, "kept"
+    for flag in ("event_best", "valid_loss_best", "valid_acc_best"):
         flagged = [row.get("epoch", i + 1) for i, row in enumerate(rows) if row.get(flag)]
         if best is None and flagged:
-            best, why = flagged[-1], flag
+            best, why = flagged[-1], "kept" if flag == "event_best" else flag
     if best is not None:
         ax.axvline(best, color="grey", linestyle=":", linewidth=1)
         ax.text(best, ax.get_ylim()[1], f" best epoch ({why})", fontsize=7, va="top", color="grey")

@@ -63,7 +63,7 @@ def main(argv=None):
     torch.set_num_threads(1)
     from accelerate import Accelerator
 
-    from fnpgrade.nn.callbacks import read_checkpoint
+    from fnpgrade.nn.callbacks import read_history
     from fnpgrade.nn.split import ClipValidSplit
     from fnpgrade.scale.training import AcceleratedPHCNNClassifier
 
@@ -77,11 +77,11 @@ def main(argv=None):
     if args.checkpoint_dir is not None:
         # a run stopped after its first epoch (its checkpoint written), then a new one resuming from it
         AcceleratedPHCNNClassifier(**params, callbacks=[("stop", StopAfter(1))]).fit(X, y, groups=groups)
-        resumed_after = len(read_checkpoint(args.checkpoint_dir)["history"])
+        resumed_after = len(read_history(args.checkpoint_dir))
     epochs_run = []
     clf = AcceleratedPHCNNClassifier(**params, callbacks=[("count", Count(epochs_run))])
     clf.fit(X, y, groups=groups)
-    history = [{k: row.get(k) for k in ("train_loss", "valid_loss", "valid_acc", "best_epoch")}
+    history = [{k: row.get(k) for k in ("train_loss", "valid_loss", "valid_acc", "event_best")}
                for row in clf.history]
     batches = [[b.get("train_batch_size") for b in row["batches"] if "train_loss" in b] for row in clf.history]
     batch_losses = [[b["train_loss"] for b in row["batches"] if "train_loss" in b] for row in clf.history]

@@ -12,6 +12,7 @@ from fnpgrade.classifier import PHCNNClassifier
 from fnpgrade.clips import WindowedClip
 from fnpgrade.nn import build_network
 from fnpgrade.nn.layers import conv_segments, conv_stack
+from fnpgrade.nn.runtime import Runtime
 
 # tiny models run faster on one torch thread (fixture in conftest.py)
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -133,7 +134,8 @@ def test_classifier_fit_with_checkpointing_matches_fit_without():
     states = []
     for enabled in (False, True):
         clf = PHCNNClassifier(width=0.125, batch_size=4, lr=0.05, max_epochs=2, train_split=None, random_state=0,
-                              module__dropout=0.0, verbose=0, activation_checkpointing=enabled).fit(X, y)
+                              module__dropout=0.0, verbose=0,
+                              runtime=Runtime(activation_checkpointing=enabled)).fit(X, y)
         assert all(getattr(m, "activation_checkpointing", enabled) == enabled for m in clf.module_.modules())
         states.append(clf.module_.state_dict())
     for k in states[0]:
@@ -143,33 +145,24 @@ def test_classifier_fit_with_checkpointing_matches_fit_without():
 def test_option_survives_get_params_clone_pickle_and_set_params():
     X, y = make_clips(n_per_class=1)
     clf = PHCNNClassifier(width=0.125, batch_size=4, max_epochs=1, train_split=None, verbose=0,
-                          activation_checkpointing=True)
-    assert PHCNNClassifier().activation_checkpointing is False
-    assert clf.get_params()["activation_checkpointing"] is True
-    assert clone(clf).get_params()["activation_checkpointing"] is True
+                          runtime=Runtime(activation_checkpointing=True))
+    assert PHCNNClassifier().runtime_.activation_checkpointing is False
+    assert clf.get_params()["runtime"].activation_checkpointing is True
+    assert clone(clf).get_params()["runtime"].activation_checkpointing is True
     clf.fit(X, y)
     assert clf.module_.features.face.activation_checkpointing
     restored = pickle.loads(pickle.dumps(clf))
-    assert restored.activation_checkpointing is True and restored.module_.features.face.activation_checkpointing
+    assert restored.runtime.activation_checkpointing is True and restored.module_.features.face.activation_checkpointing
     np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
     # changed between fits: applied at the next fit / partial_fit without re-initialising
-    restored.set_params(activation_checkpointing=False).partial_fit(X, y)
+    restored.set_params(runtime=None).partial_fit(X, y)
     assert not restored.module_.features.face.activation_checkpointing
-
-
-def test_classifier_pickled_before_the_option_existed_loads_without_it():
-    X, y = make_clips(n_per_class=1)
-    clf = PHCNNClassifier(width=0.125, batch_size=4, max_epochs=0, train_split=None, verbose=0).fit(X, y)
-    del clf.activation_checkpointing  # as in a pickle written by an older fnpgrade
-    restored = pickle.loads(pickle.dumps(clf))
-    assert restored.get_params()["activation_checkpointing"] is False
 
 
 @pytest.mark.parametrize("bad", ["auto", 1, None])
 def test_invalid_option_is_refused(bad):
-    X, y = make_clips(n_per_class=1)
     with pytest.raises(ValueError, match="activation_checkpointing"):
-        PHCNNClassifier(width=0.125, max_epochs=0, verbose=0, activation_checkpointing=bad).fit(X, y)
+        Runtime(activation_checkpointing=bad)
 
 
 def test_best_epoch_copy_is_updated_in_place_and_restored():
@@ -182,7 +175,7 @@ def test_best_epoch_copy_is_updated_in_place_and_restored():
             return self
 
         def on_epoch_end(self, net, **kwargs):
-            keep_best = dict(net.callbacks_)["keep_best"]
+            keep_best = dict(net.callbacks_)["best"]
             self.pointers.append({k: v.data_ptr() for k, v in keep_best.best_state_.items()})
             self.weights[len(net.history)] = {k: v.clone() for k, v in net.module_.state_dict().items()}
 
@@ -193,8 +186,9 @@ def test_best_epoch_copy_is_updated_in_place_and_restored():
     clf = PHCNNClassifier(width=0.125, batch_size=4, lr=0.05, max_epochs=4, train_split=None, random_state=0,
                           verbose=0, callbacks=[spy], callbacks__bn_recalibration=None).fit(X, y)
     assert all(p == spy.pointers[0] for p in spy.pointers[1:])
-    best = clf.history[-1, "best_epoch"]
-    assert len(set(clf.history[:, "best_epoch"])) > 1  # the copy was updated at least once
+    kept = [row["epoch"] for row in clf.history if row["event_best"]]
+    best = kept[-1]
+    assert len(kept) > 1  # the copy was updated at least once
     for k, v in clf.module_.state_dict().items():
         torch.testing.assert_close(v, spy.weights[best][k], rtol=0, atol=0, msg=k)
-    assert dict(clf.callbacks_)["keep_best"].best_state_ is None
+    assert dict(clf.callbacks_)["best"].best_state_ is None

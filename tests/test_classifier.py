@@ -14,8 +14,9 @@ from skorch.callbacks import Callback
 from fnpgrade.classifier import PHCNNClassifier
 from fnpgrade.clips import WindowedClip
 from fnpgrade.nn import ARCHITECTURES
-from fnpgrade.nn.callbacks import read_checkpoint
+from fnpgrade.nn.callbacks import read_history
 from fnpgrade.nn.data import WindowDataset
+from fnpgrade.nn.runtime import Runtime
 
 LEVELS = np.array(["I", "II", "III"])
 # small, fast settings that still learn the synthetic task
@@ -121,7 +122,8 @@ def test_best_epoch_by_validation_loss_is_restored(fitted, data):
     plain = clone(fitted).set_params(callbacks__bn_recalibration=None).fit(X, y, groups=groups)
     history = plain.history
     valid_loss = np.array(history[:, "valid_loss"])
-    assert history[-1, "best_epoch"] == int(np.argmin(valid_loss)) + 1
+    kept = [row["epoch"] for row in history if row["event_best"]]
+    assert kept[-1] == int(np.argmin(valid_loss)) + 1
     # the final weights reproduce the best epoch's validation loss on the same validation windows
     y_encoded = np.searchsorted(plain.classes_, y.astype(str))
     _, valid = plain.get_split_datasets(WindowDataset(X, y_encoded, groups))
@@ -140,7 +142,7 @@ def test_paper_training_defaults():
     clf = PHCNNClassifier()
     assert (clf.arch, clf.width, clf.measures, clf.max_epochs, clf.batch_size, clf.lr) == \
         ("phcnn-lstm", 1.0, False, 50, 64, 1e-4)
-    assert (clf.momentum, clf.weight_decay, clf.class_weight, clf.early_stopping) == (0.9, 2e-5, "balanced", None)
+    assert (clf.optimizer__momentum, clf.optimizer__weight_decay, clf.class_weight) == (0.9, 2e-5, "balanced")
     X, y = make_clips(n_per_class=2)
     clf = PHCNNClassifier(max_epochs=4, **{**FAST, "lr": 0.1}).fit(X, y)
     assert isinstance(clf.optimizer_, torch.optim.SGD)
@@ -151,10 +153,12 @@ def test_paper_training_defaults():
     assert isinstance(clf.criterion_, torch.nn.CrossEntropyLoss)
 
 
-def test_device_auto_stays_a_parameter_and_resolves_to_the_available_device(fitted):
-    assert fitted.device == "auto" and fitted.get_params()["device"] == "auto"
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert next(fitted.module_.parameters()).device.type == expected
+def test_device_is_skorchs_parameter_and_auto_is_resolved_by_the_caller(fitted):
+    from fnpgrade.nn.runtime import resolve_device
+
+    assert fitted.device == "cpu" and next(fitted.module_.parameters()).device.type == "cpu"
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cuda:1") == "cuda:1"
 
 
 def test_same_random_state_gives_identical_predictions():
@@ -177,8 +181,8 @@ def test_fit_draws_from_its_own_generator_and_leaves_torch_global_rng_alone():
     torch.manual_seed(999)  # another global state: the same model all the same
     b = PHCNNClassifier(max_epochs=2, random_state=7, mirror_augment=True, **FAST).fit(X, y)
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
-    assert isinstance(a.torch_generator_, torch.Generator) and a.seed_ == b.seed_
-    # a warm start continues the estimator's stream (not the global one), so it repeats too
+    assert a.seed_ == b.seed_
+    # a warm start draws from the estimator's (seed, epoch) streams (not the global one), so it repeats too
     a.set_params(warm_start=True).fit(X, y)
     b.set_params(warm_start=True).fit(X, y)
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
@@ -186,10 +190,9 @@ def test_fit_draws_from_its_own_generator_and_leaves_torch_global_rng_alone():
 
 @pytest.mark.parametrize("params, message", [
     ({"width": 0}, "The 'width' parameter of PHCNNClassifier must be a float in the range (0.0, inf). Got 0 instead."),
-    ({"precision": "fp16"}, "The 'precision' parameter of PHCNNClassifier must be a str among"),
+    ({"runtime": "fp16"}, "The 'runtime' parameter of PHCNNClassifier must be an instance of"),
     ({"max_epochs": -1}, "The 'max_epochs' parameter of PHCNNClassifier must be an int in the range [0, inf)."),
-    ({"n_threads": 0}, "The 'n_threads' parameter of PHCNNClassifier must be"),
-    ({"callbacks": [1]}, "The 'callbacks' parameter of PHCNNClassifier must be a list of skorch callbacks"),
+    ({"optimizer__momentum": -1}, "The 'optimizer__momentum' parameter of PHCNNClassifier must be"),
     ({"mirror_augment": "yes"}, "The 'mirror_augment' parameter of PHCNNClassifier must be an instance of 'bool'"),
 ])
 def test_invalid_parameters_are_stored_by_set_params_and_refused_by_fit(params, message):
@@ -201,15 +204,14 @@ def test_invalid_parameters_are_stored_by_set_params_and_refused_by_fit(params, 
     assert str(error.value).startswith(message), str(error.value)
 
 
-def test_skorch_state_is_not_set_in_init_and_old_pickles_load(fitted, data):
-    assert not {"history_", "initialized_", "virtual_params_"} & set(vars(PHCNNClassifier()))
-    state = fitted.__getstate__()
-    for name in ("history_", "initialized_", "virtual_params_"):  # a pickle written before the change
-        state[name] = state.pop("_" + name)
-    old = PHCNNClassifier.__new__(PHCNNClassifier)
-    old.__setstate__(state)
-    assert old.initialized_ and len(old.history) == len(fitted.history)
-    np.testing.assert_array_equal(old.predict_proba(data[3]), fitted.predict_proba(data[3]))
+def test_skorch_state_is_not_set_in_init_and_pickles_load(fitted, data):
+    fresh = PHCNNClassifier()
+    assert not {"history_", "initialized_", "virtual_params_"} & set(vars(fresh))
+    assert fresh.history is None and not fresh.initialized_  # skorch's state before initialize()
+    fresh.set_params(lr=0.5)  # skorch's set_params reads the state before initialize()
+    restored = pickle.loads(pickle.dumps(fitted))
+    assert restored.initialized_ and len(restored.history) == len(fitted.history)
+    np.testing.assert_array_equal(restored.predict_proba(data[3]), fitted.predict_proba(data[3]))
 
 
 def test_pickle_and_joblib_round_trip_predict_identically(fitted, data, tmp_path):
@@ -217,7 +219,7 @@ def test_pickle_and_joblib_round_trip_predict_identically(fitted, data, tmp_path
     expected = fitted.predict_proba(X_test)
     restored = pickle.loads(pickle.dumps(fitted))
     np.testing.assert_array_equal(restored.predict_proba(X_test), expected)
-    assert restored.device == "auto"
+    assert restored.device == "cpu"
     joblib.dump(fitted, tmp_path / "clf.joblib")
     np.testing.assert_array_equal(joblib.load(tmp_path / "clf.joblib").predict_proba(X_test), expected)
 
@@ -262,14 +264,14 @@ def test_interrupted_fit_resumes_from_checkpoint_and_matches_an_uninterrupted_ru
     interrupted = PHCNNClassifier(checkpoint_dir=tmp_path, callbacks=[("stop", InterruptAfter(2))], **params)
     interrupted.fit(X, y)
     assert len(interrupted.history) == 2
-    assert len(read_checkpoint(tmp_path)["history"]) == 2
+    assert len(read_history(tmp_path)) == 2
 
     resumed = PHCNNClassifier(checkpoint_dir=tmp_path, **params).fit(X, y)
     assert resumed.history[:, "epoch"] == [1, 2, 3, 4]
     np.testing.assert_allclose(resumed.history[:, "event_lr"], reference.history[:, "event_lr"])
     np.testing.assert_allclose(resumed.history[:, "train_loss"], reference.history[:, "train_loss"], rtol=1e-5)
     np.testing.assert_allclose(resumed.predict_proba(X), reference.predict_proba(X), rtol=1e-4, atol=1e-6)
-    assert len(read_checkpoint(tmp_path)["history"]) == 4
+    assert len(read_history(tmp_path)) == 4
 
 
 def test_checkpoint_of_another_run_is_refused(tmp_path):
@@ -294,27 +296,28 @@ def test_early_stopping_and_no_validation_split():
     # lr 0: the weights stay; only batch norm's running statistics drift, and the validation loss with them,
     # so the stop comes from its improvements falling under the threshold. Seeded: without a seed the
     # initial weights (and so that drift) followed whatever the tests before had drawn
-    clf = PHCNNClassifier(max_epochs=30, early_stopping=1, lr=0.0, random_state=0,
+    from skorch.callbacks import EarlyStopping
+
+    clf = PHCNNClassifier(max_epochs=30, lr=0.0, random_state=0, callbacks=[EarlyStopping(patience=1)],
                           **{k: v for k, v in FAST.items() if k != "lr"})
     clf.fit(X, y)
     assert len(clf.history) < 30, len(clf.history)
-    no_valid = PHCNNClassifier(max_epochs=2, train_split=None, early_stopping=5, **FAST).fit(X, y)
-    assert "valid_loss" not in no_valid.history[-1] and no_valid.history[-1, "best_epoch"] is not None
+    no_valid = PHCNNClassifier(max_epochs=2, train_split=None, callbacks=[EarlyStopping("train_loss", patience=5)],
+                               **FAST).fit(X, y)
+    assert "valid_loss" not in no_valid.history[-1] and no_valid.history[0, "event_best"]
 
 
 def test_bf16_and_channels_last_train_and_predict():
     X, y = make_clips(n_per_class=2)
-    clf = PHCNNClassifier(max_epochs=1, precision="bf16", channels_last=True, **FAST).fit(X, y)
+    clf = PHCNNClassifier(max_epochs=1, runtime=Runtime(precision="bf16", channels_last=True), **FAST).fit(X, y)
     proba = clf.predict_proba(X)
     assert proba.dtype == np.float32 and np.allclose(proba.sum(axis=1), 1, atol=1e-3)
 
 
 def test_default_precision_is_fp32_on_every_cpu():
     # results must not depend on the CPU's flags: bf16 is opt-in
-    assert PHCNNClassifier().precision == "fp32"
-    from fnpgrade.classifier import resolve_precision
-
-    assert resolve_precision(PHCNNClassifier().precision, "cpu") == "fp32"
+    assert PHCNNClassifier().runtime is None and PHCNNClassifier().runtime_.precision == "fp32"
+    assert Runtime().resolved_precision("cpu") == "fp32"
 
 
 @pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(),
@@ -322,11 +325,11 @@ def test_default_precision_is_fp32_on_every_cpu():
 def test_bf16_predictions_follow_fp32_within_bf16_rounding(fitted, data):
     *_, X_test, _ = data
     fp32 = fitted.predict_proba(X_test)
-    fitted.set_params(precision="bf16")
+    fitted.set_params(runtime=Runtime(precision="bf16"))
     try:
         bf16 = fitted.predict_proba(X_test)
     finally:
-        fitted.set_params(precision="fp32")
+        fitted.set_params(runtime=None)
     # bf16 keeps 8 mantissa bits (relative rounding 2**-8 per operation): probabilities agree to a few 1e-2
     np.testing.assert_allclose(bf16, fp32, atol=0.05)
     assert np.mean(bf16.argmax(1) == fp32.argmax(1)) >= 0.9
@@ -391,7 +394,7 @@ def test_fit_in_a_killed_process_resumes(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     proc = subprocess.run([sys.executable, str(script)], env=env)
     assert proc.returncode == -9, f"the training process was not killed (exit status {proc.returncode})"
-    done = len(read_checkpoint(tmp_path / "ckpt")["history"])
+    done = len(read_history(tmp_path / "ckpt"))
     assert done == 2
     X, y = make_clips(n_per_class=3)
     resumed = PHCNNClassifier(max_epochs=40, checkpoint_dir=tmp_path / "ckpt", random_state=0, **FAST).fit(X, y)
@@ -417,29 +420,30 @@ def test_same_random_state_gives_identical_predictions_across_processes():
     assert outputs[0] == outputs[1] and len(outputs[0]) > 0
 
 
-def test_speed_options_resolve_per_device_and_stay_parameters():
-    from fnpgrade.classifier import resolve_channels_last, resolve_n_threads, resolve_precision
-
-    clf = PHCNNClassifier()
-    assert (clf.precision, clf.channels_last, clf.fuse_batchnorm, clf.n_threads) == ("fp32", "auto", True, None)
-    assert resolve_precision("fp32", "cpu") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
-    assert resolve_precision("auto", "cpu") in ("fp32", "bf16")
-    assert resolve_channels_last("auto", "cpu") is True and resolve_channels_last(False, "cpu") is False
-    assert resolve_n_threads(3) == 3 and resolve_n_threads(None) == torch.get_num_threads()
-    assert resolve_n_threads("auto") in range(1, torch.get_num_threads() + 1)
-    for bad in (dict(precision="fp16"), dict(channels_last="yes"), dict(n_threads=0)):
+def test_runtime_settings_resolve_per_device_and_are_checked():
+    runtime = PHCNNClassifier().runtime_
+    assert runtime == Runtime() and (runtime.precision, runtime.channels_last, runtime.fuse_batchnorm,
+                                     runtime.activation_checkpointing, runtime.n_threads) == \
+        ("fp32", "auto", True, False, None)
+    assert Runtime("bf16").resolved_precision("cpu") == "bf16"
+    assert Runtime("auto").resolved_precision("cpu") in ("fp32", "bf16")
+    assert Runtime().uses_channels_last("cpu") and not Runtime(channels_last=False).uses_channels_last("cpu")
+    for bad in (dict(precision="fp16"), dict(channels_last="yes"), dict(n_threads=0), dict(n_threads="auto"),
+                dict(fuse_batchnorm=1)):
         with pytest.raises(ValueError, match=next(iter(bad))):
-            PHCNNClassifier(max_epochs=1, **bad, **FAST).fit(*make_clips(n_per_class=1))
+            Runtime(**bad)
+    clf = PHCNNClassifier(runtime=Runtime(n_threads=1))
+    assert clone(clf).runtime == Runtime(n_threads=1) and repr(clf.runtime).startswith("Runtime(precision=")
 
 
 def test_fused_prediction_matches_the_unfused_network_and_leaves_it_untouched(fitted, data):
     *_, X_test, _ = data
     fused = fitted.predict_windows(X_test)
-    fitted.set_params(fuse_batchnorm=False)
+    fitted.set_params(runtime=Runtime(fuse_batchnorm=False))
     try:
         plain = fitted.predict_windows(X_test)
     finally:
-        fitted.set_params(fuse_batchnorm=True)
+        fitted.set_params(runtime=None)
     np.testing.assert_allclose(np.concatenate(fused), np.concatenate(plain), atol=1e-4)
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in fitted.module_.modules())
     assert "_inference_module" not in vars(fitted)
@@ -454,7 +458,7 @@ def test_n_threads_applies_during_fit_and_is_restored():
 
     before = torch.get_num_threads()
     X, y = make_clips(n_per_class=1)
-    PHCNNClassifier(max_epochs=1, n_threads=2, callbacks=[Spy()], **FAST).fit(X, y)
+    PHCNNClassifier(max_epochs=1, runtime=Runtime(n_threads=2), callbacks=[Spy()], **FAST).fit(X, y)
     assert seen == [2] and torch.get_num_threads() == before
 
 
@@ -463,7 +467,7 @@ def test_fast_defaults_compute_the_same_first_step_as_plain_fp32():
     # (no dropout: its masks are random; training then diverges only as float rounding makes it)
     X, y = make_clips(n_per_class=2, max_windows=1)
     nets = []
-    for options in (dict(precision="fp32", channels_last=False), {}):
+    for options in (dict(runtime=Runtime(channels_last=False)), {}):
         clf = PHCNNClassifier(max_epochs=0, random_state=0, train_split=None, module__dropout=0.0,
                               **{**FAST, "width": 0.25}, **options).fit(X, y)
         clf.module_.train()
@@ -486,7 +490,7 @@ def test_fast_defaults_learn_as_well_as_plain_fp32():
     for seed in range(3):
         X, y = make_clips(n_per_class=8, seed=seed)
         X_test, y_test = make_clips(n_per_class=4, seed=10 + seed)
-        for name, options in (("plain", dict(precision="fp32", channels_last=False, fuse_batchnorm=False)),
+        for name, options in (("plain", dict(runtime=Runtime(channels_last=False, fuse_batchnorm=False))),
                               ("fast", {})):
             clf = PHCNNClassifier(max_epochs=10, random_state=seed, **{**FAST, "width": 0.25}, **options).fit(X, y)
             accuracy[name].append(np.mean(clf.predict(X_test) == y_test))
@@ -506,14 +510,12 @@ def test_fused_prediction_folds_the_network_inside_a_torch_compile_wrapper(fitte
 
 
 def test_channels_last_auto_trains_nchw_and_predicts_nhwc_on_cpu(data):
-    from fnpgrade.classifier import resolve_channels_last
-
-    assert not resolve_channels_last("auto", "cpu", training=True) and resolve_channels_last("auto", "cpu")
-    assert resolve_channels_last(True, "cpu", training=True) and not resolve_channels_last(False, "cpu")
+    assert not Runtime().uses_channels_last("cpu", training=True) and Runtime().uses_channels_last("cpu")
+    assert Runtime(channels_last=True).uses_channels_last("cpu", training=True)
     X, y = make_clips(n_per_class=1, max_windows=1)
     clf = PHCNNClassifier(max_epochs=0, device="cpu", **FAST).fit(X, y)
     assert not clf.module_.channels_last and clf._fused_module().channels_last
-    forced = PHCNNClassifier(max_epochs=0, channels_last=True, device="cpu", **FAST).fit(X, y)
+    forced = PHCNNClassifier(max_epochs=0, runtime=Runtime(channels_last=True), device="cpu", **FAST).fit(X, y)
     assert forced.module_.channels_last
 
 
@@ -740,7 +742,7 @@ def test_measures_classifier_pickles_clones_and_predicts_fused_as_unfused(measur
     again = pickle.loads(pickle.dumps(measures_fitted))
     np.testing.assert_allclose(again.predict_proba(X_new), proba, rtol=1e-6, atol=1e-7)
     assert clone(measures_fitted).get_params()["measures"] is True
-    unfused = copy.deepcopy(measures_fitted).set_params(fuse_batchnorm=False)
+    unfused = copy.deepcopy(measures_fitted).set_params(runtime=Runtime(fuse_batchnorm=False))
     np.testing.assert_allclose(unfused.predict_proba(X_new), proba, atol=1e-4)
     # mirroring the images leaves the measures as they are (they are side-symmetric)
     batch = {k: torch.from_numpy(np.concatenate([getattr(c, k) for c in X_new[:4]]))
@@ -789,19 +791,6 @@ def test_measures_errors_name_the_clip(measures_data, measures_fitted):
     own = dict(module=torch.nn.Linear, module__in_features=4, module__out_features=3, verbose=0)
     with pytest.raises(ValueError, match="measures=True needs a network that reads 'measures'"):
         PHCNNClassifier(measures=True, **own).initialize()
-
-
-@pytest.mark.parametrize("name, removed, paper", [("fusion", "concat", "sum"), ("frame_inputs", "asymmetry", "rgb")])
-def test_classifier_pickled_with_a_removed_option_is_refused_unless_it_had_the_papers_value(fitted, name, removed,
-                                                                                             paper):
-    state = fitted.__getstate__()
-    state[name] = removed
-    with pytest.raises(ValueError, match=f"{name}='{removed}', which fnpgrade no longer has"):
-        PHCNNClassifier.__new__(PHCNNClassifier).__setstate__(dict(state))
-    state[name] = paper  # pickled when it was a parameter, with the paper's value: loads as before
-    old = PHCNNClassifier.__new__(PHCNNClassifier)
-    old.__setstate__(state)
-    assert name not in old.get_params() and old.measures is False
 
 
 def test_the_architectures_names_are_known_without_torch():

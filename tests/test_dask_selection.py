@@ -17,6 +17,7 @@ from joblib import parallel_backend  # noqa: E402
 from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedGroupKFold, cross_validate  # noqa: E402
 
 from fnpgrade import PHCNNClassifier, make_measures_pipeline, make_phcnn_pipeline  # noqa: E402
+from fnpgrade.nn.runtime import Runtime  # noqa: E402
 from fnpgrade.metrics import SCORING  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -72,7 +73,7 @@ def _windows():
 def test_grid_search_of_phcnn_on_dask_scores_as_the_serial_run(client):
     X, y, groups = _windows()
     clf = PHCNNClassifier(width=0.125, max_epochs=2, batch_size=8, train_split=None, random_state=0, verbose=0,
-                          device="cpu", n_threads=1)
+                          device="cpu", runtime=Runtime(n_threads=1))
     grid = {"lr": [0.01, 0.05], "class_weight": ["balanced", None]}
 
     def run(n_jobs):

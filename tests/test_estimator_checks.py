@@ -90,7 +90,11 @@ SKLEARN_CHECKS = [
 ]
 
 #: (estimator, check) -> why it fails today. Strict xfail: remove the entry with the fix.
-KNOWN_FAILURES = {}
+KNOWN_FAILURES = {
+    ("PHCNNClassifier", "check_set_params"):
+        "skorch's set_params builds the callbacks at once, so set_params(callbacks=<not a list>) raises a TypeError "
+        "(skorch's design; every other parameter is only stored, and fit checks it)",
+}
 
 
 def _params(checks):
@@ -113,20 +117,26 @@ def test_sklearn_api_check(name, check):
         check(name, estimator)
 
 
+def _comparable(params):
+    """``repr`` of each parameter; a set as its sorted items (skorch lists its ``_params_to_validate`` set among the
+    parameters, and a rebuilt set of the same names may iterate in another order)."""
+    return {k: repr(sorted(v) if isinstance(v, (set, frozenset)) else v) for k, v in params.items()}
+
+
 def _clone_round_trip(name, estimator):
     cloned = clone(estimator)
     assert type(cloned) is type(estimator) and cloned is not estimator
-    original, copied = estimator.get_params(deep=False), cloned.get_params(deep=False)
+    original, copied = _comparable(estimator.get_params(deep=False)), _comparable(cloned.get_params(deep=False))
     assert original.keys() == copied.keys()
     for key, value in original.items():
-        assert repr(copied[key]) == repr(value), key
+        assert copied[key] == value, key
     assert repr(clone(cloned)) == repr(estimator)
 
 
 def _pickle_unfitted(name, estimator):
     restored = pickle.loads(pickle.dumps(estimator))
     assert type(restored) is type(estimator)
-    assert repr(restored.get_params(deep=False)) == repr(estimator.get_params(deep=False))
+    assert _comparable(restored.get_params(deep=False)) == _comparable(estimator.get_params(deep=False))
 
 
 def _not_fitted_error(name, estimator):

@@ -48,6 +48,7 @@ def test_threads_sharing_one_copy_of_the_steps_store_each_video_with_its_own_rep
 
 def test_a_damaged_chunk_met_in_training_names_the_clip_and_what_to_do(tmp_path):
     from fnpgrade import PHCNNClassifier
+    from fnpgrade.nn.runtime import Runtime
     from fnpgrade.clips import WindowedClip
 
     rng = np.random.default_rng(0)
@@ -62,7 +63,7 @@ def test_a_damaged_chunk_met_in_training_names_the_clip_and_what_to_do(tmp_path)
         chunk = next(chunk.iterdir())
     chunk.write_bytes(b"\x00garbage" * 50)  # a disk error / a copy cut short
     clf = PHCNNClassifier(width=0.125, max_epochs=1, batch_size=8, train_split=None, random_state=0, verbose=0,
-                          device="cpu", n_threads=1)
+                          device="cpu", runtime=Runtime(n_threads=1))
     with pytest.raises(ValueError, match=r"videos/p2\.mp4 \(store entry 'c2'\): 'mouth' window.*ClipStore\.verify"):
         clf.fit(store.clips(), store.labels())
     assert not store.verify("c2") and store.verify("c1")

@@ -1,23 +1,28 @@
-"""skorch callbacks of the classifier: window accuracy, best-epoch restore, batch-norm recalibration,
-resumable checkpoints."""
+"""skorch callbacks of the classifier: the paper's learning-rate policy, window accuracy, the best epoch,
+batch-norm recalibration, resumable checkpoints.
+
+Each is skorch's own callback where skorch has one (``EpochScoring``,
+``Checkpoint(load_best=True)``, ``LoadInitState``), configured or subclassed
+at the extension point skorch documents.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import torch
-from skorch.callbacks import Callback, LRScheduler
+from skorch.callbacks import Callback, Checkpoint, LoadInitState, LRScheduler, PassthroughScoring
 from skorch.dataset import unpack_data
 
 from .data import INPUTS, WindowDataset
 from .layers import recalibrate_batchnorm
 
-__all__ = ["WindowAccuracy", "KeepBest", "BatchNormRecalibration", "EpochCheckpoint", "read_checkpoint",
-           "PolynomialDecay", "RunLRScheduler"]
+__all__ = ["PolynomialDecay", "RunLRScheduler", "RunLoss", "window_accuracy", "loss_improved", "BestInMemory",
+           "BatchNormRecalibration", "ReplacingCheckpoint", "checkpoint_callbacks", "ResumeFromCheckpoint",
+           "read_history"]
 
 
 class PolynomialDecay:
@@ -67,71 +72,55 @@ class RunLRScheduler(LRScheduler):
         return policy(net.optimizer_, **scheduler_kwargs)
 
 
-class WindowAccuracy(Callback):
-    """Record the validation accuracy over windows (``valid_acc``) from the batches already computed.
+def window_accuracy(net, X, y):
+    """Accuracy over the windows of ``X`` (an ``EpochScoring`` scoring function).
 
-    skorch's ``EpochScoring`` would call ``predict`` again on the validation
-    set; the validation losses' forward passes already hold every prediction.
+    Under skorch's ``EpochScoring(use_caching=True)`` ``net.forward`` returns
+    the logits the validation losses already computed: no second pass.
+    """
+    predicted = net.forward(X).argmax(dim=1).numpy()
+    return float(np.mean(predicted == np.asarray(y)))
+
+
+class RunLoss(PassthroughScoring):
+    """skorch's ``PassthroughScoring`` whose ``*_best`` compares the epochs of the current run only.
+
+    A run resumed from a checkpoint continues from the best loss of its saved
+    epochs; a warm-started ``fit`` is a new run that picks its own best epoch
+    (the net's ``run_start_epoch_`` tells them apart).
     """
 
-    def __init__(self, name="valid_acc"):
-        self.name = name
-
-    def on_epoch_begin(self, net, **kwargs):
-        self.correct_, self.total_ = 0, 0
-
-    def on_batch_end(self, net, batch=None, training=False, y_pred=None, **kwargs):
-        if training or y_pred is None or batch[1] is None:
-            return
-        y_true = batch[1].to(y_pred.device)
-        self.correct_ += int((y_pred.argmax(dim=1) == y_true).sum())
-        self.total_ += len(y_true)
-
-    def on_epoch_end(self, net, **kwargs):
-        if self.total_:
-            net.history.record(self.name, self.correct_ / self.total_)
+    def on_train_begin(self, net, **kwargs):
+        scores = [row[self.name] for row in net.history[getattr(net, "run_start_epoch_", 0):] if self.name in row]
+        self.best_score_ = min(scores, default=np.inf)
 
 
-class KeepBest(Callback):
-    """Keep the weights of the best epoch in memory and restore them when training ends.
+def loss_improved(net):
+    """``Checkpoint`` monitor: the validation loss is the run's best so far (the training loss without validation)."""
+    row = net.history[-1]
+    return bool(row.get("valid_loss_best", row.get("train_loss_best", False)))
 
-    The score is ``monitor`` (validation loss by default; training loss when
-    there is no validation set). Records ``best_epoch`` in the history.
 
-    Parameters
-    ----------
-    monitor : str, default="valid_loss"
-    fallback : str, default="train_loss"
-        Used when ``monitor`` is not in the history (no validation split).
+class BestInMemory(Checkpoint):
+    """skorch's ``Checkpoint(monitor=loss_improved, load_best=True)``, kept in memory instead of files.
+
+    The best epoch's weights are copied into CPU tensors (in place once they
+    exist: a fresh copy while the previous one is still referenced would hold
+    two at once, 0.165 GiB for the paper's PHCNN-LSTM) and loaded into the
+    network when training ends; the copy is then dropped, so a pickled net is
+    not twice its size. History column ``event_best`` marks the epochs kept.
     """
 
-    def __init__(self, monitor="valid_loss", fallback="train_loss"):
-        self.monitor = monitor
-        self.fallback = fallback
+    def __init__(self, monitor=loss_improved, event_name="event_best"):
+        super().__init__(monitor=monitor, f_params=None, f_optimizer=None, f_criterion=None, f_history=None,
+                         event_name=event_name, load_best=True)
 
     def initialize(self):
-        self.best_score_, self.best_epoch_, self.best_state_ = np.inf, None, None
-        return self
+        self.best_state_ = None
+        return super().initialize()
 
-    def on_epoch_end(self, net, **kwargs):
-        row = net.history[-1]
-        key = self.monitor if self.monitor in row else self.fallback
-        score = row.get(key)
-        if score is not None and score < self.best_score_:
-            self.best_score_, self.best_epoch_ = float(score), int(row["epoch"])
-            self._keep(net.module_.state_dict())
-            net.history.record("event_best", True)
-        net.history.record("best_epoch", self.best_epoch_)
-
-    def _keep(self, state):
-        """Copy ``state`` into the kept tensors in place when their shapes match, else into new CPU tensors.
-
-        Building a new copy while the previous one is still referenced would
-        hold both for a moment (a second copy of the weights, 0.165 GiB for
-        the paper's PHCNN-LSTM), which at small batch sizes was the peak of a
-        whole ``fit`` (``docs/performance.md``); copying in place also
-        re-allocates nothing every time the validation loss improves.
-        """
+    def save_model(self, net):
+        state = net.module_.state_dict()
         kept = self.best_state_
         if kept is not None and kept.keys() == state.keys() and all(
                 kept[k].shape == v.shape and kept[k].dtype == v.dtype for k, v in state.items()):
@@ -144,17 +133,7 @@ class KeepBest(Callback):
     def on_train_end(self, net, **kwargs):
         if self.best_state_ is not None:
             net.module_.load_state_dict(self.best_state_)
-        # the copy is now the module itself: drop it so a pickled net is not twice its size
         self.best_state_ = None
-
-    def state(self):
-        """What a checkpoint must hold to continue choosing the best epoch."""
-        return {"best_score": self.best_score_, "best_epoch": self.best_epoch_, "best_state": self.best_state_}
-
-    def restore(self, state):
-        self.best_score_, self.best_epoch_ = state["best_score"], state["best_epoch"]
-        self.best_state_ = state["best_state"]
-
 
 class BatchNormRecalibration(Callback):
     """When training ends, recompute the batch norms' running statistics on the training windows.
@@ -164,7 +143,8 @@ class BatchNormRecalibration(Callback):
     predictions can collapse to one class while training-mode ones are right
     (measured: SENet, width 0.25, 8 epochs of 3 batches, training loss 0.07,
     eval-mode accuracy on its own training clips 0.33; 1.00 after
-    recalibration). With the final weights (after :class:`KeepBest` restored
+    recalibration). With the final weights (after :class:`BestInMemory` or the ``best``
+    checkpoint restored
     the best epoch: put this callback after it), every training window is run
     once through the network without gradient, in order, ``batch_size`` at a
     time, with only the batch norms in training mode (see
@@ -244,71 +224,59 @@ def _batches(dataset, batch_size, inputs):
         yield X
 
 
-def _atomic_save(obj, path):
-    # write then rename: a run killed while saving leaves the previous file intact
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+class ReplacingCheckpoint(Checkpoint):
+    """skorch's ``Checkpoint``, each file written beside its target and then renamed over it.
 
-
-class EpochCheckpoint(Callback):
-    """Save everything needed to resume training at the end of every epoch.
-
-    Writes ``dirname/last.pt`` (weights, optimizer, history, run metadata) and,
-    when the best epoch changed, ``dirname/best.pt``. Files are replaced
-    atomically. It runs after the scoring callbacks, :class:`KeepBest` and the
-    LR scheduler, so a saved epoch is complete; the learning rate on resume
-    comes from the closed-form schedule (:class:`PolynomialDecay`), not from
-    the saved optimizer's current rate.
-
-    The net's ``checkpoint_metadata_`` (facts checked on resume: classes,
-    data size, arch...) and its ``keep_best`` callback are saved with it.
-
-    Parameters
-    ----------
-    dirname : str or path-like
+    A run killed while saving leaves the previous epoch's file whole.
     """
 
-    def __init__(self, dirname):
-        self.dirname = dirname
-
-    def initialize(self):
-        self.saved_best_epoch_ = None
-        return self
-
-    def on_epoch_end(self, net, **kwargs):
-        path = Path(self.dirname)
-        path.mkdir(parents=True, exist_ok=True)
-        best = dict(net.callbacks_).get("keep_best")
-        if best is not None and best.best_state_ is not None and best.best_epoch_ != self.saved_best_epoch_:
-            # best first: killed in between, the resumed run's best is at worst one epoch newer
-            _atomic_save(best.state(), path / "best.pt")
-            self.saved_best_epoch_ = best.best_epoch_
-        _atomic_save({
-            "module": net.module_.state_dict(),
-            "optimizer": net.optimizer_.state_dict(),
-            "history": json.dumps(list(net.history), default=_json_default),
-            "metadata": json.dumps(getattr(net, "checkpoint_metadata_", {})),
-            "torch_rng": torch.get_rng_state(),
-        }, path / "last.pt")
+    def _save_params(self, f, net, f_name, log_name):
+        tmp = f"{f}.tmp"
+        super()._save_params(tmp, net, f_name, log_name)
+        if os.path.exists(tmp):
+            os.replace(tmp, f)
 
 
-def _json_default(value):
-    if isinstance(value, (np.generic,)):
-        return value.item()
-    if isinstance(value, torch.Tensor):
-        return value.item()
-    raise TypeError(f"cannot store {type(value).__name__} in the checkpoint history")
+def checkpoint_callbacks(dirname, monitor=loss_improved, checkpoint_class=ReplacingCheckpoint):
+    """The callbacks of a resumable run in ``dirname``: ``[("resume", ...), ("best", ...), ("last", ...)]``.
+
+    ``last`` (skorch's ``Checkpoint(monitor=None)``) saves the weights,
+    optimizer and history after every epoch as ``last_params.pt``,
+    ``last_optimizer.pt``, ``last_history.json``; ``best``
+    (``Checkpoint(load_best=True)``) saves the best epoch's weights as
+    ``best_params.pt`` and loads them when training ends; ``resume``
+    (:class:`ResumeFromCheckpoint`, skorch's ``LoadInitState``) loads ``last``
+    when training begins. ``resume`` goes first among the net's callbacks,
+    so the scores see the loaded history.
+    """
+    best = checkpoint_class(monitor=monitor, dirname=str(dirname), fn_prefix="best_", f_optimizer=None,
+                                f_criterion=None, f_history=None, event_name="event_best", load_best=True)
+    last = checkpoint_class(monitor=None, dirname=str(dirname), fn_prefix="last_", f_criterion=None,
+                                event_name=None)
+    return [("resume", ResumeFromCheckpoint(last)), ("best", best), ("last", last)]
 
 
-def read_checkpoint(dirname, name="last.pt"):
-    """Load ``dirname/name`` with ``weights_only=True``; None if there is none."""
-    path = Path(dirname) / name
-    if not path.exists():
-        return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    for key in ("history", "metadata"):
-        if key in state:
-            state[key] = json.loads(state[key])
-    return state
+class ResumeFromCheckpoint(LoadInitState):
+    """skorch's ``LoadInitState``; a checkpoint of another network is refused with a ValueError.
 
+    (skorch would raise torch's ``load_state_dict`` error.)
+    """
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        try:
+            super().on_train_begin(net, X=X, y=y, **kwargs)
+        except (RuntimeError, ValueError, KeyError) as error:  # torch: keys, shapes or optimizer groups differ
+            raise ValueError(
+                f"{self.checkpoint.dirname}: the checkpoint there was written by another run (its network differs: "
+                f"{str(error).splitlines()[0]}). Use an empty checkpoint_dir for a new run, or the same data and "
+                "parameters to resume.") from error
+        if net.verbose and len(net.history):
+            print(f"Resuming from {Path(self.checkpoint.dirname)} after epoch {len(net.history)}.")
+
+
+def read_history(dirname):
+    """The history saved in ``dirname`` by :func:`checkpoint_callbacks` (a list of dicts), or None."""
+    from skorch.history import History
+
+    path = Path(dirname) / "last_history.json"
+    return list(History.from_file(str(path))) if path.exists() else None

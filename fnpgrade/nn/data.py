@@ -103,6 +103,34 @@ class WindowDataset(Dataset):
                     f"{first.shape[-1]}; measure all clips with the same FrameMeasures.")
         return None if first is None else int(first.shape[-1])
 
+    def measures_scaling(self):
+        """``(center, scale)`` of the windows' measures (:func:`~fnpgrade.nn.branches.robust_scaling`).
+
+        A ValueError when the clips carry none. Overlapping windows count a
+        frame as often as the network sees it, as the branch's batch norms do.
+        """
+        from .branches import robust_scaling
+
+        if self.n_measures is None:
+            raise ValueError(f"measures=True, but {_name(self.clips, 0)} carries no per-frame measures (nor does any "
+                             "clip). Compute them with FrameMeasures after the cropper: "
+                             "make_phcnn_pipeline(measures=True).")
+        return robust_scaling(np.concatenate([c.measures[w].reshape(-1, self.n_measures) for c, w in
+                                              ((self.clips[i], w) for i, w in self.index)]))
+
+    def check_measures(self, expected):
+        """Refuse clips without the ``expected`` measures per frame a network was trained on (naming X[0])."""
+        if expected is None:
+            return
+        first = _name(self.clips, 0)
+        if self.n_measures is None:
+            raise ValueError(f"{first} carries no per-frame measures, but the classifier was trained with "
+                             f"measures=True on {expected} per frame; transform the clips as in training "
+                             "(FrameMeasures after the cropper).")
+        if self.n_measures != expected:
+            raise ValueError(f"{first} has {self.n_measures} measures per frame, but the classifier was trained "
+                             f"on {expected}; measure the clips with the same FrameMeasures as in training.")
+
     def __len__(self):
         return len(self.index)
 

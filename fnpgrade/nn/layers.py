@@ -7,6 +7,7 @@ module lives on, so the data path moves 4x fewer bytes than float32 would.
 
 from __future__ import annotations
 
+import copy
 from contextlib import contextmanager, nullcontext
 from functools import partial
 
@@ -17,7 +18,8 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 from torch.utils.checkpoint import checkpoint
 
 __all__ = ["scaled", "frames_to_images", "ConvBlock",
-           "FCBlock", "conv_stack", "conv_segments", "run_segments", "fuse_batchnorm", "recalibrate_batchnorm"]
+           "FCBlock", "conv_stack", "conv_segments", "run_segments", "fuse_batchnorm", "folded_copy",
+           "recalibrate_batchnorm"]
 
 
 def scaled(n, width):
@@ -227,6 +229,20 @@ def fuse_batchnorm(module):
             sequential._modules[first] = fused
             sequential._modules[second] = nn.Identity()
     return module
+
+
+def folded_copy(module, channels_last=False):
+    """A frozen eval-mode copy of ``module`` with its batch norms folded in (:func:`fuse_batchnorm`), for prediction.
+
+    ``channels_last`` converts it to NHWC where it can (``set_channels_last``).
+    """
+    fused = copy.deepcopy(module).eval()
+    for p in fused.parameters():
+        p.requires_grad_(False)
+    fused = fuse_batchnorm(fused)
+    if channels_last and hasattr(fused, "set_channels_last"):
+        fused.set_channels_last(True)
+    return fused
 
 
 def recalibrate_batchnorm(module, batches, forward=None):

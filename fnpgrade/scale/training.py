@@ -26,18 +26,21 @@ order, cuts the same global batches, and takes its own part of each.
 from __future__ import annotations
 
 import copy
+import os
 from contextlib import contextmanager
 
 import numpy as np
 import torch
+from skorch import NeuralNet
 from skorch.callbacks import LRScheduler
 from skorch.dataset import unpack_data
 from skorch.hf import AccelerateMixin
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..classifier import PHCNNClassifier
-from ..nn.callbacks import EpochCheckpoint
+from ..nn.callbacks import ReplacingCheckpoint, checkpoint_callbacks
 from ..nn.data import WindowLoader
+from ..nn.seeding import derived_seed
 
 __all__ = ["AcceleratedPHCNNClassifier", "ShardedWindowLoader", "ProcessGroupBatchNorm",
            "convert_batchnorm", "revert_batchnorm"]
@@ -215,17 +218,25 @@ def revert_batchnorm(module):
 
 
 # ---------------------------------------------------------------------------------------------- classifier
-class MainProcessCheckpoint(EpochCheckpoint):
-    """:class:`~fnpgrade.nn.callbacks.EpochCheckpoint` written by the main process only.
+class MainProcessCheckpoint(ReplacingCheckpoint):
+    """skorch's ``Checkpoint`` written by the main process only, the others waiting until it is written.
 
     All processes hold the same weights; two writing one file at once could
-    leave it half written. Every process reads it on resume, so under several
-    machines ``checkpoint_dir`` must be on storage they share.
+    leave it half written, and a process loading the best epoch must not read
+    it before it is complete. Every process reads it on resume, so under
+    several machines ``checkpoint_dir`` must be on storage they share.
     """
 
-    def on_epoch_end(self, net, **kwargs):
+    def _save_params(self, f, net, f_name, log_name):
+        # skorch's NeuralNet.save_params, not the mixin's: the mixin's unwraps and wraps the network again, a
+        # collective every process would have to enter; the callbacks already see the plain network
         if net.accelerator.is_main_process:
-            super().on_epoch_end(net, **kwargs)
+            NeuralNet.save_params(net, **{f_name: f"{f}.tmp"})
+            os.replace(f"{f}.tmp", f)
+
+    def save_model(self, net):
+        super().save_model(net)
+        net.accelerator.wait_for_everyone()  # nobody reads a file before it is whole
 
 
 class _MainProcessPrint:
@@ -312,31 +323,9 @@ class AcceleratedPHCNNClassifier(AccelerateMixin, PHCNNClassifier):
     def _n_processes(self):
         return int(self.accelerator.num_processes)
 
-    @contextmanager
-    def _device_resolved(self):
-        """The accelerator's device while fnpgrade's code runs (``device`` stays None as the parameter)."""
-        if self.device is not None:
-            with super()._device_resolved():
-                yield
-            return
-        self.device, self._device_from_accelerator = str(self.accelerator.device), True
-        try:
-            yield
-        finally:
-            self.device, self._device_from_accelerator = None, False
-
-    _device_from_accelerator = False
-
-    def _validate_params(self):
-        # the mixin refuses a device when the accelerator places the network: the device set above is the
-        # accelerator's own, so its check sees the parameter's value (None)
-        if not self._device_from_accelerator:
-            return super()._validate_params()
-        device, self.device = self.device, None
-        try:
-            return super()._validate_params()
-        finally:
-            self.device = device
+    def _device(self):
+        """The accelerator's device (``device`` stays None: the accelerator places the network)."""
+        return torch.device(self.accelerator.device) if self.device is None else super()._device()
 
     def _plain(self):
         """The network without its DDP wrapper."""
@@ -371,17 +360,15 @@ class AcceleratedPHCNNClassifier(AccelerateMixin, PHCNNClassifier):
         """
         self._wrapped_with_accelerator = False  # a new network: wrap it even if the last one stayed wrapped
         PHCNNClassifier.initialize(self)
-        with self._device_resolved():
-            self._initialize_accelerator()
-        self._derive_rank_stream()
+        self._initialize_accelerator()
         return self
 
-    def _derive_rank_stream(self):
+    def _epoch_seed(self, epoch):
         """Dropout and ``mirror_augment`` of process ``rank > 0`` draw from their own stream (process 0 keeps its)."""
         rank = int(self.accelerator.process_index)
-        if rank > 0:
-            seed = int(np.random.SeedSequence([self.seed_, rank, len(self.history)]).generate_state(1)[0])
-            self.torch_generator_ = torch.Generator().manual_seed(seed)
+        if rank == 0:
+            return super()._epoch_seed(epoch)
+        return derived_seed(self.seed_, epoch, rank)
 
     def _initialize_accelerator(self):
         if self._wrapped_with_accelerator:
@@ -426,10 +413,8 @@ class AcceleratedPHCNNClassifier(AccelerateMixin, PHCNNClassifier):
         if isinstance(getattr(self, "module_", None), torch.nn.Module):
             self.module_ = revert_batchnorm(self.module_)
 
-    @property
-    def _default_callbacks(self):
-        return [(name, MainProcessCheckpoint(cb.dirname) if isinstance(cb, EpochCheckpoint) else cb)
-                for name, cb in PHCNNClassifier._default_callbacks.fget(self)]
+    def _checkpoint_callbacks(self, dirname):
+        return checkpoint_callbacks(dirname, checkpoint_class=MainProcessCheckpoint)
 
     def _initialize_callbacks(self):
         # the mixin's "auto" sink is accelerator.print, which PrintLog calls whatever `verbose` says
@@ -448,12 +433,6 @@ class AcceleratedPHCNNClassifier(AccelerateMixin, PHCNNClassifier):
         with self._plain_module():
             return super().notify(method_name, **cb_kwargs)
 
-    def _resume_from_checkpoint(self, n_clips):
-        with self._plain_module():
-            epochs = super()._resume_from_checkpoint(n_clips)
-        self._derive_rank_stream()
-        return epochs
-
     def partial_fit(self, X, y=None, classes=None, groups=None, **fit_params):
         """Train ``max_epochs`` more epochs on all processes (see :meth:`PHCNNClassifier.partial_fit`).
 
@@ -461,8 +440,7 @@ class AcceleratedPHCNNClassifier(AccelerateMixin, PHCNNClassifier):
         that, each process would train its own copy on its part of the data.
         """
         if self.initialized_:
-            with self._device_resolved():
-                self._initialize_accelerator()
+            self._initialize_accelerator()
         return super().partial_fit(X, y, classes=classes, groups=groups, **fit_params)
 
     # ------------------------------------------------------------------ data
@@ -536,14 +514,14 @@ class AcceleratedPHCNNClassifier(AccelerateMixin, PHCNNClassifier):
     def to_classifier(self):
         """A fitted :class:`~fnpgrade.PHCNNClassifier` with this network, without the accelerator (picklable).
 
-        Same parameters (``device="auto"``), classes, class weights, measures
+        Same parameters (on the CPU: ``device="cpu"``), classes, class weights, measures
         scaling, history and network weights; predictions are identical.
         """
         self.check_is_fitted()
         params = {k: v for k, v in self.get_params(deep=False).items()
                   if k not in ("accelerator", "sync_batchnorm", "unwrap_after_train", "device",
                                "callbacks__print_log__sink")}
-        clf = PHCNNClassifier(device="auto", **params)
+        clf = PHCNNClassifier(device="cpu", **params)
         for name in ("classes_inferred_", "class_weight_", "input_shapes_", "n_measures_", "measures_scaling_"):
             if hasattr(self, name):
                 setattr(clf, name, getattr(self, name))
@@ -551,7 +529,5 @@ class AcceleratedPHCNNClassifier(AccelerateMixin, PHCNNClassifier):
         clf.module_.load_state_dict(self._plain().state_dict())
         clf.module_.eval()
         clf.seed_ = self.seed_
-        clf.torch_generator_ = torch.Generator().manual_seed(0)
-        clf.torch_generator_.set_state(self.torch_generator_.get_state())
         clf.history_ = copy.deepcopy(self.history_)  # its own: more training of this one leaves it unchanged
         return clf

@@ -1,0 +1,150 @@
+"""How the classifier runs, not what it learns: precision, memory layout, batch-norm folding, threads.
+
+:class:`Runtime` gathers the speed and memory switches of
+:class:`~fnpgrade.PHCNNClassifier` in one small object (its ``runtime``
+parameter). The defaults compute in float32 with torch's thread count, so the
+same ``random_state`` gives the same model on every CPU; every faster path
+that changes the numerics is opt-in. Measurements: ``docs/performance.md``.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager, nullcontext
+
+import torch
+
+__all__ = ["Runtime", "resolve_device"]
+
+_PRECISIONS = ("fp32", "bf16", "auto")
+
+
+def resolve_device(device):
+    """``"auto"`` -> ``"cuda"`` when a GPU is available, else ``"cpu"``; anything else unchanged.
+
+    For command lines and scripts that offer ``"auto"``: the classifier's
+    ``device`` (skorch's parameter) takes a torch device.
+    """
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def _cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+class Runtime:
+    """Speed and memory settings of :class:`~fnpgrade.PHCNNClassifier` (its ``runtime`` parameter).
+
+    None of them changes what the network learns beyond float rounding,
+    except ``precision="bf16"`` (opt-in). Values are checked when the object
+    is made.
+
+    Parameters
+    ----------
+    precision : {"fp32", "bf16", "auto"}, default="fp32"
+        ``"fp32"`` computes in float32 everywhere: the same ``random_state``
+        gives the same model on every CPU. ``"bf16"`` runs the forward pass
+        under bfloat16 autocast (CPU or GPU): fast where the hardware computes
+        bf16 natively (a CUDA GPU with bf16, a CPU with AMX-BF16), emulated
+        and several times slower elsewhere, and results then depend on the
+        hardware. ``"auto"`` picks bf16 where it is native (``amx_bf16`` in
+        ``/proc/cpuinfo``, or a CUDA GPU with bf16) and fp32 elsewhere.
+    channels_last : {"auto", True, False}, default="auto"
+        NHWC memory order of the convolutions. ``"auto"``: NHWC for prediction
+        (CPU and CUDA) and for training on CUDA; NCHW for training on CPU,
+        where NHWC batch norm in float32 drifted from a float64 reference by
+        up to 3% in some gradients (NCHW: 4e-5).
+    fuse_batchnorm : bool, default=True
+        Predict with a copy of the network whose batch norms are folded into
+        the layer before them (same outputs up to float rounding, less work
+        per window). Training is unaffected.
+    activation_checkpointing : bool, default=False
+        Lower training memory by recomputing each conv block's activations in
+        the backward pass instead of storing them (same loss, gradients and
+        batch-norm statistics; each training step takes longer). Prediction is
+        unaffected.
+    n_threads : int or None, default=None
+        Torch intra-op threads while fitting and predicting (torch's setting
+        is restored afterwards); ``None`` leaves torch's setting. On a machine
+        other processes keep busy, fewer threads can be much faster. Float
+        sums, so results, can differ with the thread count.
+
+    Examples
+    --------
+    >>> from fnpgrade.nn.runtime import Runtime
+    >>> Runtime(n_threads=1)
+    Runtime(precision='fp32', channels_last='auto', fuse_batchnorm=True, activation_checkpointing=False, n_threads=1)
+    """
+
+    def __init__(self, precision="fp32", channels_last="auto", fuse_batchnorm=True, activation_checkpointing=False,
+                 n_threads=None):
+        if precision not in _PRECISIONS:
+            raise ValueError(f"Runtime: precision must be one of {_PRECISIONS}; got {precision!r}.")
+        if channels_last not in ("auto", True, False):
+            raise ValueError(f"Runtime: channels_last must be 'auto', True or False; got {channels_last!r}.")
+        for name, value in (("fuse_batchnorm", fuse_batchnorm), ("activation_checkpointing", activation_checkpointing)):
+            if not isinstance(value, bool):
+                raise ValueError(f"Runtime: {name} must be True or False; got {value!r}.")
+        if n_threads is not None and (isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1):
+            raise ValueError(f"Runtime: n_threads must be None or an int >= 1; got {n_threads!r}.")
+        self.precision = precision
+        self.channels_last = channels_last
+        self.fuse_batchnorm = fuse_batchnorm
+        self.activation_checkpointing = activation_checkpointing
+        self.n_threads = n_threads
+
+    def _fields(self):
+        return {k: getattr(self, k) for k in ("precision", "channels_last", "fuse_batchnorm",
+                                              "activation_checkpointing", "n_threads")}
+
+    def __repr__(self):
+        return "Runtime(" + ", ".join(f"{k}={v!r}" for k, v in self._fields().items()) + ")"
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other._fields() == self._fields()
+
+    def __hash__(self):
+        return hash(repr(self))
+
+    def resolved_precision(self, device):
+        """``"fp32"`` or ``"bf16"`` on ``device`` (``"auto"`` resolved as described above)."""
+        if self.precision != "auto":
+            return self.precision
+        device = torch.device(device)
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if device.type == "cpu" and "amx_bf16" in _cpu_flags() else "fp32"
+
+    def uses_channels_last(self, device, training=False):
+        """Whether the network runs NHWC on ``device`` (``"auto"`` resolved as described above)."""
+        if self.channels_last != "auto":
+            return bool(self.channels_last)
+        kind = torch.device(device).type
+        return kind == "cuda" or (kind == "cpu" and not training)
+
+    def autocast(self, device):
+        """bfloat16 autocast on ``device`` when the precision resolves to bf16, else nothing."""
+        if self.resolved_precision(device) == "fp32":
+            return nullcontext()
+        return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+
+    @contextmanager
+    def threads(self):
+        """Run with ``n_threads`` torch threads, restoring torch's setting afterwards."""
+        previous = torch.get_num_threads()
+        if self.n_threads is None or self.n_threads == previous:
+            yield
+            return
+        torch.set_num_threads(self.n_threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)
