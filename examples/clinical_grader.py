@@ -74,7 +74,7 @@ def main(argv=None):
           f"QWK {per_clip['qwk']:.3f}; per subject accuracy {per_person['accuracy']:.3f}, "
           f"QWK {per_person['qwk']:.3f} ({per_person['n_subjects']} subjects)")
 
-    forest = pipe[-1].fit(measures, y)
+    forest = pipe[-1].fit(measures, y).estimator_  # the forest inside the default HealthyRangeClassifier
     names = pipe.named_steps["measures"].get_feature_names_out()
     order = np.argsort(forest.feature_importances_)[::-1][:8]
     print("\nMeasures the forest relied on most (impurity importance):")

@@ -74,7 +74,8 @@ def make_phcnn_pipeline(arch="phcnn-lstm", detector="haar", landmarks="dlib", wi
         (``benchmarks/results/identity_generalisation.md``).
     **classifier_params
         Passed to :class:`~fnpgrade.PHCNNClassifier` (``width``, ``max_epochs``,
-        ``lr``, ``class_weight``, ``random_state``, ...).
+        ``lr``, ``class_weight``, ``random_state``, ...). ``device`` defaults
+        to CUDA where PyTorch sees a GPU, else the CPU.
 
     Returns
     -------
@@ -104,6 +105,10 @@ def make_phcnn_pipeline(arch="phcnn-lstm", detector="haar", landmarks="dlib", wi
     if measures:
         classifier_params.setdefault("mirror_augment", True)
     classifier_params.setdefault("verbose", int(bool(verbose)))
+    if "device" not in classifier_params:  # a GPU when there is one; the classifier alone keeps skorch's "cpu"
+        from .nn.runtime import resolve_device
+
+        classifier_params["device"] = resolve_device("auto")
     steps = [
         ("detector", FaceDetector(backend=detector, fps=fps, missing=missing, no_face=no_face, n_jobs=n_jobs,
                                   verbose=verbose)),

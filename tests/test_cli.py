@@ -609,7 +609,7 @@ def test_the_measures_grader_trains_cross_validates_and_grades_a_real_video(vide
     assert "phcnn" not in trained and "preset" not in trained and "Model card: measures grader" in trained
     assert card["grader"] == "measures" and card["settings"] == {} and card["target"] == "level"
     steps = {step["class"]: step["params"] for step in card["steps"]}
-    assert list(steps) == ["FaceDetector", "LandmarkROICropper", "FaceMeasures", "RandomForestClassifier"]
+    assert list(steps) == ["FaceDetector", "LandmarkROICropper", "FaceMeasures", "HealthyRangeClassifier"]
     assert steps["LandmarkROICropper"]["landmarks"] == "mediapipe" and steps["FaceMeasures"]["neutral"] is False
     assert card["synthetic"] is True and card["n_subjects"] == 4 and card["label_counts"] == {"I": 2, "II": 4,
                                                                                              "III": 2}

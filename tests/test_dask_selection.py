@@ -17,6 +17,7 @@ from joblib import parallel_backend  # noqa: E402
 from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedGroupKFold, cross_validate  # noqa: E402
 
 from fnpgrade import PHCNNClassifier, make_measures_pipeline, make_phcnn_pipeline  # noqa: E402
+from fnpgrade.measures import VIDEO_FEATURE_NAMES  # noqa: E402
 from fnpgrade.nn.runtime import Runtime  # noqa: E402
 from fnpgrade.metrics import SCORING  # noqa: E402
 
@@ -41,11 +42,12 @@ def _tasks_on_workers(client, search):
     return result, {task["worker"] for task in stream.data}
 
 
-def _measures_table(n_subjects=12, clips=4, n_features=12, seed=0):
-    """A stand-in for FaceMeasures' output: one row per clip, a few NaN rows (clips without a face)."""
+def _measures_table(n_subjects=12, clips=4, n_features=len(VIDEO_FEATURE_NAMES), seed=0):
+    """A stand-in for FaceMeasures' output: one row per clip (its columns), a few NaN rows (clips without a face)."""
     rng = np.random.default_rng(seed)
     level = np.repeat(rng.integers(0, 3, n_subjects), clips)
     X = rng.normal(size=(n_subjects * clips, n_features)) + 0.8 * level[:, None] * (np.arange(n_features) < 4)
+    X[:, VIDEO_FEATURE_NAMES.index("expression_amount")] = 0.0  # no movement read: the healthy range stays neutral
     X[rng.choice(len(X), 3, replace=False)] = np.nan
     return X, np.array(["I", "II", "III"])[level], np.repeat(np.arange(n_subjects), clips)
 

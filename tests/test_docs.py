@@ -113,3 +113,23 @@ def test_every_documented_command_parses(page):
             parser.parse_args(command[1:] if command[0] == "fnpgrade" else command[3:])
         except SystemExit:
             pytest.fail(f"{page}: the documented command does not parse: {' '.join(command)}")
+
+
+# an accuracy-like measure named, then a figure close after it in the same sentence: a result
+_RESULT_IN_DOCSTRING = re.compile(r"\b(accuracy|accurate|qwk|kappa|f1|auc|brier|recall|graded|grades|correlation|"
+                                  r"spearman|pearson)\b[^.\n]{0,60}?\b(0\.\d{2,3}|\d{2}(\.\d)? ?%)", re.I)
+
+
+def test_docstrings_state_no_results():
+    """Each result is stated once, in docs/results.md and benchmarks/results/: a docstring says what a thing does
+    and when to use it, and a measured accuracy in it goes stale with the next run."""
+    import ast
+
+    hits = []
+    for path in sorted((DOCS.parent / "fnpgrade").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                match = _RESULT_IN_DOCSTRING.search(ast.get_docstring(node) or "")
+                if match:
+                    hits.append(f"{path.name}:{getattr(node, 'name', '<module>')}: {match.group(0)!r}")
+    assert not hits, "results in docstrings (move them to docs/results.md):\n" + "\n".join(hits)

@@ -46,7 +46,7 @@ def measures_model(tmp_path_factory):
     """The clinical grader fitted on 32 synthetic clips at 6 fps, saved with its card: ``(pipe, card, path)``."""
     X, y, groups = make_palsy_clips(n_subjects=8, clips_per_subject=4, random_state=0)
     pipe = make_measures_pipeline(no_face="blank", random_state=0, fps=FPS)
-    pipe.set_params(classifier__n_estimators=60)
+    pipe.set_params(classifier__estimator__n_estimators=60)
     pipe.fit(X, y)
     pipe.set_params(detector__no_face="raise")
     card = make_model_card(pipe, y, groups, synthetic=True, data_name="synthetic", fps=FPS, clip_length=4)

@@ -141,10 +141,8 @@ class BatchNormRecalibration(Callback):
     After a short training the running statistics (an exponential average
     with momentum 0.1 over the last steps) lag the weights, and eval-mode
     predictions can collapse to one class while training-mode ones are right
-    (measured: SENet, width 0.25, 8 epochs of 3 batches, training loss 0.07,
-    eval-mode accuracy on its own training clips 0.33; 1.00 after
-    recalibration). With the final weights (after :class:`BestInMemory` or the ``best``
-    checkpoint restored
+    (a short SENet training: ``docs/architectures.md``). With the final
+    weights (after :class:`BestInMemory` or the ``best`` checkpoint restored
     the best epoch: put this callback after it), every training window is run
     once through the network without gradient, in order, ``batch_size`` at a
     time, with only the batch norms in training mode (see
