@@ -156,6 +156,17 @@ def test_every_real_healthy_video_and_its_mirror_image_says_none_and_is_graded_i
         assert synthetic_grader.predict(row)[0] == "I", (recording, synthetic_grader.predict_proba(row))
 
 
+@pytest.mark.slow
+def test_the_warp_with_nothing_weakened_is_graded_i_like_the_untouched_recording(measured, synthetic_grader):
+    """The sham (the generator's warp, both sides alike) carries the warp's traces without a palsy: a grader that
+    learned the traces instead of the asymmetry would call it palsy."""
+    from fnpgrade.measures import video_features
+
+    for name in ("original_none", "sham_none"):
+        assert synthetic_grader.predict(video_features(measured[name])[None])[0] == "I", name
+    assert synthetic_grader.predict(video_features(measured["palsy_left"])[None])[0] != "I"
+
+
 @pytest.fixture(scope="module")
 def synthetic_grader():
     """The default clinical grader's classifier, fitted on the measures of synthetic people only."""
