@@ -178,8 +178,10 @@ def synthetic_grader():
     return pipe.steps[-1][1].fit(features, y)
 
 
-def test_the_report_page_without_a_model_shows_the_measures_alone(single_face_videos, tmp_path):
+def test_the_report_page_without_a_model_shows_the_measures_alone(single_face_videos, tmp_path, request):
     import json
+    import re
+    import subprocess
 
     from fnpgrade.cli import main
 
@@ -192,6 +194,17 @@ def test_the_report_page_without_a_model_shows_the_measures_alone(single_face_vi
     assert data["timeline"]["windows"] and set(data["measures"]) >= {"side_asymmetry", "eye_closure_ratio"}
     page = out.read_text()
     assert "No grade" in page and data["disclaimer"] in page and "Rest face at" in page
+    # as a person sees it (last: where no browser is installed the test skips here, the numbers above checked)
+    browser = request.getfixturevalue("chromium")
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             f"--user-data-dir={tmp_path / 'profile'}"]
+    shot = tmp_path / "page.png"
+    subprocess.run(flags + ["--window-size=1100,2600", f"--screenshot={shot}", out.as_uri()], capture_output=True,
+                   timeout=120)
+    assert shot.exists() and shot.stat().st_size > 20000
+    dom = subprocess.run(flags + ["--dump-dom", out.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    shown = dict(re.findall(r'data-key="([^"]+)">([^<]*)<', dom))
+    assert shown["affected_side.side"] == "right" and "Sunnybrook" in dom and "not a diagnosis" in dom
 
 
 def test_a_hand_at_the_face_is_seen_left_out_of_the_measures_and_never_becomes_the_rest_frame(pyfeat_path):

@@ -36,9 +36,11 @@ from .readings import (eye_closure, examination_side, excess_movement, item_rati
 __all__ = ["sunnybrook_score", "VOLUNTARY", "VOLUNTARY_STEPS", "REST_OFFSET_IOD", "EYE_OPENING_RATIO",
            "SYNKINESIS_STEPS", "MIN_ITEMS_FOR_ESTIMATE"]
 
-#: Voluntary items: (expression, flow regions read; "eye closure" for the lids).
+#: Voluntary items: (expression, flow regions read; "eye closure" for the lids). The snarl reads the cheek beside
+#: the nose, which it lifts, not the nose wing: the nose moves as one piece, pulled by the healthy side too (on the
+#: synthetic HB5-6 examinations the paralysed nose wing read 0.4-0.8 of the healthy one).
 VOLUNTARY = {"brow_raise": ("brow",), "gentle_eye_closure": "eye closure",
-             "open_smile": ("mouth_corner", "commissure", "cheek"), "snarl": ("nose_wing",),
+             "open_smile": ("mouth_corner", "commissure", "cheek"), "snarl": ("cheek",),
              "lip_pucker": ("upper_lip", "lower_lip")}
 
 #: Share of normal movement (:func:`~fnpgrade.clinical.readings.share_of_normal`: the affected / healthy ratio over
