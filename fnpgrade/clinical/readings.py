@@ -24,7 +24,8 @@ import numpy as np
 
 from ..measures.healthy import HEALTHY_RATIO
 from ..measures.regions import LANDMARK_SIDES, SIDES
-from ..measures.video import LANDMARK_REGIONS, landmark_peak, noise_floor, peaks, side_evidence
+from ..measures.video import (LANDMARK_REGIONS, NOISE_IOD, PEAK_QUANTILE, landmark_peak, noise_floor, peaks,
+                              side_evidence)
 
 __all__ = ["examination_side", "movement_ratio", "moved", "item_ratio", "share_of_normal", "eye_closure",
            "rest_offsets", "open_eye_ratio", "other_side"]
@@ -66,9 +67,18 @@ def examination_side(measurements):
 
 
 def moved(measurement, regions):
-    """Whether the healthier-moving side of any of ``regions`` moved beyond :data:`MOVED_NOISE_UNITS` noise floors."""
-    peak, floor = peaks(measurement), noise_floor(measurement)
-    return max(max(peak[r].values()) for r in regions) >= MOVED_NOISE_UNITS * floor
+    """Whether the healthier-moving side of any of ``regions`` moved beyond :data:`MOVED_NOISE_UNITS` noise floors.
+
+    Frame by frame: a region moved when, in at least a tenth of the measured frames, it moved that many times as
+    far as the nose bridge (the noise reference) did in the same frame. A head that turns moves the bridge in
+    some frames only; its peak would hide a smile held while the head is still.
+    """
+    series = measurement["series"]
+    reference = np.maximum(NOISE_IOD, np.asarray(series["reference"]["mid"], float))
+    if not len(reference):
+        return False
+    snr = np.max([np.asarray(series[r][s], float) / reference for r in regions for s in SIDES], axis=0)
+    return bool(np.quantile(snr, PEAK_QUANTILE) >= MOVED_NOISE_UNITS)
 
 
 def movement_ratio(measurement, regions, affected):
