@@ -140,6 +140,13 @@ def test_visits_of_one_person_compared_from_the_command_line(healthy_and_hb6, tm
         rows = {row["subject"]: row for row in csv.DictReader(handle)}
     assert rows["man/1"]["eface_change"] == "" and float(rows["man/1"]["eface_sd"]) > 0
     assert float(rows["man/2"]["eface_change"]) > 20 and rows["man/2"]["eface_beyond_noise"] == "True"
+    # each region per visit, as the page shows it: the weakened (HB6) smile moves well under the healthy side's
+    import re
+
+    shown = dict(re.findall(r'data-key="([^"]+)">([^<]*)<', page.read_text()))
+    before, after = float(shown["man.0.regions.open_smile"]), float(shown["man.1.regions.open_smile"])
+    assert before < 70 and shown["man.0.regions_change.open_smile"] == "n/a"
+    assert float(shown["man.1.regions_change.open_smile"]) == pytest.approx(after - before, abs=0.11)
     # last: where no browser is installed the test skips here, the numbers above checked
     _render_visits_page(page, rows, request.getfixturevalue("chromium"))
 

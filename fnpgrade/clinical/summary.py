@@ -58,6 +58,26 @@ def format_scores(subject, scores):
     return "\n".join(lines)
 
 
+def _regions_table(person, rows, cell):
+    """Per visit, each region's movement on the side scored (the weaker) as % of the other's, and its change."""
+    import html
+
+    items = [item for item in (rows[0].get("regions") or {})]
+    if not items:
+        return ""
+    head = "".join(f"<th>{html.escape(item.replace('_', ' '))}</th><th>change</th>" for item in items)
+    body = []
+    for k, row in enumerate(rows):
+        cells = "".join(cell(person, k, f"regions.{item}", row["regions"].get(item), "{:g}")
+                        + cell(person, k, f"regions_change.{item}", row["regions_change"].get(item), "{:+g}")
+                        for item in items)
+        body.append(f"<tr><td>{html.escape(str(row['visit']))}</td>"
+                    f"<td>{html.escape(str(row.get('scored_image_side') or 'n/a'))}</td>{cells}</tr>")
+    return ("<h3>Regions: the weaker side's movement, % of the other side's (each expression's own region; "
+            "change from the first visit, no noise estimate)</h3><table><tr><th>visit</th><th>weaker side (image)"
+            f"</th>{head}</tr>" + "".join(body) + "</table>")
+
+
 def visits_html(people):
     """One self-contained HTML page comparing each person's visits (no script, no network).
 
@@ -93,7 +113,8 @@ def visits_html(people):
                 + f"<td>{verdict[row['eface_beyond_noise']]}</td></tr>")
         sections.append(f"<h2>{html.escape(str(person))}</h2><table><tr><th>visit</th><th>Sunnybrook composite "
                         "(or estimate)</th><th>SD</th><th>change from the first visit</th><th></th><th>eFACE total"
-                        "</th><th>SD</th><th>change</th><th></th></tr>" + "".join(body) + "</table>")
+                        "</th><th>SD</th><th>change</th><th></th></tr>" + "".join(body) + "</table>"
+                        + _regions_table(person, rows, cell))
     return ("<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>fnpgrade: visits compared</title><style>"
             "body{font-family:system-ui,Arial,sans-serif;max-width:1000px;margin:0 auto;padding:16px 24px}"
             "table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:3px 8px}td.num{text-align:right}"

@@ -82,13 +82,25 @@ def compare_visits(visits):
     rows : list of dict
         Per visit: ``visit``, per score (``sunnybrook``, ``eface``) its value, ``<score>_sd``,
         ``<score>_change`` (from the first visit) and ``<score>_beyond_noise`` (``True`` when the change is larger
-        than 1.96 standard deviations of the difference, ``None`` where a score or its spread is missing).
+        than 1.96 standard deviations of the difference, ``None`` where a score or its spread is missing);
+        ``scored_image_side`` (the side that moved less that visit) and ``regions``: per Sunnybrook voluntary item
+        (its region and expression), that side's movement as a percentage of the other's (``None`` not performed), and
+        ``regions_change`` from the first visit (no noise estimate: read with the scores' own).
     """
     rows = []
     first = None
+    first_regions = None
     for name, scores, spread in visits:
         values = headline_scores(scores)
-        row = {"visit": name}
+        # the side the items were scored on (the weaker one, named even within the healthy range)
+        row = {"visit": name, "scored_image_side": scores["sunnybrook"].get("affected_image_side")}
+        items = scores["sunnybrook"].get("voluntary", {}).get("items", {})
+        row["regions"] = {item: None if v.get("value") is None else round(100 * float(v["value"]), 1)
+                          for item, v in items.items()}
+        if first_regions is None:
+            first_regions = row["regions"]
+        row["regions_change"] = {item: None if not rows or value is None or first_regions.get(item) is None
+                                 else round(value - first_regions[item], 1) for item, value in row["regions"].items()}
         for key, value in values.items():
             row[key], row[f"{key}_sd"] = value, spread.get(key)
             row[f"{key}_change"] = row[f"{key}_beyond_noise"] = None
