@@ -89,7 +89,6 @@ def compare_visits(visits):
     """
     rows = []
     first = None
-    first_regions = None
     for name, scores, spread in visits:
         values = headline_scores(scores)
         # the side the items were scored on (the weaker one, named even within the healthy range)
@@ -97,10 +96,9 @@ def compare_visits(visits):
         items = scores["sunnybrook"].get("voluntary", {}).get("items", {})
         row["regions"] = {item: None if v.get("value") is None else round(100 * float(v["value"]), 1)
                           for item, v in items.items()}
-        if first_regions is None:
-            first_regions = row["regions"]
-        row["regions_change"] = {item: None if not rows or value is None or first_regions.get(item) is None
-                                 else round(value - first_regions[item], 1) for item, value in row["regions"].items()}
+        before = rows[0]["regions"] if rows else {}
+        row["regions_change"] = {item: None if value is None or before.get(item) is None
+                                 else round(value - before[item], 1) for item, value in row["regions"].items()}
         for key, value in values.items():
             row[key], row[f"{key}_sd"] = value, spread.get(key)
             row[f"{key}_change"] = row[f"{key}_beyond_noise"] = None

@@ -56,8 +56,8 @@ _ASYMMETRY = VIDEO_FEATURE_NAMES.index("side_asymmetry")
 _LARGEST = VIDEO_FEATURE_NAMES.index("expression_amount")
 _NOISE = VIDEO_FEATURE_NAMES.index("reference_movement")
 
-# the healthy grade by the label sets fnpgrade trains on: levels, HB grades as numbers or text
-_HEALTHY_LABELS = ("I", 1, "1")
+# the healthy grade by the label sets fnpgrade trains on, compared as text: levels, HB grades (numbers or text)
+_HEALTHY_LABELS = ("I", "1")
 
 
 def asymmetry_evidence(features, softness=SOFTNESS):
@@ -157,11 +157,8 @@ class HealthyRangeClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator)
         return self
 
     def _healthy_index(self):
-        for label in _HEALTHY_LABELS:
-            hits = np.flatnonzero(np.asarray([str(c) == str(label) for c in self.classes_]))
-            if len(hits):
-                return int(hits[0])
-        return None
+        names = [str(c) for c in self.classes_]
+        return next((names.index(label) for label in _HEALTHY_LABELS if label in names), None)
 
     def predict_proba(self, X):
         """Grade probabilities, the classifier's combined with the asymmetry's evidence.
