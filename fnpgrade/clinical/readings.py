@@ -24,8 +24,8 @@ import numpy as np
 
 from ..measures.healthy import HEALTHY_RATIO
 from ..measures.regions import LANDMARK_SIDES, SIDES
-from ..measures.video import (LANDMARK_REGIONS, NOISE_IOD, PEAK_QUANTILE, landmark_peak, noise_floor, peaks,
-                              side_evidence)
+from ..measures.video import (LANDMARK_REGIONS, NOISE_IOD, PEAK_QUANTILE, evidence_weights,
+                              landmark_peak, noise_floor, peaks, side_evidence)
 
 __all__ = ["examination_side", "movement_ratio", "moved", "item_ratio", "share_of_normal", "eye_closure",
            "rest_offsets", "open_eye_ratio", "other_side"]
@@ -57,12 +57,15 @@ def examination_side(measurements):
         ``None`` without any measurement.
     ratio : float
         The weaker side's movement over the other's (geometric mean of every
-        reading of :func:`~fnpgrade.measures.video.side_evidence`, pooled).
+        reading of :func:`~fnpgrade.measures.video.side_evidence`, pooled,
+        weighted by :func:`~fnpgrade.measures.video.evidence_weights`).
     """
-    evidence = [side_evidence(m) for m in measurements if m is not None and len(m["frames"])]
-    if not evidence:
+    measured = [m for m in measurements if m is not None and len(m["frames"])]
+    if not measured:
         return None, float("nan")
-    balance = float(np.concatenate(evidence).mean())
+    evidence = np.concatenate([side_evidence(m) for m in measured])
+    weights = np.concatenate([evidence_weights(m) for m in measured])
+    balance = float(np.sum(weights * evidence) / np.sum(weights)) if np.sum(weights) > 0 else 0.0
     return ("left" if balance < 0 else "right"), float(np.exp(-abs(balance)))
 
 

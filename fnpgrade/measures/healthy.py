@@ -3,8 +3,8 @@
 House-Brackmann I is "normal symmetrical function in all areas"; every
 other grade has a weaker side. Healthy faces are not perfectly symmetric,
 so *symmetric* means within the range measured on healthy faces: the weaker
-side moves at least :data:`HEALTHY_RATIO` of the other (the geometric mean
-of the measurement's readings, :func:`~fnpgrade.measures.video.side_asymmetry`;
+side moves at least :data:`HEALTHY_RATIO` of the other (the weighted geometric
+mean of the measurement's readings, :func:`~fnpgrade.measures.video.side_asymmetry`;
 the report's affected-side rule, :mod:`fnpgrade.report.side`, draws the same
 line). A classifier trained on measures learns this line only as well as
 its training faces show it: one trained on synthetic faces, which are
@@ -41,7 +41,7 @@ from .video import NOISE_IOD, VIDEO_FEATURE_NAMES
 
 __all__ = ["HEALTHY_RATIO", "MIN_NOISE_UNITS", "SOFTNESS", "asymmetry_evidence", "HealthyRangeClassifier"]
 
-#: The weaker side moves less than this share of the other (geometric mean over the readings): beyond the
+#: The weaker side moves less than this share of the other (weighted geometric mean over the readings): beyond the
 #: healthy range. Healthy faces' sides differ by up to about 15 % in these readings (``docs/results.md``).
 HEALTHY_RATIO = 0.85
 

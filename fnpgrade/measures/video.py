@@ -39,13 +39,20 @@ from .regions import LANDMARK_SIDES, REGIONS, SIDES, face_frame, region_boxes
 
 __all__ = ["VIDEO_FEATURE_NAMES", "VIDEO_REGIONS", "measure_video", "video_features", "find_rest_frame",
            "side_widths", "commissure_boxes", "LANDMARK_REGIONS", "eye_aperture", "eye_aperture_gap", "weak_strong_ratio", "peaks",
-           "noise_floor", "weaker_side", "side_evidence", "side_asymmetry", "NOISE_IOD", "PEAK_QUANTILE"]
+           "noise_floor", "weaker_side", "side_evidence", "evidence_weights", "side_asymmetry", "NOISE_IOD", "PEAK_QUANTILE"]
 
 #: Movements below this (in inter-ocular distances, about 0.6 mm on an adult face) are noise in a ratio.
 NOISE_IOD = 0.01
 
 #: Appearance change (mean grey-level change, 0-1) treated as noise in ratios.
 NOISE_APPEARANCE = 0.01
+
+#: Eye closure (share of the rest opening) treated as noise in the closure's side ratio.
+CLOSURE_NOISE = 0.05
+
+#: A side reading counts fully in the face's balance once its stronger side moved this many noise floors
+#: beyond the floor (:func:`evidence_weights`).
+FULL_EVIDENCE_UNITS = 8.0
 
 #: A region's peak excursion is this quantile of its excursion over the measured frames.
 PEAK_QUANTILE = 0.9
@@ -392,8 +399,9 @@ def video_features(measurement, frames=None):
     peak = peaks(measurement, frames)
     noise = peak["reference"]["mid"]
     floor = max(NOISE_IOD, noise)
-    evidence = side_evidence(measurement, frames)
-    balance = float(evidence.mean())
+    evidence, strength = _readings(measurement, frames)
+    weights = _weights(strength)
+    balance = _balance(evidence, weights)
     weaker = "left" if balance < 0 else "right"
     stronger = "right" if weaker == "left" else "left"
     out = []
@@ -416,7 +424,7 @@ def video_features(measurement, frames=None):
     c_weak, c_strong = min(closure.values()), max(closure.values())
     change = {side: _peak(np.asarray(measurement["eye_change"][side])[pick]) for side in SIDES}
     gap = _aperture_gap(np.stack([aperture["left"], aperture["right"]], axis=1))
-    out += [c_weak, c_strong, weak_strong_ratio(c_weak, c_strong, 0.05),
+    out += [c_weak, c_strong, weak_strong_ratio(c_weak, c_strong, CLOSURE_NOISE),
             weak_strong_ratio(min(change.values()), max(change.values()), NOISE_APPEARANCE), float(np.quantile(gap, 0.95)),
             float(np.median(gap))]
     rest = measurement["rest_points"]
@@ -426,43 +434,72 @@ def video_features(measurement, frames=None):
     corners = [rest[LANDMARK_SIDES["mouth_corner"][side][0], 0] for side in SIDES]
     out.append(float(abs(corners[0] + corners[1])))  # x_left < 0 < x_right
     out.append(abs(balance))
-    # how many readings agree on the weaker side (a palsy weakens every region of one side)
-    out.append(float(np.mean(np.sign(evidence) == np.sign(balance))) if balance else 0.0)
+    # the share of the readings (weighted as in the balance) agreeing on the weaker side: a palsy weakens every
+    # region of one side
+    out.append(_balance(np.sign(evidence) == np.sign(balance), weights) if balance else 0.0)
     out.append(max(peak[region][side] for region in VIDEO_REGIONS for side in SIDES))
     out.append(noise)
     return np.asarray(out, float)
+
+
+def _readings(measurement, frames=None):
+    """Each reading's ``log(left / right)`` and how far its stronger side moved, in noise floors."""
+    pick = slice(None) if frames is None else np.asarray(frames, int)
+    peak = peaks(measurement, frames)
+    floor = max(NOISE_IOD, peak["reference"]["mid"])
+    pairs = [(peak[region]["left"], peak[region]["right"], floor) for region in VIDEO_REGIONS]
+    for region in LANDMARK_REGIONS:
+        values = [_peak(np.asarray(measurement["landmark_series"][region][side])[pick]) for side in SIDES]
+        pairs.append((values[0], values[1], floor))
+    aperture, rest_open = measurement["eye_aperture"], measurement["rest_aperture"]
+    closure = [float(np.clip(1 - np.min(aperture[side]) / max(rest_open[side], 1e-6), 0, 1)) for side in SIDES]
+    pairs.append((closure[0], closure[1], CLOSURE_NOISE))
+    left, right, noise = (np.asarray(v, float) for v in zip(*pairs))
+    return np.log((left + noise) / (right + noise)), np.maximum(left, right) / noise
 
 
 def side_evidence(measurement, frames=None):
     """Each reading's ``log(left / right)``: negative where the image-left side moves less.
 
     The readings: each region's peak excursion from the flow, each landmark
-    group's peak displacement, and how far each eye closes. Each counts
-    once, whatever its size: the mouth moves most (and its flow is disturbed
-    by the lips parting and the teeth showing), but a palsy weakens the brow
-    and the eye as much; averaging the readings' log ratios keeps one region
-    from deciding alone.
+    group's peak displacement, and how far each eye closes.
 
     Returns
     -------
     evidence : ndarray of float, shape (n_readings,)
     """
-    pick = slice(None) if frames is None else np.asarray(frames, int)
-    peak = peaks(measurement, frames)
-    floor = max(NOISE_IOD, peak["reference"]["mid"])
-    out = [np.log((peak[region]["left"] + floor) / (peak[region]["right"] + floor)) for region in VIDEO_REGIONS]
-    for region in LANDMARK_REGIONS:
-        values = [_peak(np.asarray(measurement["landmark_series"][region][side])[pick]) for side in SIDES]
-        out.append(np.log((values[0] + floor) / (values[1] + floor)))
-    aperture, rest_open = measurement["eye_aperture"], measurement["rest_aperture"]
-    closure = [float(np.clip(1 - np.min(aperture[side]) / max(rest_open[side], 1e-6), 0, 1)) for side in SIDES]
-    out.append(np.log((closure[0] + 0.05) / (closure[1] + 0.05)))
-    return np.asarray(out, float)
+    return _readings(measurement, frames)[0]
+
+
+def evidence_weights(measurement, frames=None):
+    """How much each reading of :func:`side_evidence` counts in the face's balance, 0-1.
+
+    A region that did not move says nothing about which side is weaker: a
+    clinician compares the sides in the expressions performed. A reading
+    counts in proportion to how far its stronger side moved beyond the noise
+    floor, fully from :data:`FULL_EVIDENCE_UNITS` floors beyond it; so the
+    noise of a still brow or a lip that barely moved does not dilute the
+    regions that moved, while every region that moved counts once, whatever
+    its size (the mouth moves most, but a palsy weakens the brow and the eye
+    as much).
+    """
+    return _weights(_readings(measurement, frames)[1])
+
+
+def _weights(strength):
+    return np.clip((strength - 1.0) / FULL_EVIDENCE_UNITS, 0.0, 1.0)
+
+
+def _balance(evidence, weights):
+    total = float(np.sum(weights))
+    return float(np.sum(weights * evidence) / total) if total > 0 else 0.0
 
 
 def side_asymmetry(measurement, frames=None):
-    """The mean of :func:`side_evidence`: ``log(left / right)`` of the face's movement (0 symmetric)."""
-    return float(side_evidence(measurement, frames).mean())
+    """``log(left / right)`` of the face's movement (0 symmetric): the readings' mean weighted by
+    :func:`evidence_weights`."""
+    evidence, strength = _readings(measurement, frames)
+    return _balance(evidence, _weights(strength))
 
 
 def weaker_side(measurement):

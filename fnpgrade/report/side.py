@@ -19,16 +19,19 @@ The decision
 ------------
 Each reading of the measurement (each region's peak excursion from rest by
 optical flow, each landmark group's peak displacement, each eye's closure)
-gives ``log(left / right)``; their mean is the face's asymmetry
-(:func:`fnpgrade.measures.video.side_asymmetry`), each reading counting once
-so that the mouth, which moves most, does not decide alone. The side with the
+gives ``log(left / right)``; their weighted mean is the face's asymmetry
+(:func:`fnpgrade.measures.video.side_asymmetry`): a reading counts by how far
+its stronger side moved beyond the noise floor, fully once it moved clearly
+(:func:`fnpgrade.measures.video.evidence_weights`), so a region that did not
+move says nothing, and each that moved counts once so that the mouth, which
+moves most, does not decide alone. The side with the
 negative share is the weaker. It is called *affected* only when both hold:
 
 * **beyond the healthy range**: the weaker side moves less than
-  :data:`CLEAR_RATIO` of the other (the geometric mean over the readings).
+  :data:`CLEAR_RATIO` of the other (the weighted geometric mean over the readings).
   Healthy faces are not symmetric: on the project's real healthy recordings
-  the readings' mean differs between sides by 5-12 % (8 videos, originals and
-  shams; ``benchmarks/results/real_motion.md``), so 15 % is the line;
+  the readings' mean differs between sides by up to about 12 % (8 videos,
+  originals and shams; ``benchmarks/results/real_motion.md``), so 15 % is the line;
 * **movement to compare**: the largest peak excursion is at least
   :data:`MIN_NOISE_UNITS` times the measurement's noise floor (what the nose
   bridge, which no expression moves, moved; at least 1 % of the inter-ocular
@@ -128,8 +131,8 @@ def affected_side(measurement, mirrored=False, clear_ratio=CLEAR_RATIO, min_nois
         ``side`` (patient's ``"left"``/``"right"``/``"none"``), ``image_side``
         (image side, or ``"none"``), ``weaker_image_side`` (the side that moved
         less, even when not clearly), ``movement_percent`` (the weaker side's
-        movement as a percentage of the other's: the geometric mean over the
-        readings), ``noise_units`` (the largest movement over the noise
+        movement as a percentage of the other's: the weighted geometric mean over
+        the readings), ``noise_units`` (the largest movement over the noise
         floor), ``confidence`` (0-1: share of frame resamples
         agreeing with the decision), ``n_frames`` (frames measured against
         rest), ``reason`` (a sentence).
