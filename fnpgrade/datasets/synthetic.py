@@ -31,6 +31,8 @@ from .identities import extra_points, real_faces, synthesize_identity
 from .warp import apply_affine, similarity_matrix, warp_points_image
 
 __all__ = ["make_palsy_clips", "DEFAULT_GRADE_WEIGHTS"]
+# shared with make_palsy_videos (datasets/videos.py), not exported from fnpgrade.datasets: allocate_grades,
+# deal_grades, morph_clusters, photometric_jitter, PersonGroups, make_subject
 
 #: Default share of subjects per House-Brackmann grade, shaped like the paper's
 #: data (many HB5, few HB3 and HB6, a block of normals), softened so every level
@@ -38,7 +40,7 @@ __all__ = ["make_palsy_clips", "DEFAULT_GRADE_WEIGHTS"]
 DEFAULT_GRADE_WEIGHTS = {1: 0.25, 2: 0.12, 3: 0.06, 4: 0.12, 5: 0.33, 6: 0.12}
 
 
-def _allocate_grades(n_subjects, grades, rng):
+def allocate_grades(n_subjects, grades, rng):
     """Per-subject HB grades: a given sequence, or a largest-remainder split of weights (shuffled)."""
     if grades is None:
         grades = DEFAULT_GRADE_WEIGHTS
@@ -84,7 +86,7 @@ def _mirror_permutation():
 MIRROR_68 = _mirror_permutation()
 
 
-def _deal_grades(hb, n_clusters, rng):
+def deal_grades(hb, n_clusters, rng):
     """Spread grades over people: sort them, then deal each run of ``n_clusters`` grades across clusters.
 
     Subject ``i`` belongs to cluster ``i % n_clusters``, so every person gets a
@@ -112,7 +114,7 @@ def _frames_range(frames_per_clip):
     return lo, hi
 
 
-def _clusters(families, morph, rng):
+def morph_clusters(families, morph, rng):
     """Morph clusters: pairs of families when morphing is on and there are enough families."""
     order = [families[i] for i in rng.permutation(len(families))]
     if morph > 0 and len(order) >= 6:
@@ -120,7 +122,7 @@ def _clusters(families, morph, rng):
     return [[f] for f in order]
 
 
-def _photometric(frame, p, rng, frame_jitter):
+def photometric_jitter(frame, p, rng, frame_jitter):
     """Contrast, brightness, colour gains and gamma (one lookup table per channel), then blur and noise."""
     levels = np.arange(256, dtype=np.float32)
     shift = p["brightness"] + frame_jitter * rng.normal(0, 1.5)
@@ -254,19 +256,19 @@ def _make(n_subjects, clips_per_subject, lo, hi, faces, target, grades, random_s
             "with: python -m fnpgrade.datasets.media --fetch). Synthetic subjects share faces, so subject-wise "
             "scores overstate how well a model grades new people.", stacklevel=3)
     by_family = {f: [b for b in bases if b.family == f] for f in families}
-    clusters = _clusters(families, morph, rng)
-    hb = _allocate_grades(n_subjects, grades, rng)
+    clusters = morph_clusters(families, morph, rng)
+    hb = allocate_grades(n_subjects, grades, rng)
 
     # Subjects go round-robin over clusters, so people are spread as evenly as possible.
     subject_cluster = [i % len(clusters) for i in range(n_subjects)]
     if grades is None or isinstance(grades, dict):
-        hb = _deal_grades(hb, len(clusters), rng)
-    people = _PersonGroups(families)
+        hb = deal_grades(hb, len(clusters), rng)
+    people = PersonGroups(families)
 
     X, cols = [], {k: [] for k in ("subject", "group", "identity", "family", "partner", "hb", "level",
                                    "affected_side", "expression", "mirrored", "intensity", "landmarks")}
     for s in range(n_subjects):
-        subject = _make_subject(s, clusters[subject_cluster[s]], len(clusters), by_family, int(hb[s]), expressions,
+        subject = make_subject(s, clusters[subject_cluster[s]], len(clusters), by_family, int(hb[s]), expressions,
                                 identity_variation, morph, rng)
         people.add(subject)
         for c in range(clips_per_subject):
@@ -296,7 +298,7 @@ def _make(n_subjects, clips_per_subject, lo, hi, faces, target, grades, random_s
     return X, y, groups, _info(cols)
 
 
-class _PersonGroups:
+class PersonGroups:
     """Subjects whose faces share a real person (through a morph) form one group: union-find over families."""
 
     def __init__(self, families):
@@ -344,7 +346,7 @@ class _Subject:
     order: list
 
 
-def _make_subject(s, members, n_clusters, by_family, grade, expressions, identity_variation, morph, rng):
+def make_subject(s, members, n_clusters, by_family, grade, expressions, identity_variation, morph, rng):
     family = members[(s // n_clusters) % len(members)]
     base = by_family[family][rng.integers(len(by_family[family]))]
     partner = other = None
@@ -426,7 +428,7 @@ def _make_clip(subject, expression, lo, hi, S, cv_, rng):
             frame = frame[:, ::-1]
             pts = pts[MIRROR_68].copy()  # keep iBUG numbering: 36-41 is the image-left eye
             pts[:, 0] = S - 1 - pts[:, 0]
-        frames.append(_photometric(frame, photo, rng, cv_))
+        frames.append(photometric_jitter(frame, photo, rng, cv_))
         marks.append(pts)
     return np.stack(frames), np.stack(marks), intensity
 

@@ -27,7 +27,7 @@ from ..grading import hb_to_level
 from .expressions import EFFORT, EXPRESSIONS, EYE_CLOSURE, expression_displacement, side_strength
 from .eyelids import close_eyelids
 from .identities import real_faces
-from .synthetic import _allocate_grades, _clusters, _deal_grades, _make_subject, _photometric, _PersonGroups
+from .synthetic import allocate_grades, morph_clusters, deal_grades, make_subject, photometric_jitter, PersonGroups
 from .warp import similarity_matrix, warp_points_image
 
 __all__ = ["make_palsy_videos", "write_palsy_videos"]
@@ -139,14 +139,14 @@ def make_palsy_videos(n_subjects=12, expressions_per_video=4, faces=None, target
         bases = real_faces(faces, size=256)
         families = list(dict.fromkeys(b.family for b in bases))
         by_family = {f: [b for b in bases if b.family == f] for f in families}
-        clusters = _clusters(families, 0.5, rng)
-        hb = _deal_grades(_allocate_grades(n_subjects, grades, rng), len(clusters), rng) if not (
-            grades is not None and not isinstance(grades, dict)) else _allocate_grades(n_subjects, grades, rng)
-        people = _PersonGroups(families)
+        clusters = morph_clusters(families, 0.5, rng)
+        hb = deal_grades(allocate_grades(n_subjects, grades, rng), len(clusters), rng) if not (
+            grades is not None and not isinstance(grades, dict)) else allocate_grades(n_subjects, grades, rng)
+        people = PersonGroups(families)
         X, info = [], {k: [] for k in ("subject", "family", "hb", "level", "affected_side", "mirrored", "fps",
                                        "expressions", "intensity")}
         for s in range(n_subjects):
-            subject = _make_subject(s, clusters[s % len(clusters)], len(clusters), by_family, int(hb[s]), moving,
+            subject = make_subject(s, clusters[s % len(clusters)], len(clusters), by_family, int(hb[s]), moving,
                                     1.0, 0.5, rng)
             people.add(subject)
             chosen = [moving[i] for i in rng.permutation(len(moving))[:expressions_per_video]]
@@ -215,7 +215,7 @@ def _render_video(subject, expressions, fps, face_width, rng):
         if subject.mirrored:
             frame = frame[:, ::-1]
         frame = np.clip(frame.astype(np.float32) * ramp[None, :, None], 0, 255).astype(np.uint8)
-        frame = _photometric(frame, photo, rng, 1.0)
+        frame = photometric_jitter(frame, photo, rng, 1.0)
         ok, buffer = cv2.imencode(".jpg", frame[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
         frames.append(cv2.imdecode(buffer, cv2.IMREAD_COLOR)[..., ::-1] if ok else frame)
     return np.ascontiguousarray(np.stack(frames)), intensity
