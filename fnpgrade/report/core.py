@@ -191,126 +191,29 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
 
         return make_measures_report(video, mirrored=mirrored, fps=fps, n_bootstrap=n_bootstrap,
                                     random_state=random_state)
-    from sklearn.base import clone
-
-    from ..measures import FaceMeasures, video_features
+    from ..measures import FaceMeasures
     from ..measures.calibration import calibrate_track
-    from .measure import measurement_warnings, occluded_count
-    from ..pipeline import MEASURES_FACE_SIZE
     from ..preprocessing.roi import LandmarkROICropper
-    from ..readout import describe_grade, near_uniform
+    from ..readout import describe_grade
     from ..utils import clip_name
-    from . import figures
 
     steps = _steps(pipe)
     name = clip_name(video, 0) if not isinstance(video, (str, Path)) else str(video)
-    model_detector = steps[0][1]
-    # the model's detector settings, but every stretch with a face is reported: the gaps are shown, not refused
-    detector = clone(model_detector).set_params(min_coverage=0.0, no_face="raise", verbose=False, n_jobs=None)
-    if fps is not None:
-        detector.set_params(fps=fps)
-    detector.fit()
-    track = detector.transform([video])[0]
-    face = detector.transform_report_[0]
-    length = _window_length(steps, card, window)
-    spans, n_unwindowed = window_spans(track.frame_index, length)
-    rate, start = face["frame_rate"], face["start_s"]
-    if not spans:
-        raise ValueError(f"{name}: no stretch of {length} consecutive frames shows the face (a face was verified in "
-                         f"{face['n_found']} of {face['n_frames_read']} frames at {rate:g} fps); nothing to grade. "
-                         "Use a video that shows the face for longer, or a lower --window.")
-    measures_step = next((s for _, s in steps if isinstance(s, FaceMeasures)), None)
-    cropper = next((s for _, s in steps if isinstance(s, LandmarkROICropper)), None)
-    final = steps[-1][1]
-    classes = [str(c) for c in final.classes_]
-    if measures_step is not None:
-        # the clinical grader grades the whole video, exactly as `fnpgrade predict` and pipe.predict do
-        measures_at = next(k for k, (_, s) in enumerate(steps) if s is measures_step)
-        tail = pipe[measures_at + 1:]
-        Xt = [track]
-        for _, step in steps[1:measures_at]:
-            if step not in (None, "passthrough") and not hasattr(step, "fit_resample"):
-                Xt = step.transform(Xt)
-        region_clips = Xt
-        measurement = measures_step.measure(Xt[0])
-        if measurement is None:
-            raise ValueError(f"{name}: no frame of the video has landmarks; nothing to grade.")
-        features = video_features(measurement)[None]
-        overall = np.asarray(tail.predict_proba(features), float)[0]
-        # each stretch of the video against the same rest face: when the asymmetry shows
-        longer, _ = window_spans(track.frame_index, max(length, int(round(2 * rate))))  # stretches of about 2 s
-        if longer:
-            spans, length = longer, max(length, int(round(2 * rate)))
-        stretches = [(span, np.flatnonzero(np.isin(measurement["frames"], span))) for span in spans]
-        stretches = [(span, pos) for span, pos in stretches if len(pos)]
-        if not stretches:  # too short a video to cut: one stretch, the whole of it
-            stretches = [(np.arange(track.n_frames), np.arange(len(measurement["frames"])))]
-        spans = [span for span, _ in stretches]
-        proba = np.asarray(tail.predict_proba(np.stack([video_features(measurement, pos) for _, pos in stretches])),
-                           float)
-        rng = np.random.default_rng(random_state)
-        n = len(measurement["frames"])
-        resamples = np.stack([video_features(measurement, rng.integers(0, n, n))
-                              for _ in range(min(int(n_bootstrap), 200))])
-        seconds = np.array([[start + track.frame_index[sp[0]] / rate, start + (track.frame_index[sp[-1]] + 1) / rate]
-                            for sp in spans])
-        grade = grade_over_time(proba, classes, seconds, random_state=random_state, overall=overall,
-                                resampled=tail.predict_proba(resamples))
-        whole_clip = region_clips[0]
+    read = _read_face(steps, video, name, fps, _window_length(steps, card, window))
+    if any(isinstance(s, FaceMeasures) for _, s in steps):
+        graded = _grade_by_measures(pipe, steps, read, name, n_bootstrap, random_state)
     else:
-        # a network grades windows: the pipeline's own steps on each window of the track
-        windows = [track.select(s) for s in spans]
-        seconds = np.array([[start + track.frame_index[s[0]] / rate, start + (track.frame_index[s[-1]] + 1) / rate]
-                            for s in spans])
-        Xt, region_clips = windows, None
-        for _, step in steps[1:-1]:
-            if step in (None, "passthrough") or hasattr(step, "fit_resample"):
-                continue
-            Xt = step.transform(Xt)
-            if isinstance(step, LandmarkROICropper):
-                region_clips = Xt
-        proba = np.asarray(final.predict_proba(Xt), float)
-        grade = grade_over_time(proba, classes, seconds, n_bootstrap=n_bootstrap, random_state=random_state)
-        # the sides and regions: the same whole-video measurement as the clinical grader's
-        measurer = LandmarkROICropper(landmarks=getattr(cropper, "landmarks", "dlib"), registration="clip",
-                                      face_size=MEASURES_FACE_SIZE).fit()
-        whole_clip = measurer.transform([track])[0]
-        measurement = FaceMeasures().fit().measure(whole_clip)
-        measures_at = None
+        graded = _grade_by_windows(steps, read, n_bootstrap, random_state)
+    grade, measurement = graded["grade"], graded["measurement"]
     grade["meaning"] = describe_grade(grade["label"])
     side = affected_side(measurement, mirrored=mirrored, n_bootstrap=n_bootstrap, random_state=random_state)
     compared = side["image_side"] if side["image_side"] != "none" else side["weaker_image_side"]
     regions = region_scores(measurement, compared, mirrored=mirrored)
-    calibration = calibrate_track(track, int(measurement["rest_index"]), getattr(cropper, "landmarks", "dlib"))
-
-    n_read = int(face["n_frames_read"])
-    gaps = face_gaps(track.frame_index, n_read, rate, start)
-    timeline = {"windows": grade.pop("windows"), "window_frames": length, "frame_rate": round(float(rate), 4),
-                "duration_s": round(n_read / rate, 3), "gaps": gaps,
-                "n_frames_read": n_read, "n_found": int(face["n_found"]),
-                "n_interpolated": int(face.get("n_interpolated", 0)),
-                "n_frames_without_face": int(sum(g["n_frames"] for g in gaps)),
-                "n_frames_unwindowed": int(n_unwindowed), "coverage": round(float(face["coverage"]), 4),
-                "n_frames_occluded": occluded_count(whole_clip)}
+    cropper = next((s for _, s in steps if isinstance(s, LandmarkROICropper)), None)
+    calibration = calibrate_track(read["track"], int(measurement["rest_index"]), getattr(cropper, "landmarks", "dlib"))
+    timeline = _timeline(read, graded)
     worst = [dict(timeline["windows"][i], index=i) for i in grade["worst"]]
     best = [dict(timeline["windows"][i], index=i) for i in grade["best"]]
-
-    warnings = []
-    if card is not None and card.get("synthetic"):
-        warnings.append("The model was trained on synthetic faces (warped photos), not on patients.")
-    if card is None:
-        warnings.append("The model has no model card: what it was trained on is unknown.")
-    if face["coverage"] < model_detector.min_coverage:
-        warnings.append(f"Only {face['coverage']:.0%} of the frames show a verified face ({model_detector.min_coverage:.0%} "
-                        "needed for 'fnpgrade predict'): this grade comes from the stretches with a face alone.")
-    if measures_step is None and len(timeline["windows"]) < 3:  # a network's grade is the mean of its windows
-        warnings.append(f"Only {len(timeline['windows'])} window(s) were graded: the uncertainty cannot be estimated "
-                        "well; record a longer video with the standard expressions.")
-    if near_uniform(list(grade["probabilities"].values())):
-        warnings.append("The probabilities are near uniform: the model cannot tell the levels apart on this video.")
-    warnings += measurement_warnings(side, timeline["n_frames_occluded"], n_read)
-    warnings += _contradictions(grade["label"], side, regions)
-
     data = {
         "fnpgrade_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -328,49 +231,205 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
         "timeline": timeline,
         "worst_windows": worst,
         "best_windows": best,
-        "warnings": warnings,
+        "warnings": _warnings(card, steps[0][1], read, graded, timeline, side, regions),
+    }
+    images = _pictures(read, graded, timeline, side, regions, worst, best, mirrored)
+    if explain:
+        data["explanation"] = _explanation(pipe, steps, read, graded, images)
+    return Report(data, images)
+
+
+def _read_face(steps, video, name, fps, length):
+    """The video's face track with the model's detector settings, and its windows of ``length`` frames.
+
+    Every stretch with a face is reported (the gaps are shown, not refused), so the detector's coverage minimum
+    is lifted here; a warning on the page says when the video would not pass ``fnpgrade predict``.
+    """
+    from sklearn.base import clone
+
+    detector = clone(steps[0][1]).set_params(min_coverage=0.0, no_face="raise", verbose=False, n_jobs=None)
+    if fps is not None:
+        detector.set_params(fps=fps)
+    detector.fit()
+    track = detector.transform([video])[0]
+    face = detector.transform_report_[0]
+    spans, n_unwindowed = window_spans(track.frame_index, length)
+    if not spans:
+        raise ValueError(f"{name}: no stretch of {length} consecutive frames shows the face (a face was verified in "
+                         f"{face['n_found']} of {face['n_frames_read']} frames at {face['frame_rate']:g} fps); "
+                         "nothing to grade. Use a video that shows the face for longer, or a lower --window.")
+    return {"track": track, "face": face, "length": length, "spans": spans, "n_unwindowed": n_unwindowed,
+            "rate": face["frame_rate"], "start": face["start_s"]}
+
+
+def _stretch_seconds(read, spans):
+    track, rate, start = read["track"], read["rate"], read["start"]
+    return np.array([[start + track.frame_index[s[0]] / rate, start + (track.frame_index[s[-1]] + 1) / rate]
+                     for s in spans])
+
+
+def _grade_by_measures(pipe, steps, read, name, n_bootstrap, random_state):
+    """The clinical grader: the whole video graded exactly as ``fnpgrade predict`` and ``pipe.predict`` do, and
+    each stretch of about 2 s against the same rest face (when the asymmetry shows)."""
+    from ..measures import FaceMeasures, video_features
+
+    track, rate = read["track"], read["rate"]
+    measures_at = next(k for k, (_, s) in enumerate(steps) if isinstance(s, FaceMeasures))
+    tail = pipe[measures_at + 1:]
+    Xt = [track]
+    for _, step in steps[1:measures_at]:
+        if step not in (None, "passthrough") and not hasattr(step, "fit_resample"):
+            Xt = step.transform(Xt)
+    measurement = steps[measures_at][1].measure(Xt[0])
+    if measurement is None:
+        raise ValueError(f"{name}: no frame of the video has landmarks; nothing to grade.")
+    features = video_features(measurement)[None]
+    overall = np.asarray(tail.predict_proba(features), float)[0]
+    spans, length = read["spans"], read["length"]
+    longer, _ = window_spans(track.frame_index, max(length, int(round(2 * rate))))  # stretches of about 2 s
+    if longer:
+        spans, length = longer, max(length, int(round(2 * rate)))
+    stretches = [(span, np.flatnonzero(np.isin(measurement["frames"], span))) for span in spans]
+    stretches = [(span, pos) for span, pos in stretches if len(pos)]
+    if not stretches:  # too short a video to cut: one stretch, the whole of it
+        stretches = [(np.arange(track.n_frames), np.arange(len(measurement["frames"])))]
+    spans = [span for span, _ in stretches]
+    proba = np.asarray(tail.predict_proba(np.stack([video_features(measurement, pos) for _, pos in stretches])),
+                       float)
+    rng = np.random.default_rng(random_state)
+    n = len(measurement["frames"])
+    resamples = np.stack([video_features(measurement, rng.integers(0, n, n))
+                          for _ in range(min(int(n_bootstrap), 200))])
+    seconds = _stretch_seconds(read, spans)
+    classes = [str(c) for c in steps[-1][1].classes_]
+    grade = grade_over_time(proba, classes, seconds, random_state=random_state, overall=overall,
+                            resampled=tail.predict_proba(resamples))
+    return {"grade": grade, "measurement": measurement, "whole_clip": Xt[0], "spans": spans, "length": length,
+            "seconds": seconds, "by_windows": False,
+            "explain": {"tail": tail, "features": features, "names": steps[measures_at][1].get_feature_names_out()}}
+
+
+def _grade_by_windows(steps, read, n_bootstrap, random_state):
+    """A network: the pipeline's own steps on each window of the track; the sides and regions from the same
+    whole-video measurement as the clinical grader's."""
+    from ..measures import FaceMeasures
+    from ..pipeline import MEASURES_FACE_SIZE
+    from ..preprocessing.roi import LandmarkROICropper
+
+    track, spans = read["track"], read["spans"]
+    seconds = _stretch_seconds(read, spans)
+    Xt = [track.select(s) for s in spans]
+    cropper = None
+    for _, step in steps[1:-1]:
+        if step in (None, "passthrough") or hasattr(step, "fit_resample"):
+            continue
+        Xt = step.transform(Xt)
+        cropper = step if isinstance(step, LandmarkROICropper) else cropper
+    final = steps[-1][1]
+    proba = np.asarray(final.predict_proba(Xt), float)
+    grade = grade_over_time(proba, [str(c) for c in final.classes_], seconds, n_bootstrap=n_bootstrap,
+                            random_state=random_state)
+    measurer = LandmarkROICropper(landmarks=getattr(cropper, "landmarks", "dlib"), registration="clip",
+                                  face_size=MEASURES_FACE_SIZE).fit()
+    whole_clip = measurer.transform([track])[0]
+    return {"grade": grade, "measurement": FaceMeasures().fit().measure(whole_clip), "whole_clip": whole_clip,
+            "spans": spans, "length": read["length"], "seconds": seconds, "by_windows": True,
+            "explain": {"windows": Xt}}
+
+
+def _timeline(read, graded):
+    """The grade over time and what was and was not graded: gaps without a face, frames left unwindowed or
+    occluded."""
+    from .measure import occluded_count
+
+    face, rate = read["face"], read["rate"]
+    n_read = int(face["n_frames_read"])
+    gaps = face_gaps(read["track"].frame_index, n_read, rate, read["start"])
+    return {"windows": graded["grade"].pop("windows"), "window_frames": graded["length"],
+            "frame_rate": round(float(rate), 4), "duration_s": round(n_read / rate, 3), "gaps": gaps,
+            "n_frames_read": n_read, "n_found": int(face["n_found"]),
+            "n_interpolated": int(face.get("n_interpolated", 0)),
+            "n_frames_without_face": int(sum(g["n_frames"] for g in gaps)),
+            "n_frames_unwindowed": int(read["n_unwindowed"]), "coverage": round(float(face["coverage"]), 4),
+            "n_frames_occluded": occluded_count(graded["whole_clip"])}
+
+
+def _warnings(card, model_detector, read, graded, timeline, side, regions):
+    """Sentences the page shows above the grade: what the model learned from, what the video lacks, and where
+    the grade, the side and the regions disagree."""
+    from ..readout import near_uniform
+    from .measure import measurement_warnings
+
+    face, grade = read["face"], graded["grade"]
+    warnings = []
+    if card is not None and card.get("synthetic"):
+        warnings.append("The model was trained on synthetic faces (warped photos), not on patients.")
+    if card is None:
+        warnings.append("The model has no model card: what it was trained on is unknown.")
+    if face["coverage"] < model_detector.min_coverage:
+        warnings.append(f"Only {face['coverage']:.0%} of the frames show a verified face ({model_detector.min_coverage:.0%} "
+                        "needed for 'fnpgrade predict'): this grade comes from the stretches with a face alone.")
+    if graded["by_windows"] and len(timeline["windows"]) < 3:  # a network's grade is the mean of its windows
+        warnings.append(f"Only {len(timeline['windows'])} window(s) were graded: the uncertainty cannot be estimated "
+                        "well; record a longer video with the standard expressions.")
+    if near_uniform(list(grade["probabilities"].values())):
+        warnings.append("The probabilities are near uniform: the model cannot tell the levels apart on this video.")
+    warnings += measurement_warnings(side, timeline["n_frames_occluded"], int(face["n_frames_read"]))
+    warnings += _contradictions(grade["label"], side, regions)
+    return warnings
+
+
+def _pictures(read, graded, timeline, side, regions, worst, best, mirrored):
+    """The page's figures: the grade over time with the lids, the regions, the worst and best stretches."""
+    from . import figures
+
+    lids = lid_series(graded["measurement"], read["track"], read["rate"], read["start"], mirrored)
+    return {
+        "timeline": ("Grade over time: the probabilities of each stretch; grey hatched: no face (not graded); "
+                     "red: the worst stretches. Below: each eye's lid opening.",
+                     figures.to_png(figures.timeline_figure({**graded["grade"], "windows": timeline["windows"]},
+                                                            timeline["gaps"], timeline["duration_s"], lids))),
+        "regions": ("Peak movement from rest of each region on the patient's left and right.",
+                    figures.to_png(figures.regions_figure(regions, side["side"]))),
+        "montage": ("The face and its regions at the worst (top) and best (bottom) stretches' middle frames.",
+                    _montage(graded["whole_clip"], graded["spans"], worst, best)),
     }
 
-    images = {}
-    lids = lid_series(measurement, track, rate, start, mirrored)
-    images["timeline"] = ("Grade over time: the probabilities of each stretch; grey hatched: no face (not graded); "
-                          "red: the worst stretches. Below: each eye's lid opening.",
-                          figures.to_png(figures.timeline_figure({**grade, "windows": timeline["windows"]}, gaps,
-                                                                 timeline["duration_s"], lids)))
-    images["regions"] = ("Peak movement from rest of each region on the patient's left and right.",
-                         figures.to_png(figures.regions_figure(regions, side["side"])))
-    images["montage"] = ("The face and its regions at the worst (top) and best (bottom) stretches' middle frames.",
-                         _montage(whole_clip, spans, worst, best))
-    if explain:
-        label_index = classes.index(grade["label"])
-        if measures_at is not None:
-            from .explain import explain_measures
 
-            tail = pipe[measures_at + 1:]
-            names = steps[measures_at][1].get_feature_names_out()
-            explanation = explain_measures(tail, features, names, label_index)
-            images["explanation"] = ("How much each measure's asymmetry raised the probability of the grade.",
-                                     figures.to_png(figures.measures_explanation_figure(explanation, grade["label"])))
-        elif hasattr(final, "module_"):
-            from .explain import explain_network
+def _explanation(pipe, steps, read, graded, images):
+    """What moved the grade (measure contributions, or occlusion and Grad-CAM for a network); adds its figures
+    to ``images``."""
+    from . import figures
 
-            explanation = explain_network(final, Xt, label_index, window_of_interest=grade["worst"][0])
-            cam = explanation.pop("gradcam")
-            images["explanation"] = ("Occlusion: how much the probability of the grade drops without each branch, "
-                                     "and without each frame of each window.",
-                                     figures.to_png(figures.network_explanation_figure(explanation, seconds,
-                                                                                       grade["label"])))
-            if cam is not None:
-                w = grade["worst"][0]
-                faces = Xt[w].face[0]
-                frame_times = start + track.frame_index[spans[w]] / rate
-                images["gradcam"] = ("Grad-CAM on the face branch for the worst window.",
-                                     figures.to_png(figures.gradcam_figure(faces, cam, [f"{t:.2f} s"
-                                                                                        for t in frame_times])))
-        else:
-            explanation = {"kind": "none", "method": f"no explanation for a {type(final).__name__}"}
-        data["explanation"] = explanation
-    return Report(data, images)
+    grade, final = graded["grade"], steps[-1][1]
+    label_index = [str(c) for c in final.classes_].index(grade["label"])
+    if not graded["by_windows"]:
+        from .explain import explain_measures
+
+        inputs = graded["explain"]
+        explanation = explain_measures(inputs["tail"], inputs["features"], inputs["names"], label_index)
+        images["explanation"] = ("How much each measure's asymmetry raised the probability of the grade.",
+                                 figures.to_png(figures.measures_explanation_figure(explanation, grade["label"])))
+    elif hasattr(final, "module_"):
+        from .explain import explain_network
+
+        windows = graded["explain"]["windows"]
+        explanation = explain_network(final, windows, label_index, window_of_interest=grade["worst"][0])
+        cam = explanation.pop("gradcam")
+        images["explanation"] = ("Occlusion: how much the probability of the grade drops without each branch, "
+                                 "and without each frame of each window.",
+                                 figures.to_png(figures.network_explanation_figure(explanation, graded["seconds"],
+                                                                                   grade["label"])))
+        if cam is not None:
+            w = grade["worst"][0]
+            track = read["track"]
+            frame_times = read["start"] + track.frame_index[graded["spans"][w]] / read["rate"]
+            images["gradcam"] = ("Grad-CAM on the face branch for the worst window.",
+                                 figures.to_png(figures.gradcam_figure(windows[w].face[0], cam,
+                                                                       [f"{t:.2f} s" for t in frame_times])))
+    else:
+        explanation = {"kind": "none", "method": f"no explanation for a {type(final).__name__}"}
+    return explanation
 
 
 def _severity_rank(label):
