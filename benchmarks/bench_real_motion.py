@@ -123,13 +123,13 @@ def network_scores(paths, hb, persons, syn_X, syn_hb, epochs, seed=0):
     syn = head.fit_transform(list(syn_X))
     level, codes = hb_to_level(hb), {"I": 1, "II": 2, "III": 3}
     out = []
-    for source in ("real", "synthetic+real"):
+    for source in ("real", "synthetic clips+real"):
         pred = np.empty(len(hb), dtype=object)
         for person in np.unique(persons):
             test = persons == person
             X = [w for w, keep in zip(real, ~test) if keep]
             y = list(level[~test])
-            if source == "synthetic+real":
+            if source == "synthetic clips+real":
                 X, y = X + list(syn), y + list(hb_to_level(syn_hb))
             model = clone(classifier).fit(X, np.asarray(y, dtype=object))
             pred[test] = model.predict([w for w, keep in zip(real, test) if keep])
