@@ -30,7 +30,6 @@ CANONICAL_IOD = 0.27
 
 _LANDMARK_CACHE: dict = {}
 _DETECTOR = None
-_PREDICTOR = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,15 +55,16 @@ class BaseFace:
 
 
 def _models():
-    global _DETECTOR, _PREDICTOR
+    """dlib's HOG face detector and the 68-point predictor (the one loaded copy, ``loaded_backend``)."""
+    global _DETECTOR
+    from ..preprocessing.backend import loaded_backend
+    from ..preprocessing.landmarks import DlibLandmarks
+
     if _DETECTOR is None:
         import dlib
 
-        from ..preprocessing.landmarks import DlibLandmarks
-
         _DETECTOR = dlib.get_frontal_face_detector()
-        _PREDICTOR = DlibLandmarks().load()
-    return _DETECTOR, _PREDICTOR
+    return _DETECTOR, loaded_backend(DlibLandmarks())
 
 
 def _disk_cache(key):
