@@ -39,7 +39,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from .video import NOISE_IOD, VIDEO_FEATURE_NAMES
 
-__all__ = ["HEALTHY_RATIO", "MIN_NOISE_UNITS", "SOFTNESS", "asymmetry_evidence", "HealthyRangeClassifier"]
+__all__ = ["HEALTHY_RATIO", "MIN_NOISE_UNITS", "SOFTNESS", "noise_units", "asymmetry_evidence", "HealthyRangeClassifier"]
 
 #: The weaker side moves less than this share of the other (weighted geometric mean over the readings): beyond the
 #: healthy range. Healthy faces' sides differ by up to about 15 % in these readings (``docs/results.md``).
@@ -58,6 +58,14 @@ _NOISE = VIDEO_FEATURE_NAMES.index("reference_movement")
 
 # the healthy grade by the label sets fnpgrade trains on, compared as text: levels, HB grades (numbers or text)
 _HEALTHY_LABELS = ("I", "1")
+
+
+def noise_units(largest, noise):
+    """The face's largest peak movement in noise floors (the nose bridge's peak, at least
+    :data:`~fnpgrade.measures.video.NOISE_IOD`): below :data:`MIN_NOISE_UNITS`, it did not move enough to compare
+    its sides. One rule for the grader (from the measures' columns) and the report's side (from the
+    measurement)."""
+    return np.asarray(largest, float) / np.maximum(NOISE_IOD, np.asarray(noise, float))
 
 
 def asymmetry_evidence(features, softness=SOFTNESS):
@@ -79,7 +87,7 @@ def asymmetry_evidence(features, softness=SOFTNESS):
     asymmetry = features[:, _ASYMMETRY]
     with np.errstate(over="ignore", invalid="ignore"):
         weight = 1.0 / (1.0 + np.exp(-(asymmetry + np.log(HEALTHY_RATIO)) / softness))
-        moved = features[:, _LARGEST] / np.maximum(NOISE_IOD, features[:, _NOISE]) >= MIN_NOISE_UNITS
+        moved = noise_units(features[:, _LARGEST], features[:, _NOISE]) >= MIN_NOISE_UNITS
     return np.where(moved & np.isfinite(weight), weight, 0.5)
 
 

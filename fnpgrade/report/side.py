@@ -48,7 +48,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..measures.healthy import HEALTHY_RATIO, MIN_NOISE_UNITS
+from ..measures.healthy import HEALTHY_RATIO, MIN_NOISE_UNITS, noise_units
+from ..measures.video import VIDEO_REGIONS
 
 __all__ = ["patient_side", "image_side", "affected_side", "CLEAR_RATIO", "MIN_NOISE_UNITS", "side_convention",
            "MOVEMENT_REGIONS"]
@@ -59,7 +60,7 @@ __all__ = ["patient_side", "image_side", "affected_side", "CLEAR_RATIO", "MIN_NO
 CLEAR_RATIO = HEALTHY_RATIO
 
 #: Regions whose movement is compared (the measures' regions; the nose bridge is the noise reference).
-MOVEMENT_REGIONS = ("brow", "eye", "cheek", "nose_wing", "mouth_corner", "upper_lip", "lower_lip", "commissure")
+MOVEMENT_REGIONS = VIDEO_REGIONS
 
 
 def side_convention(mirrored):
@@ -96,16 +97,15 @@ def image_side(patient, mirrored=False):
 
 
 def _decide(measurement, frames, clear_ratio, min_noise_units):
-    from ..measures.video import noise_floor, peaks, side_asymmetry
+    from ..measures.video import peaks, side_asymmetry
 
     asymmetry = side_asymmetry(measurement, frames)
     weaker = "left" if asymmetry < 0 else "right"
     ratio = float(np.exp(-abs(asymmetry)))
     peak = peaks(measurement, frames)
     largest = max(peak[r][s] for r in MOVEMENT_REGIONS for s in ("left", "right"))
-    noise_units = largest / noise_floor(measurement, frames)
-    clear = bool(ratio < clear_ratio and noise_units >= min_noise_units)
-    return weaker, ratio, float(noise_units), clear
+    units = float(noise_units(largest, peak["reference"]["mid"]))
+    return weaker, ratio, units, bool(ratio < clear_ratio and units >= min_noise_units)
 
 
 def affected_side(measurement, mirrored=False, clear_ratio=CLEAR_RATIO, min_noise_units=MIN_NOISE_UNITS,
