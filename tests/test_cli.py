@@ -393,6 +393,7 @@ def test_train_shows_frames_and_epochs_unless_quiet(trained_model, real_model):
     assert "FaceDetector" not in stderr and "train_loss" not in stdout
 
 
+@pytest.mark.slow  # 8 s of terminal plumbing
 def test_progress_bars_only_on_a_terminal_and_never_with_quiet(trained_model, video_dataset, tmp_path, pyfeat_path):
     """Before: a terminal showed no bar, a file got them, and --quiet did not silence a loaded model's steps."""
     pytest.importorskip("mediapipe", reason="the default (measures) grader reads landmarks with MediaPipe")
@@ -633,6 +634,7 @@ MEDIAPIPE_NOISE = ("Created TensorFlow Lite XNNPACK delegate", "All log messages
                    "Feedback manager requires a model with a single signature")
 
 
+@pytest.mark.slow  # 7 s of log plumbing
 def test_predict_prints_no_mediapipe_log_lines_unless_debug(video_dataset, tmp_path):
     """Before: every command printed TensorFlow Lite's and absl's set-up lines."""
     pytest.importorskip("mediapipe", reason="the measures grader reads landmarks with MediaPipe")

@@ -127,6 +127,7 @@ def people_split():
     return train, test
 
 
+@pytest.mark.slow  # 23 s; the fast suite keeps tests/test_examples.py's held-out check of the same grader
 def test_measures_grader_grades_people_it_has_never_seen_far_above_chance(people_split):
     from fnpgrade import grade_by_subject
 
