@@ -35,6 +35,7 @@ _EXPORTS = {
     "read_clip": "fnpgrade.io",
     "hb_to_level": "fnpgrade.grading",
     "grade_by_subject": "fnpgrade.grading",
+    "grade_videos": "fnpgrade.apply",
     "LEVELS": "fnpgrade.grading",
 }
 

@@ -872,47 +872,6 @@ def _expand_inputs(items):
     return videos, extra, tabular
 
 
-def _grade_video(pipe, video, per_window):
-    """One video through the fitted pipeline: ``(probabilities, detector report, windows or None)``.
-
-    The steps run one by one (samplers skipped, as at prediction) so that the
-    detector's track (frame times) and the windows are at hand.
-    """
-    from .preprocessing.detect import FaceCoverageError
-
-    detector = _detector(pipe)
-    tracks = detector.transform([video])
-    face = detector.transform_report_[0]
-    if face["blank"]:  # a model saved with no_face="blank" must still never grade blank frames
-        raise FaceCoverageError(f"{face['source']}: a face was verified in {face['n_found']} of its "
-                                f"{face['n_frames_read']} frames (coverage {face['coverage']:.0%}), too few to grade.",
-                                face["source"], face["coverage"], face["n_found"], face["n_frames_read"])
-    Xt = tracks
-    for _, step in pipe.steps[1:-1]:
-        if step not in (None, "passthrough") and not hasattr(step, "fit_resample"):
-            Xt = step.transform(Xt)
-    final = pipe.steps[-1][1]
-    proba = final.predict_proba(Xt)[0]
-    windows = _window_times(final, Xt, tracks[0], face) if per_window else None
-    return proba, face, windows
-
-
-def _window_times(final, Xt, track, face):
-    if not hasattr(final, "predict_windows") or not hasattr(Xt[0], "starts"):
-        raise CLIError("--per-window needs a grader that scores windows of frames (PHCNNClassifier); this model "
-                       "grades whole clips.")
-    proba = final.predict_windows(Xt)[0]
-    length = Xt[0].face.shape[1]
-    last = len(track.frame_index) - 1
-    # window positions count the frames kept; frame_index maps them to frames read (dropped frames leave gaps)
-    seconds = face["start_s"] + np.asarray(track.frame_index, dtype=float) / face["frame_rate"]
-    classes = [str(c) for c in final.classes_]
-    return [{"start_s": round(float(seconds[min(s, last)]), 3),
-             "end_s": round(float(seconds[min(s + length - 1, last)] + 1.0 / face["frame_rate"]), 3),
-             "probabilities": {c: round(float(p), 4) for c, p in zip(classes, row)}}
-            for s, row in zip(Xt[0].starts, proba)]
-
-
 def _configure_for_prediction(pipe, args):
     detector = _detector(pipe)
     _set_face_options(detector, args)
@@ -937,10 +896,10 @@ def _set_progress(pipe, quiet):
 
 
 def _cmd_predict(args):
+    from .apply import grade_videos
     from .model_card import at_chance, format_model_card
     from .persistence import load_model_with_card
-    from .preprocessing.detect import FaceCoverageError
-    from .readout import format_grade_row, grade_row, write_grades_csv
+    from .readout import format_grade_row, write_grades_csv
 
     pipe, card = load_model_with_card(args.model)
     _configure_for_prediction(pipe, args)
@@ -952,22 +911,23 @@ def _cmd_predict(args):
     print(format_model_card(card), file=header)
     if at_chance(card, CHANCE_MARGIN):
         print("WARNING: this model's validation accuracy was at chance: its grades mean nothing.", file=header)
-    rows, failed = [], []
-    for video in videos:
-        try:
-            proba, face, windows = _grade_video(pipe, video, args.per_window)
-        except (FaceCoverageError, ValueError, FileNotFoundError) as exc:
-            reason = _not_graded_reason(exc, video, _detector(pipe).min_coverage)
-            failed.append((video, reason))
-            print(f"{video}: not graded: {reason}", file=sys.stderr)
-            continue
-        row = grade_row(video, proba, pipe.classes_, target=target, face=face)
+    if args.per_window and not hasattr(pipe.steps[-1][1], "predict_windows"):
+        raise CLIError("--per-window needs a grader that scores windows of frames (PHCNNClassifier); this model "
+                       "grades whole clips.")
+
+    min_coverage = _detector(pipe).min_coverage
+    failed = []
+
+    def show(video, row, failure):
+        if row is None:
+            failed.append((video, _not_graded_reason(failure["error"], video, min_coverage)))
+            print(f"{video}: not graded: {failed[-1][1]}", file=sys.stderr)
+            return
         row.update(extra.get(video, {}))
-        if windows is not None:
-            row["windows"] = windows
-        rows.append(row)
         if not args.json:
             print(format_grade_row(row))
+
+    rows, _ = grade_videos(pipe, videos, target=target, per_window=args.per_window, on_result=show)
     _warn_if_all_alike(rows, classes)
     if args.json:
         print(json.dumps(rows, indent=2))
