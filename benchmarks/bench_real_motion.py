@@ -230,18 +230,23 @@ def main(argv=None):
         if target == "level" and source == REFERENCE and grader == "forest + healthy range":
             per_video = [{"path": Path(p).name, "hb": int(h), "predicted": str(q)} for p, h, q in
                          zip(data["path"], hb, pred)]
+            reference_level = pred.copy()
             reliability = reliability_table(proba.max(axis=1), pred.astype(str) == truth.astype(str))
         print(row, flush=True)
 
-    # the report's side, from the same whole-video measurement
-    sides = [affected_side(m, n_bootstrap=0)["image_side"] for m in real]
-    sides = np.asarray(sides)
+    # the side, from the same whole-video measurement: the measures alone (`fnpgrade measure`, the page without a
+    # model), and as the report with a model decides it (a video graded above I names its weaker side)
     truth_side = np.asarray(data["image_side"])
     side_rows = []
-    for name, grades in (("HB1 says none", (1,)), ("HB2-3 correct side", (2, 3)), ("HB4-6 correct side", (4, 5, 6))):
-        pick = np.isin(hb, grades)
-        side_rows.append({"group": name, "n": int(pick.sum()),
-                          "score": round(float(np.mean(sides[pick] == truth_side[pick])), 3)})
+    for rule, graded in (("measures alone", [False] * len(real)),
+                         (f"with the grade ({REFERENCE}, person held out)", reference_level != "I")):
+        sides = np.asarray([affected_side(m, n_bootstrap=0, graded_palsy=bool(g))["image_side"]
+                            for m, g in zip(real, graded)])
+        for name, grades in (("HB1 says none", (1,)), ("HB2-3 correct side", (2, 3)),
+                             ("HB4-6 correct side", (4, 5, 6))):
+            pick = np.isin(hb, grades)
+            side_rows.append({"rule": rule, "group": name, "n": int(pick.sum()),
+                              "score": round(float(np.mean(sides[pick] == truth_side[pick])), 3)})
     network = []
     if args.network:
         from fnpgrade import make_palsy_clips
@@ -251,7 +256,7 @@ def main(argv=None):
         network = network_scores(data["path"], hb, persons, syn_X, np.asarray(syn_y, int), args.network)
         print(markdown_table(network, list(network[0])))
     print(markdown_table(rows, list(rows[0])))
-    print(markdown_table(side_rows, ["group", "n", "score"]))
+    print(markdown_table(side_rows, ["rule", "group", "n", "score"]))
     print(f"Reliability (level, {REFERENCE}, the person held out):")
     print(markdown_table(reliability, list(reliability[0])))
     write_json(args.out, {"machine": machine(), "seconds": round(time.time() - start, 1), "grading": rows,

@@ -136,6 +136,21 @@ def test_affected_side_decides_from_movement_and_noise():
     assert affected_side(None)["side"] == "none"
 
 
+def test_a_graded_palsy_names_the_weaker_side_even_within_the_healthy_range():
+    """A palsy has a side: with a grade above normal the weaker side is named, and said to be within the range of
+    healthy faces; a face that did not move still says none."""
+    mild = _measurement([0.09, 0.10], [0.10, 0.11], noise=0.01)  # image left moves 91% as far: healthy range
+    alone = affected_side(mild)
+    assert alone["side"] == "none" and alone["within_healthy_range"] and alone["weaker_image_side"] == "left"
+    graded = affected_side(mild, graded_palsy=True)
+    assert graded["image_side"] == "left" and graded["side"] == "right" and graded["within_healthy_range"]
+    assert "the grade says a palsy" in graded["reason"] and graded["confidence"] > 0.5
+    still = affected_side(_measurement([0.0], [0.015], noise=0.01), graded_palsy=True)
+    assert still["side"] == "none" and "barely moved" in still["reason"]
+    clear = affected_side(_measurement([0.02, 0.03], [0.10, 0.12]), graded_palsy=True)
+    assert clear["image_side"] == "left" and not clear["within_healthy_range"]
+
+
 def test_a_region_that_did_not_move_does_not_sway_the_side():
     """Each reading counts by how far its stronger side moved beyond the noise (``evidence_weights``): a still
     brow whose jitter reads 3:1 weighs nothing against regions that moved alike."""

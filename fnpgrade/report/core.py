@@ -206,7 +206,9 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
         graded = _grade_by_windows(steps, read, n_bootstrap, random_state)
     grade, measurement = graded["grade"], graded["measurement"]
     grade["meaning"] = describe_grade(grade["label"])
-    side = affected_side(measurement, mirrored=mirrored, n_bootstrap=n_bootstrap, random_state=random_state)
+    # a palsy has a side: with a grade above normal the weaker side is named even within the healthy range
+    side = affected_side(measurement, mirrored=mirrored, n_bootstrap=n_bootstrap, random_state=random_state,
+                         graded_palsy=(_severity_rank(grade["label"]) or 0) > 0)
     compared = side["image_side"] if side["image_side"] != "none" else side["weaker_image_side"]
     regions = region_scores(measurement, compared, mirrored=mirrored)
     cropper = next((s for _, s in steps if isinstance(s, LandmarkROICropper)), None)

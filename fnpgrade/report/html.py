@@ -49,7 +49,9 @@ def headline(data):
     parts = []
     if side["side"] != "none":
         parts.append(f"The patient's {side['side']} side is weaker: it moves {side['movement_percent']:.0f}% as far as "
-                     f"the other side (confidence {side['confidence']:.2f}).")
+                     f"the other side (confidence {side['confidence']:.2f})"
+                     + (", a difference within the range measured on healthy faces, named because the grade says a "
+                        "palsy." if side.get("within_healthy_range") else "."))
     else:
         parts.append("No side is clearly weaker (within the range measured on healthy faces).")
     if weakest is not None:

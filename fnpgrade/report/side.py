@@ -38,7 +38,10 @@ negative share is the weaker. It is called *affected* only when both hold:
   distance), so a still video says "none".
 
 Otherwise the report says ``"none"``, and that the difference lies within the
-range of healthy faces. The confidence is the share of bootstrap resamples of
+range of healthy faces; except where a grader has graded the video above
+normal (``graded_palsy``, the report with a model): a palsy has a side, so
+the weaker side is named, and the report says its deficit lies within the
+healthy range. The confidence is the share of bootstrap resamples of
 the measured frames that reach the same decision. How often the rule names
 the right side on real-motion video, the person held out, is measured by
 ``benchmarks/bench_real_motion.py`` (``docs/results.md``).
@@ -109,7 +112,7 @@ def _decide(measurement, frames, clear_ratio, min_noise_units):
 
 
 def affected_side(measurement, mirrored=False, clear_ratio=CLEAR_RATIO, min_noise_units=MIN_NOISE_UNITS,
-                  n_bootstrap=500, random_state=0):
+                  n_bootstrap=500, random_state=0, graded_palsy=False):
     """Decide the affected side of one video from its whole-video measurement.
 
     Parameters
@@ -124,6 +127,13 @@ def affected_side(measurement, mirrored=False, clear_ratio=CLEAR_RATIO, min_nois
     n_bootstrap : int, default=500
         Resamples of the measured frames for the confidence.
     random_state : int, default=0
+    graded_palsy : bool, default=False
+        A grader has graded the video above normal (the report with a model
+        passes its grade). A palsy has a side: the weaker side is then named
+        even when its deficit lies within the range of healthy faces (the
+        result says so, ``within_healthy_range``), as a clinician who sees a
+        palsy names the side that moves less. The face must still have moved
+        beyond the noise. ``False``: the measures alone decide.
 
     Returns
     -------
@@ -132,7 +142,8 @@ def affected_side(measurement, mirrored=False, clear_ratio=CLEAR_RATIO, min_nois
         (image side, or ``"none"``), ``weaker_image_side`` (the side that moved
         less, even when not clearly), ``movement_percent`` (the weaker side's
         movement as a percentage of the other's: the weighted geometric mean over
-        the readings), ``noise_units`` (the largest movement over the noise
+        the readings), ``within_healthy_range`` (that percentage is not below
+        ``clear_ratio``), ``noise_units`` (the largest movement over the noise
         floor), ``confidence`` (0-1: share of frame resamples
         agreeing with the decision), ``n_frames`` (frames measured against
         rest), ``reason`` (a sentence).
@@ -140,26 +151,37 @@ def affected_side(measurement, mirrored=False, clear_ratio=CLEAR_RATIO, min_nois
     n_frames = 0 if measurement is None else len(measurement["frames"])
     if not n_frames:
         return {"side": "none", "image_side": "none", "weaker_image_side": None, "movement_percent": None,
-                "noise_units": 0.0, "confidence": 0.0, "n_frames": n_frames,
+                "within_healthy_range": None, "noise_units": 0.0, "confidence": 0.0, "n_frames": n_frames,
                 "reason": "no frame with a measurable face moved from rest: the side cannot be decided."}
-    weaker, ratio, noise_units, clear = _decide(measurement, None, clear_ratio, min_noise_units)
+
+    def decide(frames):
+        weaker, ratio, units, clear = _decide(measurement, frames, clear_ratio, min_noise_units)
+        return weaker, ratio, units, clear or (graded_palsy and units >= min_noise_units)
+
+    weaker, ratio, noise_units, named = decide(None)
     rng = np.random.default_rng(random_state)
     agree = 0
     for _ in range(int(n_bootstrap)):
-        w, _, _, c = _decide(measurement, rng.integers(0, n_frames, n_frames), clear_ratio, min_noise_units)
-        agree += (c and w == weaker) if clear else (not c)
+        w, _, _, n = decide(rng.integers(0, n_frames, n_frames))
+        agree += (n and w == weaker) if named else (not n)
     confidence = agree / max(1, int(n_bootstrap))
     percent = round(100 * ratio, 1)
-    if clear:
+    within = bool(ratio >= clear_ratio)
+    if named and not within:
         reason = (f"the patient's {patient_side(weaker, mirrored)} side (image {weaker}) moved {percent:.0f}% as far "
                   "from rest as the other side (mean over the regions' readings)")
-    elif ratio >= clear_ratio:
+    elif named:
+        reason = (f"the grade says a palsy, and the patient's {patient_side(weaker, mirrored)} side (image {weaker}) "
+                  f"moved less: {percent:.0f}% as far as the other, within the range measured on healthy faces "
+                  f"(below {100 * clear_ratio:.0f}% the measures alone would name it)")
+    elif within:
         reason = (f"both sides moved alike: the weaker (image {weaker}) moved {percent:.0f}% as far as the other, "
                   f"not below {100 * clear_ratio:.0f}%: within the range measured on healthy faces")
     else:
         reason = (f"the image {weaker} side moved {percent:.0f}% as far as the other, but the face barely moved "
                   f"(its largest movement {noise_units:.1f} times the noise floor, {min_noise_units:g} needed): "
                   "record the standard expressions (raise brows, close eyes, smile)")
-    return {"side": patient_side(weaker, mirrored) if clear else "none", "image_side": weaker if clear else "none",
-            "weaker_image_side": weaker, "movement_percent": percent, "noise_units": round(noise_units, 3),
-            "confidence": round(float(confidence), 3), "n_frames": n_frames, "reason": reason}
+    return {"side": patient_side(weaker, mirrored) if named else "none", "image_side": weaker if named else "none",
+            "weaker_image_side": weaker, "movement_percent": percent, "within_healthy_range": within,
+            "noise_units": round(noise_units, 3), "confidence": round(float(confidence), 3), "n_frames": n_frames,
+            "reason": reason}
