@@ -518,6 +518,7 @@ def test_predict_prints_the_model_card_saved_with_the_model(real_model, pyfeat_p
     assert "videos read at 2 fps; clips of 4 frames" in out
 
 
+@pytest.mark.slow  # 5 s of the demo's wording
 def test_demo_says_how_many_people_and_why_folds_are_uneven(tmp_path):
     status, out, err = _run(["demo", "--subjects", "4", "--clips", "2", "--folds", "2", "--epochs", "1", "--width",
                              "0.125", "--out", str(tmp_path)], terminal=True)

@@ -52,6 +52,7 @@ def _measures_table(n_subjects=12, clips=4, n_features=len(VIDEO_FEATURE_NAMES),
     return X, np.array(["I", "II", "III"])[level], np.repeat(np.arange(n_subjects), clips)
 
 
+@pytest.mark.slow  # 5 s; the fast suite keeps the grid search on Dask against the serial run
 def test_cross_validate_of_the_clinical_grader_on_dask_scores_as_the_serial_run(client):
     X, y, groups = _measures_table()
     grader = make_measures_pipeline(random_state=0).named_steps["classifier"]  # the pipeline's classifier part
