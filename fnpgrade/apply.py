@@ -106,6 +106,7 @@ def _grade_one(pipe, video, per_window):
     The steps run one by one (samplers skipped, as at prediction) so that the detector's track (frame times)
     and the windows are at hand.
     """
+    from .pipeline import acts_at_prediction
     from .preprocessing.detect import FaceCoverageError
 
     detector = pipe.steps[0][1]
@@ -117,7 +118,7 @@ def _grade_one(pipe, video, per_window):
                                 face["source"], face["coverage"], face["n_found"], face["n_frames_read"])
     Xt = tracks
     for _, step in pipe.steps[1:-1]:
-        if step not in (None, "passthrough") and not hasattr(step, "fit_resample"):
+        if acts_at_prediction(step):
             Xt = step.transform(Xt)
     final = pipe.steps[-1][1]
     proba = final.predict_proba(Xt)[0]

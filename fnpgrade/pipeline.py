@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sklearn.pipeline import Pipeline
 
-__all__ = ["make_phcnn_pipeline", "make_measures_pipeline", "STEP_NAMES", "MEASURES_STEP_NAMES"]
+__all__ = ["make_phcnn_pipeline", "make_measures_pipeline", "acts_at_prediction", "STEP_NAMES",
+           "MEASURES_STEP_NAMES"]
 
 #: Names of the pipeline's steps, for ``set_params`` and fit parameters
 #: (e.g. ``pipe.fit(X, y, classifier__groups=groups)``); ``sampler`` and ``measures``
@@ -13,6 +14,12 @@ STEP_NAMES = ("detector", "cropper", "sampler", "measures", "windower", "classif
 
 #: Names of the steps of :func:`make_measures_pipeline`.
 MEASURES_STEP_NAMES = ("detector", "cropper", "measures", "classifier")
+
+
+def acts_at_prediction(step):
+    """Whether a pipeline step transforms clips at prediction: neither ``None``/``"passthrough"`` nor a sampler
+    (samplers act in training only, as in imbalanced-learn's ``Pipeline``)."""
+    return step not in (None, "passthrough") and not hasattr(step, "fit_resample")
 
 #: Side of the registered face crop the measures are read on: at 192 px the
 #: inter-ocular distance is about 55 px, so 1% of it (the noise floor of the

@@ -274,13 +274,14 @@ def _grade_by_measures(pipe, steps, read, name, n_bootstrap, random_state):
     """The clinical grader: the whole video graded exactly as ``fnpgrade predict`` and ``pipe.predict`` do, and
     each stretch of about 2 s against the same rest face (when the asymmetry shows)."""
     from ..measures import FaceMeasures, video_features
+    from ..pipeline import acts_at_prediction
 
     track, rate = read["track"], read["rate"]
     measures_at = next(k for k, (_, s) in enumerate(steps) if isinstance(s, FaceMeasures))
     tail = pipe[measures_at + 1:]
     Xt = [track]
     for _, step in steps[1:measures_at]:
-        if step not in (None, "passthrough") and not hasattr(step, "fit_resample"):
+        if acts_at_prediction(step):
             Xt = step.transform(Xt)
     measurement = steps[measures_at][1].measure(Xt[0])
     if measurement is None:
@@ -315,7 +316,7 @@ def _grade_by_windows(steps, read, n_bootstrap, random_state):
     """A network: the pipeline's own steps on each window of the track; the sides and regions from the same
     whole-video measurement as the clinical grader's."""
     from ..measures import FaceMeasures
-    from ..pipeline import MEASURES_FACE_SIZE
+    from ..pipeline import MEASURES_FACE_SIZE, acts_at_prediction
     from ..preprocessing.roi import LandmarkROICropper
 
     track, spans = read["track"], read["spans"]
@@ -323,7 +324,7 @@ def _grade_by_windows(steps, read, n_bootstrap, random_state):
     Xt = [track.select(s) for s in spans]
     cropper = None
     for _, step in steps[1:-1]:
-        if step in (None, "passthrough") or hasattr(step, "fit_resample"):
+        if not acts_at_prediction(step):
             continue
         Xt = step.transform(Xt)
         cropper = step if isinstance(step, LandmarkROICropper) else cropper

@@ -190,6 +190,8 @@ def preprocess_to_store(sources, store, pipeline, labels=None, subjects=None, cl
 
 def fit_without_clips(steps):
     """``fit`` of the preprocessing steps learns nothing (they are fitted on no clips); samplers act only in training."""
+    from ..pipeline import acts_at_prediction
+
     for _, step in steps.steps:
-        if step not in (None, "passthrough") and not hasattr(step, "fit_resample"):
+        if acts_at_prediction(step):
             step.fit(None)

@@ -395,9 +395,11 @@ class ClipStore:
 
 def _describe_steps(steps):
     """``{step name: {"class": ..., "params": {...}}}`` of a pipeline's preprocessing steps, JSON-safe."""
+    from ..pipeline import acts_at_prediction
+
     out = {}
     for name, step in steps.steps:
-        if step in (None, "passthrough") or hasattr(step, "fit_resample"):  # samplers act in training only
+        if not acts_at_prediction(step):  # samplers act in training only
             continue
         params = {k: v for k, v in step.get_params(deep=False).items() if k not in ("n_jobs", "verbose", "progress")}
         out[name] = {"class": type(step).__name__, "params": json.loads(json.dumps(params, default=_json_default))}
