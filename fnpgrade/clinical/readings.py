@@ -24,8 +24,8 @@ import numpy as np
 
 from ..measures.healthy import HEALTHY_RATIO
 from ..measures.regions import LANDMARK_SIDES, SIDES
-from ..measures.video import (LANDMARK_REGIONS, NOISE_IOD, PEAK_QUANTILE, evidence_weights,
-                              landmark_peak, noise_floor, peaks, side_evidence)
+from ..measures.video import (LANDMARK_REGIONS, NOISE_IOD, PEAK_QUANTILE, landmark_peak, noise_floor,
+                              peaks, pooled_side_asymmetry)
 
 __all__ = ["examination_side", "movement_ratio", "moved", "item_ratio", "share_of_normal", "eye_closure",
            "rest_offsets", "open_eye_ratio", "other_side"]
@@ -63,9 +63,7 @@ def examination_side(measurements):
     measured = [m for m in measurements if m is not None and len(m["frames"])]
     if not measured:
         return None, float("nan")
-    evidence = np.concatenate([side_evidence(m) for m in measured])
-    weights = np.concatenate([evidence_weights(m) for m in measured])
-    balance = float(np.sum(weights * evidence) / np.sum(weights)) if np.sum(weights) > 0 else 0.0
+    balance = pooled_side_asymmetry(measured)
     return ("left" if balance < 0 else "right"), float(np.exp(-abs(balance)))
 
 

@@ -39,7 +39,7 @@ from .regions import LANDMARK_SIDES, REGIONS, SIDES, face_frame, region_boxes
 
 __all__ = ["VIDEO_FEATURE_NAMES", "VIDEO_REGIONS", "measure_video", "video_features", "find_rest_frame",
            "side_widths", "commissure_boxes", "LANDMARK_REGIONS", "eye_aperture", "eye_aperture_gap", "weak_strong_ratio", "peaks",
-           "noise_floor", "weaker_side", "side_evidence", "evidence_weights", "side_asymmetry", "NOISE_IOD", "PEAK_QUANTILE"]
+           "noise_floor", "weaker_side", "side_evidence", "evidence_weights", "side_asymmetry", "pooled_side_asymmetry", "NOISE_IOD", "PEAK_QUANTILE"]
 
 #: Movements below this (in inter-ocular distances, about 0.6 mm on an adult face) are noise in a ratio.
 NOISE_IOD = 0.01
@@ -499,6 +499,14 @@ def side_asymmetry(measurement, frames=None):
     """``log(left / right)`` of the face's movement (0 symmetric): the readings' mean weighted by
     :func:`evidence_weights`."""
     evidence, strength = _readings(measurement, frames)
+    return _balance(evidence, _weights(strength))
+
+
+def pooled_side_asymmetry(measurements):
+    """:func:`side_asymmetry` of several measurements (an examination's expressions), their readings pooled into
+    one weighted mean."""
+    readings = [_readings(m) for m in measurements]
+    evidence, strength = (np.concatenate(parts) for parts in zip(*readings))
     return _balance(evidence, _weights(strength))
 
 
