@@ -920,7 +920,7 @@ def _cmd_predict(args):
 
     def show(video, row, failure):
         if row is None:
-            failed.append((video, _not_graded_reason(failure["error"], video, min_coverage)))
+            failed.append((video, _not_graded_reason(failure, min_coverage)))
             print(f"{video}: not graded: {failed[-1][1]}", file=sys.stderr)
             return
         row.update(extra.get(video, {}))
@@ -941,13 +941,14 @@ def _cmd_predict(args):
     return 0
 
 
-def _not_graded_reason(exc, video, min_coverage):
-    """Why a video was not graded, without repeating its name, with the command line's own remedy."""
+def _not_graded_reason(failure, min_coverage):
+    """Why a video was not graded (a :func:`~fnpgrade.apply.grade_videos` failure), with the command line's own
+    remedy where too little face was the cause."""
     from .preprocessing.detect import FaceCoverageError
 
+    exc = failure["error"]
     if not isinstance(exc, FaceCoverageError):
-        text = str(exc)
-        return text[len(str(video)) + 2:] if text.startswith(f"{video}: ") else text
+        return failure["reason"]
     seen = (f"no face was found in any of its {exc.n_frames_read} frames" if exc.n_found == 0 else
             f"a face was verified in only {exc.n_found} of its {exc.n_frames_read} frames ({exc.coverage:.0%}; "
             f"{min_coverage:.0%} needed)")
