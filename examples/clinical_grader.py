@@ -43,7 +43,7 @@ def main(argv=None):
     args = parse_args(argv)
     from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
 
-    from fnpgrade import make_measures_pipeline, make_palsy_clips
+    from fnpgrade import make_measures_pipeline, make_palsy_clips, preprocess_once
     from fnpgrade.measures import with_neutral_frame
     from fnpgrade.metrics import grading_report, subject_grading_report
 
@@ -58,13 +58,12 @@ def main(argv=None):
 
     pipe = make_measures_pipeline(landmarks=args.landmarks, neutral=neutral, no_face="blank", random_state=args.seed)
     # preprocessing learns nothing: measure every clip once, then cross-validate the classifier alone
-    measures = pipe[:-1].fit_transform(X)
-    found = np.array([not r["blank"] for r in pipe.named_steps["measures"].report_])
-    print(f"{int((~found).sum())} clip(s) without a usable face left out.")
-    measures, y, groups, subjects = measures[found], y[found], groups[found], info["subject"][found]
+    prepared = preprocess_once(pipe, X, y, groups)
+    print(f"{len(prepared.left_out)} clip(s) without a usable face left out.")
+    measures, y, groups, subjects = prepared.X, prepared.y, prepared.groups, info["subject"][prepared.kept]
 
     cv = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=args.seed)
-    proba = cross_val_predict(pipe[-1], measures, y, groups=groups, cv=cv, method="predict_proba")
+    proba = cross_val_predict(prepared.learner, measures, y, groups=groups, cv=cv, method="predict_proba")
     classes = np.unique(y)
     per_clip = grading_report(y, classes[proba.argmax(1)], labels=list(classes))
     # a clinician grades the person: each subject from the mean of its clips' probabilities
@@ -74,7 +73,7 @@ def main(argv=None):
           f"QWK {per_clip['qwk']:.3f}; per subject accuracy {per_person['accuracy']:.3f}, "
           f"QWK {per_person['qwk']:.3f} ({per_person['n_subjects']} subjects)")
 
-    forest = pipe[-1].fit(measures, y).estimator_  # the forest inside the default HealthyRangeClassifier
+    forest = prepared.learner.fit(measures, y)[-1].estimator_  # the forest inside the default HealthyRangeClassifier
     names = pipe.named_steps["measures"].get_feature_names_out()
     order = np.argsort(forest.feature_importances_)[::-1][:8]
     print("\nMeasures the forest relied on most (impurity importance):")

@@ -36,6 +36,7 @@ _EXPORTS = {
     "hb_to_level": "fnpgrade.grading",
     "grade_by_subject": "fnpgrade.grading",
     "grade_videos": "fnpgrade.apply",
+    "preprocess_once": "fnpgrade.prepare",
     "LEVELS": "fnpgrade.grading",
 }
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from .readout import grade_row
 
-__all__ = ["grade_videos"]
+__all__ = ["grade_videos", "face_detector"]
 
 _NOT_WINDOWED = ("per_window needs a grader that scores windows of frames (PHCNNClassifier); this model grades "
                  "whole clips.")
@@ -66,7 +66,7 @@ def grade_videos(pipe, videos, *, target=None, per_window=False, on_result=None)
     """
     from .preprocessing.detect import FaceCoverageError
 
-    _detector(pipe)
+    face_detector(pipe)
     if per_window and not hasattr(pipe.steps[-1][1], "predict_windows"):
         raise TypeError(_NOT_WINDOWED)
     classes = list(pipe.classes_)
@@ -90,13 +90,21 @@ def grade_videos(pipe, videos, *, target=None, per_window=False, on_result=None)
     return rows, failures
 
 
-def _detector(pipe):
+def face_detector(pipe):
+    """The :class:`~fnpgrade.FaceDetector` that opens the grader ``pipe``.
+
+    Raises
+    ------
+    TypeError
+        When ``pipe`` is not a pipeline that starts by finding the face.
+    """
     from .preprocessing.detect import FaceDetector
 
     first = pipe.steps[0][1] if hasattr(pipe, "steps") else None
     if not isinstance(first, FaceDetector):
-        raise TypeError(f"grade_videos needs a fitted pipeline whose first step is a FaceDetector (from "
-                        f"make_measures_pipeline or make_phcnn_pipeline); got a {type(pipe).__name__}.")
+        raise TypeError(f"the model is a {type(pipe).__name__} whose first step is not a FaceDetector; fnpgrade "
+                        "needs a pipeline that starts by finding the face (from make_measures_pipeline or "
+                        "make_phcnn_pipeline).")
     return first
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import inspect
 import json
 import os
 import sys
@@ -475,61 +474,29 @@ def _set_face_options(detector, args):
 
 
 def _detector(pipe):
-    from .preprocessing.detect import FaceDetector
+    from .apply import face_detector
 
-    first = pipe.steps[0][1] if hasattr(pipe, "steps") else None
-    if not isinstance(first, FaceDetector):
-        raise CLIError(f"the model is a {type(pipe).__name__} whose first step is not a FaceDetector; the command "
-                       "needs a pipeline that starts by finding the face (e.g. from make_phcnn_pipeline).")
-    return first
-
-
-def _learns_nothing(step):
-    """Steps fitted on nothing: run once on all clips, never once per fold (nothing can leak through them)."""
-    from .measures import FaceMeasures
-    from .preprocessing.detect import FaceDetector
-    from .preprocessing.roi import LandmarkROICropper
-    from .preprocessing.windows import SequenceWindower
-
-    return isinstance(step, (FaceDetector, LandmarkROICropper, SequenceWindower, FaceMeasures))
+    try:
+        return face_detector(pipe)
+    except TypeError as exc:
+        raise CLIError(str(exc)) from None
 
 
-def _split_at_learning(pipe):
-    """``(head, tail)``: the leading steps that learn nothing, and the rest (which must be fitted per fold).
-
-    Both share ``pipe``'s step objects, so fitting them fits ``pipe``.
-    """
-    k = 0
-    while k < len(pipe.steps) - 1 and _learns_nothing(pipe.steps[k][1]):
-        k += 1
-    return pipe[:k], pipe[k:]
-
-
-def _groups_params(pipe, groups):
-    """``{step__groups: groups}`` for every step whose fit (or fit_resample) takes subject ids."""
-    params = {}
-    for name, step in pipe.steps:
-        method = getattr(step, "fit_resample", None) or getattr(step, "fit", None)
-        if method is not None and "groups" in inspect.signature(method).parameters:
-            params[f"{name}__groups"] = groups
-    return params
-
-
-def _preprocess_once(head, X, y, groups):
+def _preprocess_once(pipe, X, y, groups):
     """Detect, landmark and crop every clip once; leave out (counted, named) clips refused for too little face."""
-    Xt = head.fit_transform(X)
-    report = _detector(head).report_
-    keep = np.array([not r["blank"] for r in report])
-    if not keep.all():
-        refused = [f"{r['source']} ({r['coverage']:.0%})" for r in report if r["blank"]]
+    from .prepare import preprocess_once
+
+    try:
+        prepared = preprocess_once(pipe, X, y, groups)
+    except ValueError as exc:
+        if "shows enough face" not in str(exc):
+            raise
+        raise CLIError("no clip has enough face to train on; check the videos with 'fnpgrade preview'.") from None
+    if prepared.left_out:
+        refused = [f"{r['source']} ({r['coverage']:.0%})" for r in prepared.left_out]
         print(f"{len(refused)} of {len(X)} clips left out: too little face (coverage below "
-              f"{_detector(head).min_coverage:g}): " + ", ".join(refused[:10]) + (" ..." if len(refused) > 10 else ""))
-        Xt = [x for x, k in zip(Xt, keep) if k]
-        y, groups = y[keep], groups[keep]
-    if not len(y):
-        raise CLIError("no clip has enough face to train on; check the videos with 'fnpgrade preview'.")
-    coverage = np.array([r["coverage"] for r in report])[keep]
-    return Xt, y, groups, int((~keep).sum()), coverage
+              f"{_detector(pipe).min_coverage:g}): " + ", ".join(refused[:10]) + (" ..." if len(refused) > 10 else ""))
+    return prepared
 
 
 # --------------------------------------------------------------------------------------------
@@ -588,14 +555,15 @@ def _cmd_cv(args):
 
     from .demo import format_fold_table
     from .metrics import grading_report, subject_grading_report
+    from .prepare import groups_fit_params
 
     X, y, groups = _load_data(args)
     _folds(args, y, groups)  # fail in seconds, before preprocessing, when a fold cannot learn
     pipe = build_pipeline(args)
     _print_settings(args)
-    head, tail = _split_at_learning(pipe)
     # preprocessing learns nothing: once on all clips, not once per fold
-    Xt, y, groups, _, _ = _preprocess_once(head, X, y, groups)
+    prepared = _preprocess_once(pipe, X, y, groups)
+    Xt, y, groups, tail = prepared.X, prepared.y, prepared.groups, prepared.learner
     splits = _folds(args, y, groups)  # again: clips without a face may have left
     labels = sorted(set(y.tolist()), key=str)
     persons, n_several = _person_keys(y, groups)
@@ -609,7 +577,7 @@ def _cmd_cv(args):
               f"{_n(len(test), 'clip')}); training on {_n(len(train), 'clip')} of "
               f"{_n(len(set(groups[train].tolist())), 'subject')}")
         model = clone(tail)
-        model.fit([Xt[j] for j in train], y[train], **_groups_params(model, groups[train]))
+        model.fit([Xt[j] for j in train], y[train], **groups_fit_params(model, groups[train]))
         proba = np.asarray(model.predict_proba([Xt[j] for j in test]), dtype=float)
         classes = np.asarray(model.classes_)
         predicted = classes[proba.argmax(axis=1)]
@@ -791,8 +759,10 @@ def _cmd_train(args):
                        "'fnpgrade preprocess'), or train the reference grader with --reference: one of them.")
     if args.reference and grader_of(args) != "measures":
         raise CLIError("--reference trains the clinical grader (measures); drop --grader phcnn.")
+    from .prepare import groups_fit_params, split_at_learning
+
     pipe = build_pipeline(args)
-    head, tail = _split_at_learning(pipe)
+    head, tail = split_at_learning(pipe)
     if args.reference:
         X, y, groups = _reference_data(args)
         args.synthetic = True
@@ -807,8 +777,10 @@ def _cmd_train(args):
         raise CLIError(f"all clips have the label {str(y[0])!r}; a grader needs at least two levels to learn from.")
     _print_settings(args)
     if not args.store:
-        Xt, y, groups, skipped, coverage = _preprocess_once(head, X, y, groups)
-    tail.fit(Xt, y, **_groups_params(tail, groups))
+        prepared = _preprocess_once(pipe, X, y, groups)
+        Xt, y, groups, skipped, coverage = (prepared.X, prepared.y, prepared.groups, len(prepared.left_out),
+                                            prepared.coverage)
+    tail.fit(Xt, y, **groups_fit_params(tail, groups))
     # --no-face skip is for training: the saved model refuses a faceless video again, from any caller
     _detector(pipe).set_params(no_face="raise")
     network = grader_of(args) == "phcnn"

@@ -84,6 +84,11 @@ def _real_motion_check(grader, print_fn):
             "videos": [{k: r[k] for k in ("video", "true", "graded", "side found")} for r in rows]}
 
 
+def _rows(X, index):
+    """Rows ``index`` of a grader's input: a measures array, or a list of windowed clips."""
+    return X[index] if isinstance(X, np.ndarray) else [X[i] for i in index]
+
+
 def format_grader_table(rows):
     """A markdown table of the graders' held-out scores (one row per grader)."""
     columns = ("clip_accuracy", "clip_qwk", "clip_recall_II", "subject_accuracy", "subject_qwk")
@@ -150,8 +155,10 @@ def run_demo(n_subjects=36, clips_per_subject=7, n_folds=3, width=0.25, max_epoc
     from .datasets import make_palsy_clips
     from .measures import with_neutral_frame
     from .metrics import grading_report
+    from .io import describe_source
     from .pipeline import make_measures_pipeline, make_phcnn_pipeline
     from .plots import plot_confusion_matrix
+    from .prepare import groups_fit_params, preprocess_once
 
     start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -175,47 +182,42 @@ def run_demo(n_subjects=36, clips_per_subject=7, n_folds=3, width=0.25, max_epoc
     measures_pipe = make_measures_pipeline(no_face="blank", random_state=random_state, verbose=verbose)
     phcnn_pipe = make_phcnn_pipeline(width=width, max_epochs=max_epochs, lr=lr, batch_size=batch_size,
                                      no_face="blank", random_state=random_state, verbose=verbose)
-    # Preprocessing learns nothing from the data, so running it once on all clips leaks nothing
-    # between folds; both graders share the face detector's tracks.
+    # Preprocessing learns nothing from the data, so running it once on all clips leaks nothing between folds.
     t0 = time.perf_counter()
     print_fn(f"Preprocessing {len(X)} clips (face detection, landmarks, measures of each side)...")
-    tracks = measures_pipe[0].fit_transform(X)
-    detector_report = measures_pipe[0].report_
-    measures = measures_pipe[1:3].fit_transform(tracks)
-    windows = phcnn_pipe[1:-1].fit_transform(tracks) if network else None
+    prepared = {"measures (clinical)": preprocess_once(measures_pipe, X)}
     is_rest = np.asarray(info["expression"]) == "rest"
-    neutral = None
     if set(subjects[is_rest]) == set(subjects):
         # each person's neutral face (their rest clip's middle frame) in front of each of their clips
         neutral_pipe = make_measures_pipeline(neutral=True, no_face="blank", random_state=random_state,
                                               verbose=verbose)
-        neutral = neutral_pipe[:3].fit_transform(with_neutral_frame(X, subjects, is_rest))
+        prepared["measures + neutral face (clinical)"] = preprocess_once(
+            neutral_pipe, with_neutral_frame(X, subjects, is_rest))
     else:
         print_fn("Not every subject has a rest clip (use 7 clips per subject): the grader told each person's "
                  "neutral face is left out.")
+    network_name = f"PHCNN-LSTM (paper, width {width})"
+    if network:
+        prepared[network_name] = preprocess_once(phcnn_pipe, X)
     print_fn(f"Preprocessing: {time.perf_counter() - t0:.1f} s")
     # Viola-Jones misses some faces: such clips come back blank; they are counted, named and left
-    # out of the evaluation rather than graded on black frames.
-    keep = np.array([not r["blank"] for r in detector_report])
+    # out of the evaluation (of every grader, so that all are scored on the same clips) rather than graded on
+    # black frames.
+    keep = np.logical_and.reduce([p.kept for p in prepared.values()])
     if not keep.all():
-        blank = [r["source"] for r in detector_report if r["blank"]]
+        blank = [describe_source(X[i], i) for i in np.flatnonzero(~keep)]
         print_fn(f"{len(blank)} of {len(X)} clips had too little face the detector could find and verify "
                  f"(in fewer than {measures_pipe[0].min_coverage:.0%} of their frames) and are left out: "
                  + ", ".join(blank))
-    idx = np.flatnonzero(keep)
-    y, groups, subjects, measures = y[idx], np.asarray(groups)[idx], subjects[idx], measures[idx]
-    windows = [windows[i] for i in idx] if network else None
-    tables = {"measures (clinical)": measures}
-    if neutral is not None:
-        tables["measures + neutral face (clinical)"] = neutral[idx]
+    y, groups, subjects = y[keep], np.asarray(groups)[keep], subjects[keep]
+    # each grader's rows of the clips kept for all of them
+    tables = {name: _rows(p.X, np.flatnonzero(keep[p.kept])) for name, p in prepared.items()}
+    graders = {name: p.learner for name, p in prepared.items()}
 
     cv = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=random_state)
-    graders = {name: measures_pipe[-1] for name in tables}
-    if network:
-        graders[f"PHCNN-LSTM (paper, width {width})"] = phcnn_pipe[-1]
     proba = {name: np.zeros((len(y), 3)) for name in graders}
     reports = []
-    for fold, (train, test) in enumerate(cv.split(measures, y, groups), 1):
+    for fold, (train, test) in enumerate(cv.split(np.zeros(len(y)), y, groups), 1):
         print_fn(f"fold {fold}/{n_folds}: {len(set(groups[train]))} people to train on, "
                  f"{len(set(groups[test]))} held out ({len(test)} clips)")
         for name, template in graders.items():
@@ -223,12 +225,8 @@ def run_demo(n_subjects=36, clips_per_subject=7, n_folds=3, width=0.25, max_epoc
             with warnings.catch_warnings():
                 # groups are real people, each behind several synthetic subjects of different grades
                 warnings.filterwarnings("ignore", message=".*more than one label", category=UserWarning)
-                if name in tables:
-                    clf.fit(tables[name][train], y[train])
-                    p = clf.predict_proba(tables[name][test])
-                else:
-                    clf.fit([windows[i] for i in train], y[train], groups=groups[train])
-                    p = clf.predict_proba([windows[i] for i in test])
+                clf.fit(_rows(tables[name], train), y[train], **groups_fit_params(clf, groups[train]))
+                p = clf.predict_proba(_rows(tables[name], test))
             # columns in the order I, II, III whatever the fold's classes
             for k, level in enumerate(clf.classes_):
                 proba[name][test, ["I", "II", "III"].index(level)] = p[:, k]
@@ -257,7 +255,8 @@ def run_demo(n_subjects=36, clips_per_subject=7, n_folds=3, width=0.25, max_epoc
              "compares the two sides of the face, which a person's appearance hardly changes; the paper's network "
              "learns faces along with the palsy from a few dozen people. Told each person's neutral face, the "
              "clinical grader measures every expression from rest, as a clinician does. See docs/results.md.")
-    real = _real_motion_check(clone(measures_pipe[-1]).fit(measures, y), print_fn) if real_motion else None
+    clinical = clone(graders["measures (clinical)"]).fit(tables["measures (clinical)"], y)
+    real = _real_motion_check(clinical, print_fn) if real_motion else None
     print_fn(f"\nConfusion matrix: {png}\nTotal time: {seconds:.0f} s")
     return {"real_motion": real, "graders": public, "folds": reports, "n_people": n_people, "confusion_png": str(png),
             "seconds": float(seconds)}

@@ -39,5 +39,5 @@ def test_each_video_is_graded_or_named_with_why(grader, pyfeat_path, tmp_path):
 def test_per_window_needs_a_grader_of_windows(grader, pyfeat_path):
     with pytest.raises(TypeError, match="per_window needs a grader that scores windows"):
         grade_videos(grader, [pyfeat_path("single_face.mp4")], per_window=True)
-    with pytest.raises(TypeError, match="first step is a FaceDetector"):
+    with pytest.raises(TypeError, match="first step is not a FaceDetector"):
         grade_videos(grader[1:], [pyfeat_path("single_face.mp4")])

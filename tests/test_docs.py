@@ -25,6 +25,7 @@ FAST = {
     "quickstart.md": [("n_subjects=12, clips_per_subject=8", "n_subjects=4, clips_per_subject=2"),
                       ("max_epochs=30", "max_epochs=1"), ("StratifiedGroupKFold(4)", "StratifiedGroupKFold(2)")],
     "api.md": [("n_subjects=12, clips_per_subject=8", "n_subjects=6, clips_per_subject=2"),
+               ("n_subjects=12, clips_per_subject=3", "n_subjects=6, clips_per_subject=2"),
                ("max_epochs=30", "max_epochs=1")],
     "report.md": [("n_subjects=12, clips_per_subject=4", "n_subjects=6, clips_per_subject=2")],
     "measures.md": [("n_subjects=12, clips_per_subject=4", "n_subjects=6, clips_per_subject=3"),
