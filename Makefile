@@ -35,9 +35,13 @@ install: $(VENV)/.installed
 demo: install
 	$(PY) -m fnpgrade demo
 
-# FNPGRADE_REQUIRE_MEDIAPIPE: the install above put MediaPipe in, so its tests must run, never skip
+# FNPGRADE_REQUIRE_MEDIAPIPE: the install above put MediaPipe in, so its tests must run, never skip.
+# TEST_WORKERS: pytest-xdist processes for `make test`, one per core by default; TEST_WORKERS=0 runs the
+# suite in one process. `make test-all` stays in one process: its multi-process and browser tests have the
+# machine to themselves.
+TEST_WORKERS ?= auto
 test: install
-	FNPGRADE_REQUIRE_MEDIAPIPE=1 $(PY) -m pytest -q
+	FNPGRADE_REQUIRE_MEDIAPIPE=1 $(PY) -m pytest -q -n $(TEST_WORKERS)
 
 test-all: install
 	FNPGRADE_REQUIRE_MEDIAPIPE=1 $(PY) -m pytest -q -m ""

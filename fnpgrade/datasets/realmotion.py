@@ -40,6 +40,7 @@ the recording's frame size, at its own frame rate or resampled) and reused.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -285,7 +286,9 @@ def _face_stretch(points):
 
 def _write_video(path, frames, fps):
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".part" + path.suffix)
+    # one temporary name per process: two processes making the same video (parallel tests, workers sharing a data
+    # home) each write their own file, and the last rename wins with a whole video
+    tmp = path.with_name(f"{path.stem}.part{os.getpid()}{path.suffix}")
     h, w = frames.shape[1:3]
     writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
     if not writer.isOpened():
