@@ -420,6 +420,16 @@ def test_same_random_state_gives_identical_predictions_across_processes():
     assert outputs[0] == outputs[1] and len(outputs[0]) > 0
 
 
+@pytest.mark.parametrize("flags, expected", [({"avx2", "fma"}, "fp32"), ({"avx2", "avx512f", "avx512_bf16"}, "bf16"),
+                                             ({"avx512_bf16", "amx_bf16", "amx_tile"}, "bf16")])
+def test_auto_precision_is_bf16_only_where_the_cpu_computes_it_natively(monkeypatch, flags, expected):
+    from fnpgrade.nn import runtime
+
+    monkeypatch.setattr(runtime, "_cpu_flags", lambda: set(flags))
+    assert Runtime("auto").resolved_precision("cpu") == expected
+    assert Runtime().resolved_precision("cpu") == "fp32"  # the default never reads the flags
+
+
 def test_runtime_settings_resolve_per_device_and_are_checked():
     runtime = PHCNNClassifier().runtime_
     assert runtime == Runtime() and (runtime.precision, runtime.channels_last, runtime.fuse_batchnorm,

@@ -53,10 +53,12 @@ class Runtime:
         ``"fp32"`` computes in float32 everywhere: the same ``random_state``
         gives the same model on every CPU. ``"bf16"`` runs the forward pass
         under bfloat16 autocast (CPU or GPU): fast where the hardware computes
-        bf16 natively (a CUDA GPU with bf16, a CPU with AMX-BF16), emulated
+        bf16 natively (a CUDA GPU with bf16, a CPU with AMX-BF16 or
+        AVX512-BF16), emulated
         and several times slower elsewhere, and results then depend on the
-        hardware. ``"auto"`` picks bf16 where it is native (``amx_bf16`` in
-        ``/proc/cpuinfo``, or a CUDA GPU with bf16) and fp32 elsewhere.
+        hardware. ``"auto"`` picks bf16 where it is native (``amx_bf16`` or
+        ``avx512_bf16`` in ``/proc/cpuinfo``, or a CUDA GPU with bf16) and
+        fp32 elsewhere.
     channels_last : {"auto", True, False}, default="auto"
         NHWC memory order of the convolutions. ``"auto"``: NHWC for prediction
         (CPU and CUDA) and for training on CUDA; NCHW for training on CPU,
@@ -121,7 +123,10 @@ class Runtime:
         device = torch.device(device)
         if device.type == "cuda":
             return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-        return "bf16" if device.type == "cpu" and "amx_bf16" in _cpu_flags() else "fp32"
+        # AMX-BF16 or AVX512-BF16: bf16 dot products in hardware, so both faster than fp32 (docs/performance.md);
+        # without them oneDNN emulates bf16, several times slower
+        native = {"amx_bf16", "avx512_bf16"} & set(_cpu_flags())
+        return "bf16" if device.type == "cpu" and native else "fp32"
 
     def uses_channels_last(self, device, training=False):
         """Whether the network runs NHWC on ``device`` (``"auto"`` resolved as described above)."""
