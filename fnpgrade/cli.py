@@ -484,13 +484,11 @@ def _detector(pipe):
 
 def _preprocess_once(pipe, X, y, groups):
     """Detect, landmark and crop every clip once; leave out (counted, named) clips refused for too little face."""
-    from .prepare import preprocess_once
+    from .prepare import NoFaceToLearnFromError, preprocess_once
 
     try:
         prepared = preprocess_once(pipe, X, y, groups)
-    except ValueError as exc:
-        if "shows enough face" not in str(exc):
-            raise
+    except NoFaceToLearnFromError:
         raise CLIError("no clip has enough face to train on; check the videos with 'fnpgrade preview'.") from None
     if prepared.left_out:
         refused = [f"{r['source']} ({r['coverage']:.0%})" for r in prepared.left_out]

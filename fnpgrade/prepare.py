@@ -19,7 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Preprocessed", "preprocess_once", "split_at_learning", "groups_fit_params"]
+__all__ = ["Preprocessed", "NoFaceToLearnFromError", "preprocess_once", "split_at_learning", "groups_fit_params"]
+
+
+class NoFaceToLearnFromError(ValueError):
+    """No clip given to :func:`preprocess_once` shows enough face: nothing is left to learn from."""
 
 
 @dataclass
@@ -100,8 +104,8 @@ def preprocess_once(pipe, X, y=None, groups=None):
 
     Raises
     ------
-    ValueError
-        When no clip has enough face.
+    NoFaceToLearnFromError
+        When no clip has enough face (a ``ValueError``).
 
     Examples
     --------
@@ -122,8 +126,9 @@ def preprocess_once(pipe, X, y=None, groups=None):
     report = detector.report_
     kept = np.array([not r["blank"] for r in report])
     if not kept.any():
-        raise ValueError(f"preprocess_once: none of the {len(report)} clips shows enough face (coverage at least "
-                         f"min_coverage={detector.min_coverage:g}); check them with 'fnpgrade preview'.")
+        raise NoFaceToLearnFromError(f"preprocess_once: none of the {len(report)} clips shows enough face (coverage "
+                                     f"at least min_coverage={detector.min_coverage:g}); check them with "
+                                     "'fnpgrade preview'.")
     if not kept.all():
         index = np.flatnonzero(kept)
         Xt = Xt[index] if isinstance(Xt, np.ndarray) else [Xt[i] for i in index]

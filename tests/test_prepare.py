@@ -5,7 +5,7 @@ import pytest
 from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
 
 from fnpgrade import make_measures_pipeline, make_palsy_clips, make_phcnn_pipeline, preprocess_once
-from fnpgrade.prepare import groups_fit_params, split_at_learning
+from fnpgrade.prepare import NoFaceToLearnFromError, groups_fit_params, split_at_learning
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_a_faceless_clip_leaves_with_its_label_and_subject(clips):
 
 def test_no_clip_with_a_face_is_an_error_that_says_so():
     pipe = make_measures_pipeline(no_face="blank", landmarks="dlib")
-    with pytest.raises(ValueError, match="none of the 2 clips shows enough face"):
+    with pytest.raises(NoFaceToLearnFromError, match="none of the 2 clips shows enough face"):
         preprocess_once(pipe, [np.zeros((4, 64, 64, 3), np.uint8)] * 2, ["I", "II"])
 
 
