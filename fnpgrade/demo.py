@@ -84,11 +84,6 @@ def _real_motion_check(grader, print_fn):
             "videos": [{k: r[k] for k in ("video", "true", "graded", "side found")} for r in rows]}
 
 
-def _rows(X, index):
-    """Rows ``index`` of a grader's input: a measures array, or a list of windowed clips."""
-    return X[index] if isinstance(X, np.ndarray) else [X[i] for i in index]
-
-
 def format_grader_table(rows):
     """A markdown table of the graders' held-out scores (one row per grader)."""
     columns = ("clip_accuracy", "clip_qwk", "clip_recall_II", "subject_accuracy", "subject_qwk")
@@ -158,7 +153,7 @@ def run_demo(n_subjects=36, clips_per_subject=7, n_folds=3, width=0.25, max_epoc
     from .io import describe_source
     from .pipeline import make_measures_pipeline, make_phcnn_pipeline
     from .plots import plot_confusion_matrix
-    from .prepare import groups_fit_params, preprocess_once
+    from .prepare import groups_fit_params, preprocess_once, take_rows
 
     start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -211,7 +206,7 @@ def run_demo(n_subjects=36, clips_per_subject=7, n_folds=3, width=0.25, max_epoc
                  + ", ".join(blank))
     y, groups, subjects = y[keep], np.asarray(groups)[keep], subjects[keep]
     # each grader's rows of the clips kept for all of them
-    tables = {name: _rows(p.X, np.flatnonzero(keep[p.kept])) for name, p in prepared.items()}
+    tables = {name: take_rows(p.X, np.flatnonzero(keep[p.kept])) for name, p in prepared.items()}
     graders = {name: p.learner for name, p in prepared.items()}
 
     cv = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=random_state)
@@ -225,8 +220,8 @@ def run_demo(n_subjects=36, clips_per_subject=7, n_folds=3, width=0.25, max_epoc
             with warnings.catch_warnings():
                 # groups are real people, each behind several synthetic subjects of different grades
                 warnings.filterwarnings("ignore", message=".*more than one label", category=UserWarning)
-                clf.fit(_rows(tables[name], train), y[train], **groups_fit_params(clf, groups[train]))
-                p = clf.predict_proba(_rows(tables[name], test))
+                clf.fit(take_rows(tables[name], train), y[train], **groups_fit_params(clf, groups[train]))
+                p = clf.predict_proba(take_rows(tables[name], test))
             # columns in the order I, II, III whatever the fold's classes
             for k, level in enumerate(clf.classes_):
                 proba[name][test, ["I", "II", "III"].index(level)] = p[:, k]

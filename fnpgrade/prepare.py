@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Preprocessed", "NoFaceToLearnFromError", "preprocess_once", "split_at_learning", "groups_fit_params"]
+__all__ = ["Preprocessed", "NoFaceToLearnFromError", "preprocess_once", "split_at_learning", "take_rows",
+           "groups_fit_params"]
 
 
 class NoFaceToLearnFromError(ValueError):
@@ -130,14 +131,18 @@ def preprocess_once(pipe, X, y=None, groups=None):
                                      f"at least min_coverage={detector.min_coverage:g}); check them with "
                                      "'fnpgrade preview'.")
     if not kept.all():
-        index = np.flatnonzero(kept)
-        Xt = Xt[index] if isinstance(Xt, np.ndarray) else [Xt[i] for i in index]
+        Xt = take_rows(Xt, np.flatnonzero(kept))
     y = None if y is None else np.asarray(y)[kept]
     groups = None if groups is None else np.asarray(groups)[kept]
     left_out = [{"source": r["source"], "coverage": r["coverage"]} for r in report if r["blank"]]
     coverage = np.array([r["coverage"] for r in report], dtype=float)[kept]
     return Preprocessed(X=Xt, y=y, groups=groups, kept=kept, left_out=left_out, coverage=coverage,
                         learner=learner)
+
+
+def take_rows(X, index):
+    """Rows ``index`` of a learner's input: a measures array, or a list of clips or windows."""
+    return X[index] if isinstance(X, np.ndarray) else [X[i] for i in index]
 
 
 def groups_fit_params(pipe, groups):
