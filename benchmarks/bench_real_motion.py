@@ -113,14 +113,17 @@ def network_scores(paths, hb, persons, syn_X, syn_hb, epochs, seed=0):
     from sklearn.base import clone
     from sklearn.metrics import accuracy_score, cohen_kappa_score
 
-    from fnpgrade import make_phcnn_pipeline
+    from fnpgrade import make_phcnn_pipeline, preprocess_once
     from fnpgrade.grading import hb_to_level
 
     pipe = make_phcnn_pipeline(measures=True, width=0.25, max_epochs=epochs, lr=0.01, batch_size=16,
                                random_state=seed, no_face="blank", train_split=None)
-    head, classifier = pipe[:-1], pipe[-1]
-    real = head.fit_transform(list(paths))
-    syn = head.fit_transform(list(syn_X))
+    prepared = preprocess_once(pipe, list(paths))
+    if prepared.left_out:
+        raise RuntimeError(f"real-motion videos without enough face: {prepared.left_out}")
+    real, classifier = prepared.X, prepared.learner
+    synthetic = preprocess_once(clone(pipe), list(syn_X), syn_hb)
+    syn, syn_hb = synthetic.X, synthetic.y
     level, codes = hb_to_level(hb), {"I": 1, "II": 2, "III": 3}
     out = []
     for source in ("real", "synthetic clips+real"):

@@ -89,7 +89,10 @@ def preprocess_once(pipe, X, y=None, groups=None):
         :func:`~fnpgrade.make_phcnn_pipeline` (its first step a
         :class:`~fnpgrade.FaceDetector`). Build it with ``no_face="blank"``
         to have faceless clips left out and named; with ``"raise"`` (the
-        default) the first one stops the run with its name.
+        default) the first one stops the run with its name. Graders built
+        with the same ``memory=`` folder and detector settings find the faces
+        of the same clips once: the later ones take the fitted detector and
+        its tracks from the cache, and it is put into ``pipe``.
     X : list
         Clips: video paths, frame folders or ``(T, H, W, 3)`` arrays.
     y, groups : array-like of shape (n_clips,), optional
@@ -121,9 +124,13 @@ def preprocess_once(pipe, X, y=None, groups=None):
     """
     from .apply import face_detector
 
-    detector = face_detector(pipe)
+    face_detector(pipe)
     preprocessing, learner = split_at_learning(pipe)
     Xt = preprocessing.fit_transform(X)
+    # with Pipeline(memory=...) a step fitted before (the same detector on the same clips, for another grader)
+    # comes back from the cache as a fitted copy: put the fitted steps into the grader itself
+    pipe.steps[:len(preprocessing.steps)] = preprocessing.steps
+    detector = face_detector(pipe)
     report = detector.report_
     kept = np.array([not r["blank"] for r in report])
     if not kept.any():

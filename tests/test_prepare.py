@@ -69,3 +69,21 @@ def test_the_learner_starts_at_the_first_step_that_learns():
 def test_a_pipeline_that_does_not_find_the_face_is_refused():
     with pytest.raises(TypeError, match="first step is not a FaceDetector"):
         preprocess_once(make_measures_pipeline(landmarks="dlib")[1:], [np.zeros((4, 64, 64, 3), np.uint8)])
+
+
+def test_graders_sharing_a_pipeline_memory_find_the_faces_once(clips, tmp_path, monkeypatch):
+    from fnpgrade.preprocessing.detect import FaceDetector
+
+    X, y, groups = clips
+    calls = []
+    transform = FaceDetector.transform
+    monkeypatch.setattr(FaceDetector, "transform", lambda self, clips: calls.append(len(clips)) or transform(self, clips))
+    measures = make_measures_pipeline(no_face="blank", landmarks="dlib", memory=str(tmp_path), random_state=0)
+    network = make_phcnn_pipeline(no_face="blank", width=0.125, max_epochs=1, memory=str(tmp_path), random_state=0)
+    a, b = preprocess_once(measures, X, y, groups), preprocess_once(network, X, y, groups)
+    assert calls == [len(X)]  # the second grader's detector came from the cache
+    assert a.kept.tolist() == b.kept.tolist() == [i != 5 for i in range(len(X))]
+    assert a.left_out == b.left_out == [{"source": "X[5]", "coverage": 0.0}]
+    # the cached detector is put into the grader: once its learner is fitted, the whole grader predicts
+    b.learner.fit(b.X, b.y, **groups_fit_params(b.learner, b.groups))
+    assert network.predict([X[0]]).shape == (1,)
