@@ -111,10 +111,9 @@ def face_detector(pipe):
 def _grade_one(pipe, video, per_window):
     """One video through the fitted pipeline: ``(probabilities, detector report, windows or None)``.
 
-    The steps run one by one (samplers skipped, as at prediction) so that the detector's track (frame times)
-    and the windows are at hand.
+    The detector runs apart from the rest so that its track (frame times) is at hand, the final step apart so
+    that the windows are; the steps between run as the pipeline runs them at prediction (samplers skipped).
     """
-    from .pipeline import acts_at_prediction
     from .preprocessing.detect import FaceCoverageError
 
     detector = pipe.steps[0][1]
@@ -124,10 +123,7 @@ def _grade_one(pipe, video, per_window):
         raise FaceCoverageError(f"{face['source']}: a face was verified in {face['n_found']} of its "
                                 f"{face['n_frames_read']} frames (coverage {face['coverage']:.0%}), too few to grade.",
                                 face["source"], face["coverage"], face["n_found"], face["n_frames_read"])
-    Xt = tracks
-    for _, step in pipe.steps[1:-1]:
-        if acts_at_prediction(step):
-            Xt = step.transform(Xt)
+    Xt = pipe[1:-1].transform(tracks)
     final = pipe.steps[-1][1]
     proba = final.predict_proba(Xt)[0]
     windows = _window_times(final, Xt, tracks[0], face) if per_window else None

@@ -92,12 +92,10 @@ def _jsonable(value):
 
 
 def _steps(pipe):
-    from ..preprocessing.detect import FaceDetector
+    from ..apply import face_detector
 
-    steps = getattr(pipe, "steps", None)
-    if not steps or not isinstance(steps[0][1], FaceDetector):
-        raise TypeError(f"make_report needs a fitted fnpgrade pipeline whose first step is a FaceDetector (from "
-                        f"make_measures_pipeline or make_phcnn_pipeline); got {type(pipe).__name__}.")
+    face_detector(pipe)
+    steps = pipe.steps
     if not hasattr(steps[-1][1], "predict_proba"):
         raise TypeError(f"the pipeline's final step ({type(steps[-1][1]).__name__}) has no predict_proba.")
     return steps
@@ -205,7 +203,7 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
     if any(isinstance(s, FaceMeasures) for _, s in steps):
         graded = _grade_by_measures(pipe, steps, read, name, n_bootstrap, random_state)
     else:
-        graded = _grade_by_windows(steps, read, n_bootstrap, random_state)
+        graded = _grade_by_windows(pipe, read, n_bootstrap, random_state)
     grade, measurement = graded["grade"], graded["measurement"]
     grade["meaning"] = describe_grade(grade["label"])
     # a palsy has a side: with a grade above normal the weaker side is named even within the healthy range
@@ -276,15 +274,13 @@ def _grade_by_measures(pipe, steps, read, name, n_bootstrap, random_state):
     """The clinical grader: the whole video graded exactly as ``fnpgrade predict`` and ``pipe.predict`` do, and
     each stretch of about 2 s against the same rest face (when the asymmetry shows)."""
     from ..measures import FaceMeasures, video_features
-    from ..pipeline import acts_at_prediction
 
     track, rate = read["track"], read["rate"]
     measures_at = next(k for k, (_, s) in enumerate(steps) if isinstance(s, FaceMeasures))
     tail = pipe[measures_at + 1:]
-    Xt = [track]
-    for _, step in steps[1:measures_at]:
-        if acts_at_prediction(step):
-            Xt = step.transform(Xt)
+    # the steps between the detector and the measures, as at prediction; the measures step's whole measurement
+    # (not only its row of features): the report reads its frames, side and regions
+    Xt = pipe[1:measures_at].transform([track])
     measurement = steps[measures_at][1].measure(Xt[0])
     if measurement is None:
         raise ValueError(f"{name}: no frame of the video has landmarks; nothing to grade.")
@@ -314,23 +310,18 @@ def _grade_by_measures(pipe, steps, read, name, n_bootstrap, random_state):
             "explain": {"tail": tail, "features": features, "names": steps[measures_at][1].get_feature_names_out()}}
 
 
-def _grade_by_windows(steps, read, n_bootstrap, random_state):
+def _grade_by_windows(pipe, read, n_bootstrap, random_state):
     """A network: the pipeline's own steps on each window of the track; the sides and regions from the same
     whole-video measurement as the clinical grader's."""
     from ..measures import FaceMeasures
-    from ..pipeline import MEASURES_FACE_SIZE, acts_at_prediction
+    from ..pipeline import MEASURES_FACE_SIZE
     from ..preprocessing.roi import LandmarkROICropper
 
     track, spans = read["track"], read["spans"]
     seconds = _stretch_seconds(read, spans)
-    Xt = [track.select(s) for s in spans]
-    cropper = None
-    for _, step in steps[1:-1]:
-        if not acts_at_prediction(step):
-            continue
-        Xt = step.transform(Xt)
-        cropper = step if isinstance(step, LandmarkROICropper) else cropper
-    final = steps[-1][1]
+    Xt = pipe[1:-1].transform([track.select(s) for s in spans])
+    cropper = next((step for _, step in pipe.steps if isinstance(step, LandmarkROICropper)), None)
+    final = pipe.steps[-1][1]
     proba = np.asarray(final.predict_proba(Xt), float)
     grade = grade_over_time(proba, [str(c) for c in final.classes_], seconds, n_bootstrap=n_bootstrap,
                             random_state=random_state)
