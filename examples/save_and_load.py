@@ -40,6 +40,8 @@ def main(argv=None):
     from fnpgrade import make_palsy_clips, make_phcnn_pipeline
     from fnpgrade.io import write_video
     from fnpgrade.persistence import load_model, save_model
+    from fnpgrade.prepare import split_at_learning
+    from fnpgrade.scale.preprocess import fit_without_clips
 
     n_subjects, clips, width, epochs = (6, 3, 0.125, 2) if args.quick else (8, 6, 0.25, 20)
     X, y, groups = make_palsy_clips(n_subjects=n_subjects, clips_per_subject=clips, grades={1: 1, 3: 1, 5: 1},
@@ -65,15 +67,16 @@ def main(argv=None):
               f"(probabilities {np.round(after, 3)}; video compression changes pixels slightly)")
 
         # Weights only: rebuild the same pipeline from code (same arch and width; `classes`
-        # fixes the output order without fitting), fit its preprocessing, which learns
-        # nothing, and load the network's parameters (torch.load with weights_only=True).
+        # fixes the output order without fitting), fit its preprocessing on no clips (it
+        # learns nothing: fitting checks its settings and loads its models), and load the
+        # network's parameters into it (torch.load with weights_only=True).
         params_path = folder / "weights.pt"
         pipe.named_steps["classifier"].save_params(f_params=params_path)
         rebuilt = make_phcnn_pipeline(width=width, max_epochs=epochs, random_state=args.seed,
                                       classes=list(pipe.classes_))
-        rebuilt[:-1].fit(X[:1])
-        rebuilt.named_steps["classifier"].initialize()
-        rebuilt.named_steps["classifier"].load_params(f_params=params_path)
+        preprocessing, network = split_at_learning(rebuilt)
+        fit_without_clips(preprocessing)
+        network.named_steps["classifier"].initialize().load_params(f_params=params_path)
         from_weights = rebuilt.predict_proba([X[0]])[0]
         print(f"Probabilities from the weights file in a rebuilt pipeline: {np.round(from_weights, 4)}")
     finally:
