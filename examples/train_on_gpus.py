@@ -44,46 +44,46 @@ def load_clips(quick, seed):
 
 
 def preprocess(quick, seed):
-    """Detect, crop and window every clip: the fitted preprocessing steps and the windows."""
-    from fnpgrade import make_phcnn_pipeline
+    """Detect, crop and window every clip once (the steps learn nothing from the data): the grader, its
+    preprocessing fitted, and the windows with their labels and subjects."""
+    from fnpgrade import make_phcnn_pipeline, preprocess_once
 
     X, y, groups = load_clips(quick, seed)
-    steps = make_phcnn_pipeline()[:-1]  # detector, cropper, windower: they learn nothing from the data
-    return steps, steps.fit_transform(X), y, groups
+    pipe = make_phcnn_pipeline()
+    return pipe, preprocess_once(pipe, X, y, groups)
 
 
 def main(argv=None):
     args = parse_args(argv)
     from accelerate import Accelerator
     from joblib import Memory
-    from sklearn.pipeline import Pipeline
 
     from fnpgrade.persistence import save_model
     from fnpgrade.scale.training import AcceleratedPHCNNClassifier
 
     accelerator = Accelerator()
     if args.cache is None:
-        steps, windows, y, groups = preprocess(args.quick, args.seed)
+        pipe, prepared = preprocess(args.quick, args.seed)
     else:
         cached = Memory(args.cache, verbose=0).cache(preprocess)
         with accelerator.main_process_first():  # the main process computes, then the others read the cache
-            steps, windows, y, groups = cached(args.quick, args.seed)
+            pipe, prepared = cached(args.quick, args.seed)
 
     width, epochs, batch = (0.125, 2, 8) if args.quick else (1.0, 50, 64)
     clf = AcceleratedPHCNNClassifier(accelerator=accelerator, width=width, max_epochs=epochs, batch_size=batch,
                                      random_state=args.seed, verbose=int(not args.quick))
-    clf.fit(windows, y, groups=groups)
+    clf.fit(prepared.X, prepared.y, groups=prepared.groups)
     accelerator.print(f"{accelerator.num_processes} process(es) on {accelerator.device}: trained "
                       f"{len(clf.history)} epochs, last training loss {clf.history[-1, 'train_loss']:.4f} "
                       f"(global batch {batch}, per process {batch // accelerator.num_processes})")
 
-    pipeline = Pipeline(steps.steps + [("classifier", clf.to_classifier())])  # picklable, no accelerator
+    pipeline = pipe.set_params(classifier=clf.to_classifier())  # picklable, no accelerator
     out = Path(args.out)
     if accelerator.is_main_process:
         save_model(pipeline, out)
         accelerator.print(f"saved {out} (load it with fnpgrade.persistence.load_model)")
     accelerator.wait_for_everyone()
-    return {"pipeline": pipeline, "classifier": clf, "windows": windows, "y": y, "path": out,
+    return {"pipeline": pipeline, "classifier": clf, "windows": prepared.X, "y": prepared.y, "path": out,
             "n_processes": accelerator.num_processes}
 
 
