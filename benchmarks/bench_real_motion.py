@@ -22,8 +22,8 @@ Scores per held-out video: level accuracy and QWK (I/II/III), HB 1-6 QWK
 on the same whole-video measurement; HB2-3 and HB4-6 correct side, HB1 "none"),
 and the untouched originals alone (no warp).
 
-Every video is read as the graders read it: at most 6 frames a second (``fnpgrade.config.READ_FPS``;
-``--read-fps native`` reads every frame, as graders did before 0.4).
+Every frame of every video is read, as the graders read them by default; ``--read-fps 6`` reads at most 6
+frames a second, as a grader built with ``fps=6`` does (the faster option in ``docs/performance.md``).
 
 Run: ``python benchmarks/bench_real_motion.py`` (first run makes and measures
 the videos: about 10 min on 2 cores at 6 fps; the measures are cached under the data
@@ -40,13 +40,12 @@ from pathlib import Path
 import numpy as np
 
 from _common import machine, markdown_table, write_json
-from fnpgrade.config import READ_FPS
 
 #: The training source of ``fnpgrade train --reference``: everything fnpgrade makes.
 REFERENCE = "synthetic clips+videos+real (= --reference)"
 
 
-def measure_paths(paths, neutral=False, cache=None, fps=READ_FPS):
+def measure_paths(paths, neutral=False, cache=None, fps=None):
     """Whole-video measurement of each video file (:func:`fnpgrade.report.measure`, read at ``fps`` as the
     graders read it; cached by path, size and settings)."""
     import joblib
@@ -86,7 +85,7 @@ def synthetic_measurements(n_subjects, random_state, cache):
     return result
 
 
-def synthetic_video_measurements(n_subjects, random_state, cache, fps=READ_FPS):
+def synthetic_video_measurements(n_subjects, random_state, cache, fps=None):
     """The synthetic examination videos ``fnpgrade train --reference`` trains on (its files, written once under
     the data home, 6-30 fps), measured as its grader reads them: at most ``fps`` frames a second."""
     import joblib
@@ -182,9 +181,9 @@ def main(argv=None):
     parser.add_argument("--network", type=int, default=0, metavar="EPOCHS",
                         help="also train the paper's network with its measures branch for this many epochs "
                              "(make_phcnn_pipeline(measures=True), width 0.25), the same folds")
-    parser.add_argument("--read-fps", default=str(READ_FPS),
-                        help="frames a second the graders read the videos at, at most (default: the graders' "
-                             "default); 'native' for every frame")
+    parser.add_argument("--read-fps", default="native",
+                        help="frames a second the graders read the videos at, at most (default 'native': every "
+                             "frame, the graders' default)")
     parser.add_argument("--out", default="real_motion")
     args = parser.parse_args(argv)
     read_fps = None if args.read_fps == "native" else float(args.read_fps)

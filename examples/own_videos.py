@@ -41,8 +41,7 @@ def parse_args(argv=None):
     parser.add_argument("--data", default=None, help="your study folder (default: write a synthetic one)")
     parser.add_argument("--labels", default="labels.csv", help="the CSV, relative to --data (default: labels.csv)")
     parser.add_argument("--predict", nargs="*", default=None, help="videos to grade after training")
-    parser.add_argument("--fps", type=float, default=6.0,
-                        help="read videos at most this many frames a second (default: 6, the paper's and the graders')")
+    parser.add_argument("--fps", type=float, default=None, help="resample videos to this rate (paper: 6)")
     parser.add_argument("--clip-length", type=int, default=4, help="frames per clip (paper: 4)")
     parser.add_argument("--folds", type=int, default=None, help="subject-wise folds (default 5, quick 2)")
     parser.add_argument("--quick", action="store_true", default=os.environ.get("FNPGRADE_QUICK") == "1",

@@ -28,8 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import READ_FPS
-
 __all__ = ["main", "build_parser", "build_pipeline", "grader_of", "PRESETS"]
 
 #: Training settings by data size. ``small`` (the default) suits a study of a few
@@ -68,7 +66,7 @@ def _positive(text):
     return value
 
 
-#: ``--fps native``: every frame of each video.
+#: ``--fps native``: every frame of each video (what a model saved with a rate is told to read instead).
 NATIVE_RATE = "native"
 
 
@@ -76,19 +74,14 @@ def _fps(text):
     return text if text == NATIVE_RATE else _positive(text)
 
 
-def _read_rate(fps, default):
-    """The detector's ``fps`` for a ``--fps`` value: ``default`` when not given, ``None`` (every frame) for native."""
-    return default if fps is None else (None if fps == NATIVE_RATE else fps)
-
-
 def _add_face_args(parser, defaults_from_model=False):
     """Options of the face detector: what happens to frames and clips without a verified face."""
     keep = " (default: the model's)" if defaults_from_model else ""
     parser.add_argument("--fps", type=_fps, default=None,
-                        help="read videos at most this many frames a second, or 'native' for every frame"
-                             + (keep or f" (default: {READ_FPS:g}, the paper's rate)"))
-    # a command that makes a model (or previews what one would read) resolves the rate once, here
-    parser.set_defaults(fps_default=None if defaults_from_model else READ_FPS)
+                        help="read videos at most this many frames a second (paper: 6; faster on faster videos, "
+                             "see docs/performance.md), or 'native' for every frame"
+                             + (keep or " (default: every frame)"))
+    parser.set_defaults(fps_from_model=defaults_from_model)
     parser.add_argument("--missing", choices=("interpolate", "drop", "raise"), default=None,
                         help="frames without a verified face: interpolate across short gaps (see --max-gap), drop "
                              f"them, or stop{keep or ' (default: interpolate)'}")
@@ -265,10 +258,8 @@ def build_parser():
                               "the rest face is found in the video")
     measure.add_argument("--mirrored", action="store_true",
                          help="the videos are mirrored (front-camera 'selfie'): image left is the patient's left")
-    measure.add_argument("--fps", type=_fps, default=None,
-                         help="read the videos at most this many frames a second, or 'native' for every frame "
-                              f"(default: {READ_FPS:g}, as the graders)")
-    measure.set_defaults(fps_default=READ_FPS)
+    measure.add_argument("--fps", type=_positive, default=None, help="read the videos at this rate (default: "
+                                                                       "their own)")
 
     examine = sub.add_parser("examine", help="score examinations on Sunnybrook and eFACE from the measures (no "
                                              "model): one video holding several expressions, or a CSV of "
@@ -1184,8 +1175,8 @@ def main(argv=None):
     from .utils import THIRD_PARTY_LOGS_ENV
 
     args = build_parser().parse_args(argv)
-    if getattr(args, "fps_default", None) is not None:
-        args.fps = _read_rate(args.fps, args.fps_default)
+    if getattr(args, "fps", None) == NATIVE_RATE and not getattr(args, "fps_from_model", False):
+        args.fps = None  # every frame: a new model's (or a measurement's) default
     previous = os.environ.get(THIRD_PARTY_LOGS_ENV)
     if args.debug:  # MediaPipe's (TensorFlow Lite, absl) set-up lines, hidden otherwise
         os.environ[THIRD_PARTY_LOGS_ENV] = "1"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from sklearn.pipeline import Pipeline
 
-from .config import READ_FPS
-
 __all__ = ["make_phcnn_pipeline", "make_measures_pipeline", "acts_at_prediction", "STEP_NAMES",
            "MEASURES_STEP_NAMES"]
 
@@ -29,9 +27,8 @@ def acts_at_prediction(step):
 MEASURES_FACE_SIZE = 192
 
 
-
 def make_phcnn_pipeline(arch="phcnn-lstm", detector="haar", landmarks="dlib", window=4, memory=None,
-                        augment=False, fps=READ_FPS, missing="interpolate", no_face="raise", n_jobs=None,
+                        augment=False, fps=None, missing="interpolate", no_face="raise", n_jobs=None,
                         verbose=False, measures=False, **classifier_params):
     """Build ``FaceDetector -> LandmarkROICropper [-> FrameMeasures] -> SequenceWindower -> PHCNNClassifier``.
 
@@ -52,12 +49,8 @@ def make_phcnn_pipeline(arch="phcnn-lstm", detector="haar", landmarks="dlib", wi
     augment : bool, default=False
         Insert a :class:`~fnpgrade.JitterOverSampler` (fit time only) after the
         crops; the pipeline is then an ``imblearn.pipeline.Pipeline``.
-    fps : float or None, default=6.0
-        Read videos at most this many frames a second (``fnpgrade.config.READ_FPS``, the
-        paper's rate; a slower video is read whole). ``None`` reads every
-        frame: five times the work on a 30 fps video, for movements that 6
-        frames a second already show. The rate is part of the model: its
-        predictions read videos as its training did.
+    fps : float or None
+        Resample videos to this rate while reading (the paper's data is 6 FPS).
     missing : {"interpolate", "drop", "raise"}, default="interpolate"
         What the detector does with frames where no face is found.
     no_face : {"raise", "blank"}, default="raise"
@@ -151,7 +144,7 @@ def make_phcnn_pipeline(arch="phcnn-lstm", detector="haar", landmarks="dlib", wi
 
 
 def make_measures_pipeline(classifier=None, detector="haar", landmarks="mediapipe", neutral=False, memory=None,
-                           fps=READ_FPS, missing="interpolate", no_face="raise", n_jobs=None, verbose=False,
+                           fps=None, missing="interpolate", no_face="raise", n_jobs=None, verbose=False,
                            random_state=None):
     """Build ``FaceDetector -> LandmarkROICropper -> FaceMeasures -> classifier``: the clinical grader.
 

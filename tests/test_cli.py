@@ -127,16 +127,25 @@ def test_predict_refuses_a_mostly_faceless_video_unless_told_how_much_face_is_en
     assert row["coverage"] == pytest.approx(17 / 39, abs=1e-4)
 
 
+def test_fps_native_tells_a_model_saved_with_a_rate_to_read_every_frame(real_model, pyfeat_path, capsys):
+    from fnpgrade.datasets.splitting import count_frames
+
+    path = pyfeat_path("single_face.mp4")
+    assert main(["predict", str(real_model[0]), path, "--json", "--quiet"]) == 0
+    at_the_models_rate = json.loads(capsys.readouterr().out)[0]["n_frames_read"]
+    assert main(["predict", str(real_model[0]), path, "--json", "--quiet", "--fps", "native"]) == 0
+    every_frame = json.loads(capsys.readouterr().out)[0]["n_frames_read"]
+    assert every_frame == count_frames(path) > at_the_models_rate == count_frames(path, fps=2)
+
+
 def test_preview_refuses_a_video_without_a_face_and_shows_only_verified_faces(pyfeat_path, tmp_path, capsys):
     """Before: 49 landmarks drawn on the sky and 'montage of 8 frames written'."""
     out = tmp_path / "sky.png"
-    # --fps native: every frame of the video, as stored
-    assert main(["preview", pyfeat_path("no_face.mp4"), "--out", str(out), "--fps", "native"]) == 2
+    assert main(["preview", pyfeat_path("no_face.mp4"), "--out", str(out)]) == 2
     assert "no face found in any of its 95 frames (1 detection rejected" in capsys.readouterr().err
     assert not out.exists()
     # a video predict refuses can still be looked at, to see why: its face frames only, with a warning
-    # by default at 6 frames a second, as a grader trained by 'fnpgrade train' reads it
-    assert main(["preview", pyfeat_path("face_noface.mov"), "--out", str(out)]) == 0
+    assert main(["preview", pyfeat_path("face_noface.mov"), "--out", str(out), "--fps", "6"]) == 0
     captured = capsys.readouterr().out
     assert "face verified in 17 of 39 frames read (44%); 0 interpolated across short gaps, 22 left out" in captured
     assert "WARNING: too little face to grade this video (coverage 44%, 50% needed)" in captured

@@ -9,7 +9,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..config import READ_FPS
 from ..grading import LEVELS, check_hb_grades, hb_to_level
 from ..io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ClipRef
 
@@ -100,7 +99,7 @@ def _parse_label(value, target, where):
                          "or remove the row.") from None
 
 
-def load_clip_folder(root, labels="labels.csv", target="level", fps=READ_FPS, validate="quick"):
+def load_clip_folder(root, labels="labels.csv", target="level", fps=None, validate="quick"):
     """Load a dataset of videos or frame folders labelled in a CSV file.
 
     The CSV has a header with the columns ``subject``, ``grade`` and ``path``
@@ -118,10 +117,9 @@ def load_clip_folder(root, labels="labels.csv", target="level", fps=READ_FPS, va
         The CSV file, relative to ``root`` or absolute.
     target : {"level", "hb"}, default="level"
         Return ``y`` as levels ``"I"``/``"II"``/``"III"`` or as HB grades.
-    fps : float or None, default=6.0
-        Read videos at most this many frames a second, as the graders do
-        (:func:`fnpgrade.make_measures_pipeline`); ``start``/``stop`` count
-        frames at this rate. ``None``: every frame, counted as stored.
+    fps : float, optional
+        Resample videos to this rate when read (the paper's data is 6 FPS);
+        ``start``/``stop`` then count resampled frames.
     validate : {"quick", "full", "none"}, default="quick"
         How much to check each path now rather than when it is read (see
         :func:`check_clip_path`).
@@ -129,10 +127,9 @@ def load_clip_folder(root, labels="labels.csv", target="level", fps=READ_FPS, va
     Returns
     -------
     X : list of str or ClipRef
-        One lazy clip per row: a :class:`fnpgrade.io.ClipRef` (read at ``fps``,
-        whatever the detector's rate) when the row has ``start``/``stop`` or
-        ``fps`` is not None, else the path. Frames are read when the face
-        detector needs them.
+        One lazy clip per row: the path, or a :class:`fnpgrade.io.ClipRef` when
+        the row has ``start``/``stop`` or ``fps`` is given. Frames are read when
+        the face detector needs them.
     y : ndarray, shape (n_rows,)
         Levels (object) or HB grades (int).
     groups : ndarray of object, shape (n_rows,)

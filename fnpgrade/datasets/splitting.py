@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import READ_FPS
 from ..io import IMAGE_EXTENSIONS, ClipRef, as_clip_array, describe_source, iter_frames
 from ..preprocessing.windows import window_starts
 
@@ -50,7 +49,7 @@ def _labels(values):
     return values.astype(object) if values.dtype.kind in "US" else values
 
 
-def split_into_clips(X, y, groups=None, length=4, stride=None, fps=READ_FPS, drop_last=True):
+def split_into_clips(X, y, groups=None, length=4, stride=None, fps=None, drop_last=True):
     """Cut each video into consecutive clips of ``length`` frames, keeping labels and subjects.
 
     The paper cuts its long YFP videos into 4-frame sequences (5420 of them).
@@ -65,9 +64,8 @@ def split_into_clips(X, y, groups=None, length=4, stride=None, fps=READ_FPS, dro
         Frames per output clip.
     stride : int, optional
         Frames between the starts of consecutive clips (default ``length``: no overlap).
-    fps : float or None, default=6.0
-        Read videos at most this many frames a second before cutting, as the
-        graders read them (the paper: 6); ``None``: every frame. Ignored for
+    fps : float, optional
+        Resample videos to this rate before cutting (the paper: 6). Ignored for
         arrays and frame folders.
     drop_last : bool, default=True
         Drop a final piece shorter than ``length`` (else keep it shorter).

@@ -152,8 +152,7 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
         patient's left. Default: an ordinary camera, image left = patient's
         right.
     fps : float or None
-        Read the video at this rate; ``None``: the model's (its detector's),
-        or with no model 6 a second, as the graders.
+        Read the video at this rate; ``None``: the model's (its detector's).
     window : int or None
         Frames per window; ``None``: the pipeline's windower, else the model
         card's clip length, else 4.
@@ -186,11 +185,10 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
     >>> report.to_html("patient.html"); report.to_json("patient.json")  # doctest: +SKIP
     """
     if pipe is None:  # no model: the page of the measures alone
-        from ..config import READ_FPS
         from .measures_only import make_measures_report
 
-        return make_measures_report(video, mirrored=mirrored, fps=READ_FPS if fps is None else fps,
-                                    n_bootstrap=n_bootstrap, random_state=random_state)
+        return make_measures_report(video, mirrored=mirrored, fps=fps, n_bootstrap=n_bootstrap,
+                                    random_state=random_state)
     from ..measures import FaceMeasures
     from ..measures.calibration import calibrate_track
     from ..preprocessing.roi import LandmarkROICropper

