@@ -112,9 +112,16 @@ def _window_length(steps, card, window):
     return int((card or {}).get("clip_length") or DEFAULT_WINDOW)
 
 
+def _landmarks(steps, default=None):
+    """The landmark backend of the grader's :class:`~fnpgrade.LandmarkROICropper` (``default`` without one)."""
+    from ..preprocessing.roi import LandmarkROICropper
+
+    cropper = next((s for _, s in steps if isinstance(s, LandmarkROICropper)), None)
+    return getattr(cropper, "landmarks", default)
+
+
 def _model_info(steps, card, model_name):
     from ..measures import FaceMeasures
-    from ..preprocessing.roi import LandmarkROICropper
 
     final = steps[-1][1]
     measures = any(isinstance(s, FaceMeasures) for _, s in steps)
@@ -122,9 +129,8 @@ def _model_info(steps, card, model_name):
         kind = f"clinical grader (measures of each side -> {type(final).__name__})"
     else:
         kind = f"{type(final).__name__} ({getattr(final, 'arch', 'network')})"
-    cropper = next((s for _, s in steps if isinstance(s, LandmarkROICropper)), None)
     info = {"name": model_name or "(in memory)", "grader": "measures" if measures else "network", "kind": kind,
-            "classes": [str(c) for c in final.classes_], "landmarks": getattr(cropper, "landmarks", None),
+            "classes": [str(c) for c in final.classes_], "landmarks": _landmarks(steps),
             "fnpgrade_version": __version__}
     if card:
         info["card"] = {k: card.get(k) for k in ("fnpgrade_version", "created", "synthetic", "data", "target",
@@ -191,7 +197,6 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
                                     random_state=random_state)
     from ..measures import FaceMeasures
     from ..measures.calibration import calibrate_track
-    from ..preprocessing.roi import LandmarkROICropper
     from ..readout import describe_grade
     from ..utils import clip_name
 
@@ -209,8 +214,7 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
                          graded_palsy=(_severity_rank(grade["label"]) or 0) > 0)
     compared = side["image_side"] if side["image_side"] != "none" else side["weaker_image_side"]
     regions = region_scores(measurement, compared, mirrored=mirrored)
-    cropper = next((s for _, s in steps if isinstance(s, LandmarkROICropper)), None)
-    calibration = calibrate_track(read["track"], int(measurement["rest_index"]), getattr(cropper, "landmarks", "dlib"))
+    calibration = calibrate_track(read["track"], int(measurement["rest_index"]), _landmarks(steps, "dlib"))
     timeline = _timeline(read, graded)
     worst = [dict(timeline["windows"][i], index=i) for i in grade["worst"]]
     best = [dict(timeline["windows"][i], index=i) for i in grade["best"]]
@@ -318,12 +322,11 @@ def _grade_by_windows(pipe, read, n_bootstrap, random_state):
     track, spans = read["track"], read["spans"]
     seconds = _stretch_seconds(read, spans)
     Xt = pipe[1:-1].transform([track.select(s) for s in spans])
-    cropper = next((step for _, step in pipe.steps if isinstance(step, LandmarkROICropper)), None)
     final = pipe.steps[-1][1]
     proba = np.asarray(final.predict_proba(Xt), float)
     grade = grade_over_time(proba, [str(c) for c in final.classes_], seconds, n_bootstrap=n_bootstrap,
                             random_state=random_state)
-    measurer = LandmarkROICropper(landmarks=getattr(cropper, "landmarks", "dlib"), registration="clip",
+    measurer = LandmarkROICropper(landmarks=_landmarks(pipe.steps, "dlib"), registration="clip",
                                   face_size=MEASURES_FACE_SIZE).fit()
     whole_clip = measurer.transform([track])[0]
     return {"grade": grade, "measurement": FaceMeasures().fit().measure(whole_clip), "whole_clip": whole_clip,
