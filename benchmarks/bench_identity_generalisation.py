@@ -143,30 +143,73 @@ def _faces_dict(bases):
     return {f"{b.family}/{b.name}": b.image for b in bases}
 
 
-def _face_found(detector):
-    """Mask of the clips of the detector's last ``transform`` in which it found a face (not blank)."""
-    return np.array([not r["blank"] for r in detector.report_])
-
-
-def _subset(data, crops, found):
-    """Keep only the clips in which a face was found (X, y, groups, info and the per-clip outputs alike)."""
+def _subset(data, keep):
+    """Keep the clips ``keep`` (a mask) marks: X, y, groups and info alike."""
     X, y, groups, info = data
-    keep = np.flatnonzero(found)
+    keep = np.flatnonzero(keep)
     info = {k: (v[keep] if isinstance(v, np.ndarray) else [v[i] for i in keep]) for k, v in info.items()}
-    return ([X[i] for i in keep], y[keep], groups[keep], info), [crops[i] for i in keep]
+    return [X[i] for i in keep], y[keep], groups[keep], info
+
+
+def _landmark_geometry(clips):
+    """``asymmetry_features`` of each clip's 49 detected landmarks (the "geometry" model's features)."""
+    return np.array([asymmetry_features(clip.landmarks) for clip in clips])
+
+
+def _graders(args, models, memory):
+    """One pipeline per model that is one; all share ``memory``, so they find each split's faces once (and
+    the networks share their crops)."""
+    from sklearn.base import clone
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from fnpgrade import Runtime, make_measures_pipeline, make_phcnn_pipeline
+
+    def network(measures):
+        pipe = make_phcnn_pipeline(arch=args.arch, width=args.width, max_epochs=args.epochs, lr=args.lr,
+                                   batch_size=args.batch_size, random_state=args.seed, no_face="blank",
+                                   runtime=Runtime(n_threads=args.threads), mirror_augment=args.mirror_augment,
+                                   measures=measures, memory=memory,
+                                   **({"train_split": None} if args.no_valid_split else {}))
+        pipe.set_params(cropper__align=args.align, cropper__registration=args.registration)
+        if measures and args.image_dropout is not None:
+            pipe.set_params(classifier__module__image_dropout=args.image_dropout)
+        return pipe
+
+    graders = {}
+    for model in models:
+        if model.startswith("phcnn"):
+            graders[model] = network(model.startswith("phcnn+measures"))
+        elif model in ("measures", "measures+neutral"):
+            graders[model] = make_measures_pipeline(no_face="blank", neutral=model.endswith("+neutral"),
+                                                    memory=memory, random_state=args.seed)
+        elif model == "geometry":  # the 49 landmarks the network's pipeline detects, their left/right asymmetry
+            steps = network(False).steps[:2]
+            graders[model] = Pipeline([*[(name, clone(step)) for name, step in steps],
+                                       ("geometry", FunctionTransformer(_landmark_geometry)),
+                                       ("classifier", HistGradientBoostingClassifier(
+                                           max_iter=200, class_weight="balanced", random_state=args.seed))],
+                                      memory=memory)
+        if model.endswith("+neutral"):
+            # the clips start with the person's neutral face: a face missed there is an error, not a skip
+            graders[model].set_params(detector__no_face="raise")
+    return graders
 
 
 def run(args):
     # the groups are people, so the classifier rightly notes that a group holds several grades
     warnings.filterwarnings("ignore", message=".*appear with more than one label.*")
+    import tempfile
+
     from sklearn.base import clone
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.model_selection import KFold
     from threadpoolctl import threadpool_limits
 
-    from fnpgrade import Runtime, make_measures_pipeline, make_palsy_clips, make_phcnn_pipeline
+    from fnpgrade import make_palsy_clips, preprocess_once
     from fnpgrade.datasets.identities import real_faces
-    from fnpgrade.measures import FrameMeasures, with_neutral_frame
+    from fnpgrade.measures import with_neutral_frame
     from fnpgrade.metrics import grading_report
     from fnpgrade.preprocessing.landmarks import IBUG68_TO_49
 
@@ -180,7 +223,6 @@ def run(args):
     models = ["measures", "phcnn", "geometry", "oracle"] if args.model == "all" else args.model.split(",")
     if args.measures:
         models = ["phcnn+measures" if m == "phcnn" else m for m in models]
-    networks = [m for m in models if m.startswith("phcnn")]
     if "phcnn+measures" in models or "phcnn+measures+neutral" in models:
         args.registration = "clip"  # the measures are read on registered frames
     if any(m.endswith("+neutral") for m in models) and args.clips < 7:
@@ -210,49 +252,31 @@ def run(args):
                                             morph=0.0, **{**common, "random_state": seed + 3}),
         }
         t_gen = time.perf_counter() - t0
-        pipe = make_phcnn_pipeline(arch=args.arch, width=args.width, max_epochs=args.epochs, lr=args.lr,
-                                   batch_size=args.batch_size, random_state=args.seed, no_face="blank",
-                                   runtime=Runtime(n_threads=args.threads),
-                                   mirror_augment=args.mirror_augment,
-                                   **({"train_split": None} if args.no_valid_split else {}))
-        pipe.set_params(cropper__align=args.align, cropper__registration=args.registration)
-        classifiers = {m: clone(pipe[-1]).set_params(measures=m.startswith("phcnn+measures")) for m in networks}
-        for m in ("phcnn+measures", "phcnn+measures+neutral"):
-            if args.image_dropout is not None and m in classifiers:
-                classifiers[m].set_params(module__image_dropout=args.image_dropout)
         t0 = time.perf_counter()
-        crops, no_face, measures, neutral = {}, {}, {}, {}
-        measures_pipe = make_measures_pipeline(no_face="blank", random_state=args.seed)
-        neutral_pipe = make_measures_pipeline(no_face="blank", neutral=True, random_state=args.seed)
-        network = any(m in models for m in ("phcnn", "phcnn+measures", "geometry"))
-        windows = {m: {} for m in networks}
+        cache = tempfile.TemporaryDirectory(prefix="fnpgrade-identity-")
+        graders = _graders(args, models, cache.name)
+        plain = [m for m in graders if not m.endswith("+neutral")]
+        prepared, no_face = {m: {} for m in graders}, {}
         for k in list(data):
-            # one face detection for every model (both pipelines' detectors are the same); Haar misses a
-            # few synthetic faces (one filling the frame, say): such clips come back blank, are counted,
-            # and are left out of every model alike rather than graded on black frames
-            tracks = measures_pipe[0].fit_transform(data[k][0])
-            found = _face_found(measures_pipe[0])
-            no_face[k] = int((~found).sum())
-            data[k], tracks = _subset(data[k], tracks, found)
-            if network:
-                crops[k] = pipe[1].fit_transform(tracks)
-                if "phcnn" in models:
-                    windows["phcnn"][k] = pipe.named_steps["windower"].fit_transform(crops[k])
-                if "phcnn+measures" in models:
-                    windows["phcnn+measures"][k] = pipe.named_steps["windower"].fit_transform(
-                        FrameMeasures().fit_transform(crops[k]))
-            if "measures" in models:
-                measures[k] = measures_pipe[1:3].fit_transform(tracks)
-            if "measures+neutral" in models or "phcnn+measures+neutral" in models:
-                info = data[k][3]
-                with_rest = with_neutral_frame(data[k][0], info["subject"], info["expression"] == "rest")
-                neutral_tracks = neutral_pipe[0].fit_transform(with_rest)
-                if "measures+neutral" in models:
-                    neutral[k] = neutral_pipe[1:3].fit_transform(neutral_tracks)
-                if "phcnn+measures+neutral" in models:
-                    # per-frame movement since the clip's first frame, which is now the person's neutral face
-                    windows["phcnn+measures+neutral"][k] = pipe.named_steps["windower"].fit_transform(
-                        FrameMeasures().fit_transform(pipe[1].fit_transform(neutral_tracks)))
+            # every grader finds the faces once (the shared cache); Haar misses a few synthetic faces (one
+            # filling the frame, say): such clips are counted and left out of every model alike rather than
+            # graded on black frames. With no pipeline model (the oracle alone) every clip is kept.
+            X, y, groups, info = data[k]
+            for model in plain:
+                prepared[model][k] = preprocess_once(graders[model], X, y, groups)
+            kept = prepared[plain[0]][k].kept if plain else np.ones(len(X), bool)
+            if any(not np.array_equal(prepared[m][k].kept, kept) for m in plain):
+                raise RuntimeError(f"{k}: the graders kept different clips; their detectors differ")
+            no_face[k] = int((~kept).sum())
+            data[k] = _subset(data[k], kept)
+            X, y, groups, info = data[k]
+            neutral = [m for m in graders if m.endswith("+neutral")]
+            if neutral:
+                # each person's neutral face (the middle frame of their rest clip) in front of every clip
+                with_rest = with_neutral_frame(X, info["subject"], info["expression"] == "rest")
+                for model in neutral:
+                    prepared[model][k] = preprocess_once(graders[model], with_rest, y, groups)
+        cache.cleanup()
         if any(no_face.values()):
             print(f"        clips without a detected face, left out: {no_face}")
         t_prep = time.perf_counter() - t0
@@ -265,26 +289,23 @@ def run(args):
                      "seconds_generation": t_gen, "seconds_preprocessing": t_prep}
         for model in models:
             t0 = time.perf_counter()
-            if model in classifiers:
-                clf, table = classifiers[model], windows[model]
-                clf.fit(table["train"], y_train, groups=groups_train)
-                proba = lambda k: clf.predict_proba(table[k])  # noqa: E731
-            elif model in ("measures", "measures+neutral"):
-                table = measures if model == "measures" else neutral
-                clf = clone(measures_pipe[-1])
+            if model.startswith("phcnn"):
+                clf, table = graders[model].named_steps["classifier"], prepared[model]
+                clf.fit(table["train"].X, y_train, groups=groups_train)
+                proba = lambda k: clf.predict_proba(table[k].X)  # noqa: E731
+            elif model in graders:  # the clinical graders and the landmark geometry: a forest or boosting
+                table = prepared[model]
+                clf = clone(table["train"].learner)
+                # one OpenMP thread: a few hundred rows, and threads that wait at barriers on a
+                # busy machine made boosting take minutes instead of seconds
                 with threadpool_limits(1):
-                    clf.fit(table["train"], y_train)
-                proba = lambda k: clf.predict_proba(table[k])  # noqa: E731
-            else:
-                if model == "geometry":   # the 49 landmarks the pipeline detects
-                    marks = {k: [c.landmarks for c in crops[k]] for k in data}
-                else:                     # "oracle": the generator's true landmarks, the ceiling
-                    marks = {k: [m[:, IBUG68_TO_49] for m in v[3]["landmarks"]] for k, v in data.items()}
+                    clf.fit(table["train"].X, y_train)
+                proba = lambda k: clf.predict_proba(table[k].X)  # noqa: E731
+            else:  # "oracle": the generator's true landmarks, the ceiling
+                marks = {k: [m[:, IBUG68_TO_49] for m in v[3]["landmarks"]] for k, v in data.items()}
                 feats = {k: np.array([asymmetry_features(m) for m in marks[k]]) for k in data}
                 clf = HistGradientBoostingClassifier(max_iter=200, class_weight="balanced",
                                                      random_state=args.seed)
-                # one OpenMP thread: a few hundred rows, and threads that wait at barriers on a
-                # busy machine made this fit take minutes instead of seconds
                 with threadpool_limits(1):
                     clf.fit(feats["train"], y_train)
                 proba = lambda k: clf.predict_proba(feats[k])  # noqa: E731
