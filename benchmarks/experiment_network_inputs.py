@@ -44,17 +44,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-# the identity benchmark's face-found mask and per-subject accuracy, so both score alike
-from bench_identity_generalisation import _face_found, _subject_scores  # noqa: E402
+# the identity benchmark's per-subject accuracy, so both score alike
+from bench_identity_generalisation import _subject_scores  # noqa: E402
 
 
-def _tracks(path, subjects_per_person, seed=0):
-    """Generate fold 1's clips and run the face detector once (cached: cropping variants reuse it)."""
-    if path.exists():
-        return joblib.load(path)
+def _clips(subjects_per_person, seed=0):
+    """Fold 1's clips of the identity benchmark's person split: ``{split: (X, y, groups, info)}``."""
     from sklearn.model_selection import KFold
 
-    from fnpgrade import make_palsy_clips, make_phcnn_pipeline
+    from fnpgrade import make_palsy_clips
     from fnpgrade.datasets.identities import real_faces
 
     bases = real_faces(None)
@@ -66,45 +64,35 @@ def _tracks(path, subjects_per_person, seed=0):
         return {f"{b.family}/{b.name}": b.image for b in bases if b.family in people}
 
     common = dict(clips_per_subject=7, return_info=True)
-    data = {"train": make_palsy_clips(n_subjects=subjects_per_person * len(train_people), faces=faces(train_people),
-                                      random_state=11, **common),
+    return {"train": make_palsy_clips(n_subjects=subjects_per_person * len(train_people),
+                                      faces=faces(train_people), random_state=11, **common),
             "seen": make_palsy_clips(n_subjects=3 * len(train_people), faces=faces(train_people),
                                      random_state=12, **common),
             "unseen": make_palsy_clips(n_subjects=4 * len(test_people), faces=faces(test_people),
                                        random_state=13, **common)}
-    detector = make_phcnn_pipeline(no_face="blank").named_steps["detector"]
-    out = {}
-    for name, (X, y, groups, info) in data.items():
-        tracks = detector.fit_transform(X)
-        found = _face_found(detector)
-        if not found.all():
-            print(f"{name}: {int((~found).sum())} clips without a detected face left out")
-        keep = np.flatnonzero(found)
-        out[name] = dict(tracks=[tracks[i] for i in keep], y=y[keep], groups=groups[keep],
-                         subject=info["subject"][keep], expression=info["expression"][keep])
-    joblib.dump(out, path)
-    return out
 
 
 def build(home, registration, subjects_per_person):
-    """Aligned crops and windows of fold 1's clips for one ``registration`` of the cropper (cached)."""
-    from fnpgrade import LandmarkROICropper, SequenceWindower
-    from fnpgrade.measures import FrameMeasures
+    """Aligned crops and windows of fold 1's clips for one ``registration`` of the cropper (cached), clips
+    without a detected face left out. The croppings share one face detection (a ``Pipeline`` memory under
+    ``home``)."""
+    from fnpgrade import make_phcnn_pipeline, preprocess_once
 
     stem = f"experiment_network_inputs_{subjects_per_person}"
     # clip crops carry their per-frame measures (for the "meas" variants); "_m": caches from before have none
     path = home / f"{stem}_{registration}{'_m' if registration == 'clip' else ''}.joblib"
     if path.exists():
         return joblib.load(path)
-    tracks = _tracks(home / f"{stem}_tracks.joblib", subjects_per_person)
-    cropper = LandmarkROICropper(align=True, registration=registration).fit()
+    pipe = make_phcnn_pipeline(no_face="blank", measures=registration == "clip",
+                               memory=str(home / f"{stem}_memory"))
+    pipe.set_params(cropper__align=True, cropper__registration=registration)
     out = {}
-    for name, d in tracks.items():
-        crops = cropper.transform(d["tracks"])
-        if registration == "clip":
-            crops = FrameMeasures().fit_transform(crops)
-        windows = SequenceWindower().fit_transform(crops)
-        out[name] = {**{k: v for k, v in d.items() if k != "tracks"}, "windows": windows}
+    for name, (X, y, groups, info) in _clips(subjects_per_person).items():
+        prepared = preprocess_once(pipe, X, y, groups)
+        if prepared.left_out:
+            print(f"{name}: {len(prepared.left_out)} clips without a detected face left out")
+        out[name] = dict(y=prepared.y, groups=prepared.groups, subject=info["subject"][prepared.kept],
+                         expression=info["expression"][prepared.kept], windows=prepared.X)
     joblib.dump(out, path)
     return out
 
