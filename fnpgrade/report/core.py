@@ -204,7 +204,7 @@ def make_report(pipe, video, *, mirrored=False, fps=None, window=None, card=None
     name = clip_name(video, 0) if not isinstance(video, (str, Path)) else str(video)
     read = _read_face(steps, video, name, fps, _window_length(steps, card, window))
     if any(isinstance(s, FaceMeasures) for _, s in steps):
-        graded = _grade_by_measures(pipe, steps, read, name, n_bootstrap, random_state)
+        graded = _grade_by_measures(pipe, read, name, n_bootstrap, random_state)
     else:
         graded = _grade_by_windows(pipe, read, n_bootstrap, random_state)
     grade, measurement = graded["grade"], graded["measurement"]
@@ -272,18 +272,19 @@ def _stretch_seconds(read, spans):
                      for s in spans])
 
 
-def _grade_by_measures(pipe, steps, read, name, n_bootstrap, random_state):
+def _grade_by_measures(pipe, read, name, n_bootstrap, random_state):
     """The clinical grader: the whole video graded exactly as ``fnpgrade predict`` and ``pipe.predict`` do, and
     each stretch of about 2 s against the same rest face (when the asymmetry shows)."""
     from ..measures import FaceMeasures, video_features
 
     track, rate = read["track"], read["rate"]
-    measures_at = next(k for k, (_, s) in enumerate(steps) if isinstance(s, FaceMeasures))
+    measures_at = next(k for k, (_, s) in enumerate(pipe.steps) if isinstance(s, FaceMeasures))
     tail = pipe[measures_at + 1:]
     # the steps between the detector and the measures, as at prediction; the measures step's whole measurement
     # (not only its row of features): the report reads its frames, side and regions
     Xt = pipe[1:measures_at].transform([track])
-    measurement = steps[measures_at][1].measure(Xt[0])
+    measures_step = pipe.steps[measures_at][1]
+    measurement = measures_step.measure(Xt[0])
     if measurement is None:
         raise ValueError(f"{name}: no frame of the video has landmarks; nothing to grade.")
     features = video_features(measurement)[None]
@@ -304,12 +305,12 @@ def _grade_by_measures(pipe, steps, read, name, n_bootstrap, random_state):
     resamples = np.stack([video_features(measurement, rng.integers(0, n, n))
                           for _ in range(min(int(n_bootstrap), 200))])
     seconds = _stretch_seconds(read, spans)
-    classes = [str(c) for c in steps[-1][1].classes_]
+    classes = [str(c) for c in pipe.steps[-1][1].classes_]
     grade = grade_over_time(proba, classes, seconds, random_state=random_state, overall=overall,
                             resampled=tail.predict_proba(resamples))
     return {"grade": grade, "measurement": measurement, "whole_clip": Xt[0], "spans": spans, "length": length,
             "seconds": seconds, "by_windows": False,
-            "explain": {"tail": tail, "features": features, "names": steps[measures_at][1].get_feature_names_out()}}
+            "explain": {"tail": tail, "features": features, "names": measures_step.get_feature_names_out()}}
 
 
 def _grade_by_windows(pipe, read, n_bootstrap, random_state):
