@@ -256,6 +256,7 @@ def run(args):
         cache = tempfile.TemporaryDirectory(prefix="fnpgrade-identity-")
         graders = _graders(args, models, cache.name)
         plain = [m for m in graders if not m.endswith("+neutral")]
+        neutral = [m for m in graders if m.endswith("+neutral")]
         prepared, no_face = {m: {} for m in graders}, {}
         for k in list(data):
             # every grader finds the faces once (the shared cache); Haar misses a few synthetic faces (one
@@ -270,7 +271,6 @@ def run(args):
             no_face[k] = int((~kept).sum())
             data[k] = _subset(data[k], kept)
             X, y, groups, info = data[k]
-            neutral = [m for m in graders if m.endswith("+neutral")]
             if neutral:
                 # each person's neutral face (the middle frame of their rest clip) in front of every clip
                 with_rest = with_neutral_frame(X, info["subject"], info["expression"] == "rest")

@@ -78,19 +78,19 @@ def main(argv=None):
     parser.add_argument("--out", default="predict_video")
     args = parser.parse_args(argv)
 
-    folder = tempfile.TemporaryDirectory(prefix="fnpgrade-bench-")
+    tmp = tempfile.TemporaryDirectory(prefix="fnpgrade-bench-")
+    folder = Path(tmp.name)
     if args.long_minutes:
         from bench_long_video import write_long_video
 
-        video = str(write_long_video(Path(folder.name) / "long.mp4", args.long_minutes * 60))
+        video = str(write_long_video(folder / "long.mp4", args.long_minutes * 60))
     else:
         video = str(pyfeat_media(VIDEO))
     capture = cv2.VideoCapture(video)
     n_frames, rate = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), capture.get(cv2.CAP_PROP_FPS)
     capture.release()
     length = n_frames / rate
-    with folder:
-        folder = folder.name
+    with tmp:
         models = train_models(folder)
         commands = {}
         for name, model in models.items():
@@ -99,7 +99,7 @@ def main(argv=None):
             if args.long_minutes:
                 continue
             commands[f"report, {name}"] = [sys.executable, "-m", "fnpgrade", "report", "--model", str(model), video,
-                                           "--out", str(Path(folder) / f"{len(commands)}.html"), "--quiet"]
+                                           "--out", str(folder / f"{len(commands)}.html"), "--quiet"]
         times = {name: [] for name in commands}
         memory, grades = {}, {}
         for _ in range(args.runs):  # in turn: a busy spell slows every command alike
