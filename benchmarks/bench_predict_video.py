@@ -20,6 +20,8 @@ rates agree, not how well the reference grader grades (see
 ``--long-minutes`` grades a synthetic 1080p 30 fps video of that length instead
 (``bench_long_video.py``'s: a real face photo moving over a background), with
 ``fnpgrade predict`` only: how time and memory grow with a long recording.
+``--held`` adds the baseline of a long video: every frame's crops held in
+memory (``FNPGRADE_CROP_MEMORY_MB`` lifted) instead of re-read from the file.
 
 Writes ``benchmarks/results/predict_video.json`` (``--out``).
 """
@@ -39,12 +41,15 @@ from pathlib import Path
 from _common import machine, markdown_table, write_json
 
 VIDEO = "WolfgangLanger_Pexels.mp4"
+#: A crop-memory budget no video reaches (MiB): every crop held, as before re-reading.
+HELD_MB = 10 ** 6
 
 
-def run_once(command):
-    """Wall seconds, peak RSS (MB) and stdout of one command in a fresh process."""
+def run_once(command, env=None):
+    """Wall seconds, peak RSS (MB) and stdout of one command in a fresh process (``env``: extra variables)."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                               env={**os.environ, **(env or {})})
     out = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
@@ -75,6 +80,9 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--long-minutes", type=float, default=None,
                         help="grade a synthetic 1080p 30 fps video this long instead (predict only)")
+    parser.add_argument("--held", action="store_true",
+                        help="with --long-minutes, also grade every frame with all crops held in memory (the "
+                             "baseline the re-reading of fnpgrade.preprocessing.reread bounds)")
     parser.add_argument("--out", default="predict_video")
     args = parser.parse_args(argv)
 
@@ -92,11 +100,15 @@ def main(argv=None):
     length = n_frames / rate
     with tmp:
         models = train_models(folder)
-        commands = {}
+        commands, environments = {}, {}
         for name, model in models.items():
             commands[f"predict, {name}"] = [sys.executable, "-m", "fnpgrade", "predict", str(model), video,
                                             "--json", "--quiet"]
             if args.long_minutes:
+                if args.held and name.startswith("every"):  # the baseline: every crop held in memory
+                    held = f"predict, {name}, crops held (FNPGRADE_CROP_MEMORY_MB={HELD_MB})"
+                    commands[held] = commands[f"predict, {name}"]
+                    environments[held] = {"FNPGRADE_CROP_MEMORY_MB": str(HELD_MB)}
                 continue
             commands[f"report, {name}"] = [sys.executable, "-m", "fnpgrade", "report", "--model", str(model), video,
                                            "--out", str(folder / f"{len(commands)}.html"), "--quiet"]
@@ -104,7 +116,7 @@ def main(argv=None):
         memory, grades = {}, {}
         for _ in range(args.runs):  # in turn: a busy spell slows every command alike
             for name, command in commands.items():
-                seconds, rss, out = run_once(command)
+                seconds, rss, out = run_once(command, environments.get(name))
                 times[name].append(seconds)
                 memory[name] = max(memory.get(name, 0.0), rss)
                 if name.startswith("predict"):

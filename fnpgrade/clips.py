@@ -8,11 +8,14 @@ float32) until the network's first layer.
 
 from __future__ import annotations
 
+import abc
+from contextlib import closing
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["RegionClip", "WindowedClip", "FACE_SIZE", "ROI_SIZE", "N_LANDMARKS"]
+__all__ = ["RegionClip", "WindowedClip", "LazyFrames", "frames_at", "take_frames", "FACE_SIZE", "ROI_SIZE",
+           "N_LANDMARKS"]
 
 #: The paper's face crop side, in pixels.
 FACE_SIZE = 128
@@ -22,7 +25,92 @@ ROI_SIZE = (40, 120)
 N_LANDMARKS = 49
 
 
+class LazyFrames(abc.ABC):
+    """A ``(T, H, W, 3)`` uint8 stack of frames made when they are read, not held.
+
+    The face crops of a long video do not fit in memory (196 KB a frame at
+    256 px: 3.5 GB for ten minutes at 30 fps). Past a budget the detector keeps
+    each frame's recipe instead (:class:`~fnpgrade.preprocessing.reread.ReReadCrops`:
+    the video, the frame's position, its box) and the landmark step composes
+    its warps on top (:class:`~fnpgrade.preprocessing.reread.WarpedFrames`);
+    the pixels are made again, exactly as they were first made, when a step
+    reads them. Reading goes forward through the video, so steps read many
+    frames at once (:func:`frames_at`, ``stack[indices]``), never one by one
+    in a loop.
+
+    Indexing returns ndarrays (``stack[t]`` one frame, ``stack[indices]`` a
+    stack); ``np.asarray(stack)`` makes every frame. Subclasses implement
+    ``shape``, ``_iter_sorted(indices)`` (yield ``(i, frame)`` for each of
+    the sorted, unique ``indices``, in one pass, in any order) and
+    ``take(indices)`` (a lazy subset).
+    """
+
+    dtype = np.dtype(np.uint8)
+    ndim = 4
+
+    @property
+    @abc.abstractmethod
+    def shape(self):
+        """``(T, H, W, 3)``."""
+
+    def __len__(self):
+        return self.shape[0]
+
+    def _positions(self, key):
+        return np.arange(len(self))[key]
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            with closing(self._iter_sorted(np.array([self._positions(key)]))) as made:
+                return next(made)[1]
+        positions = np.asarray(self._positions(key))
+        wanted = positions.ravel()
+        out = np.empty((len(wanted),) + tuple(self.shape[1:]), np.uint8)
+        unique, first, slots = np.unique(wanted, return_index=True, return_inverse=True)
+        slot = {int(i): u for u, i in enumerate(unique)}
+        for i, frame in self._iter_sorted(unique):  # written in place: no second copy (a subset's frames may come
+            out[first[slot[i]]] = frame             # in the video's order, not the subset's)
+        for k, u in enumerate(slots):  # repeated indices copy their first
+            if k != first[u]:
+                out[k] = out[first[u]]
+        return out.reshape(positions.shape + tuple(self.shape[1:]))  # (W, L) indices give (W, L, H, W, 3)
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[:]
+        return out if dtype is None else out.astype(dtype)
+
+    def __iter__(self):
+        for _, frame in self._iter_sorted(np.arange(len(self))):
+            yield frame
+
+    @abc.abstractmethod
+    def _iter_sorted(self, indices):
+        """Yield ``(i, frame)`` for each of the sorted, unique ``indices``, in one pass, in any order."""
+
+    @abc.abstractmethod
+    def take(self, indices):
+        """A lazy stack of the frames ``indices`` (ints or a boolean mask)."""
+
+
+def frames_at(stack, indices):
+    """Yield ``(i, stack[i])`` for the sorted ``indices``, reading a :class:`LazyFrames` in one pass (then in the
+    order its frames come, which for a subset taken out of order is not that of ``indices``)."""
+    indices = np.asarray(indices, dtype=int)
+    if isinstance(stack, LazyFrames):
+        yield from stack._iter_sorted(indices)
+    else:
+        for i in indices:
+            yield int(i), stack[i]
+
+
+def take_frames(stack, frames):
+    """``stack[frames]``, lazy for a :class:`LazyFrames` (nothing is read)."""
+    return stack.take(frames) if isinstance(stack, LazyFrames) else stack[frames]
+
+
 def _check_uint8_stack(name, array, ndim, source):
+    if isinstance(array, LazyFrames):
+        return array
     array = np.asarray(array)
     if array.ndim != ndim or array.shape[-1] != 3:
         raise ValueError(
@@ -133,7 +221,8 @@ class RegionClip:
             return None if a is None else a[frames]
 
         return RegionClip(
-            face=self.face[frames], brow=self.brow[frames], mouth=self.mouth[frames],
+            face=take_frames(self.face, frames), brow=take_frames(self.brow, frames),
+            mouth=take_frames(self.mouth, frames),
             landmarks=self.landmarks[frames], face_landmarks=take(self.face_landmarks),
             found=self.found[frames], source=self.source, measures=take(self.measures), occluded=take(self.occluded),
         )

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-__all__ = ["read_clip", "iter_frames", "ClipRef", "describe_source", "as_clip_array", "VIDEO_EXTENSIONS",
+__all__ = ["read_clip", "iter_frames", "frames_of", "ClipRef", "describe_source", "as_clip_array", "VIDEO_EXTENSIONS",
            "IMAGE_EXTENSIONS"]
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
@@ -146,7 +147,7 @@ def _read_image(path):
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def _iter_folder(folder):
+def _iter_folder(folder, keep=None):
     names = _list_images(folder)
     if not names:
         raise ValueError(
@@ -154,7 +155,10 @@ def _iter_folder(folder):
             "point at a folder of frames or at a video file."
         )
     shape = None
-    for name in names:
+    for i, name in enumerate(names):
+        if keep is not None and i not in keep:
+            yield None
+            continue
         frame = _read_image(os.path.join(folder, name))
         if shape is None:
             shape = frame.shape
@@ -166,7 +170,9 @@ def _iter_folder(folder):
         yield frame
 
 
-def _iter_video(path, fps):
+def _iter_video(path, fps, keep=None):
+    """The video's frames (resampled to ``fps``); ``None`` in place of those not in ``keep`` (decoded, not
+    converted: the next frame needs them decoded)."""
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise ValueError(f"{path}: OpenCV could not open the video (corrupt, empty or unsupported codec); "
@@ -187,11 +193,16 @@ def _iter_video(path, fps):
             if not ok:
                 break
             if step is None or index + 1e-6 >= next_tick:
+                if step is not None:
+                    next_tick += step
+                if keep is not None and n_yielded not in keep:
+                    n_yielded += 1
+                    yield None
+                    index += 1
+                    continue
                 ok, frame = capture.retrieve()
                 if not ok or frame is None:
                     break
-                if step is not None:
-                    next_tick += step
                 n_yielded += 1
                 yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
             index += 1
@@ -241,6 +252,51 @@ def iter_frames(source, fps=None):
         return
     clip = as_clip_array(source, describe_source(source))
     yield from clip
+
+
+def frames_of(source, indices, fps=None):
+    """Yield ``(i, frame)`` for the frames ``indices`` of a clip, in the clip's order, stopping after the last.
+
+    The frames are those :func:`iter_frames` yields at the same ``fps`` (the
+    same decoder, the same resampling); the others are decoded but not
+    converted (a video) or not read at all (a frame folder). An index past the
+    clip's end is simply not yielded.
+
+    Parameters
+    ----------
+    source : ndarray, str, path-like or ClipRef
+    indices : iterable of int
+        Frame positions among the frames :func:`iter_frames` would yield.
+    fps : float, optional
+        As for :func:`iter_frames`.
+
+    Yields
+    ------
+    i : int
+    frame : ndarray of uint8, shape (H, W, 3)
+    """
+    wanted = {int(i) for i in indices}
+    if not wanted:
+        return
+    last = max(wanted)
+    if isinstance(source, ClipRef):
+        start = source.start or 0
+        stop = last + 1 if source.stop is None else min(source.stop - start, last + 1)
+        rate = source.fps if source.fps is not None else fps
+        for i, frame in frames_of(source.path, {i + start for i in wanted if i < stop}, fps=rate):
+            yield i - start, frame
+        return
+    if isinstance(source, (str, os.PathLike)) and Path(source).exists() and not (
+            Path(source).is_file() and Path(source).suffix.lower() in IMAGE_EXTENSIONS):
+        frames = _iter_folder(Path(source), wanted) if Path(source).is_dir() else _iter_video(Path(source), fps, wanted)
+    else:  # a single image, an array, or a path whose error iter_frames names
+        frames = iter_frames(source, fps=fps)
+    with closing(frames):
+        for i, frame in enumerate(frames):
+            if i in wanted:
+                yield i, frame
+            if i >= last:
+                return
 
 
 def read_clip(source, fps=None):

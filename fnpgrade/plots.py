@@ -382,9 +382,11 @@ def roi_montage(region_clip, path=None, max_frames=8, landmarks=True, title=None
                             right=1 - 0.05 / width, top=1 - top_h / height, bottom=legend_h / height,
                             wspace=gap_w / ((face_w + roi_w) / 2), hspace=label_h / face_w)
     roi_h = (face_w - roi_gap) / 2
+    # each stack read once (a long video's frames are made again from the file when read)
+    images = {key: getattr(region_clip, key)[frames] for key in ("face", "brow", "mouth")}
     for row, t in enumerate(frames):
         ax = fig.add_subplot(grid[row, 0])
-        ax.imshow(region_clip.face[t])
+        ax.imshow(images["face"][row])
         if landmarks and region_clip.face_landmarks is not None and np.all(np.isfinite(region_clip.face_landmarks[t])):
             for name, (lo, hi, color) in groups.items():
                 pts = region_clip.face_landmarks[t, lo:hi]
@@ -396,7 +398,7 @@ def roi_montage(region_clip, path=None, max_frames=8, landmarks=True, title=None
         inner = grid[row, 1].subgridspec(2, 1, hspace=roi_gap / roi_h)
         for k, (key, name) in enumerate((("brow", "eye-brow ROI"), ("mouth", "mouth ROI"))):
             sub = fig.add_subplot(inner[k])
-            sub.imshow(getattr(region_clip, key)[t], aspect="auto")
+            sub.imshow(images[key][row], aspect="auto")
             if row == 0:  # once, as column headings: per row they would sit on the crop above
                 sub.set_title(name, fontsize=6, pad=2)
             sub.axis("off")

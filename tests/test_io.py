@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fnpgrade.io import ClipRef, iter_frames, read_clip, write_video
+from fnpgrade.io import ClipRef, frames_of, iter_frames, read_clip, write_video
 
 
 def _moving_square_frames(n=30, size=(96, 128)):
@@ -105,3 +105,26 @@ def test_iter_frames_streams_one_frame_at_a_time(tmp_path):
     first = next(frames)
     assert first.shape == (96, 128, 3)
     assert sum(1 for _ in frames) == 11
+
+
+@pytest.mark.parametrize("kind", ["video", "video at 6 fps", "folder", "span of a video", "array"])
+def test_frames_of_gives_the_frames_iter_frames_gives(tmp_path, kind):
+    """The frames a re-read asks for are those the first read saw: same decoder, same resampling, same span."""
+    frames = _moving_square_frames(n=30)
+    fps = 6 if kind == "video at 6 fps" else None
+    if kind == "folder":
+        for i, frame in enumerate(frames):
+            cv2.imwrite(str(tmp_path / f"{i}.png"), frame)
+        source = str(tmp_path)
+    elif kind == "array":
+        source = frames
+    else:
+        source = str(write_video(tmp_path / "clip.avi", frames, fps=30))
+        if kind == "span of a video":
+            source = ClipRef(source, start=3, stop=20, fps=10)
+    every = list(iter_frames(source, fps=fps))
+    wanted = [0, 2, len(every) - 1, len(every) + 4]  # the last one is past the end: not yielded
+    got = list(frames_of(source, wanted, fps=fps))
+    assert [i for i, _ in got] == wanted[:3]
+    for i, frame in got:
+        np.testing.assert_array_equal(frame, every[i])

@@ -64,7 +64,7 @@ def frame_measures(face, landmarks, flow=None):
     boxes = region_boxes(median)
     face_box = (*median.min(axis=0), *median.max(axis=0))
     rows = np.flatnonzero(known)
-    grey = np.stack([cv2.cvtColor(np.ascontiguousarray(face[t]), cv2.COLOR_RGB2GRAY) for t in rows])
+    grey = np.stack([cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY) for image in face[rows]])
     out[known, -1] = eye_aperture_gap(landmarks[known])
     out[:, 2:-1:4] = 1.0  # the first frame, and frames without landmarks: ratio of two equal (zero) movements
     if len(rows) < 2:

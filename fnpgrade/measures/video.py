@@ -301,8 +301,9 @@ def measure_video(face, landmarks, rest="auto", flow=None, max_frames=32):
     eye_change = {side: np.zeros(len(others)) for side in SIDES}
     if len(others):
         face_box = (*rest_points.min(axis=0), *rest_points.max(axis=0))
-        grey = np.stack([cv2.cvtColor(np.ascontiguousarray(face[t]), cv2.COLOR_RGB2GRAY)
-                         for t in np.r_[rest_index, others]])
+        # one read of the measured frames (a long video's are made again from the file: reread.py)
+        grey = np.stack([cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+                         for image in face[np.r_[rest_index, others]]])
         boxes = {**region_boxes(rest_points), "commissure": commissure_boxes(rest_points)}
         displacement, change = region_excursions(grey, boxes, flow or DISFlow(),
                                                  face_box=face_box, pairs=[(0, k) for k in range(1, len(grey))])

@@ -26,11 +26,13 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ..config import crop_memory_budget
 from ..io import IMAGE_EXTENSIONS, ClipRef, as_clip_array, describe_source, iter_frames
 from .base import ClipTransformer
 from .detectors import (DETECTOR_BACKENDS, DetectorBackend, DlibHOGDetector, HaarDetector, SFDDetector,
                         detect_rotated, get_detector_backend, loaded_detector, verify_face)
-from .geometry import box_iou, crop_square, interpolate_missing
+from .geometry import box_iou, crop_square, face_square, interpolate_missing, square_bounds
+from .reread import ReReadCrops, rereadable
 from .track import FaceTrack
 
 __all__ = ["FaceTrack", "FaceDetector", "DetectorBackend", "HaarDetector", "DlibHOGDetector", "SFDDetector",
@@ -468,6 +470,7 @@ class FaceDetector(ClipTransformer):
         tracking = _Tracking()
         shape = None
         n_read = 0
+        reread = self._rereads(source)  # too many crops to hold: cut them again from the file when read
         for t, frame in enumerate(self._frames(source, name)):
             n_read += 1
             if progress is not None:
@@ -495,13 +498,20 @@ class FaceDetector(ClipTransformer):
                 continue
             found.append(True)
             boxes.append(box)
-            crop, cbox = self._crop(frame, box)
+            crop, cbox = (None, self._crop_box(box)) if reread else self._crop(frame, box)
             crops.append(crop)
             crop_boxes.append(cbox)
         if n_read == 0:
             raise ValueError(f"{name}: the clip has no frames; remove it or supply frames.")
         report = self._read_report(source, name, n_read, found, tracking)
-        return self._finish(source, name, crops, boxes, crop_boxes, np.array(found), shape, report)
+        return self._finish(source, name, crops, boxes, crop_boxes, np.array(found), shape, report, reread)
+
+    def _rereads(self, source):
+        """Whether the clip's crops would exceed :func:`~fnpgrade.config.crop_memory_budget` (a file only)."""
+        if not rereadable(source):
+            return False
+        n = _estimated_frames(source, self.fps)
+        return n is not None and n * self.crop_size ** 2 * 3 > crop_memory_budget()
 
     def _locate(self, backend, frame, scale, min_side, tracking):
         """The verified face box in ``frame`` (source pixels), or None; advances ``tracking``.
@@ -583,11 +593,12 @@ class FaceDetector(ClipTransformer):
         return candidates[best] if overlap[best] > 0.3 else None
 
     def _crop(self, frame, box):
-        side = self.crop_margin * max(box[2] - box[0], box[3] - box[1])
-        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-        return crop_square(frame, cx, cy, side, self.crop_size)
+        return crop_square(frame, *face_square(box, self.crop_margin), self.crop_size)
 
-    def _finish(self, source, name, crops, boxes, crop_boxes, found, shape, report):
+    def _crop_box(self, box):
+        return square_bounds(*face_square(box, self.crop_margin), self.crop_size)
+
+    def _finish(self, source, name, crops, boxes, crop_boxes, found, shape, report, reread=False):
         boxes = np.array(boxes, dtype=float)
         crop_boxes = np.array(crop_boxes, dtype=float)
         n_read, n_found = report["n_frames_read"], report["n_found"]
@@ -605,7 +616,11 @@ class FaceDetector(ClipTransformer):
             boxes, crop_boxes, found, frame_index = boxes[index], crop_boxes[index], found[index], index
             report["n_dropped"] = int(n_read - len(index))
             report["n_frames"] = int(len(index))
-        if not found.all():  # bridged gaps: boxes from the detections on both sides, crops from a second read
+        if not found.all() and reread:  # bridged gaps: boxes from the detections on both sides
+            boxes = interpolate_missing(boxes, found)
+            crop_boxes[~found] = [self._crop_box(box) for box in boxes[~found]]
+            report["n_interpolated"] = int((~found).sum())
+        elif not found.all():  # ... and their crops from a second read
             boxes = interpolate_missing(boxes, found)
             todo = {int(frame_index[i]): i for i in np.flatnonzero(~found)}
             for t, frame in enumerate(self._frames(source, name)):
@@ -617,7 +632,9 @@ class FaceDetector(ClipTransformer):
                                  "interpolated boxes (the video decodes differently on a second read). Use "
                                  "FaceDetector(missing='drop'), or extract the frames to a folder.")
             report["n_interpolated"] = int((~found).sum())
-        track = FaceTrack(crops=_stack_releasing(crops), boxes=boxes, crop_boxes=crop_boxes, found=found,
+        crops = (ReReadCrops(source, self.fps, frame_index, boxes, self.crop_margin, self.crop_size, name) if reread
+                 else _stack_releasing(crops))
+        track = FaceTrack(crops=crops, boxes=boxes, crop_boxes=crop_boxes, found=found,
                           frame_index=frame_index, n_frames_read=n_read, frame_size=shape, source=name,
                           backend=self.backend)
         return track, report

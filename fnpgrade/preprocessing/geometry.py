@@ -19,7 +19,7 @@ import numpy as np
 
 from .landmarks import BROW_49, EYE_49, LEFT_EYE_49, MOUTH_49, NOSE_49, RIGHT_EYE_49
 
-__all__ = ["apply_affine", "similarity_to", "crop_square", "box_iou", "detector_box_to_dlib", "region_transforms",
+__all__ = ["apply_affine", "similarity_to", "crop_square", "square_bounds", "face_square", "box_iou", "detector_box_to_dlib", "region_transforms",
            "interpolate_missing", "RIGID_49", "REGISTRATIONS"]
 
 #: Positions in the 49 of the points facial expressions move least: the four eye
@@ -96,26 +96,43 @@ def crop_square(frame, cx, cy, side, out_size):
     ``x = x0 + (u + 0.5) * (x1 - x0) / out_size - 0.5``.
     """
     height, width = frame.shape[:2]
-    scale = side / out_size
-    if scale > 1.5:
-        side_i = max(1, int(round(side)))
-        x0, y0 = int(round(cx - side_i / 2)), int(round(cy - side_i / 2))
-        x1, y1 = x0 + side_i, y0 + side_i
+    square = square_bounds(cx, cy, side, out_size)
+    if side / out_size > 1.5:
+        x0, y0, x1, y1 = (int(v) for v in square)
         sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
         if sx0 >= sx1 or sy0 >= sy1:
-            return np.zeros((out_size, out_size, 3), np.uint8), np.array([x0, y0, x1, y1], float)
+            return np.zeros((out_size, out_size, 3), np.uint8), square
         region = frame[sy0:sy1, sx0:sx1]
         if (sx0, sy0, sx1, sy1) != (x0, y0, x1, y1):
             region = cv2.copyMakeBorder(region, sy0 - y0, y1 - sy1, sx0 - x0, x1 - sx1, cv2.BORDER_CONSTANT,
                                         value=(0, 0, 0))
-        crop = cv2.resize(region, (out_size, out_size), interpolation=cv2.INTER_AREA)
-        return crop, np.array([x0, y0, x1, y1], float)
-    x0, y0 = cx - side / 2, cy - side / 2
+        return cv2.resize(region, (out_size, out_size), interpolation=cv2.INTER_AREA), square
+    scale = side / out_size
+    x0, y0 = square[:2]
     # u = (x + 0.5 - x0) / scale - 0.5
     matrix = np.array([[1 / scale, 0, (0.5 - x0) / scale - 0.5], [0, 1 / scale, (0.5 - y0) / scale - 0.5]])
     crop = cv2.warpAffine(frame, matrix, (out_size, out_size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
-    return crop, np.array([x0, y0, x0 + side, y0 + side], float)
+    return crop, square
+
+
+def square_bounds(cx, cy, side, out_size):
+    """The square :func:`crop_square` cuts, ``(x0, y0, x1, y1)``, without cutting it.
+
+    Large reductions (by more than 1.5) cut whole pixels (area averaging
+    needs them); smaller ones sample the exact square.
+    """
+    if side / out_size > 1.5:
+        side_i = max(1, int(round(side)))
+        x0, y0 = int(round(cx - side_i / 2)), int(round(cy - side_i / 2))
+        return np.array([x0, y0, x0 + side_i, y0 + side_i], float)
+    x0, y0 = cx - side / 2, cy - side / 2
+    return np.array([x0, y0, x0 + side, y0 + side], float)
+
+
+def face_square(box, margin):
+    """Centre and side of the square around a face box ``(x0, y0, x1, y1)``: ``margin`` times its longer side."""
+    return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, margin * max(box[2] - box[0], box[3] - box[1])
 
 
 def box_iou(box, boxes):

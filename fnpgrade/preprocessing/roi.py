@@ -33,12 +33,11 @@ from __future__ import annotations
 import os
 from numbers import Integral, Real
 
-import cv2
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..clips import RegionClip
+from ..clips import LazyFrames, RegionClip, frames_at
 from ..utils import check_clip_list, clip_name
 from .backend import loaded_backend
 from .base import ClipTransformer
@@ -46,6 +45,7 @@ from .geometry import (REGISTRATIONS, RIGID_49, apply_affine, detector_box_to_dl
                        region_transforms, similarity_to)
 from .landmarks import LANDMARK_BACKENDS, get_landmark_backend, to_49
 from .occlusion import hand_near_face, occluded_frames
+from .reread import WarpedFrames
 from .track import FaceTrack
 
 # The geometry (region_transforms, apply_affine, similarity_to, RIGID_49...) lives in
@@ -223,10 +223,10 @@ class LandmarkROICropper(ClipTransformer):
         boxes = track.to_crop(detector_box_to_dlib(track.boxes, track.backend).reshape(n, 2, 2)).reshape(n, 4)
         points = np.full((n, 49, 2), np.nan)
         hand = np.full(n, np.nan)
-        for t in np.flatnonzero(track.found):
-            in_crop = backend.predict(track.crops[t], boxes[t])
-            points[t] = to_49(track.to_source(in_crop, int(t)))
-            hand[t] = hand_near_face(track.crops[t], in_crop)
+        for t, crop in frames_at(track.crops, np.flatnonzero(track.found)):
+            in_crop = backend.predict(crop, boxes[t])
+            points[t] = to_49(track.to_source(in_crop, t))
+            hand[t] = hand_near_face(crop, in_crop)
         # a backend may find no face in a detector's box (NaN points): such a frame is not landmarked
         known = track.found & np.isfinite(points).all(axis=(1, 2))
         report["n_landmarked"] = int(known.sum())
@@ -246,14 +246,11 @@ class LandmarkROICropper(ClipTransformer):
         for key, size in (("face", (self.face_size, self.face_size)), ("brow", (roi_h, roi_w)),
                           ("mouth", (roi_h, roi_w))):
             m = geometry[key]
-            frames = np.empty((n, size[0], size[1], 3), np.uint8)
-            for t in range(n):
-                linear = m[t, :, :2] * scale[t]
-                offset = m[t, :, :2] @ shift[t] + m[t, :, 2]
-                frames[t] = cv2.warpAffine(track.crops[t], np.hstack([linear, offset[:, None]]), (size[1], size[0]),
-                                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                                           borderValue=(0, 0, 0))
-            outputs[key] = frames
+            maps = np.stack([np.hstack([m[t, :, :2] * scale[t], (m[t, :, :2] @ shift[t] + m[t, :, 2])[:, None]])
+                             for t in range(n)])
+            frames = WarpedFrames(track.crops, maps, size)
+            # crops held in memory give crops held in memory; re-read ones stay recipes (see reread.py)
+            outputs[key] = frames if isinstance(track.crops, LazyFrames) else np.asarray(frames)
         clip = RegionClip(face=outputs["face"], brow=outputs["brow"], mouth=outputs["mouth"], landmarks=points,
                           face_landmarks=apply_affine(geometry["face"], points), found=known, source=name,
                           occluded=occluded)

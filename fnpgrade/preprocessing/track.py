@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..clips import LazyFrames, take_frames
+
 __all__ = ["FaceTrack"]
 
 
@@ -18,10 +20,13 @@ class FaceTrack:
 
     Parameters
     ----------
-    crops : ndarray of uint8, shape (T, S, S, 3)
+    crops : ndarray of uint8, shape (T, S, S, 3), or LazyFrames
         Square RGB crops centred on the face with a margin (``S`` is the
         detector's ``crop_size``). Parts of a crop outside the source frame are
-        black (padded, never shifted).
+        black (padded, never shifted). For a video whose crops would not fit
+        :func:`~fnpgrade.config.crop_memory_budget`, a
+        :class:`~fnpgrade.preprocessing.reread.ReReadCrops` that cuts them again
+        when read (index it like the array; read many frames at once).
     boxes : ndarray of float, shape (T, 4)
         Face box ``(x0, y0, x1, y1)`` per frame in source-frame pixels: detected
         where ``found`` is True, interpolated from neighbouring frames where it
@@ -72,7 +77,7 @@ class FaceTrack:
 
     def __post_init__(self):
         where = self.source or "FaceTrack"
-        crops = np.asarray(self.crops)
+        crops = self.crops if isinstance(self.crops, LazyFrames) else np.asarray(self.crops)
         if crops.ndim != 4 or crops.shape[-1] != 3 or crops.shape[1] != crops.shape[2] or crops.dtype != np.uint8:
             raise ValueError(f"{where}: 'crops' must be uint8 of shape (T, S, S, 3); got {crops.dtype} {crops.shape}.")
         n = len(crops)
@@ -129,7 +134,7 @@ class FaceTrack:
 
     def select(self, frames):
         """A new track with only the given frame indices (or boolean mask)."""
-        return FaceTrack(crops=self.crops[frames], boxes=self.boxes[frames], crop_boxes=self.crop_boxes[frames],
+        return FaceTrack(crops=take_frames(self.crops, frames), boxes=self.boxes[frames], crop_boxes=self.crop_boxes[frames],
                          found=self.found[frames], frame_index=self.frame_index[frames],
                          n_frames_read=self.n_frames_read, frame_size=self.frame_size, source=self.source,
                          backend=self.backend, blank=self.blank)
