@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip setuptools wheel
 	$(PY) -m pip install $(TORCH_SPEC)
-	$(PY) -m pip install -e ".[dev,scale]"
+	$(PY) -m pip install -e ".[dev,scale,onnx]"
 	# face-alignment is optional (the "fan" backend); install it without its
 	# opencv-python dependency so the headless OpenCV wheel stays the only cv2.
 	$(PY) -m pip install --no-deps "face-alignment>=1.4"

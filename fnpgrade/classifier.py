@@ -26,7 +26,6 @@ from sklearn.utils.validation import check_is_fitted
 from .nn.callbacks import (BatchNormRecalibration, BestInMemory, PolynomialDecay, RunLoss, RunLRScheduler,
                            checkpoint_callbacks, window_accuracy)
 from .nn.data import WindowDataset, WindowLoader
-from .nn.layers import folded_copy
 from .nn.registry import ARCHITECTURES, build_network
 from .nn.runtime import Runtime
 from .nn.seeding import derived_seed, forked_torch_rng, seed_torch
@@ -446,20 +445,13 @@ class PHCNNClassifier(NeuralNetClassifier):
         if isinstance(dataset, WindowDataset) and self.measures:
             dataset.check_measures(getattr(self, "n_measures_", None))
         with self.runtime_.threads():
-            # skorch only lets initialize_* set torch modules; this copy lives for one call
-            if self.runtime_.fuse_batchnorm:
-                self.__dict__["_inference_module"] = self._fused_module()
+            # skorch only lets initialize_* set torch modules; this copy (or ORT module) lives for one call
+            self.__dict__["_inference_module"] = self.runtime_.prediction_module(self.module_, self._device())
             try:
                 proba = super().predict_proba(dataset)
             finally:
                 self.__dict__.pop("_inference_module", None)
         return dataset, proba
-
-    def _fused_module(self):
-        """An eval-mode copy of ``module_`` with batch norm folded in; under skorch's ``compile=True``, of the eager
-        network inside the wrapper (a copy of the wrapper would call the unfolded original)."""
-        return folded_copy(getattr(self.module_, "_orig_mod", self.module_),
-                           channels_last=self.runtime_.uses_channels_last(self._device()))
 
     def predict_windows(self, X):
         """Class probabilities of every window of each clip of ``X`` (a list of WindowedClip).

@@ -222,6 +222,9 @@ def build_parser():
     predict.add_argument("--per-window", action="store_true",
                          help="also show each window's probabilities, with its time in the video (seconds)")
     predict.add_argument("--device", default=None, help="run the network on this device (default: the model's)")
+    predict.add_argument("--engine", choices=("torch", "onnxruntime"), default=None,
+                         help="what computes the network's predictions on the CPU (default: the model's, torch); "
+                              "onnxruntime: faster, needs the onnx extra (docs/performance.md)")
     predict.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_face_args(predict, defaults_from_model=True)
 
@@ -868,6 +871,22 @@ def _configure_for_prediction(pipe, args):
         from .nn.runtime import resolve_device
 
         final.set_params(device=resolve_device(args.device))
+    if getattr(args, "engine", None) is not None:
+        _set_engine(pipe.steps[-1][1], args.engine)
+
+
+def _set_engine(final, engine):
+    """The network's prediction engine (``--engine``), its other runtime settings kept."""
+    from .nn.runtime import Runtime
+
+    if "runtime" not in final.get_params(deep=False):
+        raise CLIError(f"--engine: the model's final step ({type(final).__name__}) is not a network; it has no "
+                       "engine to set.")
+    fields = (final.get_params(deep=False)["runtime"] or Runtime())._fields()
+    try:
+        final.set_params(runtime=Runtime(**{**fields, "engine": engine}))
+    except ValueError as error:
+        raise CLIError(f"--engine {engine}: {error}") from error
 
 
 def _set_progress(pipe, quiet):

@@ -513,7 +513,7 @@ def test_fused_prediction_folds_the_network_inside_a_torch_compile_wrapper(fitte
     # still call the unfolded original. (Wrapping compiles nothing until the first call.)
     clf = copy.deepcopy(fitted)
     clf.module_ = torch.compile(clf.module_)
-    fused = clf._fused_module()
+    fused = clf.runtime_.prediction_module(clf.module_, "cpu")
     assert not hasattr(fused, "_orig_mod")
     assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in fused.modules())
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in clf.module_._orig_mod.modules())
@@ -524,7 +524,7 @@ def test_channels_last_auto_trains_nchw_and_predicts_nhwc_on_cpu(data):
     assert Runtime(channels_last=True).uses_channels_last("cpu", training=True)
     X, y = make_clips(n_per_class=1, max_windows=1)
     clf = PHCNNClassifier(max_epochs=0, device="cpu", **FAST).fit(X, y)
-    assert not clf.module_.channels_last and clf._fused_module().channels_last
+    assert not clf.module_.channels_last and clf.runtime_.prediction_module(clf.module_, "cpu").channels_last
     forced = PHCNNClassifier(max_epochs=0, runtime=Runtime(channels_last=True), device="cpu", **FAST).fit(X, y)
     assert forced.module_.channels_last
 

@@ -204,6 +204,12 @@ def test_predict_takes_fps_and_device(real_model, pyfeat_path, capsys):
                  "--json"]) == 0
     row = json.loads(capsys.readouterr().out)[0]
     assert row["n_frames_read"] == 8  # 72 frames at 30 fps read at 3 fps
+    assert main(["predict", str(real_model[0]), pyfeat_path("single_face.mp4"), "--fps", "3", "--engine",
+                 "onnxruntime", "--json"]) == 0
+    by_onnxruntime = json.loads(capsys.readouterr().out)[0]
+    assert by_onnxruntime["level"] == row["level"]
+    for level, p in row["probabilities"].items():
+        assert by_onnxruntime["probabilities"][level] == pytest.approx(p, abs=1e-4)
     parser = build_parser()
     for option in ("--missing", "--max-gap", "--min-coverage", "--fps"):
         for command in ("train", "cv", "predict", "preview"):
