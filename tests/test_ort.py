@@ -109,3 +109,21 @@ def test_sessions_kept_are_bounded(fitted, clips):
     finally:
         fitted.set_params(runtime=None)
     assert len(ort._SESSIONS) <= ort._MAX_SESSIONS
+
+
+@pytest.mark.parametrize("arch", ["phcnn", "face-n1-lstm", "senet"])
+def test_the_other_conv_networks_export(arch, clips):
+    """The registry's other conv networks predict alike through ONNX Runtime (vgg16-lstm: the same layers, larger)."""
+    (X, y), (X_test, _) = clips
+    clf = PHCNNClassifier(arch=arch, max_epochs=1, random_state=0, **FAST).fit(X[:6], y[:6])
+    expected = clf.predict_proba(X_test[:4])
+    np.testing.assert_allclose(clf.set_params(runtime=ORT).predict_proba(X_test[:4]), expected, atol=1e-5)
+
+
+def test_a_network_that_does_not_export_is_refused_clearly(clips):
+    """The pixel-LSTM baseline pools to a size torch's exporter cannot trace: the error says what to use instead."""
+    (X, y), (X_test, _) = clips
+    clf = PHCNNClassifier(arch="lstm", max_epochs=1, random_state=0, runtime=ORT, **FAST).fit(X[:6], y[:6])
+    with pytest.raises(ValueError, match=r"the PixelLSTM network does not export to ONNX \(SymbolicValueError: .*"
+                                         r"predict it with engine='torch'"):
+        clf.predict_proba(X_test[:2])

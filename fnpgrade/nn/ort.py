@@ -83,10 +83,14 @@ class OnnxRuntimeModule:
         graph = io.BytesIO()
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer warnings
-            torch.onnx.export(network, tuple(inputs[name].cpu().clone() for name in names), graph, input_names=list(names),
-                              output_names=["logits"], dynamic_axes={name: {0: "batch"} for name in
-                                                                     (*names, "logits")},
-                              opset_version=17, dynamo=False)
+            try:
+                torch.onnx.export(network, tuple(inputs[name].cpu().clone() for name in names), graph,
+                                  input_names=list(names), output_names=["logits"], opset_version=17, dynamo=False,
+                                  dynamic_axes={name: {0: "batch"} for name in (*names, "logits")})
+            except Exception as error:  # torch.onnx's errors have no common base below Exception
+                raise ValueError(f"Runtime(engine='onnxruntime'): the {type(self.module).__name__} network does not "
+                                 f"export to ONNX ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
+                                 "predict it with engine='torch'.") from error
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self.n_threads
         options.inter_op_num_threads = 1
