@@ -248,6 +248,8 @@ def build_parser():
     report.add_argument("--window", type=int, default=None,
                         help="frames per graded window (default: the model's clip length, else 4)")
     report.add_argument("--no-explain", action="store_true", help="leave out the explanations (faster)")
+    report.add_argument("--engine", choices=("torch", "onnxruntime"), default=None,
+                        help="what computes a network's predictions on the CPU (as for predict)")
     report.add_argument("--quiet", action="store_true", help="no progress bar")
 
     measure = sub.add_parser("measure", help="measure videos with no model: affected side, each region side "
@@ -1025,6 +1027,10 @@ def _cmd_report(args):
     pipe, card = load_model_with_card(args.model) if args.model else (None, None)
     if pipe is not None:
         _set_progress(pipe, args.quiet)
+        if args.engine is not None:
+            _set_engine(pipe.steps[-1][1], args.engine)
+    elif args.engine is not None:
+        raise CLIError("--engine: there is no model (--model) whose network it could run.")
     videos, _, tabular = _expand_inputs(args.videos)
     options = {"mirrored": args.mirrored, "fps": args.fps, "window": args.window, "card": card,
                "model_name": Path(args.model).name if args.model else None, "explain": not args.no_explain}

@@ -199,7 +199,7 @@ def test_a_faceless_clip_stops_training_naming_it_and_the_cli_option(real_study,
     assert "--no-face skip" in err and not (tmp_path / "m.joblib").exists()
 
 
-def test_predict_takes_fps_and_device(real_model, pyfeat_path, capsys):
+def test_predict_takes_fps_and_device(real_model, pyfeat_path, tmp_path, capsys):
     assert main(["predict", str(real_model[0]), pyfeat_path("single_face.mp4"), "--fps", "3", "--device", "cpu",
                  "--json"]) == 0
     row = json.loads(capsys.readouterr().out)[0]
@@ -210,6 +210,18 @@ def test_predict_takes_fps_and_device(real_model, pyfeat_path, capsys):
     assert by_onnxruntime["level"] == row["level"]
     for level, p in row["probabilities"].items():
         assert by_onnxruntime["probabilities"][level] == pytest.approx(p, abs=1e-4)
+    grades = {}
+    for engine in ("torch", "onnxruntime"):
+        page = tmp_path / f"{engine}.html"
+        assert main(["report", pyfeat_path("single_face.mp4"), "--model", str(real_model[0]), "--fps", "3",
+                     "--engine", engine, "--out", str(page), "--json", "--no-explain", "--quiet"]) == 0
+        grades[engine] = json.loads(page.with_suffix(".json").read_text())["grade"]
+    assert grades["onnxruntime"]["label"] == grades["torch"]["label"]
+    for level, p in grades["torch"]["probabilities"].items():
+        assert grades["onnxruntime"]["probabilities"][level] == pytest.approx(p, abs=1e-3)
+    assert main(["report", pyfeat_path("single_face.mp4"), "--engine", "onnxruntime",
+                 "--out", str(tmp_path / "no_model.html")]) == 2
+    assert "--engine: there is no model" in capsys.readouterr().err
     parser = build_parser()
     for option in ("--missing", "--max-gap", "--min-coverage", "--fps"):
         for command in ("train", "cv", "predict", "preview"):
