@@ -222,9 +222,7 @@ def build_parser():
     predict.add_argument("--per-window", action="store_true",
                          help="also show each window's probabilities, with its time in the video (seconds)")
     predict.add_argument("--device", default=None, help="run the network on this device (default: the model's)")
-    predict.add_argument("--engine", choices=("torch", "onnxruntime"), default=None,
-                         help="what computes the network's predictions on the CPU (default: the model's, torch); "
-                              "onnxruntime: faster, needs the onnx extra (docs/performance.md)")
+    _add_engine_arg(predict)
     predict.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_face_args(predict, defaults_from_model=True)
 
@@ -248,8 +246,7 @@ def build_parser():
     report.add_argument("--window", type=int, default=None,
                         help="frames per graded window (default: the model's clip length, else 4)")
     report.add_argument("--no-explain", action="store_true", help="leave out the explanations (faster)")
-    report.add_argument("--engine", choices=("torch", "onnxruntime"), default=None,
-                        help="what computes a network's predictions on the CPU (as for predict)")
+    _add_engine_arg(report)
     report.add_argument("--quiet", action="store_true", help="no progress bar")
 
     measure = sub.add_parser("measure", help="measure videos with no model: affected side, each region side "
@@ -875,6 +872,12 @@ def _configure_for_prediction(pipe, args):
         final.set_params(device=resolve_device(args.device))
     if getattr(args, "engine", None) is not None:
         _set_engine(pipe.steps[-1][1], args.engine)
+
+
+def _add_engine_arg(parser):
+    parser.add_argument("--engine", choices=("torch", "onnxruntime"), default=None,
+                        help="what computes a network's predictions on the CPU (default: the model's, torch); "
+                             "onnxruntime: faster, needs the onnx extra (docs/performance.md)")
 
 
 def _set_engine(final, engine):
