@@ -26,6 +26,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ..clips import frames_at
 from ..config import crop_memory_budget
 from ..io import IMAGE_EXTENSIONS, ClipRef, as_clip_array, describe_source, iter_frames
 from .base import ClipTransformer
@@ -616,24 +617,15 @@ class FaceDetector(ClipTransformer):
             boxes, crop_boxes, found, frame_index = boxes[index], crop_boxes[index], found[index], index
             report["n_dropped"] = int(n_read - len(index))
             report["n_frames"] = int(len(index))
-        if not found.all() and reread:  # bridged gaps: boxes from the detections on both sides
+        if not found.all():  # bridged gaps: boxes from the detections on both sides
             boxes = interpolate_missing(boxes, found)
             crop_boxes[~found] = [self._crop_box(box) for box in boxes[~found]]
             report["n_interpolated"] = int((~found).sum())
-        elif not found.all():  # ... and their crops from a second read
-            boxes = interpolate_missing(boxes, found)
-            todo = {int(frame_index[i]): i for i in np.flatnonzero(~found)}
-            for t, frame in enumerate(self._frames(source, name)):
-                if t in todo:
-                    i = todo.pop(t)
-                    crops[i], crop_boxes[i] = self._crop(frame, boxes[i])
-            if todo:
-                raise ValueError(f"{name}: frames {sorted(todo)[:5]} could not be read again to crop them at "
-                                 "interpolated boxes (the video decodes differently on a second read). Use "
-                                 "FaceDetector(missing='drop'), or extract the frames to a folder.")
-            report["n_interpolated"] = int((~found).sum())
-        crops = (ReReadCrops(source, self.fps, frame_index, boxes, self.crop_margin, self.crop_size, name) if reread
-                 else _stack_releasing(crops))
+        recipe = ReReadCrops(source, self.fps, frame_index, boxes, self.crop_margin, self.crop_size, name)
+        if not reread:  # held in memory: the gaps' crops from a second read now
+            for i, crop in frames_at(recipe, np.flatnonzero(~found)):
+                crops[i] = crop
+        crops = recipe if reread else _stack_releasing(crops)
         track = FaceTrack(crops=crops, boxes=boxes, crop_boxes=crop_boxes, found=found,
                           frame_index=frame_index, n_frames_read=n_read, frame_size=shape, source=name,
                           backend=self.backend)

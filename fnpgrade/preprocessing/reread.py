@@ -40,8 +40,9 @@ class ReReadCrops(LazyFrames):
 
     Parameters
     ----------
-    source : str, path-like or ClipRef
-        The video (or frame folder, or span) the detector read.
+    source : str, path-like, ClipRef or ndarray
+        The video (or frame folder, or span) the detector read; the detector
+        also cuts a held clip's bridged gaps through one (an array too).
     fps : float or None
         The rate it was read at (the detector's ``fps``).
     positions : ndarray of int, shape (T,)
@@ -103,7 +104,8 @@ class ReReadCrops(LazyFrames):
             raise ValueError(f"{self.name or self.source}: frames {sorted(wanted)[:5]} could not be read again to "
                              "cut their face crops (the video ends sooner, or decodes differently, on a second "
                              "read). Keep the file unchanged while it is processed, re-encode it (e.g. to H.264 "
-                             "mp4), or raise $FNPGRADE_CROP_MEMORY_MB so that its crops stay in memory.")
+                             "mp4) or extract its frames to a folder; FaceDetector(missing='drop') reads no gap "
+                             "again, and a larger $FNPGRADE_CROP_MEMORY_MB keeps a long video's crops in memory.")
 
     def _remember(self, position, crop):
         self._cache.pop(position, None)
