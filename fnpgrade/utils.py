@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["check_clip_list", "clip_name"]
+__all__ = ["check_clip_list", "clip_name", "threaded_map"]
 
 
 def clip_name(clip, index):
@@ -216,3 +216,44 @@ def progress_bar(**kwargs):
         except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
             pass  # not a real terminal (tqdm decides from isatty) or no size to ask for: tqdm's own choice
     return tqdm(**kwargs)
+
+
+def threaded_map(func, items, workers, max_pending=None):
+    """Yield ``func(worker, item)`` for each of ``items``, in order, on one thread per worker.
+
+    Each call runs on a thread holding one of ``workers`` (say, a loaded model)
+    that no other call uses at the same time, so models that are not
+    thread-safe but release the GIL (MediaPipe's graph) run side by side. Items
+    are drawn from ``items`` only as results are taken, at most ``max_pending``
+    (default: four per worker) ahead, so a long iterator of frames is never
+    held whole. With one worker everything runs on the calling thread.
+    """
+    workers = list(workers)
+    if len(workers) == 1:
+        for item in items:
+            yield func(workers[0], item)
+        return
+    import collections
+    import queue
+    from concurrent.futures import ThreadPoolExecutor
+
+    free = queue.SimpleQueue()
+    for worker in workers:
+        free.put(worker)
+
+    def run(item):
+        worker = free.get()  # the pool runs at most len(workers) calls at once: one is always free
+        try:
+            return func(worker, item)
+        finally:
+            free.put(worker)
+
+    limit = max_pending or 4 * len(workers)
+    with ThreadPoolExecutor(max_workers=len(workers), thread_name_prefix="fnpgrade") as pool:
+        pending = collections.deque()
+        for item in items:
+            pending.append(pool.submit(run, item))
+            if len(pending) >= limit:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from fnpgrade import FaceDetector, FaceTrack
 from fnpgrade.io import write_video
-from fnpgrade.preprocessing.detect import (FaceCoverageError, bridgeable_frames, crop_square,
+from fnpgrade.preprocessing.detect import (FaceCoverageError, HaarDetector, bridgeable_frames, crop_square,
                                            interpolate_boxes, verify_face)
 
 
@@ -459,3 +459,72 @@ def test_policies_agree_at_the_native_frame_rate(pyfeat_path):
     assert np.array_equal(a.frame_index, b.frame_index)  # the title card after it is never interpolated
     assert 60 < n_face < 90  # the face is on screen for about the first half (17 of 39 frames at 6 fps)
     assert interpolate.transform_report_[0]["n_dropped"] == drop.transform_report_[0]["n_dropped"] == 169 - n_face
+
+
+# -- the search near the followed face, the check beside the next search -----------------------
+
+def test_searching_near_the_followed_faces_size_keeps_the_whole_searchs_boxes(monkeypatch, pyfeat_path):
+    """While a face is followed the cascade first runs only at window sizes within 2x of its last box; on a
+    real recording every box is the one the search at every size gives, and the narrow search is what ran."""
+    import fnpgrade.preprocessing.detect as detect_module
+
+    path = pyfeat_path("single_face.mp4")
+    sizes = []
+    original = HaarDetector.detect
+
+    def spy(self, image, min_size=0, max_size=None):
+        sizes.append((min_size, max_size))
+        return original(self, image, min_size, max_size)
+
+    monkeypatch.setattr(HaarDetector, "detect", spy)
+    near = FaceDetector().fit_transform([path])[0]
+    narrowed = sum(1 for low, high in sizes if high is not None)
+    monkeypatch.setattr(detect_module, "_NEAR_SIZE", 1e4)  # "near" = every size: the plain whole-frame search
+    every_size = FaceDetector().fit_transform([path])[0]
+    np.testing.assert_array_equal(near.boxes, every_size.boxes)
+    np.testing.assert_array_equal(near.crops, every_size.crops)
+    assert narrowed == near.n_frames - 1  # every frame after the first searched near the last box, none again
+
+
+def test_checking_beside_the_next_search_gives_the_boxes_of_checking_first(monkeypatch, pyfeat_path):
+    """The next frame is searched while the HOG check of this one runs, as if it will pass; a vetoed face must
+    then not be followed. With vetoes forced on some frames, the overlapped run equals the one-after-the-other
+    run: boxes, crops, what was found and the counts."""
+    import fnpgrade.preprocessing.detect as detect_module
+
+    real_verify = detect_module.verify_face
+    vetoed = set()
+
+    def veto_some(frame, box, angle=0.0):
+        key = int(frame[::7, ::7].sum()) % 4
+        if key == 0:
+            vetoed.add(key)
+            return False
+        return real_verify(frame, box, angle)
+
+    monkeypatch.setattr(detect_module, "verify_face", veto_some)
+    followed = {}  # frame -> whether its (last) search started from a followed box
+    original = FaceDetector._detect_full
+
+    def spy(self, backend, gray, min_side, prev=None, angles=(0.0,)):
+        followed[int(gray.sum())] = prev is not None
+        return original(self, backend, gray, min_side, prev, angles)
+
+    monkeypatch.setattr(FaceDetector, "_detect_full", spy)
+    path = pyfeat_path("single_face.mp4")
+    overlapped = FaceDetector(fps=15)
+    a = overlapped.fit_transform([path])[0]
+    followed_overlapped = dict(followed)
+    followed.clear()
+    monkeypatch.setattr(FaceDetector, "_checks_beside_search", lambda self: False)
+    one_by_one = FaceDetector(fps=15)
+    b = one_by_one.fit_transform([path])[0]
+    # the frame after a vetoed one is searched afresh in both (in the overlapped run: searched again)
+    assert followed_overlapped == followed and not all(followed.values())
+    assert vetoed and 0 < (~a.found).sum() < a.n_frames
+    np.testing.assert_array_equal(a.found, b.found)
+    np.testing.assert_array_equal(a.boxes, b.boxes)
+    np.testing.assert_array_equal(a.crops, b.crops)
+    assert overlapped.transform_report_ == one_by_one.transform_report_
+    report = overlapped.transform_report_[0]
+    assert report["n_rejected"] == report["n_frames_read"] - report["n_found"] > 0

@@ -331,3 +331,21 @@ def test_clip_registration_holds_the_face_still_through_head_motion(steps, face,
     assert _corr(per_clip.face[0], per_frame.face[0]) > 0.8
     drift = per_clip.face_landmarks[:, RIGID_49] - per_clip.face_landmarks[0, RIGID_49]
     assert np.linalg.norm(drift, axis=-1).mean() < 1.5  # dlib's jitter, in 128-px face-crop pixels
+
+
+def test_mediapipe_on_threads_gives_the_landmarks_of_one_thread(monkeypatch, pyfeat_path):
+    """Face Mesh runs in static-image mode (no state between frames): copies of it on threads landmark a real
+    recording exactly as one copy on the calling thread does, frame for frame."""
+    pytest.importorskip("mediapipe")
+    track = FaceDetector(fps=10).fit_transform([pyfeat_path("single_face.mp4")])
+    results = {}
+    for threads in ("1", "3"):
+        monkeypatch.setenv("FNPGRADE_FRAME_THREADS", threads)
+        cropper = LandmarkROICropper(landmarks="mediapipe", registration="clip").fit()
+        results[threads] = (cropper.transform(track)[0], cropper.transform_report_[0])
+    one, many = results["1"][0], results["3"][0]
+    assert np.isfinite(one.landmarks).all()
+    np.testing.assert_array_equal(one.landmarks, many.landmarks)
+    np.testing.assert_array_equal(one.face, many.face)
+    np.testing.assert_array_equal(one.occluded, many.occluded)
+    assert results["1"][1] == results["3"][1]

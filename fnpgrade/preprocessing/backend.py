@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 
-__all__ = ["LazyModelBackend", "loaded_backend"]
+__all__ = ["LazyModelBackend", "loaded_backend", "loaded_copies"]
 
 
 class LazyModelBackend(abc.ABC):
@@ -27,6 +27,9 @@ class LazyModelBackend(abc.ABC):
     """
 
     name = "base"
+    #: Whether separate loaded copies may run at once on threads and gain (the native code releases the GIL
+    #: and runs single-threaded). :func:`loaded_copies` gives one copy per thread.
+    runs_on_threads = False
 
     def __init__(self, **options):
         self.options = options
@@ -52,7 +55,7 @@ class LazyModelBackend(abc.ABC):
 _LOADED = {}
 
 
-def loaded_backend(backend):
+def loaded_backend(backend, copy=0):
     """A loaded backend of ``backend``'s class and options, one per process.
 
     Loading a model (dlib's shape predictor, a torch network) takes far longer
@@ -65,6 +68,9 @@ def loaded_backend(backend):
         An (unloaded) backend; its class, its options and the weights file it
         would read (``weights_path()``, where it has one: a cached file may be
         replaced) make the key.
+    copy : int, default=0
+        Which of the process's loaded copies (``0``: the one shared copy; others
+        are for threads running the model at once, :func:`loaded_copies`).
 
     Returns
     -------
@@ -72,7 +78,21 @@ def loaded_backend(backend):
         The cached, loaded instance (``backend`` itself the first time).
     """
     weights = backend.weights_path() if hasattr(backend, "weights_path") else None
-    key = (type(backend), weights, tuple(sorted((k, str(v)) for k, v in backend.options.items())))
+    key = (type(backend), weights, tuple(sorted((k, str(v)) for k, v in backend.options.items())), copy)
     if key not in _LOADED:
+        if copy:
+            backend = type(backend)(**backend.options)
         _LOADED[key] = backend.load()
     return _LOADED[key]
+
+
+def loaded_copies(backend, n):
+    """``backend`` (loaded) and ``n - 1`` more loaded copies of it, one per thread running the model.
+
+    Only a backend with ``runs_on_threads`` gets more than itself: a model
+    object is not safe to call from two threads at once, and one that holds the
+    GIL would gain nothing. The copies are the process's (:func:`loaded_backend`),
+    loaded once and kept for the next clip.
+    """
+    n = max(1, int(n)) if getattr(backend, "runs_on_threads", False) else 1
+    return [backend] + [loaded_backend(backend, copy=k) for k in range(1, n)]

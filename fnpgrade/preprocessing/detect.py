@@ -17,7 +17,7 @@ its tracking rules. Their public names are importable from here too.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from ..config import crop_memory_budget
 from ..io import IMAGE_EXTENSIONS, ClipRef, as_clip_array, describe_source, iter_frames
 from .base import ClipTransformer
 from .detectors import (DETECTOR_BACKENDS, DetectorBackend, DlibHOGDetector, HaarDetector, SFDDetector,
-                        detect_rotated, get_detector_backend, loaded_detector, verify_face)
+                        detect_rotated, get_detector_backend, loaded_detector, verifier_model, verify_face)
 from .geometry import box_iou, crop_square, face_square, interpolate_missing, square_bounds
 from .reread import ReReadCrops, rereadable
 from .track import FaceTrack
@@ -164,6 +164,11 @@ def _stack_releasing(frames):
         out[i] = frames[i]
         frames[i] = None
     return out
+
+
+#: Side ratio (either way) to the followed face's last box within which the whole frame is searched first
+#: (:meth:`FaceDetector._detect_near_size`).
+_NEAR_SIZE = 2.0
 
 
 @dataclass
@@ -413,6 +418,13 @@ class FaceDetector(ClipTransformer):
     def _backend_options(self):
         return {} if self.model_path is None else {"model_path": str(self.model_path)}
 
+    def _checks_beside_search(self):
+        """Whether a frame's check and crop run on a second thread beside the next frame's search.
+
+        Not with the dlib backend: ``verify="hog"`` would run dlib's one detector on two threads at once.
+        """
+        return self.backend != "dlib"
+
     def _verifies(self):
         return self.verify == "hog" or (self.verify == "auto" and self.backend == "haar")
 
@@ -464,7 +476,15 @@ class FaceDetector(ClipTransformer):
         return self._track_clip(source, index, model, progress=progress)
 
     def _track_clip(self, source, index, backend=None, progress=None):
-        """Read clip ``index`` frame by frame, follow its face and crop it: ``(FaceTrack, report)``."""
+        """Read clip ``index`` frame by frame, follow its face and crop it: ``(FaceTrack, report)``.
+
+        Each frame is searched on this thread while the previous frame's face is
+        checked (:func:`verify_face`) and cropped on another (dlib and OpenCV
+        release the GIL there). The search of frame ``t`` starts from frame
+        ``t - 1``'s box as if the check will pass, as it almost always does; when
+        it does not, frame ``t`` is searched again without it, so the boxes are
+        exactly those of checking before searching on.
+        """
         backend = backend or self.backend_
         name = describe_source(source, index)
         crops, boxes, crop_boxes, found = [], [], [], []
@@ -472,18 +492,16 @@ class FaceDetector(ClipTransformer):
         shape = None
         n_read = 0
         reread = self._rereads(source)  # too many crops to hold: cut them again from the file when read
-        for t, frame in enumerate(self._frames(source, name)):
-            n_read += 1
-            if progress is not None:
-                progress.update(1)
-            if shape is None:
-                shape = frame.shape[:2]
-                scale = self._detection_scale(shape[1])
-                min_side = max(self.min_face_size * scale, 1.0)
-            elif frame.shape[:2] != shape:
-                raise ValueError(f"{name}: frame {t} has size {frame.shape[:2]}, earlier frames {shape}; "
-                                 "all frames of a clip must have one size.")
-            box = self._locate(backend, frame, scale, min_side, tracking)
+        if self._verifies():
+            verifier_model()  # loaded here, not on the checking thread
+        overlap = self._checks_beside_search()
+        rejected = 0
+
+        def settle(t, job):
+            """Frame ``t``'s checked result into the lists; whether its face was kept."""
+            nonlocal rejected
+            box, crop, cbox, vetoed = job.result() if overlap else job
+            rejected += vetoed
             if box is None:
                 if self.missing == "raise":
                     raise ValueError(
@@ -496,14 +514,50 @@ class FaceDetector(ClipTransformer):
                 boxes.append(np.full(4, np.nan))
                 crops.append(None)
                 crop_boxes.append(np.full(4, np.nan))
-                continue
+                return False
             found.append(True)
             boxes.append(box)
-            crop, cbox = (None, self._crop_box(box)) if reread else self._crop(frame, box)
             crops.append(crop)
             crop_boxes.append(cbox)
+            return True
+
+        def check(frame, box, angle):
+            return self._check_and_crop(frame, box, scale, angle, reread)
+
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fnpgrade-check") as pool:
+            run = pool.submit if overlap else (lambda func, *args: func(*args))  # the same steps, in turn
+            pending = None  # (t, job) of the frame searched last, not yet settled
+            for t, frame in enumerate(self._frames(source, name)):
+                n_read += 1
+                if progress is not None:
+                    progress.update(1)
+                if shape is None:
+                    shape = frame.shape[:2]
+                    scale = self._detection_scale(shape[1])
+                    min_side = max(self.min_face_size * scale, 1.0)
+                elif frame.shape[:2] != shape:
+                    raise ValueError(f"{name}: frame {t} has size {frame.shape[:2]}, earlier frames {shape}; "
+                                     "all frames of a clip must have one size.")
+                before = replace(tracking)
+                box = self._search(backend, frame, scale, min_side, tracking)
+                job = run(check, frame, box, tracking.angle)
+                if not overlap:  # checked before the next search: a vetoed face is not followed
+                    if not settle(t, job):
+                        tracking.prev = None
+                    continue
+                if pending is not None and not settle(*pending) and before.prev is not None:
+                    # frame t - 1's face was rejected: frame t is searched as if nothing had been followed
+                    tracking = replace(before, prev=None)
+                    box = self._search(backend, frame, scale, min_side, tracking)
+                    job = run(check, frame, box, tracking.angle)
+                pending = (t, job)
+            if pending is not None:
+                settle(*pending)
         if n_read == 0:
             raise ValueError(f"{name}: the clip has no frames; remove it or supply frames.")
+        tracking.n_rejected = rejected
         report = self._read_report(source, name, n_read, found, tracking)
         return self._finish(source, name, crops, boxes, crop_boxes, np.array(found), shape, report, reread)
 
@@ -514,12 +568,14 @@ class FaceDetector(ClipTransformer):
         n = _estimated_frames(source, self.fps)
         return n is not None and n * self.crop_size ** 2 * 3 > crop_memory_budget()
 
-    def _locate(self, backend, frame, scale, min_side, tracking):
-        """The verified face box in ``frame`` (source pixels), or None; advances ``tracking``.
+    def _search(self, backend, frame, scale, min_side, tracking):
+        """The face box in ``frame`` (detection-image pixels), or None; advances ``tracking``.
 
         Follows the face near its last box between whole-frame searches
         (``detect_every``), searches the whole frame upright, then at the
-        ``rotations``, and lets :func:`verify_face` veto what was found.
+        ``rotations``. Sets ``tracking.prev`` to what it found, as though
+        :func:`verify_face` will keep it (:meth:`_track_clip` searches again when
+        it does not).
         """
         height, width = frame.shape[:2]
         small = frame if scale == 1.0 else cv2.resize(
@@ -540,12 +596,25 @@ class FaceDetector(ClipTransformer):
                 box, tracking.angle = self._follow(backend, gray, prev, min_side, last_angle), last_angle
             if box is None and self.rotations:
                 box, tracking.angle = self._detect_full(backend, gray, min_side, prev, self.rotations)
-        if box is not None and self._verifies() and not verify_face(frame, box / scale, tracking.angle):
-            tracking.n_rejected += 1  # not a face to a second model: neither kept nor followed
-            box = None
         tracking.since_full += 1
         tracking.prev = box
-        return None if box is None else box / scale
+        return box
+
+    def _check_and_crop(self, frame, box, scale, angle, reread):
+        """``(box, crop, crop_box, vetoed)`` of a face found in ``frame``, after :func:`verify_face`'s say.
+
+        ``box`` (detection-image pixels, or None) comes back in source pixels,
+        None when nothing was found or the check vetoed it (not a face to a
+        second model: neither kept nor followed). The crop is None when the clip's
+        crops are re-read (:meth:`_rereads`).
+        """
+        if box is None:
+            return None, None, None, False
+        box = box / scale
+        if self._verifies() and not verify_face(frame, box, angle):
+            return None, None, None, True
+        crop, cbox = (None, self._crop_box(box)) if reread else self._crop(frame, box)
+        return box, crop, cbox, False
 
     def _read_report(self, source, name, n_read, found, tracking):
         """The clip's report as read, before gaps are bridged or dropped (:meth:`_finish` updates it)."""
@@ -566,6 +635,10 @@ class FaceDetector(ClipTransformer):
         the track); otherwise ``select`` decides.
         """
         for angle in (float(a) for a in angles):
+            if prev is not None:
+                box = self._detect_near_size(backend, gray, min_side, prev, angle)
+                if box is not None:
+                    return box, angle
             boxes = detect_rotated(backend, gray, angle, min_size=min_side)
             if len(boxes):
                 if prev is not None and len(boxes) > 1:
@@ -574,6 +647,27 @@ class FaceDetector(ClipTransformer):
                         return boxes[int(np.argmax(overlap))], angle
                 return self._pick(boxes, gray.shape), angle
         return None, 0.0
+
+    def _detect_near_size(self, backend, gray, min_side, prev, angle):
+        """The whole-frame search's answer where it is sure to be the face of ``prev``; else None.
+
+        The cascade's cost lies in its many small windows; a followed face keeps
+        its size from frame to frame, so the whole frame is first searched only at
+        window sizes within a factor :data:`_NEAR_SIZE` of the last box's side. A
+        box found there overlapping ``prev`` (IoU > 0.3) is the one the search at
+        every size keeps: boxes outside that size range overlap ``prev`` by at most
+        ``1 / _NEAR_SIZE ** 2`` = 0.25, so they can neither win nor be kept over it.
+        When nothing found there overlaps ``prev`` the search at every size decides.
+        """
+        if not backend.searches_sizes:
+            return None
+        side = prev[2] - prev[0]
+        boxes = detect_rotated(backend, gray, angle, min_size=max(min_side, side / _NEAR_SIZE),
+                               max_size=side * _NEAR_SIZE)
+        if not len(boxes):
+            return None
+        overlap = box_iou(prev, boxes)
+        return boxes[int(np.argmax(overlap))] if overlap.max() > max(0.3, _NEAR_SIZE ** -2) else None
 
     def _follow(self, backend, gray, prev, min_side, angle=0.0):
         side = prev[2] - prev[0]

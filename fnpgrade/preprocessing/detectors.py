@@ -19,7 +19,8 @@ from .backend import LazyModelBackend, loaded_backend
 from .geometry import box_iou, crop_square
 
 __all__ = ["DetectorBackend", "HaarDetector", "DlibHOGDetector", "SFDDetector", "DETECTOR_BACKENDS",
-           "get_detector_backend", "loaded_detector", "detect_rotated", "verify_face"]
+           "get_detector_backend", "loaded_detector", "detect_rotated", "verifier_model",
+           "verify_face"]
 
 
 class DetectorBackend(LazyModelBackend):
@@ -32,6 +33,9 @@ class DetectorBackend(LazyModelBackend):
 
     #: Smallest face (pixels) the backend finds in the image it is given.
     native_min_size = 24
+    #: Whether ``min_size`` / ``max_size`` narrow the search itself (so a search at a few sizes is cheaper),
+    #: rather than only filtering what a whole search found.
+    searches_sizes = False
 
     def detect(self, image, min_size=0, max_size=None):
         """Face boxes ``(N, 4)`` = (x0, y0, x1, y1) in ``image`` with side in [min_size, max_size]."""
@@ -59,6 +63,7 @@ class HaarDetector(DetectorBackend):
     """
 
     name = "haar"
+    searches_sizes = True  # the cascade is run only at the window sizes within [minSize, maxSize]
 
     def _load(self):
         path = self.options.get("model_path")
@@ -214,6 +219,11 @@ _VERIFY_SIZE = 160
 _VERIFY_THRESHOLD = -0.5
 
 
+def verifier_model():
+    """dlib's HOG detector that :func:`verify_face` asks (the process's one loaded copy)."""
+    return loaded_detector("dlib")._model
+
+
 def verify_face(frame, box, angle=0.0, threshold=_VERIFY_THRESHOLD):
     """Whether dlib's HOG face detector also sees a face in ``box`` (a second opinion).
 
@@ -246,7 +256,7 @@ def verify_face(frame, box, angle=0.0, threshold=_VERIFY_THRESHOLD):
         centre = (_VERIFY_SIZE / 2.0, _VERIFY_SIZE / 2.0)
         crop = cv2.warpAffine(crop, cv2.getRotationMatrix2D(centre, float(angle), 1.0), (_VERIFY_SIZE,) * 2,
                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    hog = loaded_detector("dlib")._model
+    hog = verifier_model()
     rects, scores, _ = hog.run(np.ascontiguousarray(crop), 0, float(threshold))
     if not rects:
         return False

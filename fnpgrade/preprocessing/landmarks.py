@@ -309,6 +309,7 @@ class MediapipeLandmarks(LandmarkBackend):
     """
 
     name = "mediapipe"
+    runs_on_threads = True  # the graph runs in its own native thread; process() waits without the GIL
 
     def _load(self):
         # Quiet the graph's C++ log lines (one per call otherwise); a value set by the user wins.

@@ -42,28 +42,41 @@ def hand_near_face(frame, points68):
     points68 = np.asarray(points68, float)
     if not np.isfinite(points68).all():
         return float("nan")
-    lab = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2LAB).astype(np.float32)
+    frame = np.asarray(frame)
     iod = float(np.linalg.norm(points68[42:48].mean(0) - points68[36:42].mean(0)))
     height, width = frame.shape[:2]
     cheeks = []
     for eye in (points68[36:42].mean(0), points68[42:48].mean(0)):
         x, y = (eye + np.array([0.0, 0.55 * iod])).astype(int)
         r = max(2, int(0.12 * iod))
-        cheeks.append(lab[max(0, y - r):max(0, y + r), max(0, x - r):max(0, x + r)].reshape(-1, 3))
+        cheeks.append(frame[max(0, y - r):max(0, y + r), max(0, x - r):max(0, x + r)].reshape(-1, 3))
     cheeks = np.concatenate(cheeks)
     if not len(cheeks):
         return float("nan")
-    skin = np.median(cheeks, axis=0)
     centre = points68[27:36].mean(axis=0)
-    hits = []
-    for k in (2, 3, 4, 5, 11, 12, 13, 14):  # the jaw's sides, not the chin (the neck is below it)
-        outward = (points68[k] - centre) / max(float(np.linalg.norm(points68[k] - centre)), 1e-6)
-        for distance in (0.2, 0.35, 0.5):
-            x, y = (points68[k] + outward * distance * iod).astype(int)
-            if 0 <= x < width and 0 <= y < height:
-                # lightness counts half: a hand in shadow is still a hand
-                hits.append(np.linalg.norm((lab[y, x] - skin) * np.array([0.5, 1.0, 1.0])) < 12.0)
-    return float(np.mean(hits)) if hits else float("nan")
+    jaw = points68[[2, 3, 4, 5, 11, 12, 13, 14]]  # the jaw's sides, not the chin (the neck is below it)
+    outward = jaw - centre
+    outward /= np.maximum(np.linalg.norm(outward, axis=1), 1e-6)[:, None]
+    # 0.2, 0.35 and 0.5 IOD out from each jaw point, point by point
+    spots = jaw[:, None, :] + outward[:, None, :] * np.array([0.2, 0.35, 0.5])[None, :, None] * iod
+    spots = spots.reshape(-1, 2).astype(int)
+    inside = (spots[:, 0] >= 0) & (spots[:, 0] < width) & (spots[:, 1] >= 0) & (spots[:, 1] < height)
+    if not inside.any():
+        return float("nan")
+    samples = frame[spots[inside, 1], spots[inside, 0]]
+    # only the sampled pixels are turned into Lab (OpenCV converts each pixel on its own: the same values as
+    # converting the whole frame, at a fraction of the cost)
+    lab = _to_lab(np.concatenate([cheeks, samples]))
+    skin = np.median(lab[:len(cheeks)], axis=0)
+    # lightness counts half: a hand in shadow is still a hand
+    hits = np.linalg.norm((lab[len(cheeks):] - skin) * np.array([0.5, 1.0, 1.0]), axis=1) < 12.0
+    return float(np.mean(hits))
+
+
+def _to_lab(pixels):
+    """``(N, 3)`` RGB uint8 pixels as float32 CIE Lab, OpenCV's 8-bit scale."""
+    row = np.ascontiguousarray(pixels, dtype=np.uint8).reshape(1, -1, 3)
+    return cv2.cvtColor(row, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32)
 
 
 #: The video's usual share: this quantile of its frames' shares (not the median: a hand may be at the face in most

@@ -38,8 +38,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..clips import LazyFrames, RegionClip, frames_at
-from ..utils import check_clip_list, clip_name
-from .backend import loaded_backend
+from ..config import frame_threads
+from ..utils import check_clip_list, clip_name, threaded_map
+from .backend import loaded_backend, loaded_copies
 from .base import ClipTransformer
 from .geometry import (REGISTRATIONS, RIGID_49, apply_affine, detector_box_to_dlib, interpolate_missing,
                        region_transforms, similarity_to)
@@ -223,10 +224,19 @@ class LandmarkROICropper(ClipTransformer):
         boxes = track.to_crop(detector_box_to_dlib(track.boxes, track.backend).reshape(n, 2, 2)).reshape(n, 4)
         points = np.full((n, 49, 2), np.nan)
         hand = np.full(n, np.nan)
-        for t, crop in frames_at(track.crops, np.flatnonzero(track.found)):
-            in_crop = backend.predict(crop, boxes[t])
-            points[t] = to_49(track.to_source(in_crop, t))
-            hand[t] = hand_near_face(crop, in_crop)
+
+        def landmark(model, frame):
+            t, crop = frame
+            in_crop = model.predict(crop, boxes[t])
+            return t, to_49(track.to_source(in_crop, t)), hand_near_face(crop, in_crop)
+
+        # each frame is landmarked on its own (MediaPipe in static-image mode): copies of the model on threads
+        # give the same points in the same order; a joblib worker (model given) keeps to one thread
+        models = loaded_copies(backend, 1 if model is not None else frame_threads())
+        for t, in_source, near in threaded_map(landmark, frames_at(track.crops, np.flatnonzero(track.found)),
+                                               models):
+            points[t] = in_source
+            hand[t] = near
         # a backend may find no face in a detector's box (NaN points): such a frame is not landmarked
         known = track.found & np.isfinite(points).all(axis=(1, 2))
         report["n_landmarked"] = int(known.sum())
