@@ -364,7 +364,7 @@ class PHCNNClassifier(NeuralNetClassifier):
         device = self._device()
         x = {k: v.to(device, non_blocking=True) for k, v in x.items()}
         module = self._inference_module if self._inference_module is not None else self.module_
-        with self.runtime_.autocast(device):
+        with self.runtime_.autocast(device, training=module.training):
             out = module(**x, **fit_params)
         if isinstance(out, tuple):  # training a network with a measures branch: (logits, measures-branch logits)
             return tuple(o.float() for o in out)

@@ -420,14 +420,40 @@ def test_same_random_state_gives_identical_predictions_across_processes():
     assert outputs[0] == outputs[1] and len(outputs[0]) > 0
 
 
-@pytest.mark.parametrize("flags, expected", [({"avx2", "fma"}, "fp32"), ({"avx2", "avx512f", "avx512_bf16"}, "bf16"),
-                                             ({"avx512_bf16", "amx_bf16", "amx_tile"}, "bf16")])
-def test_auto_precision_is_bf16_only_where_the_cpu_computes_it_natively(monkeypatch, flags, expected):
+@pytest.mark.parametrize("flags, training, prediction", [
+    ({"avx2", "fma"}, "fp32", "fp32"),
+    ({"avx2", "avx512f", "avx512_bf16"}, "bf16", "fp32"),  # native bf16 dot products: faster to train, not to predict
+    ({"avx512_bf16", "amx_bf16", "amx_tile"}, "bf16", "bf16")])
+def test_auto_precision_is_bf16_only_where_the_cpu_computes_it_natively_and_faster(monkeypatch, flags, training,
+                                                                                   prediction):
     from fnpgrade.nn import runtime
 
     monkeypatch.setattr(runtime, "_cpu_flags", lambda: set(flags))
-    assert Runtime("auto").resolved_precision("cpu") == expected
-    assert Runtime().resolved_precision("cpu") == "fp32"  # the default never reads the flags
+    assert Runtime("auto").resolved_precision("cpu", training=True) == training
+    assert Runtime("auto").resolved_precision("cpu") == prediction
+    assert Runtime().resolved_precision("cpu", training=True) == "fp32"  # the default never reads the flags
+    assert Runtime("bf16").resolved_precision("cpu") == "bf16"
+
+
+def test_training_steps_and_predictions_run_under_their_own_precision(monkeypatch, data):
+    """On an AVX512-BF16 CPU without AMX, "auto" trains under bf16 autocast and predicts in float32."""
+    from fnpgrade.nn import runtime
+
+    monkeypatch.setattr(runtime, "_cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    seen = []
+    original = Runtime.autocast
+
+    def spy(self, device, training=False):
+        seen.append((training, self.resolved_precision(device, training)))
+        return original(self, device, training)
+
+    monkeypatch.setattr(Runtime, "autocast", spy)
+    X, y = data[0], data[1]
+    clf = PHCNNClassifier(max_epochs=1, train_split=None, runtime=Runtime("auto"), **FAST).fit(X, y)
+    assert set(seen) == {(True, "bf16")}
+    seen.clear()
+    clf.predict_proba(X)
+    assert set(seen) == {(False, "fp32")}
 
 
 def test_runtime_settings_resolve_per_device_and_are_checked():

@@ -57,9 +57,11 @@ class Runtime:
         bf16 natively (a CUDA GPU with bf16, a CPU with AMX-BF16 or
         AVX512-BF16), emulated
         and several times slower elsewhere, and results then depend on the
-        hardware. ``"auto"`` picks bf16 where it is native (``amx_bf16`` or
-        ``avx512_bf16`` in ``/proc/cpuinfo``, or a CUDA GPU with bf16) and
-        fp32 elsewhere.
+        hardware. ``"auto"`` picks bf16 where it is native and measured
+        faster: a CUDA GPU with bf16 and a CPU with AMX-BF16 (``amx_bf16`` in
+        ``/proc/cpuinfo``) for training and prediction, a CPU with AVX512-BF16
+        but no AMX for training only (its bf16 prediction was no faster than
+        float32); fp32 elsewhere.
     channels_last : {"auto", True, False}, default="auto"
         NHWC memory order of the convolutions. ``"auto"``: NHWC for prediction
         (CPU and CUDA) and for training on CUDA; NCHW for training on CPU,
@@ -132,17 +134,22 @@ class Runtime:
     def __hash__(self):
         return hash(repr(self))
 
-    def resolved_precision(self, device):
-        """``"fp32"`` or ``"bf16"`` on ``device`` (``"auto"`` resolved as described above)."""
+    def resolved_precision(self, device, training=False):
+        """``"fp32"`` or ``"bf16"`` on ``device``, for a training step or a prediction (``"auto"`` resolved as
+        described above)."""
         if self.precision != "auto":
             return self.precision
         device = torch.device(device)
         if device.type == "cuda":
             return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-        # AMX-BF16 or AVX512-BF16: bf16 dot products in hardware, so both faster than fp32 (docs/performance.md);
-        # without them oneDNN emulates bf16, several times slower
-        native = {"amx_bf16", "avx512_bf16"} & set(_cpu_flags())
-        return "bf16" if device.type == "cpu" and native else "fp32"
+        if device.type != "cpu":
+            return "fp32"
+        # AMX-BF16: bf16 matrix tiles, training 4.3x and prediction 5.2x fp32; AVX512-BF16 alone: bf16 dot products,
+        # training 1.5x but prediction 0.95x (docs/performance.md); without either oneDNN emulates bf16, far slower
+        flags = set(_cpu_flags())
+        if "amx_bf16" in flags:
+            return "bf16"
+        return "bf16" if training and "avx512_bf16" in flags else "fp32"
 
     def uses_channels_last(self, device, training=False):
         """Whether the network runs NHWC on ``device`` (``"auto"`` resolved as described above)."""
@@ -151,9 +158,9 @@ class Runtime:
         kind = torch.device(device).type
         return kind == "cuda" or (kind == "cpu" and not training)
 
-    def autocast(self, device):
-        """bfloat16 autocast on ``device`` when the precision resolves to bf16, else nothing."""
-        if self.resolved_precision(device) == "fp32":
+    def autocast(self, device, training=False):
+        """bfloat16 autocast on ``device`` when the precision resolves to bf16 (for training or not), else nothing."""
+        if self.resolved_precision(device, training) == "fp32":
             return nullcontext()
         return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
 
