@@ -20,8 +20,12 @@ rates agree, not how well the reference grader grades (see
 ``--long-minutes`` grades a synthetic 1080p 30 fps video of that length instead
 (``bench_long_video.py``'s: a real face photo moving over a background), with
 ``fnpgrade predict`` only: how time and memory grow with a long recording.
-``--held`` adds the baseline of a long video: every frame's crops held in
+The default grader also runs with ``--near-size 2`` (the face searched first near
+its last size; opt-in). ``--held`` adds the baseline of a long video: every frame's crops held in
 memory (``FNPGRADE_CROP_MEMORY_MB`` lifted) instead of re-read from the file.
+``--baseline-src DIR`` adds the same commands run by another fnpgrade source
+tree (``DIR`` on ``PYTHONPATH``; e.g. ``git worktree add /tmp/before <commit>``),
+in turn with the others: a before/after ratio measured in one run.
 
 Writes ``benchmarks/results/predict_video.json`` (``--out``).
 """
@@ -83,6 +87,9 @@ def main(argv=None):
     parser.add_argument("--held", action="store_true",
                         help="with --long-minutes, also grade every frame with all crops held in memory (the "
                              "baseline the re-reading of fnpgrade.preprocessing.reread bounds)")
+    parser.add_argument("--baseline-src", default=None, metavar="DIR",
+                        help="also run every command with this fnpgrade source tree first on PYTHONPATH (the "
+                             "baseline: an earlier commit's checkout)")
     parser.add_argument("--out", default="predict_video")
     args = parser.parse_args(argv)
 
@@ -112,6 +119,13 @@ def main(argv=None):
                 continue
             commands[f"report, {name}"] = [sys.executable, "-m", "fnpgrade", "report", "--model", str(model), video,
                                            "--out", str(folder / f"{len(commands)}.html"), "--quiet"]
+            if name.startswith("every"):  # the opt-in search near the followed face's size
+                commands[f"predict, {name}, --near-size 2"] = commands[f"predict, {name}"] + ["--near-size", "2"]
+        if args.baseline_src:
+            source = str(Path(args.baseline_src).resolve())
+            for name in list(commands):
+                commands[f"{name} [baseline]"] = commands[name]
+                environments[f"{name} [baseline]"] = {**environments.get(name, {}), "PYTHONPATH": source}
         times = {name: [] for name in commands}
         memory, grades = {}, {}
         for _ in range(args.runs):  # in turn: a busy spell slows every command alike
@@ -126,10 +140,17 @@ def main(argv=None):
     rows = [{"command": name, "median s": round(statistics.median(t), 2),
              "x video length": round(statistics.median(t) / length, 3), "peak MB": round(memory[name]),
              "grade": grades.get(name, "")} for name, t in times.items()]
+    if args.baseline_src:  # per run, this command's time over the baseline's in the same turn
+        for row in rows:
+            base = times.get(f"{row['command']} [baseline]")
+            if base is not None:
+                row["x baseline"] = round(statistics.median(a / b for a, b in zip(times[row["command"]], base)), 3)
     video_name = f"synthetic 1080p video of {args.long_minutes:g} min" if args.long_minutes else VIDEO
     print(f"{video_name}: {length:.1f} s, {n_frames} frames at {rate:g} fps; {args.runs} runs of each command\n")
-    print(markdown_table(rows, ["command", "median s", "x video length", "peak MB", "grade"]))
+    columns = ["command", "median s", "x video length"] + (["x baseline"] if args.baseline_src else [])
+    print(markdown_table(rows, columns + ["peak MB", "grade"]))
     write_json(args.out, {"machine": machine(), "video": video_name, "video_seconds": round(length, 2),
+                          "baseline_src": args.baseline_src and Path(args.baseline_src).name,
                           "video_frames": n_frames, "video_fps": rate, "runs": args.runs, "rows": rows,
                           "data": "graders trained on SYNTHETIC clips; the video is "
                                   + ("SYNTHETIC (a face photo moving)" if args.long_minutes else "a real recording")})

@@ -70,6 +70,13 @@ def _positive(text):
 NATIVE_RATE = "native"
 
 
+def _near_size(text):
+    value = float(text)
+    if not value > 1:
+        raise argparse.ArgumentTypeError(f"must be a factor above 1 (e.g. 2); got {text}")
+    return value
+
+
 def _fps(text):
     return text if text == NATIVE_RATE else _positive(text)
 
@@ -93,6 +100,10 @@ def _add_face_args(parser, defaults_from_model=False):
     parser.add_argument("--detect-every", type=int, default=None, metavar="K",
                         help="search the whole frame for the face every K frames and follow it in between (faster "
                              f"on long, full-rate videos; docs/performance.md){keep or ' (default: 1)'}")
+    parser.add_argument("--near-size", type=_near_size, default=None, metavar="R",
+                        help="while following the face, search the whole frame first at face sizes within R times "
+                             "its last box (e.g. 2: faster; a few boxes move by pixels, docs/performance.md)"
+                             + (keep or " (default: every size)"))
 
 
 def _add_model_args(parser, store=False):
@@ -481,7 +492,7 @@ def build_pipeline(args):
 
 def _set_face_options(detector, args):
     options = {"fps": args.fps, "missing": args.missing, "max_gap_s": args.max_gap, "min_coverage": args.min_coverage,
-               "detect_every": getattr(args, "detect_every", None)}
+               "detect_every": getattr(args, "detect_every", None), "near_size": getattr(args, "near_size", None)}
     detector.set_params(**{k: v for k, v in options.items() if v is not None})
     if args.fps == NATIVE_RATE:  # a model's command told to read every frame
         detector.set_params(fps=None)

@@ -767,3 +767,18 @@ def test_detect_every_reaches_the_detector_of_a_loaded_model():
     assert detector.detect_every == 5
     _set_face_options(detector, build_parser().parse_args(["predict", "model.joblib", "v.mp4"]))
     assert detector.detect_every == 5  # not given: the model's own stays
+
+
+def test_near_size_reaches_the_detector_of_a_loaded_model_and_is_checked(capsys):
+    """`--near-size R` (the followed face searched first near its last size) overrides the model's; R > 1."""
+    from fnpgrade.cli import _set_face_options
+    from fnpgrade.preprocessing.detect import FaceDetector
+
+    detector = FaceDetector()
+    _set_face_options(detector, build_parser().parse_args(["predict", "model.joblib", "v.mp4", "--near-size", "2"]))
+    assert detector.near_size == 2.0
+    _set_face_options(detector, build_parser().parse_args(["predict", "model.joblib", "v.mp4"]))
+    assert detector.near_size == 2.0  # not given: the model's own stays
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["predict", "model.joblib", "v.mp4", "--near-size", "1"])
+    assert "must be a factor above 1" in capsys.readouterr().err

@@ -166,11 +166,6 @@ def _stack_releasing(frames):
     return out
 
 
-#: Side ratio (either way) to the followed face's last box within which the whole frame is searched first
-#: (:meth:`FaceDetector._detect_near_size`).
-_NEAR_SIZE = 2.0
-
-
 @dataclass
 class _Tracking:
     """What following one face through a clip remembers from frame to frame."""
@@ -220,6 +215,15 @@ class FaceDetector(ClipTransformer):
     detect_every : int, default=1
         Search the whole frame every ``detect_every`` frames and follow the face
         in between (see above). ``1`` is per-frame detection.
+    near_size : float > 1 or None, default=None
+        While a face is followed, search the whole frame first only at window
+        sizes within this factor of its last box, and at every size only when
+        nothing found there overlaps it (backends that search by size: ``"haar"``).
+        Faster (the small windows are most of the cascade's cost), and not the
+        same boxes in every frame: the cascade groups hits across neighbouring
+        sizes, so a box can move by a few pixels where the face's hits reach
+        beyond the range (``docs/performance.md`` measures both). ``None``
+        searches every size.
     crop_size : int, default=256
         Side of the kept square crops, in pixels.
     crop_margin : float, default=2.0
@@ -308,6 +312,7 @@ class FaceDetector(ClipTransformer):
         "upscale": [Interval(Real, 0, None, closed="neither")],
         "detect_width": [Interval(Integral, 32, None, closed="left"), None],
         "detect_every": [Interval(Integral, 1, None, closed="left")],
+        "near_size": [Interval(Real, 1, None, closed="neither"), None],
         "crop_size": [Interval(Integral, 32, None, closed="left")],
         "crop_margin": [Interval(Real, 1, None, closed="left")],
         "fps": [Interval(Real, 0, None, closed="neither"), None],
@@ -322,8 +327,10 @@ class FaceDetector(ClipTransformer):
         "verbose": ["boolean", Integral],
     }
 
+    near_size = None  # detectors pickled before the parameter existed search every size, as they did
+
     def __init__(self, backend="haar", min_face_size=40, select="largest", upscale=1.0, detect_width=320,
-                 detect_every=1, crop_size=256, crop_margin=2.0, fps=None, missing="interpolate", max_gap_s=0.5,
+                 detect_every=1, near_size=None, crop_size=256, crop_margin=2.0, fps=None, missing="interpolate", max_gap_s=0.5,
                  min_coverage=0.5, no_face="raise", verify="auto", rotations=(-20, 20), model_path=None,
                  n_jobs=None, verbose=False):
         self.backend = backend
@@ -332,6 +339,7 @@ class FaceDetector(ClipTransformer):
         self.upscale = upscale
         self.detect_width = detect_width
         self.detect_every = detect_every
+        self.near_size = near_size
         self.crop_size = crop_size
         self.crop_margin = crop_margin
         self.fps = fps
@@ -649,25 +657,24 @@ class FaceDetector(ClipTransformer):
         return None, 0.0
 
     def _detect_near_size(self, backend, gray, min_side, prev, angle):
-        """The whole-frame search's answer where it is sure to be the face of ``prev``; else None.
+        """``near_size``: the whole-frame search at sizes near ``prev``'s, when it finds ``prev``'s face; else None.
 
-        The cascade's cost lies in its many small windows; a followed face keeps
-        its size from frame to frame, so the whole frame is first searched only at
-        window sizes within a factor :data:`_NEAR_SIZE` of the last box's side. A
-        box found there overlapping ``prev`` (IoU > 0.3) is the one the search at
-        every size keeps: boxes outside that size range overlap ``prev`` by at most
-        ``1 / _NEAR_SIZE ** 2`` = 0.25, so they can neither win nor be kept over it.
-        When nothing found there overlaps ``prev`` the search at every size decides.
+        A box found within the size range ``near_size`` that overlaps ``prev``
+        by more than 0.3 (and ``1 / near_size ** 2``, the most a box outside the
+        range can overlap it) is the one the search at every size would keep
+        among its boxes; the boxes themselves can differ by OpenCV's grouping of
+        hits across sizes. When nothing found there overlaps ``prev`` the search
+        at every size decides.
         """
-        if not backend.searches_sizes:
+        if self.near_size is None or not backend.searches_sizes:
             return None
         side = prev[2] - prev[0]
-        boxes = detect_rotated(backend, gray, angle, min_size=max(min_side, side / _NEAR_SIZE),
-                               max_size=side * _NEAR_SIZE)
+        boxes = detect_rotated(backend, gray, angle, min_size=max(min_side, side / self.near_size),
+                               max_size=side * self.near_size)
         if not len(boxes):
             return None
         overlap = box_iou(prev, boxes)
-        return boxes[int(np.argmax(overlap))] if overlap.max() > max(0.3, _NEAR_SIZE ** -2) else None
+        return boxes[int(np.argmax(overlap))] if overlap.max() > max(0.3, self.near_size ** -2) else None
 
     def _follow(self, backend, gray, prev, min_side, angle=0.0):
         side = prev[2] - prev[0]
