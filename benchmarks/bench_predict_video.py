@@ -13,16 +13,17 @@ graders are trained on a few synthetic clips, so the grade shows that the two
 rates agree, not how well the reference grader grades (see
 ``bench_real_motion.py``).
 
-    python benchmarks/bench_predict_video.py              # 3 runs of each command (about 3 min on 2 cores)
+    python benchmarks/bench_predict_video.py              # 3 runs of each command (about 4 min on 2 cores)
     python benchmarks/bench_predict_video.py --runs 1
     python benchmarks/bench_predict_video.py --long-minutes 1 --runs 1 --out predict_long_video
 
 ``--long-minutes`` grades a synthetic 1080p 30 fps video of that length instead
 (``bench_long_video.py``'s: a real face photo moving over a background), with
 ``fnpgrade predict`` only: how time and memory grow with a long recording.
-The default grader also runs with ``--near-size 2`` (the face searched first near
-its last size; opt-in). ``--held`` adds the baseline of a long video: every frame's crops held in
-memory (``FNPGRADE_CROP_MEMORY_MB`` lifted) instead of re-read from the file.
+The default grader also runs saved with ``near_size=2`` on its detector (the face
+searched first near its last size; opt-in). ``--held`` adds the baseline of a
+long video: every frame's crops held in memory (``FNPGRADE_CROP_MEMORY_MB``
+lifted) instead of re-read from the file.
 ``--baseline-src DIR`` adds the same commands run by another fnpgrade source
 tree (``DIR`` on ``PYTHONPATH``; e.g. ``git worktree add /tmp/before <commit>``),
 in turn with the others: a before/after ratio measured in one run.
@@ -49,11 +50,15 @@ VIDEO = "WolfgangLanger_Pexels.mp4"
 HELD_MB = 10 ** 6
 
 
-def run_once(command, env=None):
-    """Wall seconds, peak RSS (MB) and stdout of one command in a fresh process (``env``: extra variables)."""
+def run_once(command, env=None, cwd=None):
+    """Wall seconds, peak RSS (MB) and stdout of one command in a fresh process (``env``: extra variables).
+
+    ``cwd``: where it runs; keep it outside any source tree, or ``python -m fnpgrade`` imports the fnpgrade found
+    there before the one on ``PYTHONPATH``.
+    """
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                               env={**os.environ, **(env or {})})
+                               env={**os.environ, **(env or {})}, cwd=cwd)
     out = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
@@ -62,8 +67,19 @@ def run_once(command, env=None):
     return seconds, usage.ru_maxrss / 1024, out
 
 
+def _describe_source(folder):
+    """A source tree's name, with its git commit when it is a checkout."""
+    try:
+        commit = subprocess.run(["git", "-C", str(folder), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{Path(folder).name} (commit {commit})" if commit else Path(folder).name
+
+
 def train_models(folder, seed=0):
-    """Two clinical graders on the same SYNTHETIC clips: the default read rate and every frame."""
+    """Clinical graders on the same SYNTHETIC clips: every frame read (the default), that grader with
+    ``near_size=2`` set on its detector, and ``fps=6``."""
     from fnpgrade import make_measures_pipeline, make_palsy_clips
     from fnpgrade.persistence import save_model
 
@@ -72,6 +88,9 @@ def train_models(folder, seed=0):
     for name, fps in (("every frame (default)", None), ("fps=6", 6.0)):
         pipe = make_measures_pipeline(fps=fps, random_state=seed).fit(X, y)
         paths[name] = save_model(pipe, Path(folder) / f"model_{'native' if fps is None else int(fps)}.joblib")
+        if fps is None:  # the same grader, its face searched first near the followed face's size (opt-in)
+            pipe.set_params(detector__near_size=2.0)
+            paths["every frame, near_size=2"] = save_model(pipe, Path(folder) / "model_native_near2.joblib")
     return paths
 
 
@@ -112,25 +131,25 @@ def main(argv=None):
             commands[f"predict, {name}"] = [sys.executable, "-m", "fnpgrade", "predict", str(model), video,
                                             "--json", "--quiet"]
             if args.long_minutes:
-                if args.held and name.startswith("every"):  # the baseline: every crop held in memory
+                if args.held and name.startswith("every frame (default)"):  # the baseline: every crop held in memory
                     held = f"predict, {name}, crops held (FNPGRADE_CROP_MEMORY_MB={HELD_MB})"
                     commands[held] = commands[f"predict, {name}"]
                     environments[held] = {"FNPGRADE_CROP_MEMORY_MB": str(HELD_MB)}
                 continue
             commands[f"report, {name}"] = [sys.executable, "-m", "fnpgrade", "report", "--model", str(model), video,
                                            "--out", str(folder / f"{len(commands)}.html"), "--quiet"]
-            if name.startswith("every"):  # the opt-in search near the followed face's size
-                commands[f"predict, {name}, --near-size 2"] = commands[f"predict, {name}"] + ["--near-size", "2"]
         if args.baseline_src:
             source = str(Path(args.baseline_src).resolve())
             for name in list(commands):
+                if "near_size" in name:  # a setting the baseline may not have
+                    continue
                 commands[f"{name} [baseline]"] = commands[name]
                 environments[f"{name} [baseline]"] = {**environments.get(name, {}), "PYTHONPATH": source}
         times = {name: [] for name in commands}
         memory, grades = {}, {}
         for _ in range(args.runs):  # in turn: a busy spell slows every command alike
             for name, command in commands.items():
-                seconds, rss, out = run_once(command, environments.get(name))
+                seconds, rss, out = run_once(command, environments.get(name), cwd=folder)
                 times[name].append(seconds)
                 memory[name] = max(memory.get(name, 0.0), rss)
                 if name.startswith("predict"):
@@ -150,7 +169,7 @@ def main(argv=None):
     columns = ["command", "median s", "x video length"] + (["x baseline"] if args.baseline_src else [])
     print(markdown_table(rows, columns + ["peak MB", "grade"]))
     write_json(args.out, {"machine": machine(), "video": video_name, "video_seconds": round(length, 2),
-                          "baseline_src": args.baseline_src and Path(args.baseline_src).name,
+                          "baseline_src": args.baseline_src and _describe_source(args.baseline_src),
                           "video_frames": n_frames, "video_fps": rate, "runs": args.runs, "rows": rows,
                           "data": "graders trained on SYNTHETIC clips; the video is "
                                   + ("SYNTHETIC (a face photo moving)" if args.long_minutes else "a real recording")})

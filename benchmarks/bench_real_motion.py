@@ -45,7 +45,7 @@ from _common import machine, markdown_table, write_json
 REFERENCE = "synthetic clips+videos+real (= --reference)"
 
 
-def measure_paths(paths, neutral=False, cache=None, fps=None):
+def measure_paths(paths, neutral=False, cache=None, fps=None, near_size=None):
     """Whole-video measurement of each video file (:func:`fnpgrade.report.measure`, read at ``fps`` as the
     graders read it; cached by path, size and settings)."""
     import joblib
@@ -54,27 +54,30 @@ def measure_paths(paths, neutral=False, cache=None, fps=None):
 
     out = []
     for path in paths:
-        key = hashlib.sha1(f"{path}|{Path(path).stat().st_size}|{neutral}|{fps}|v9".encode()).hexdigest()[:16]
+        near = "" if near_size is None else f"|near{near_size:g}"
+        key = hashlib.sha1(f"{path}|{Path(path).stat().st_size}|{neutral}|{fps}{near}|v9".encode()).hexdigest()[:16]
         file = cache / f"{key}.joblib"
         if not file.exists():
-            joblib.dump(measure(path, neutral=neutral, fps=fps, n_bootstrap=0)["measurement"], file)
+            joblib.dump(measure(path, neutral=neutral, fps=fps, n_bootstrap=0, near_size=near_size)["measurement"],
+                        file)
         out.append(joblib.load(file))
     return out
 
 
-def synthetic_measurements(n_subjects, random_state, cache):
+def synthetic_measurements(n_subjects, random_state, cache, near_size=None):
     import joblib
 
     from fnpgrade import FaceDetector, LandmarkROICropper, make_palsy_clips
     from fnpgrade.measures import FaceMeasures
     from fnpgrade.pipeline import MEASURES_FACE_SIZE
 
-    file = cache / f"synthetic_{n_subjects}_{random_state}_v8.joblib"
+    near = "" if near_size is None else f"_near{near_size:g}"
+    file = cache / f"synthetic_{n_subjects}_{random_state}{near}_v8.joblib"
     if file.exists():
         return joblib.load(file)
     X, y, groups, info = make_palsy_clips(n_subjects=n_subjects, clips_per_subject=7, target="hb",
                                           random_state=random_state, return_info=True)
-    tracks = FaceDetector(no_face="blank").fit_transform(X)
+    tracks = FaceDetector(no_face="blank", near_size=near_size).fit_transform(X)
     clips = LandmarkROICropper(landmarks="mediapipe", registration="clip",
                                face_size=MEASURES_FACE_SIZE).fit_transform(tracks)
     step = FaceMeasures().fit()
@@ -85,7 +88,7 @@ def synthetic_measurements(n_subjects, random_state, cache):
     return result
 
 
-def synthetic_video_measurements(n_subjects, random_state, cache, fps=None):
+def synthetic_video_measurements(n_subjects, random_state, cache, fps=None, near_size=None):
     """The synthetic examination videos ``fnpgrade train --reference`` trains on (its files, written once under
     the data home, 6-30 fps), measured as its grader reads them: at most ``fps`` frames a second."""
     import joblib
@@ -96,12 +99,13 @@ def synthetic_video_measurements(n_subjects, random_state, cache, fps=None):
     from fnpgrade.measures import FaceMeasures
     from fnpgrade.pipeline import MEASURES_FACE_SIZE
 
-    file = cache / f"reference_videos_{n_subjects}_{random_state}_{fps}_v9.joblib"
+    near = "" if near_size is None else f"_near{near_size:g}"
+    file = cache / f"reference_videos_{n_subjects}_{random_state}_{fps}{near}_v9.joblib"
     if file.exists():
         return joblib.load(file)
     paths, hb, _ = write_palsy_videos(get_data_home() / "reference_videos", n_subjects=n_subjects,
                                       random_state=random_state)
-    detector = FaceDetector(no_face="blank", fps=fps).fit()
+    detector = FaceDetector(no_face="blank", fps=fps, near_size=near_size).fit()
     cropper = LandmarkROICropper(landmarks="mediapipe", registration="clip", face_size=MEASURES_FACE_SIZE).fit()
     step = FaceMeasures().fit()
     measurements = []
@@ -184,6 +188,9 @@ def main(argv=None):
     parser.add_argument("--read-fps", default="native",
                         help="frames a second the graders read the videos at, at most (default 'native': every "
                              "frame, the graders' default)")
+    parser.add_argument("--near-size", type=float, default=None, metavar="R",
+                        help="every measurement's face searched first near its last size (FaceDetector(near_size=R), "
+                             "opt-in; default: every size)")
     parser.add_argument("--out", default="real_motion")
     args = parser.parse_args(argv)
     read_fps = None if args.read_fps == "native" else float(args.read_fps)
@@ -193,9 +200,10 @@ def main(argv=None):
     cache.mkdir(parents=True, exist_ok=True)
     rates = tuple(None if r == "native" else float(r) for r in args.rates.split(","))
     data = make_real_motion_palsy(fps=rates, verbose=True)
-    real = measure_paths(data["path"], cache=cache, fps=read_fps)
-    syn, syn_hb, syn_side = synthetic_measurements(args.synthetic_subjects, 0, cache)
-    vid, vid_hb = synthetic_video_measurements(args.synthetic_videos, 0, cache, fps=read_fps)
+    real = measure_paths(data["path"], cache=cache, fps=read_fps, near_size=args.near_size)
+    syn, syn_hb, syn_side = synthetic_measurements(args.synthetic_subjects, 0, cache, near_size=args.near_size)
+    vid, vid_hb = synthetic_video_measurements(args.synthetic_videos, 0, cache, fps=read_fps,
+                                               near_size=args.near_size)
     print(f"measured: {len(real)} real-motion videos, {len(syn)} synthetic clips, {len(vid)} synthetic videos "
           f"({time.time() - start:.0f} s)")
 
@@ -273,6 +281,7 @@ def main(argv=None):
     print(f"Reliability (level, {REFERENCE}, the person held out):")
     print(markdown_table(reliability, list(reliability[0])))
     write_json(args.out, {"machine": machine(), "seconds": round(time.time() - start, 1), "read_fps": read_fps,
+                          **({"near_size": args.near_size} if args.near_size else {}),
                           "grading": rows,
                           "reliability": reliability,
                           "network": network, "side": side_rows, "per_video": per_video, "n_videos": len(real),

@@ -36,7 +36,7 @@ def measurement_warnings(side, n_occluded, n_frames):
 
 
 def measure(video, *, landmarks="mediapipe", neutral=False, fps=None, mirrored=False, n_bootstrap=200,
-            random_state=0):
+            random_state=0, near_size=None):
     """Measure one video against its rest face, with no model.
 
     Parameters
@@ -55,6 +55,9 @@ def measure(video, *, landmarks="mediapipe", neutral=False, fps=None, mirrored=F
     n_bootstrap : int, default=200
         Resamples of the measured frames for the side's confidence.
     random_state : int, default=0
+    near_size : float or None, default=None
+        As :class:`~fnpgrade.FaceDetector`'s: search the followed face first near
+        its last size (faster; a few boxes move by pixels).
 
     Returns
     -------
@@ -94,7 +97,7 @@ def measure(video, *, landmarks="mediapipe", neutral=False, fps=None, mirrored=F
     from .side import affected_side
 
     name = str(video) if isinstance(video, (str, Path)) else clip_name(video, 0)
-    detector = FaceDetector(fps=fps, min_coverage=0.0).fit()
+    detector = FaceDetector(fps=fps, min_coverage=0.0, near_size=near_size).fit()
     track = detector.transform([video])[0]
     face = detector.transform_report_[0]
     cropper = LandmarkROICropper(landmarks=landmarks, registration="clip", face_size=MEASURES_FACE_SIZE).fit()
