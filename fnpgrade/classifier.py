@@ -364,7 +364,8 @@ class PHCNNClassifier(NeuralNetClassifier):
         device = self._device()
         x = {k: v.to(device, non_blocking=True) for k, v in x.items()}
         module = self._inference_module if self._inference_module is not None else self.module_
-        with self.runtime_.autocast(device, training=module.training):
+        training = module is self.module_ and self.module_.training  # a training step, not a prediction
+        with self.runtime_.autocast(device, training=training):
             out = module(**x, **fit_params)
         if isinstance(out, tuple):  # training a network with a measures branch: (logits, measures-branch logits)
             return tuple(o.float() for o in out)

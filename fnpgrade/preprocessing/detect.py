@@ -330,9 +330,9 @@ class FaceDetector(ClipTransformer):
     near_size = None  # detectors pickled before the parameter existed search every size, as they did
 
     def __init__(self, backend="haar", min_face_size=40, select="largest", upscale=1.0, detect_width=320,
-                 detect_every=1, near_size=None, crop_size=256, crop_margin=2.0, fps=None, missing="interpolate", max_gap_s=0.5,
-                 min_coverage=0.5, no_face="raise", verify="auto", rotations=(-20, 20), model_path=None,
-                 n_jobs=None, verbose=False):
+                 detect_every=1, near_size=None, crop_size=256, crop_margin=2.0, fps=None, missing="interpolate",
+                 max_gap_s=0.5, min_coverage=0.5, no_face="raise", verify="auto", rotations=(-20, 20),
+                 model_path=None, n_jobs=None, verbose=False):
         self.backend = backend
         self.min_face_size = min_face_size
         self.select = select

@@ -96,7 +96,9 @@ class LandmarkROICropper(ClipTransformer):
     device : str, default="cpu"
         Torch device for the ``"fan"`` backend.
     n_jobs : int or None, default=None
-        Clips processed in parallel (joblib).
+        Clips processed in parallel (joblib). Apart from that, MediaPipe
+        landmarks one clip's frames on :func:`fnpgrade.config.frame_threads`
+        threads (a copy of its graph each; the same points), one in a worker.
     verbose : bool, default=False
         Show a progress bar over clips (tqdm).
 
