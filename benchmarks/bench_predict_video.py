@@ -25,7 +25,7 @@ searched first near its last size; opt-in). ``--held`` adds the baseline of a
 long video: every frame's crops held in memory (``FNPGRADE_CROP_MEMORY_MB``
 lifted) instead of re-read from the file.
 ``--baseline-src DIR`` adds the same commands run by another fnpgrade source
-tree (``DIR`` on ``PYTHONPATH``; e.g. ``git worktree add /tmp/before <commit>``),
+tree (``DIR`` on ``PYTHONPATH``; e.g. ``git worktree add ../before <commit>``),
 in turn with the others: a before/after ratio measured in one run.
 
 Writes ``benchmarks/results/predict_video.json`` (``--out``).

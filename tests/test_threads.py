@@ -67,8 +67,12 @@ def test_one_worker_runs_on_the_calling_thread():
 
 
 def test_frame_threads_default_and_environment(monkeypatch):
+    import joblib
+
     monkeypatch.delenv("FNPGRADE_FRAME_THREADS", raising=False)
-    assert 1 <= frame_threads() <= MAX_FRAME_THREADS
+    for cpus, expected in ((1, 1), (2, 2), (3, 3), (64, MAX_FRAME_THREADS)):
+        monkeypatch.setattr(joblib, "cpu_count", lambda cpus=cpus: cpus)  # the CPUs this process may use
+        assert frame_threads() == expected
     monkeypatch.setenv("FNPGRADE_FRAME_THREADS", "3")
     assert frame_threads() == 3
     monkeypatch.setenv("FNPGRADE_FRAME_THREADS", "0")
