@@ -198,6 +198,39 @@ def test_symmetric_values_are_those_of_a_symmetric_face():
     assert np.all(np.isnan(sym[:, names.index("reference_movement")]))  # how noisy a clip is has no symmetric value
 
 
+def test_measure_contributions_score_every_variant_in_one_prediction_as_one_at_a_time():
+    """explain_measures predicts all its variants (each measure, each region made symmetric) in one call; a model
+    that scores each row on its own gives the contributions of predicting each variant apart."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    from fnpgrade.measures import HealthyRangeClassifier
+
+    rng = np.random.default_rng(0)
+    X_train = rng.normal(size=(60, len(VIDEO_FEATURE_NAMES)))
+    model = HealthyRangeClassifier(RandomForestClassifier(n_estimators=20, random_state=0)).fit(
+        X_train, rng.choice(["I", "II", "III"], 60))
+    X = rng.normal(size=(5, len(VIDEO_FEATURE_NAMES)))
+    calls = []
+    original = model.predict_proba
+
+    def counted(data):
+        calls.append(len(data))
+        return original(data)
+
+    model.predict_proba = counted
+    got = explain.explain_measures(model, X, VIDEO_FEATURE_NAMES, label_index=1, n_top=len(VIDEO_FEATURE_NAMES))
+    assert len(calls) == 1
+    names = list(VIDEO_FEATURE_NAMES)
+    symmetric = explain.symmetric_values(X, names)
+    base = float(np.mean(original(X)[:, 1]))
+    for row in got["measures"]:
+        j = names.index(row["measure"])
+        changed = X.copy()
+        changed[:, j] = np.where(np.isnan(symmetric[:, j]), X[:, j], symmetric[:, j])
+        assert row["contribution"] == round(base - float(np.mean(original(changed)[:, 1])), 4)
+    assert got["base"] == round(base, 4) and set(got["regions"]) == {"forehead", "eye", "midface", "mouth"}
+
+
 # -- a synthetic person with a known side ------------------------------------------------------------
 
 def test_report_names_the_affected_side_of_a_synthetic_person(palsy_report, palsy_video):

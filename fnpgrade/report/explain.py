@@ -114,28 +114,26 @@ def explain_measures(model, X, names, label_index, n_top=10):
     names = [str(n) for n in names]
     symmetric = symmetric_values(X, names)
 
-    def prob(data):
-        return float(np.mean(model.predict_proba(data)[:, label_index]))
-
-    base = prob(X)
-    rows = []
-    for j, name in enumerate(names):
-        if np.all(np.isnan(symmetric[:, j])):
-            continue
+    def symmetric_in(columns):
         changed = X.copy()
-        changed[:, j] = np.where(np.isnan(symmetric[:, j]), X[:, j], symmetric[:, j])
-        rows.append({"measure": name, "value": round(float(np.nanmedian(X[:, j])), 4),
-                     "symmetric": round(float(np.nanmedian(symmetric[:, j])), 4),
-                     "contribution": round(base - prob(changed), 4)})
+        for j in columns:
+            changed[:, j] = np.where(np.isnan(symmetric[:, j]), X[:, j], symmetric[:, j])
+        return changed
+
+    measured = [j for j in range(len(names)) if not np.all(np.isnan(symmetric[:, j]))]
+    region_columns = {key: [j for j in measured if _region_of(names[j]) == key]
+                      for key in ("forehead", "eye", "midface", "mouth")}
+    region_columns = {key: columns for key, columns in region_columns.items() if columns}
+    variants = [X] + [symmetric_in([j]) for j in measured] + [symmetric_in(c) for c in region_columns.values()]
+    # one prediction for every variant's rows (the model scores each row on its own): the mean per variant
+    proba = np.asarray(model.predict_proba(np.vstack(variants)), float)[:, label_index]
+    means = [float(np.mean(block)) for block in np.split(proba, len(variants))]
+    base = means[0]
+    rows = [{"measure": names[j], "value": round(float(np.nanmedian(X[:, j])), 4),
+             "symmetric": round(float(np.nanmedian(symmetric[:, j])), 4),
+             "contribution": round(base - mean, 4)} for j, mean in zip(measured, means[1:])]
     rows.sort(key=lambda r: -abs(r["contribution"]))
-    regions = {}
-    for key in ("forehead", "eye", "midface", "mouth"):
-        columns = [j for j, n in enumerate(names) if _region_of(n) == key and not np.all(np.isnan(symmetric[:, j]))]
-        if columns:
-            changed = X.copy()
-            for j in columns:
-                changed[:, j] = np.where(np.isnan(symmetric[:, j]), X[:, j], symmetric[:, j])
-            regions[key] = round(base - prob(changed), 4)
+    regions = {key: round(base - mean, 4) for key, mean in zip(region_columns, means[1 + len(measured):])}
     return {"kind": "measures", "base": round(base, 4), "measures": rows[:n_top], "regions": regions,
             "method": "each side-comparing measure set to its symmetric-face value in every window; contribution = "
                       "drop in the video's mean probability of the reported grade (not additive)"}
