@@ -443,10 +443,11 @@ def video_features(measurement, frames=None):
     return np.asarray(out, float)
 
 
-def _readings(measurement, frames=None):
-    """Each reading's ``log(left / right)`` and how far its stronger side moved, in noise floors."""
+def _readings(measurement, frames=None, peak=None):
+    """Each reading's ``log(left / right)`` and how far its stronger side moved, in noise floors (``peak``:
+    :func:`peaks` of the same frames, when already at hand)."""
     pick = slice(None) if frames is None else np.asarray(frames, int)
-    peak = peaks(measurement, frames)
+    peak = peaks(measurement, frames) if peak is None else peak
     floor = max(NOISE_IOD, peak["reference"]["mid"])
     pairs = [(peak[region]["left"], peak[region]["right"], floor) for region in VIDEO_REGIONS]
     for region in LANDMARK_REGIONS:
@@ -496,10 +497,10 @@ def _balance(evidence, weights):
     return float(np.sum(weights * evidence) / total) if total > 0 else 0.0
 
 
-def side_asymmetry(measurement, frames=None):
+def side_asymmetry(measurement, frames=None, peak=None):
     """``log(left / right)`` of the face's movement (0 symmetric): the readings' mean weighted by
-    :func:`evidence_weights`."""
-    evidence, strength = _readings(measurement, frames)
+    :func:`evidence_weights` (``peak``: :func:`peaks` of the same frames, when already at hand)."""
+    evidence, strength = _readings(measurement, frames, peak)
     return _balance(evidence, _weights(strength))
 
 

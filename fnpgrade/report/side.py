@@ -102,10 +102,10 @@ def image_side(patient, mirrored=False):
 def _decide(measurement, frames, clear_ratio, min_noise_units):
     from ..measures.video import peaks, side_asymmetry
 
-    asymmetry = side_asymmetry(measurement, frames)
+    peak = peaks(measurement, frames)  # once per resample, for the balance and the noise units alike
+    asymmetry = side_asymmetry(measurement, frames, peak)
     weaker = "left" if asymmetry < 0 else "right"
     ratio = float(np.exp(-abs(asymmetry)))
-    peak = peaks(measurement, frames)
     largest = max(peak[r][s] for r in MOVEMENT_REGIONS for s in ("left", "right"))
     units = float(noise_units(largest, peak["reference"]["mid"]))
     return weaker, ratio, units, bool(ratio < clear_ratio and units >= min_noise_units)
