@@ -166,6 +166,17 @@ def _stack_releasing(frames):
     return out
 
 
+#: Overlap (IoU) with the last box above which a found box is the followed face.
+_FOLLOW_IOU = 0.3
+
+
+def _most_overlapping(prev, boxes, minimum=_FOLLOW_IOU):
+    """The box of ``boxes`` overlapping ``prev`` most, when by more than ``minimum`` (IoU); else None."""
+    overlap = box_iou(prev, boxes)
+    best = int(np.argmax(overlap))
+    return boxes[best] if overlap[best] > minimum else None
+
+
 @dataclass
 class _Tracking:
     """What following one face through a clip remembers from frame to frame."""
@@ -649,11 +660,8 @@ class FaceDetector(ClipTransformer):
                     return box, angle
             boxes = detect_rotated(backend, gray, angle, min_size=min_side)
             if len(boxes):
-                if prev is not None and len(boxes) > 1:
-                    overlap = box_iou(prev, boxes)
-                    if overlap.max() > 0.3:
-                        return boxes[int(np.argmax(overlap))], angle
-                return self._pick(boxes, gray.shape), angle
+                kept = _most_overlapping(prev, boxes) if prev is not None and len(boxes) > 1 else None
+                return (self._pick(boxes, gray.shape) if kept is None else kept), angle
         return None, 0.0
 
     def _detect_near_size(self, backend, gray, min_side, prev, angle):
@@ -673,8 +681,7 @@ class FaceDetector(ClipTransformer):
                                max_size=side * self.near_size)
         if not len(boxes):
             return None
-        overlap = box_iou(prev, boxes)
-        return boxes[int(np.argmax(overlap))] if overlap.max() > max(0.3, self.near_size ** -2) else None
+        return _most_overlapping(prev, boxes, max(_FOLLOW_IOU, self.near_size ** -2))
 
     def _follow(self, backend, gray, prev, min_side, angle=0.0):
         side = prev[2] - prev[0]
@@ -690,9 +697,7 @@ class FaceDetector(ClipTransformer):
         if not len(candidates):
             return None
         candidates = candidates + np.array([x0, y0, x0, y0], float)
-        overlap = box_iou(prev, candidates)
-        best = int(np.argmax(overlap))
-        return candidates[best] if overlap[best] > 0.3 else None
+        return _most_overlapping(prev, candidates)
 
     def _crop(self, frame, box):
         return crop_square(frame, *face_square(box, self.crop_margin), self.crop_size)
