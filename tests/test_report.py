@@ -136,6 +136,72 @@ def test_affected_side_decides_from_movement_and_noise():
     assert affected_side(None)["side"] == "none"
 
 
+def _random_measurement(n_frames, seed):
+    """A whole-video measurement of random movements, a third of its frames at rest by the landmarks (so each
+    region's resting jitter is taken off its peak), with every entry :func:`video_features` reads."""
+    from fnpgrade.measures.video import LANDMARK_REGIONS
+
+    rng = np.random.default_rng(seed)
+    still = rng.random(n_frames) < 0.35
+
+    def moving(scale):
+        return np.where(still, rng.uniform(0, 0.02, n_frames), rng.uniform(0, scale, n_frames))
+
+    series = {r: {"left": moving(0.08), "right": moving(0.12)} for r in side.MOVEMENT_REGIONS}
+    series["reference"] = {"mid": rng.uniform(0, 0.012, n_frames)}
+    apertures = {s: rng.uniform(0.1, 0.3, n_frames + 1) for s in ("left", "right")}
+    return {"frames": np.arange(1, n_frames + 1), "series": series,
+            "landmark_series": {r: {"left": moving(0.06), "right": moving(0.05)} for r in LANDMARK_REGIONS},
+            "eye_change": {s: rng.uniform(0, 0.05, n_frames) for s in ("left", "right")},
+            "eye_aperture": apertures, "rest_aperture": {s: 0.3 for s in ("left", "right")},
+            "aperture_frames": np.arange(n_frames + 1), "rest_points": rng.normal(0, 1, (49, 2))}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_resamples_are_measured_together_as_each_would_be_alone(seed):
+    """The report's bootstraps (the side's confidence, the grade's spread) measure all their frame resamples in
+    one go; each resample reads exactly what it reads alone."""
+    from fnpgrade.measures.healthy import noise_units
+    from fnpgrade.measures.video import peaks, side_asymmetry, video_features
+
+    measurement = _random_measurement(23 + seed, seed)
+    n = len(measurement["frames"])
+    rng = np.random.default_rng(seed)
+    resamples = np.array([rng.integers(0, n, n) for _ in range(40)])
+    together = video_features(measurement, resamples)
+    assert together.shape == (40, len(video_features(measurement)))
+    np.testing.assert_array_equal(together, np.stack([video_features(measurement, r) for r in resamples]))
+    assert np.isnan(video_features(None, resamples)).all() and video_features(None, resamples).shape == together.shape
+    # each resample's peaks by their definition: the 90th percentile less the median over the frames at rest
+    jitter_taken = 0
+    for frames in resamples[:10]:
+        moved = np.max([np.asarray(v)[frames] for sides in measurement["landmark_series"].values()
+                        for v in sides.values()], axis=0)
+        quiet = moved <= 0.03
+        jitter_taken += quiet.sum() >= 3
+        for region, sides in measurement["series"].items():
+            for name, values in sides.items():
+                values = values[frames]
+                rest = float(np.median(values[quiet])) if quiet.sum() >= 3 and region != "reference" else 0.0
+                assert peaks(measurement, frames)[region][name] == max(0.0, float(np.quantile(values, 0.9)) - rest)
+    assert jitter_taken >= 5
+    # the side's confidence: the share of 300 resamples, drawn as ever, that each name the same side alone
+    for graded in (False, True):
+        decided = affected_side(measurement, n_bootstrap=300, random_state=seed, graded_palsy=graded)
+        rng = np.random.default_rng(seed)
+        agree = 0
+        for _ in range(300):
+            frames = rng.integers(0, n, n)
+            peak = peaks(measurement, frames)
+            asymmetry = side_asymmetry(measurement, frames, peak)
+            largest = max(peak[r][s] for r in side.MOVEMENT_REGIONS for s in ("left", "right"))
+            units = noise_units(largest, peak["reference"]["mid"])
+            named = (np.exp(-abs(asymmetry)) < side.CLEAR_RATIO or graded) and units >= side.MIN_NOISE_UNITS
+            weaker = "left" if asymmetry < 0 else "right"
+            agree += (named and weaker == decided["weaker_image_side"]) if decided["side"] != "none" else not named
+        assert decided["confidence"] == round(agree / 300, 3)
+
+
 def test_a_graded_palsy_names_the_weaker_side_even_within_the_healthy_range():
     """A palsy has a side: with a grade above normal the weaker side is named, and said to be within the range of
     healthy faces; a face that did not move still says none."""

@@ -339,14 +339,65 @@ def _peak(values, baseline=0.0):
     """The 90th percentile of ``values`` (the expression's fullest moment, not one mis-tracked frame), less
     ``baseline``."""
     values = np.asarray(values, float)
-    return max(0.0, float(np.quantile(values, PEAK_QUANTILE)) - baseline) if len(values) else 0.0
+    return float(_row_peaks(values[None], baseline)[0])
 
 
-def _quiet(measurement, pick):
-    """Which measured frames show the face at rest by its landmarks (every group within :data:`QUIET_IOD`)."""
-    moved = np.stack([np.asarray(values)[pick] for sides in measurement["landmark_series"].values()
-                      for values in sides.values()])
-    return moved.max(axis=0) <= QUIET_IOD if moved.size else np.zeros(0, bool)
+def _row_peaks(values, baseline=0.0):
+    """:func:`_peak` of each row of ``values`` ``(B, n)`` (``baseline`` a float or one per row): ``(B,)``.
+
+    The rows are a measurement's frame resamples: one quantile call for all of them gives each row the value
+    it gets alone (the same partition and interpolation, row by row)."""
+    if values.shape[1] == 0:
+        return np.zeros(len(values))
+    above = np.quantile(values, PEAK_QUANTILE, axis=1) - baseline
+    return np.where(above > 0, above, 0.0)  # as max(0.0, x): a NaN counts as no movement
+
+
+def _row_medians(values, keep):
+    """The median of each row of ``values`` ``(B, n)`` over its ``keep`` entries (``np.median`` of
+    ``values[b, keep[b]]``, which differs in length from row to row); NaN where a row keeps none."""
+    count = keep.sum(axis=1)
+    ordered = np.sort(np.where(keep, values, np.inf), axis=1)
+    rows = np.arange(len(values))
+    low = ordered[rows, np.maximum(count - 1, 0) // 2]
+    high = ordered[rows, np.minimum(count // 2, values.shape[1] - 1)]
+    return np.where(count == 0, np.nan, np.where(count % 2 == 1, low, (low + high) / 2))
+
+
+def _picks(measurement, frames):
+    """``frames`` as a ``(B, n)`` array of positions in ``measurement["frames"]`` (``None``: all, one row)."""
+    if frames is None:
+        return np.arange(len(measurement["frames"]))[None]
+    frames = np.asarray(frames, int)
+    return frames if frames.ndim == 2 else frames.reshape(1, -1)
+
+
+def _series_rows(values, picks):
+    return np.asarray(values, float)[picks]
+
+
+def _quiet(measurement, picks):
+    """Which measured frames of each row of ``picks`` show the face at rest by its landmarks (every group
+    within :data:`QUIET_IOD`): ``(B, n)``."""
+    moved = [_series_rows(values, picks) for sides in measurement["landmark_series"].values()
+             for values in sides.values()]
+    return np.max(moved, axis=0) <= QUIET_IOD if moved else np.zeros(picks.shape, bool)
+
+
+def _peak_rows(measurement, picks):
+    """:func:`peaks` of each row of ``picks`` ``(B, n)``: ``{region: {side: (B,)}}``."""
+    quiet = _quiet(measurement, picks)
+    jitter_known = (picks.shape[1] >= MIN_FRAMES_FOR_JITTER) & (quiet.sum(axis=1) >= MIN_QUIET_FRAMES)
+    out = {}
+    for region, sides in measurement["series"].items():
+        out[region] = {}
+        for side, values in sides.items():
+            values = _series_rows(values, picks)
+            baseline = 0.0
+            if region != "reference" and jitter_known.any():
+                baseline = np.where(jitter_known, _row_medians(values, quiet), 0.0)
+            out[region][side] = _row_peaks(values, baseline)
+    return out
 
 
 def peaks(measurement, frames=None):
@@ -357,16 +408,8 @@ def peaks(measurement, frames=None):
     face at rest by its landmarks, what each region reads in them (its resting jitter: flow noise, larger on a
     side in shadow) is taken off its peak.
     """
-    pick = slice(None) if frames is None else np.asarray(frames, int)
-    quiet = _quiet(measurement, pick)
-    out = {}
-    for region, sides in measurement["series"].items():
-        out[region] = {}
-        for side, values in sides.items():
-            values = np.asarray(values, float)[pick]
-            rests = len(values) >= MIN_FRAMES_FOR_JITTER and quiet.sum() >= MIN_QUIET_FRAMES and region != "reference"
-            out[region][side] = _peak(values, float(np.median(values[quiet])) if rests else 0.0)
-    return out
+    rows = _peak_rows(measurement, _picks(measurement, frames))
+    return {region: {side: float(values[0]) for side, values in sides.items()} for region, sides in rows.items()}
 
 
 def landmark_peak(measurement, region, side, frames=None):
@@ -388,75 +431,105 @@ def video_features(measurement, frames=None):
     measurement : dict or None
     frames : array-like of int or None
         Positions among ``measurement["frames"]`` to use (a stretch of the
-        video, or a bootstrap resample); ``None``: all.
+        video, or a bootstrap resample); ``None``: all. A 2-D array
+        ``(B, n)`` gives one row per resample (each row as it would be alone).
 
     Returns
     -------
-    features : ndarray of float, shape (len(VIDEO_FEATURE_NAMES),)
+    features : ndarray of float, shape (len(VIDEO_FEATURE_NAMES),), or (B, len(VIDEO_FEATURE_NAMES))
     """
+    several = frames is not None and np.ndim(frames) == 2
     if measurement is None:
-        return np.full(len(VIDEO_FEATURE_NAMES), np.nan)
-    pick = slice(None) if frames is None else np.asarray(frames, int)
-    peak = peaks(measurement, frames)
+        nan = np.full(len(VIDEO_FEATURE_NAMES), np.nan)
+        return np.tile(nan, (len(frames), 1)) if several else nan
+    rows = _feature_rows(measurement, _picks(measurement, frames))
+    return rows if several else rows[0]
+
+
+def _feature_rows(measurement, picks):
+    """:func:`video_features` of each row of ``picks`` ``(B, n)``: ``(B, len(VIDEO_FEATURE_NAMES))``."""
+    n_rows, n = picks.shape
+    peak = _peak_rows(measurement, picks)
     noise = peak["reference"]["mid"]
-    floor = max(NOISE_IOD, noise)
-    evidence, strength = _readings(measurement, frames)
+    floor = np.maximum(NOISE_IOD, noise)
+    evidence, strength = _reading_rows(measurement, picks, peak)
     weights = _weights(strength)
     balance = _balance(evidence, weights)
-    weaker = "left" if balance < 0 else "right"
-    stronger = "right" if weaker == "left" else "left"
+    left_weaker = balance < 0
+
+    def weaker_stronger(values):
+        return (np.where(left_weaker, values["left"], values["right"]),
+                np.where(left_weaker, values["right"], values["left"]))
+
     out = []
     for region in VIDEO_REGIONS:
-        left, right = peak[region]["left"], peak[region]["right"]
-        weak, strong = min(left, right), max(left, right)
-        log_affected = np.log((peak[region][weaker] + floor) / (peak[region][stronger] + floor))
-        sums = {side: float(np.asarray(measurement["series"][region][side])[pick].sum()) for side in SIDES}
-        n = len(np.asarray(measurement["series"][region]["left"])[pick])
-        together = weak_strong_ratio(min(sums.values()), max(sums.values()), floor * max(n, 1))
+        weak, strong = np.minimum(peak[region]["left"], peak[region]["right"]), np.maximum(peak[region]["left"],
+                                                                                             peak[region]["right"])
+        weaker, stronger = weaker_stronger(peak[region])
+        log_affected = np.log((weaker + floor) / (stronger + floor))
+        sums = [_series_rows(measurement["series"][region][side], picks).sum(axis=1) for side in SIDES]
+        together = weak_strong_ratio(np.minimum(*sums), np.maximum(*sums), floor * max(n, 1))
         out += [weak, strong, weak_strong_ratio(weak, strong, floor), log_affected, together]
     for region in LANDMARK_REGIONS:
-        values = {side: _peak(np.asarray(measurement["landmark_series"][region][side])[pick]) for side in SIDES}
-        weak, strong = min(values.values()), max(values.values())
-        out += [weak_strong_ratio(weak, strong, floor), np.log((values[weaker] + floor) / (values[stronger] + floor))]
+        values = {side: _row_peaks(_series_rows(measurement["landmark_series"][region][side], picks))
+                  for side in SIDES}
+        weak, strong = np.minimum(values["left"], values["right"]), np.maximum(values["left"], values["right"])
+        weaker, stronger = weaker_stronger(values)
+        out += [weak_strong_ratio(weak, strong, floor), np.log((weaker + floor) / (stronger + floor))]
     # eye closure from the lids' landmarks: the share of the rest opening each eye closes at its most closed
+    # (over every landmarked frame: the same for every row)
+    closure = _closures(measurement)
+    c_weak, c_strong = min(closure), max(closure)
+    change = [_row_peaks(_series_rows(measurement["eye_change"][side], picks)) for side in SIDES]
     aperture = measurement["eye_aperture"]
-    rest_open = measurement["rest_aperture"]
-    closure = {side: float(np.clip(1 - np.min(aperture[side]) / max(rest_open[side], 1e-6), 0, 1)) for side in SIDES}
-    c_weak, c_strong = min(closure.values()), max(closure.values())
-    change = {side: _peak(np.asarray(measurement["eye_change"][side])[pick]) for side in SIDES}
     gap = _aperture_gap(np.stack([aperture["left"], aperture["right"]], axis=1))
     out += [c_weak, c_strong, weak_strong_ratio(c_weak, c_strong, CLOSURE_NOISE),
-            weak_strong_ratio(min(change.values()), max(change.values()), NOISE_APPEARANCE), float(np.quantile(gap, 0.95)),
-            float(np.median(gap))]
+            weak_strong_ratio(np.minimum(*change), np.maximum(*change), NOISE_APPEARANCE),
+            float(np.quantile(gap, 0.95)), float(np.median(gap))]
     rest = measurement["rest_points"]
     for part in _HEIGHT_PARTS:
         heights = [rest[LANDMARK_SIDES[part][side], 1].mean() for side in SIDES]
         out.append(float(abs(heights[0] - heights[1])))
     corners = [rest[LANDMARK_SIDES["mouth_corner"][side][0], 0] for side in SIDES]
     out.append(float(abs(corners[0] + corners[1])))  # x_left < 0 < x_right
-    out.append(abs(balance))
+    out.append(np.abs(balance))
     # the share of the readings (weighted as in the balance) agreeing on the weaker side: a palsy weakens every
     # region of one side
-    out.append(_balance(np.sign(evidence) == np.sign(balance), weights) if balance else 0.0)
-    out.append(max(peak[region][side] for region in VIDEO_REGIONS for side in SIDES))
+    agreeing = _balance(np.sign(evidence) == np.sign(balance)[:, None], weights)
+    out.append(np.where(balance != 0, agreeing, 0.0))
+    out.append(np.max([peak[region][side] for region in VIDEO_REGIONS for side in SIDES], axis=0))
     out.append(noise)
-    return np.asarray(out, float)
+    return np.stack([np.broadcast_to(np.asarray(column, float), (n_rows,)) for column in out], axis=1)
+
+
+def _closures(measurement):
+    """How far each eye closes at its most closed, as a share of its rest opening (left, right)."""
+    aperture, rest_open = measurement["eye_aperture"], measurement["rest_aperture"]
+    return [float(np.clip(1 - np.min(aperture[side]) / max(rest_open[side], 1e-6), 0, 1)) for side in SIDES]
 
 
 def _readings(measurement, frames=None, peak=None):
     """Each reading's ``log(left / right)`` and how far its stronger side moved, in noise floors (``peak``:
     :func:`peaks` of the same frames, when already at hand)."""
-    pick = slice(None) if frames is None else np.asarray(frames, int)
-    peak = peaks(measurement, frames) if peak is None else peak
-    floor = max(NOISE_IOD, peak["reference"]["mid"])
+    picks = _picks(measurement, frames)
+    rows = None if peak is None else {r: {s: np.array([v]) for s, v in sides.items()} for r, sides in peak.items()}
+    evidence, strength = _reading_rows(measurement, picks, rows)
+    return evidence[0], strength[0]
+
+
+def _reading_rows(measurement, picks, peak=None):
+    """:func:`_readings` of each row of ``picks`` ``(B, n)`` (``peak``: :func:`_peak_rows` of the same rows):
+    evidence and strength, ``(B, n_readings)`` each."""
+    peak = _peak_rows(measurement, picks) if peak is None else peak
+    floor = np.maximum(NOISE_IOD, peak["reference"]["mid"])
     pairs = [(peak[region]["left"], peak[region]["right"], floor) for region in VIDEO_REGIONS]
     for region in LANDMARK_REGIONS:
-        values = [_peak(np.asarray(measurement["landmark_series"][region][side])[pick]) for side in SIDES]
+        values = [_row_peaks(_series_rows(measurement["landmark_series"][region][side], picks)) for side in SIDES]
         pairs.append((values[0], values[1], floor))
-    aperture, rest_open = measurement["eye_aperture"], measurement["rest_aperture"]
-    closure = [float(np.clip(1 - np.min(aperture[side]) / max(rest_open[side], 1e-6), 0, 1)) for side in SIDES]
+    closure = _closures(measurement)
     pairs.append((closure[0], closure[1], CLOSURE_NOISE))
-    left, right, noise = (np.asarray(v, float) for v in zip(*pairs))
+    left, right, noise = (np.stack([np.broadcast_to(np.asarray(v, float), (len(picks),)) for v in column], axis=1)
+                          for column in zip(*pairs))
     return np.log((left + noise) / (right + noise)), np.maximum(left, right) / noise
 
 
@@ -493,8 +566,12 @@ def _weights(strength):
 
 
 def _balance(evidence, weights):
-    total = float(np.sum(weights))
-    return float(np.sum(weights * evidence) / total) if total > 0 else 0.0
+    """The weighted mean of ``evidence`` (0 without weight): a float for 1-D readings, one per row for 2-D."""
+    if np.ndim(weights) == 1:
+        return float(_balance(np.asarray(evidence)[None], np.asarray(weights)[None])[0])
+    total = np.sum(weights, axis=1)
+    weighted = np.sum(weights * evidence, axis=1)
+    return np.where(total > 0, weighted / np.where(total > 0, total, 1.0), 0.0)
 
 
 def side_asymmetry(measurement, frames=None, peak=None):

@@ -99,16 +99,18 @@ def image_side(patient, mirrored=False):
     return patient_side(patient, mirrored)  # the map is its own inverse
 
 
-def _decide(measurement, frames, clear_ratio, min_noise_units):
-    from ..measures.video import peaks, side_asymmetry
+def _decide(measurement, picks, clear_ratio, min_noise_units):
+    """Each row of ``picks`` (positions among the measured frames, ``(B, n)``) decided: the weaker image side
+    (``True``: left), the movement ratio, the noise units and whether the side is clearly weaker, ``(B,)`` each."""
+    from ..measures.video import _balance, _peak_rows, _reading_rows, _weights
 
-    peak = peaks(measurement, frames)  # once per resample, for the balance and the noise units alike
-    asymmetry = side_asymmetry(measurement, frames, peak)
-    weaker = "left" if asymmetry < 0 else "right"
-    ratio = float(np.exp(-abs(asymmetry)))
-    largest = max(peak[r][s] for r in MOVEMENT_REGIONS for s in ("left", "right"))
-    units = float(noise_units(largest, peak["reference"]["mid"]))
-    return weaker, ratio, units, bool(ratio < clear_ratio and units >= min_noise_units)
+    peak = _peak_rows(measurement, picks)  # once per resample, for the balance and the noise units alike
+    evidence, strength = _reading_rows(measurement, picks, peak)
+    asymmetry = _balance(evidence, _weights(strength))
+    ratio = np.exp(-np.abs(asymmetry))
+    largest = np.max([peak[r][s] for r in MOVEMENT_REGIONS for s in ("left", "right")], axis=0)
+    units = noise_units(largest, peak["reference"]["mid"])
+    return asymmetry < 0, ratio, units, (ratio < clear_ratio) & (units >= min_noise_units)
 
 
 def affected_side(measurement, mirrored=False, clear_ratio=CLEAR_RATIO, min_noise_units=MIN_NOISE_UNITS,
@@ -154,16 +156,17 @@ def affected_side(measurement, mirrored=False, clear_ratio=CLEAR_RATIO, min_nois
                 "within_healthy_range": None, "noise_units": 0.0, "confidence": 0.0, "n_frames": n_frames,
                 "reason": "no frame with a measurable face moved from rest: the side cannot be decided."}
 
-    def decide(frames):
-        weaker, ratio, units, clear = _decide(measurement, frames, clear_ratio, min_noise_units)
-        return weaker, ratio, units, clear or (graded_palsy and units >= min_noise_units)
+    def decide(picks):
+        left, ratio, units, clear = _decide(measurement, picks, clear_ratio, min_noise_units)
+        return left, ratio, units, clear | (graded_palsy & (units >= min_noise_units))
 
-    weaker, ratio, noise_units, named = decide(None)
+    left, ratio, units, named = decide(np.arange(n_frames)[None])
+    left, ratio, noise_units, named = bool(left[0]), float(ratio[0]), float(units[0]), bool(named[0])
+    weaker = "left" if left else "right"
     rng = np.random.default_rng(random_state)
-    agree = 0
-    for _ in range(int(n_bootstrap)):
-        w, _, _, n = decide(rng.integers(0, n_frames, n_frames))
-        agree += (n and w == weaker) if named else (not n)
+    resamples = rng.integers(0, n_frames, (int(n_bootstrap), n_frames))  # the draws of one resample at a time
+    w, _, _, n = decide(resamples)
+    agree = int(np.sum(n & (w == left)) if named else np.sum(~n))
     confidence = agree / max(1, int(n_bootstrap))
     percent = round(100 * ratio, 1)
     within = bool(ratio >= clear_ratio)
