@@ -463,8 +463,8 @@ def _feature_rows(measurement, picks):
 
     out = []
     for region in VIDEO_REGIONS:
-        weak, strong = np.minimum(peak[region]["left"], peak[region]["right"]), np.maximum(peak[region]["left"],
-                                                                                             peak[region]["right"])
+        left, right = peak[region]["left"], peak[region]["right"]
+        weak, strong = np.minimum(left, right), np.maximum(left, right)
         weaker, stronger = weaker_stronger(peak[region])
         log_affected = np.log((weaker + floor) / (stronger + floor))
         sums = [_series_rows(measurement["series"][region][side], picks).sum(axis=1) for side in SIDES]
