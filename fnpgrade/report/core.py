@@ -302,7 +302,8 @@ def _grade_by_measures(pipe, read, name, n_bootstrap, random_state):
                        float)
     rng = np.random.default_rng(random_state)
     n = len(measurement["frames"])
-    resamples = video_features(measurement, rng.integers(0, n, (min(int(n_bootstrap), 200), n)))
+    draws = [rng.integers(0, n, n) for _ in range(min(int(n_bootstrap), 200))]  # one resample at a time, as ever
+    resamples = video_features(measurement, np.array(draws, int).reshape(-1, n))
     seconds = _stretch_seconds(read, spans)
     classes = [str(c) for c in pipe.steps[-1][1].classes_]
     grade = grade_over_time(proba, classes, seconds, random_state=random_state, overall=overall,

@@ -164,7 +164,9 @@ def affected_side(measurement, mirrored=False, clear_ratio=CLEAR_RATIO, min_nois
     left, ratio, noise_units, named = bool(left[0]), float(ratio[0]), float(units[0]), bool(named[0])
     weaker = "left" if left else "right"
     rng = np.random.default_rng(random_state)
-    resamples = rng.integers(0, n_frames, (int(n_bootstrap), n_frames))  # the draws of one resample at a time
+    # drawn one resample at a time, as they always were (on any numpy), then decided together
+    resamples = np.array([rng.integers(0, n_frames, n_frames) for _ in range(int(n_bootstrap))], int)
+    resamples = resamples.reshape(-1, n_frames)
     w, _, _, n = decide(resamples)
     agree = int(np.sum(n & (w == left)) if named else np.sum(~n))
     confidence = agree / max(1, int(n_bootstrap))
