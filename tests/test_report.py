@@ -171,6 +171,10 @@ def test_resamples_are_measured_together_as_each_would_be_alone(seed):
     together = video_features(measurement, resamples)
     assert together.shape == (40, len(video_features(measurement)))
     np.testing.assert_array_equal(together, np.stack([video_features(measurement, r) for r in resamples]))
+    np.testing.assert_array_equal(side_asymmetry(measurement, resamples),
+                                  [side_asymmetry(measurement, r) for r in resamples])
+    assert peaks(measurement, resamples)["commissure"]["left"].tolist() == [peaks(measurement, r)["commissure"]["left"]
+                                                                        for r in resamples]
     assert np.isnan(video_features(None, resamples)).all() and video_features(None, resamples).shape == together.shape
     # each resample's peaks by their definition: the 90th percentile less the median over the frames at rest
     jitter_taken = 0

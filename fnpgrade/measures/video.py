@@ -407,8 +407,13 @@ def peaks(measurement, frames=None):
     Where at least :data:`MIN_QUIET_FRAMES` of at least :data:`MIN_FRAMES_FOR_JITTER` measured frames show the
     face at rest by its landmarks, what each region reads in them (its resting jitter: flow noise, larger on a
     side in shadow) is taken off its peak.
+
+    A 2-D ``frames`` ``(B, n)`` (frame resamples) gives each region and side an array of ``B`` peaks, each what
+    its row gives alone.
     """
     rows = _peak_rows(measurement, _picks(measurement, frames))
+    if frames is not None and np.ndim(frames) == 2:
+        return rows
     return {region: {side: float(values[0]) for side, values in sides.items()} for region, sides in rows.items()}
 
 
@@ -510,11 +515,13 @@ def _closures(measurement):
 
 def _readings(measurement, frames=None, peak=None):
     """Each reading's ``log(left / right)`` and how far its stronger side moved, in noise floors (``peak``:
-    :func:`peaks` of the same frames, when already at hand)."""
+    :func:`peaks` of the same frames, when already at hand); one row per row of a 2-D ``frames``, else 1-D."""
     picks = _picks(measurement, frames)
-    rows = None if peak is None else {r: {s: np.array([v]) for s, v in sides.items()} for r, sides in peak.items()}
-    evidence, strength = _reading_rows(measurement, picks, rows)
-    return evidence[0], strength[0]
+    if peak is not None:  # peaks' floats (one row) or arrays (one per row)
+        peak = {r: {s: np.atleast_1d(v) for s, v in sides.items()} for r, sides in peak.items()}
+    evidence, strength = _reading_rows(measurement, picks, peak)
+    several = frames is not None and np.ndim(frames) == 2
+    return (evidence, strength) if several else (evidence[0], strength[0])
 
 
 def _reading_rows(measurement, picks, peak=None):
@@ -576,7 +583,8 @@ def _balance(evidence, weights):
 
 def side_asymmetry(measurement, frames=None, peak=None):
     """``log(left / right)`` of the face's movement (0 symmetric): the readings' mean weighted by
-    :func:`evidence_weights` (``peak``: :func:`peaks` of the same frames, when already at hand)."""
+    :func:`evidence_weights` (``peak``: :func:`peaks` of the same frames, when already at hand). A 2-D
+    ``frames`` ``(B, n)`` gives one value per row (frame resample)."""
     evidence, strength = _readings(measurement, frames, peak)
     return _balance(evidence, _weights(strength))
 

@@ -102,11 +102,10 @@ def image_side(patient, mirrored=False):
 def _decide(measurement, picks, clear_ratio, min_noise_units):
     """Each row of ``picks`` (positions among the measured frames, ``(B, n)``) decided: the weaker image side
     (``True``: left), the movement ratio, the noise units and whether the side is clearly weaker, ``(B,)`` each."""
-    from ..measures.video import _balance, _peak_rows, _reading_rows, _weights
+    from ..measures.video import peaks, side_asymmetry
 
-    peak = _peak_rows(measurement, picks)  # once per resample, for the balance and the noise units alike
-    evidence, strength = _reading_rows(measurement, picks, peak)
-    asymmetry = _balance(evidence, _weights(strength))
+    peak = peaks(measurement, picks)  # once per resample, for the balance and the noise units alike
+    asymmetry = side_asymmetry(measurement, picks, peak)
     ratio = np.exp(-np.abs(asymmetry))
     largest = np.max([peak[r][s] for r in MOVEMENT_REGIONS for s in ("left", "right")], axis=0)
     units = noise_units(largest, peak["reference"]["mid"])
