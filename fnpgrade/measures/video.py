@@ -372,6 +372,11 @@ def _picks(measurement, frames):
     return frames if frames.ndim == 2 else frames.reshape(1, -1)
 
 
+def _resampled(frames):
+    """Whether ``frames`` holds several rows of positions (frame resamples), each answered on its own."""
+    return frames is not None and np.ndim(frames) == 2
+
+
 def _series_rows(values, picks):
     return np.asarray(values, float)[picks]
 
@@ -412,7 +417,7 @@ def peaks(measurement, frames=None):
     its row gives alone.
     """
     rows = _peak_rows(measurement, _picks(measurement, frames))
-    if frames is not None and np.ndim(frames) == 2:
+    if _resampled(frames):
         return rows
     return {region: {side: float(values[0]) for side, values in sides.items()} for region, sides in rows.items()}
 
@@ -443,7 +448,7 @@ def video_features(measurement, frames=None):
     -------
     features : ndarray of float, shape (len(VIDEO_FEATURE_NAMES),), or (B, len(VIDEO_FEATURE_NAMES))
     """
-    several = frames is not None and np.ndim(frames) == 2
+    several = _resampled(frames)
     if measurement is None:
         nan = np.full(len(VIDEO_FEATURE_NAMES), np.nan)
         return np.tile(nan, (len(frames), 1)) if several else nan
@@ -520,8 +525,7 @@ def _readings(measurement, frames=None, peak=None):
     if peak is not None:  # peaks' floats (one row) or arrays (one per row)
         peak = {r: {s: np.atleast_1d(v) for s, v in sides.items()} for r, sides in peak.items()}
     evidence, strength = _reading_rows(measurement, picks, peak)
-    several = frames is not None and np.ndim(frames) == 2
-    return (evidence, strength) if several else (evidence[0], strength[0])
+    return (evidence, strength) if _resampled(frames) else (evidence[0], strength[0])
 
 
 def _reading_rows(measurement, picks, peak=None):

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import __version__
 from .regions import region_scores
-from .side import affected_side, patient_side, side_convention
+from .side import affected_side, frame_resamples, patient_side, side_convention
 from .timeline import face_gaps, grade_over_time, window_spans
 
 __all__ = ["Report", "make_report", "DISCLAIMER", "DEFAULT_WINDOW", "video_scales", "lid_series"]
@@ -302,8 +302,7 @@ def _grade_by_measures(pipe, read, name, n_bootstrap, random_state):
                        float)
     rng = np.random.default_rng(random_state)
     n = len(measurement["frames"])
-    draws = [rng.integers(0, n, n) for _ in range(min(int(n_bootstrap), 200))]  # one resample at a time, as ever
-    resamples = video_features(measurement, np.array(draws, int).reshape(-1, n))
+    resamples = video_features(measurement, frame_resamples(rng, n, min(int(n_bootstrap), 200)))
     seconds = _stretch_seconds(read, spans)
     classes = [str(c) for c in pipe.steps[-1][1].classes_]
     grade = grade_over_time(proba, classes, seconds, random_state=random_state, overall=overall,

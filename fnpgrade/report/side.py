@@ -99,6 +99,12 @@ def image_side(patient, mirrored=False):
     return patient_side(patient, mirrored)  # the map is its own inverse
 
 
+def frame_resamples(rng, n_frames, n_resamples):
+    """``(n_resamples, n_frames)`` positions among ``n_frames`` measured frames, drawn with replacement (the
+    report's bootstraps). Drawn one resample at a time, as they always were: the same resamples on any numpy."""
+    return np.array([rng.integers(0, n_frames, n_frames) for _ in range(n_resamples)], int).reshape(-1, n_frames)
+
+
 def _decide(measurement, picks, clear_ratio, min_noise_units):
     """Each row of ``picks`` (positions among the measured frames, ``(B, n)``) decided: the weaker image side
     (``True``: left), the movement ratio, the noise units and whether the side is clearly weaker, ``(B,)`` each."""
@@ -163,10 +169,7 @@ def affected_side(measurement, mirrored=False, clear_ratio=CLEAR_RATIO, min_nois
     left, ratio, noise_units, named = bool(left[0]), float(ratio[0]), float(units[0]), bool(named[0])
     weaker = "left" if left else "right"
     rng = np.random.default_rng(random_state)
-    # drawn one resample at a time, as they always were (on any numpy), then decided together
-    resamples = np.array([rng.integers(0, n_frames, n_frames) for _ in range(int(n_bootstrap))], int)
-    resamples = resamples.reshape(-1, n_frames)
-    w, _, _, n = decide(resamples)
+    w, _, _, n = decide(frame_resamples(rng, n_frames, int(n_bootstrap)))
     agree = int(np.sum(n & (w == left)) if named else np.sum(~n))
     confidence = agree / max(1, int(n_bootstrap))
     percent = round(100 * ratio, 1)
